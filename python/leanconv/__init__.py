@@ -1,0 +1,27 @@
+"""leanconv: make trained CNNs small and fast on small devices."""
+
+from __future__ import annotations
+
+from leanconv import _native
+from leanconv.errors import (
+    CorruptFileError,
+    LeanconvError,
+    MissingPackageError,
+    ModelNotFoundError,
+    ShapeError,
+    TraceError,
+    UnsupportedOpError,
+)
+
+__version__ = _native.__version__
+
+__all__ = [
+    "CorruptFileError",
+    "LeanconvError",
+    "MissingPackageError",
+    "ModelNotFoundError",
+    "ShapeError",
+    "TraceError",
+    "UnsupportedOpError",
+    "__version__",
+]

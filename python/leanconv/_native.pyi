@@ -1,0 +1,11 @@
+"""Type stubs of the Rust extension (checked by mypy stubtest in `make test`)."""
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+__all__: list[str]
+
+def chw_to_hwc(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+def hwc_to_chw(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+def crc32(data: bytes) -> int: ...

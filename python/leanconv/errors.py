@@ -1,0 +1,47 @@
+"""The exception classes of leanconv, defined once.
+
+Every error leanconv raises on bad input is a :class:`LeanconvError` (a ``ValueError``), so
+callers can catch one class; the subclasses say what was wrong. The Rust binding raises these
+same classes (rust/py/src/errors.rs looks them up here by name).
+"""
+
+from __future__ import annotations
+
+
+class LeanconvError(ValueError):
+    """Base class of every error leanconv raises on bad input."""
+
+
+class ModelNotFoundError(LeanconvError):
+    """A model path that does not exist, or a zoo name that is not known."""
+
+
+class MissingPackageError(LeanconvError):
+    """An optional package that a requested model or feature needs is not installed."""
+
+
+class CorruptFileError(LeanconvError):
+    """A file that is truncated, fails its checksum, or is not of the format it claims."""
+
+
+class ShapeError(LeanconvError):
+    """Array shapes that do not fit an operation."""
+
+
+class UnsupportedOpError(LeanconvError):
+    """A model operation or attribute that leanconv cannot represent."""
+
+
+class TraceError(LeanconvError):
+    """A torch module that cannot be traced into a graph (dynamic control flow, ...)."""
+
+
+__all__ = [
+    "LeanconvError",
+    "ModelNotFoundError",
+    "MissingPackageError",
+    "CorruptFileError",
+    "ShapeError",
+    "UnsupportedOpError",
+    "TraceError",
+]

@@ -1,0 +1,21 @@
+//! The one error type of the core crate. The Python binding maps each variant to one
+//! `leanconv.LeanconvError` subclass (see rust/py/src/errors.rs).
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CoreError {
+    /// Array shapes or sizes that do not fit the operation.
+    #[error("{0}")]
+    Shape(String),
+    /// Data that fails its checksum, is truncated, or claims impossible sizes.
+    #[error("{0}")]
+    Corrupt(String),
+    /// An operation, primitive or codec that does not apply to the given input.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Any other argument out of its valid range.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T> = std::result::Result<T, CoreError>;
