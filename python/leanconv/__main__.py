@@ -1,0 +1,5 @@
+import sys
+
+from leanconv.cli import main
+
+sys.exit(main())

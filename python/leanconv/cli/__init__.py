@@ -1,0 +1,57 @@
+"""The `leanconv` command line (also `python -m leanconv`): one typer app, one module per
+subcommand group. Known errors end in one red line and a non-zero exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from leanconv.errors import LeanconvError
+
+app = typer.Typer(
+    name="leanconv",
+    help="Make trained CNNs small and fast on small devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Registers `fn` as a subcommand."""
+    return app.command()(fn)
+
+
+# Subcommand modules register themselves on import; one line each.
+# (none yet)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app and turns LeanconvError into one line and exit code 1."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except LeanconvError as e:
+        err_console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+        return 1
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[bold red]aborted[/]")
+        return 130
+    except Exception as e:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
