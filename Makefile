@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test build deps test-rust test-c test-py stubtest lint clean
+.PHONY: run test build deps test-rust test-c test-cross test-py stubtest lint clean
 
 # One stamp per set of requirements: reinstall only when a pin changes.
 $(VENV)/.deps: requirements-dev.txt requirements-zoo.txt
@@ -34,13 +34,17 @@ test-rust:
 test-c:
 	$(MAKE) -C kernels_c test
 
+# The C kernel tests cross-built for aarch64 and run under qemu-aarch64 (NEON paths).
+test-cross:
+	$(MAKE) -C kernels_c cross
+
 test-py: build
 	$(PY) -m pytest -q
 
 stubtest: build
 	$(PY) -m mypy.stubtest leanconv._native
 
-test: lint test-rust test-c test-py stubtest
+test: lint test-rust test-c test-cross test-py stubtest
 
 clean:
 	rm -rf target kernels_c/build python/leanconv/*.so

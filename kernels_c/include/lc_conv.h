@@ -1,0 +1,77 @@
+/* leanconv convolution primitives and packed GEMM: C99, no allocation, no mutable globals.
+ *
+ * One image per call (the caller loops over the batch). Layouts: CHW (PyTorch NCHW without N)
+ * and HWC (NHWC without N). Weights come in PyTorch's layout [K][C/groups][KH][KW] and are
+ * turned into each primitive's packed layout by its `pack` function, once.
+ *
+ * Every primitive is one entry of the table in lc_primitives.inc; lc_primitive_get() exposes
+ * the table to Rust, tests and benchmarks. Callers must check `applicable` and provide
+ * `workspace_bytes` of 64-byte aligned scratch and `packed_bytes` of packed weights; the kernels
+ * trust their arguments. */
+#ifndef LC_CONV_H
+#define LC_CONV_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Instruction sets of the GEMM micro-kernels and vectorised loops. LC_ISA_AUTO picks the best
+ * the CPU supports (x86: at run time; Arm: NEON at compile time); a forced choice the CPU lacks
+ * falls back to the best it has. */
+enum { LC_ISA_AUTO = 0, LC_ISA_SCALAR = 1, LC_ISA_AVX2 = 2, LC_ISA_AVX512 = 3, LC_ISA_NEON = 4 };
+enum { LC_LAYOUT_CHW = 0, LC_LAYOUT_HWC = 1 };
+enum { LC_ACT_NONE = 0, LC_ACT_RELU = 1, LC_ACT_RELU6 = 2 };
+
+typedef struct lc_conv_params {
+    size_t c, h, w;   /* input channels, height, width */
+    size_t k;         /* output channels */
+    size_t kh, kw;    /* kernel size */
+    size_t sh, sw;    /* stride */
+    size_t ph, pw;    /* zero padding, same on both sides */
+    size_t dh, dw;    /* dilation */
+    size_t groups;    /* c and k are multiples of groups */
+    size_t oh, ow;    /* output size: filled by lc_conv_params_setup */
+    int act;          /* LC_ACT_* fused after the bias */
+    int isa;          /* LC_ISA_*; LC_ISA_AUTO for the best available */
+} lc_conv_params;
+
+/* Validates the sizes (all non-zero, groups divide c and k, kernel fits the padded input) and
+ * fills oh/ow. Returns 0 on success, -1 on invalid parameters. */
+int lc_conv_params_setup(lc_conv_params *p);
+
+typedef struct lc_primitive {
+    const char *name;    /* unique, e.g. "winograd4x4_hwc" */
+    const char *family;  /* direct, im2col, kn2row, gemm1x1, winograd2x2, winograd4x4, depthwise */
+    int layout;          /* LC_LAYOUT_* of input and output */
+    int (*applicable)(const lc_conv_params *p);
+    size_t (*workspace_bytes)(const lc_conv_params *p);
+    size_t (*packed_bytes)(const lc_conv_params *p);
+    void (*pack)(const lc_conv_params *p, const float *weight, float *packed);
+    /* Computes output channels [oc_begin, oc_end) of one image. bias may be NULL. Calls over
+     * disjoint channel ranges may run concurrently, each with its own workspace. */
+    void (*run)(const lc_conv_params *p, const float *input, const float *packed,
+                const float *bias, float *output, void *workspace, size_t oc_begin,
+                size_t oc_end);
+} lc_primitive;
+
+size_t lc_primitive_count(void);
+const lc_primitive *lc_primitive_get(size_t index); /* NULL when out of range */
+
+/* The ISA LC_ISA_AUTO resolves to on this CPU, and what a forced choice resolves to. */
+int lc_isa_resolve(int isa);
+
+/* Packed, cache-blocked single-precision GEMM: C = A*B (or C += A*B when accumulate != 0).
+ * A is m x k with row stride lda, B is k x n with row stride ldb, C is m x n with row stride ldc,
+ * all row-major. The workspace (64-byte aligned, lc_sgemm_workspace_bytes) holds the packed
+ * panels. */
+size_t lc_sgemm_workspace_bytes(int isa, size_t m, size_t n, size_t k);
+void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+              size_t ldb, float *c, size_t ldc, int accumulate, void *workspace);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LC_CONV_H */

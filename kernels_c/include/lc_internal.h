@@ -1,0 +1,91 @@
+/* Internal helpers shared by the kernel sources (not part of the public interface). */
+#ifndef LC_INTERNAL_H
+#define LC_INTERNAL_H
+
+#include <stddef.h>
+#include <string.h>
+#include "lc_conv.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LC_X86 1
+#define LC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
+#define LC_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LC_X86 0
+#endif
+#if defined(__aarch64__)
+#define LC_ARM64 1
+#else
+#define LC_ARM64 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LC_INLINE static inline __attribute__((always_inline))
+#define LC_RESTRICT __restrict__
+#else
+#define LC_INLINE static inline
+#define LC_RESTRICT
+#endif
+
+/* Multi-versioned functions: NAME##_body is an always-inline function; LC_VARIANTS defines
+ * NAME##_avx512, NAME##_avx2 and NAME##_generic around it (x86), and LC_DISPATCH calls the one
+ * the resolved ISA allows. The compiler vectorises each copy for its own target. */
+#if LC_X86
+#define LC_VARIANTS(name, params, args)                                                        \
+    LC_TARGET_AVX512 static void name##_avx512 params { name##_body args; }                   \
+    LC_TARGET_AVX2 static void name##_avx2 params { name##_body args; }                       \
+    static void name##_generic params { name##_body args; }
+#define LC_DISPATCH(isa, name, args)                                                           \
+    do {                                                                                       \
+        int lc_r_ = lc_isa_resolve(isa);                                                       \
+        if (lc_r_ == LC_ISA_AVX512) name##_avx512 args;                                        \
+        else if (lc_r_ == LC_ISA_AVX2) name##_avx2 args;                                       \
+        else name##_generic args;                                                              \
+    } while (0)
+#else
+#define LC_VARIANTS(name, params, args)                                                        \
+    static void name##_generic params { name##_body args; }
+#define LC_DISPATCH(isa, name, args)                                                           \
+    do {                                                                                       \
+        (void)(isa);                                                                           \
+        name##_generic args;                                                                   \
+    } while (0)
+#endif
+
+#define LC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+LC_INLINE size_t lc_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+/* Bytes rounded to the 64-byte alignment every workspace sub-buffer keeps. */
+LC_INLINE size_t lc_align64(size_t bytes) { return lc_round_up(bytes, 64); }
+
+LC_INLINE float lc_act(float v, int act) {
+    if (act == LC_ACT_NONE) return v;
+    v = v > 0.0f ? v : 0.0f;
+    if (act == LC_ACT_RELU6) v = v < 6.0f ? v : 6.0f;
+    return v;
+}
+
+/* Declarations of every primitive's functions, from the table. */
+#define LC_PRIMITIVE(id, family, layout)                                                       \
+    int lc_##id##_applicable(const lc_conv_params *p);                                         \
+    size_t lc_##id##_workspace_bytes(const lc_conv_params *p);                                 \
+    size_t lc_##id##_packed_bytes(const lc_conv_params *p);                                    \
+    void lc_##id##_pack(const lc_conv_params *p, const float *weight, float *packed);          \
+    void lc_##id##_run(const lc_conv_params *p, const float *input, const float *packed,       \
+                       const float *bias, float *output, void *workspace, size_t oc_begin,     \
+                       size_t oc_end);
+#include "lc_primitives.inc"
+#undef LC_PRIMITIVE
+
+/* Epilogues over output channels [k0, k1) of a finished convolution: add bias (may be NULL)
+ * and apply the activation. CHW: planes of `plane` floats; HWC: `pixels` rows of `k` floats. */
+void lc_epilogue_chw(float *out, size_t plane, const float *bias, size_t k0, size_t k1, int act);
+void lc_epilogue_hwc(float *out, size_t pixels, size_t k, const float *bias, size_t k0, size_t k1,
+                     int act);
+
+/* Generic weight relayouts used by the pack functions. */
+/* [K][Cg][KH][KW] -> [g][KH][KW][Cg][Kg] (per group, taps outer, output channels inner). */
+void lc_pack_rsck(const lc_conv_params *p, const float *w, float *packed);
+
+#endif /* LC_INTERNAL_H */

@@ -1,0 +1,42 @@
+/* 1x1 convolution as one GEMM, no lowering: stride 1, no padding, groups 1.
+ * CHW: out (K x H*W) = W (K x C) * in (C x H*W). HWC: out (H*W x K) = in (H*W x C) * W^T. */
+#include "lc_internal.h"
+
+static int is_1x1(const lc_conv_params *p) {
+    return p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0 &&
+           p->groups == 1;
+}
+
+int lc_gemm1x1_chw_applicable(const lc_conv_params *p) { return is_1x1(p); }
+size_t lc_gemm1x1_chw_workspace_bytes(const lc_conv_params *p) {
+    return lc_sgemm_workspace_bytes(p->isa, p->k, p->h * p->w, p->c);
+}
+size_t lc_gemm1x1_chw_packed_bytes(const lc_conv_params *p) { return p->k * p->c * sizeof(float); }
+void lc_gemm1x1_chw_pack(const lc_conv_params *p, const float *weight, float *packed) {
+    memcpy(packed, weight, lc_gemm1x1_chw_packed_bytes(p));
+}
+void lc_gemm1x1_chw_run(const lc_conv_params *p, const float *input, const float *packed,
+                        const float *bias, float *output, void *workspace, size_t oc_begin,
+                        size_t oc_end) {
+    size_t hw = p->h * p->w;
+    lc_sgemm(p->isa, oc_end - oc_begin, hw, p->c, packed + oc_begin * p->c, p->c, input, hw,
+             output + oc_begin * hw, hw, 0, workspace);
+    lc_epilogue_chw(output, hw, bias, oc_begin, oc_end, p->act);
+}
+
+int lc_gemm1x1_hwc_applicable(const lc_conv_params *p) { return is_1x1(p); }
+size_t lc_gemm1x1_hwc_workspace_bytes(const lc_conv_params *p) {
+    return lc_sgemm_workspace_bytes(p->isa, p->h * p->w, p->k, p->c);
+}
+size_t lc_gemm1x1_hwc_packed_bytes(const lc_conv_params *p) { return p->k * p->c * sizeof(float); }
+void lc_gemm1x1_hwc_pack(const lc_conv_params *p, const float *weight, float *packed) {
+    lc_pack_rsck(p, weight, packed);
+}
+void lc_gemm1x1_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
+                        const float *bias, float *output, void *workspace, size_t oc_begin,
+                        size_t oc_end) {
+    size_t hw = p->h * p->w;
+    lc_sgemm(p->isa, hw, oc_end - oc_begin, p->c, input, p->c, packed + oc_begin, p->k,
+             output + oc_begin, p->k, 0, workspace);
+    lc_epilogue_hwc(output, hw, p->k, bias, oc_begin, oc_end, p->act);
+}

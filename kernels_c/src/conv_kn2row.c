@@ -1,0 +1,112 @@
+/* kn2row (low memory): for each kernel tap (r, s) a 1x1 GEMM of that tap's weights with the
+ * whole input, shifted and accumulated into the output. Stride 1, groups 1, any padding and
+ * dilation. Output channels go in tiles of KN2ROW_TILE so the workspace is one tile of
+ * H*W partial sums, independent of K and of the kernel size (im2col needs C*KH*KW*OH*OW).
+ * CHW: T (kt x H*W) = W_rs[tile] (kt x C) * in (C x H*W); weights packed [kh][kw][K][C].
+ * HWC: T (H*W x kt) = in (H*W x C) * W_rs (C x K)[:, tile]; weights packed [kh][kw][C][K]. */
+#include "lc_internal.h"
+
+enum { KN2ROW_TILE = 32 };
+
+static int kn2row_ok(const lc_conv_params *p) {
+    return p->sh == 1 && p->sw == 1 && p->groups == 1 && p->oh > 0 && p->ow > 0;
+}
+static size_t tile_k(const lc_conv_params *p) { return LC_MIN(p->k, (size_t)KN2ROW_TILE); }
+
+/* Output rows/cols whose input index o + shift lies inside [0, n). */
+LC_INLINE void shifted_range(ptrdiff_t shift, size_t n, size_t on, size_t *lo, size_t *hi) {
+    ptrdiff_t l = -shift, h = (ptrdiff_t)n - shift;
+    if (l < 0) l = 0;
+    if (h > (ptrdiff_t)on) h = (ptrdiff_t)on;
+    if (h < l) h = l;
+    *lo = (size_t)l;
+    *hi = (size_t)h;
+}
+
+int lc_kn2row_chw_applicable(const lc_conv_params *p) { return kn2row_ok(p); }
+size_t lc_kn2row_chw_workspace_bytes(const lc_conv_params *p) {
+    size_t hw = p->h * p->w, kt = tile_k(p);
+    return lc_align64(kt * hw * sizeof(float)) + lc_sgemm_workspace_bytes(p->isa, kt, hw, p->c);
+}
+size_t lc_kn2row_chw_packed_bytes(const lc_conv_params *p) {
+    return p->kh * p->kw * p->k * p->c * sizeof(float);
+}
+void lc_kn2row_chw_pack(const lc_conv_params *p, const float *weight, float *packed) {
+    size_t rs = p->kh * p->kw;
+    for (size_t t = 0; t < rs; ++t)
+        for (size_t k = 0; k < p->k; ++k)
+            for (size_t c = 0; c < p->c; ++c)
+                packed[(t * p->k + k) * p->c + c] = weight[(k * p->c + c) * rs + t];
+}
+void lc_kn2row_chw_run(const lc_conv_params *p, const float *input, const float *packed,
+                       const float *bias, float *output, void *workspace, size_t oc_begin,
+                       size_t oc_end) {
+    size_t hw = p->h * p->w, plane = p->oh * p->ow, kt = tile_k(p);
+    float *tbuf = (float *)workspace;
+    void *gws = (char *)workspace + lc_align64(kt * hw * sizeof(float));
+    for (size_t k0 = oc_begin; k0 < oc_end; k0 += kt) {
+        size_t kn = LC_MIN(kt, oc_end - k0);
+        memset(output + k0 * plane, 0, kn * plane * sizeof(float));
+        for (size_t r = 0; r < p->kh; ++r)
+            for (size_t s = 0; s < p->kw; ++s) {
+                ptrdiff_t sy = (ptrdiff_t)(r * p->dh) - (ptrdiff_t)p->ph;
+                ptrdiff_t sx = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pw;
+                size_t ylo, yhi, xlo, xhi;
+                shifted_range(sy, p->h, p->oh, &ylo, &yhi);
+                shifted_range(sx, p->w, p->ow, &xlo, &xhi);
+                if (ylo >= yhi || xlo >= xhi) continue;
+                const float *a = packed + ((r * p->kw + s) * p->k + k0) * p->c;
+                lc_sgemm(p->isa, kn, hw, p->c, a, p->c, input, hw, tbuf, hw, 0, gws);
+                for (size_t kk = 0; kk < kn; ++kk)
+                    for (size_t oy = ylo; oy < yhi; ++oy) {
+                        float *o = output + (k0 + kk) * plane + oy * p->ow;
+                        const float *t = tbuf + kk * hw + (size_t)((ptrdiff_t)oy + sy) * p->w;
+                        for (size_t ox = xlo; ox < xhi; ++ox) o[ox] += t[(ptrdiff_t)ox + sx];
+                    }
+            }
+    }
+    lc_epilogue_chw(output, plane, bias, oc_begin, oc_end, p->act);
+}
+
+int lc_kn2row_hwc_applicable(const lc_conv_params *p) { return kn2row_ok(p); }
+size_t lc_kn2row_hwc_workspace_bytes(const lc_conv_params *p) {
+    size_t hw = p->h * p->w, kt = tile_k(p);
+    return lc_align64(kt * hw * sizeof(float)) + lc_sgemm_workspace_bytes(p->isa, hw, kt, p->c);
+}
+size_t lc_kn2row_hwc_packed_bytes(const lc_conv_params *p) {
+    return lc_kn2row_chw_packed_bytes(p);
+}
+void lc_kn2row_hwc_pack(const lc_conv_params *p, const float *weight, float *packed) {
+    lc_pack_rsck(p, weight, packed);
+}
+void lc_kn2row_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
+                       const float *bias, float *output, void *workspace, size_t oc_begin,
+                       size_t oc_end) {
+    size_t hw = p->h * p->w, kt = tile_k(p);
+    float *tbuf = (float *)workspace;
+    void *gws = (char *)workspace + lc_align64(kt * hw * sizeof(float));
+    for (size_t k0 = oc_begin; k0 < oc_end; k0 += kt) {
+        size_t kn = LC_MIN(kt, oc_end - k0);
+        for (size_t i = 0; i < p->oh * p->ow; ++i)
+            memset(output + i * p->k + k0, 0, kn * sizeof(float));
+        for (size_t r = 0; r < p->kh; ++r)
+            for (size_t s = 0; s < p->kw; ++s) {
+                ptrdiff_t sy = (ptrdiff_t)(r * p->dh) - (ptrdiff_t)p->ph;
+                ptrdiff_t sx = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pw;
+                size_t ylo, yhi, xlo, xhi;
+                shifted_range(sy, p->h, p->oh, &ylo, &yhi);
+                shifted_range(sx, p->w, p->ow, &xlo, &xhi);
+                if (ylo >= yhi || xlo >= xhi) continue;
+                const float *b = packed + (r * p->kw + s) * p->c * p->k + k0;
+                lc_sgemm(p->isa, hw, kn, p->c, input, p->c, b, p->k, tbuf, kn, 0, gws);
+                for (size_t oy = ylo; oy < yhi; ++oy)
+                    for (size_t ox = xlo; ox < xhi; ++ox) {
+                        float *o = output + (oy * p->ow + ox) * p->k + k0;
+                        size_t iy = (size_t)((ptrdiff_t)oy + sy), ix = (size_t)((ptrdiff_t)ox + sx);
+                        const float *t = tbuf + (iy * p->w + ix) * kn;
+                        for (size_t kk = 0; kk < kn; ++kk) o[kk] += t[kk];
+                    }
+            }
+    }
+    lc_epilogue_hwc(output, p->oh * p->ow, p->k, bias, oc_begin, oc_end, p->act);
+}

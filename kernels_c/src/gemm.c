@@ -1,0 +1,274 @@
+/* Packed, cache-blocked SGEMM (BLIS-style loop nest): B is packed into KC x NR micro-panels of
+ * a KC x NC block, A into MR x KC micro-panels of an MC x KC block, and an MR x NR register
+ * micro-kernel runs over them. Micro-kernels: AVX-512 (8x32), AVX2/FMA (6x16), NEON (8x8),
+ * scalar (4x8). x86 picks at run time (__builtin_cpu_supports), Arm at compile time. */
+#include "lc_internal.h"
+
+#if LC_X86
+#include <immintrin.h>
+#endif
+#if LC_ARM64
+#include <arm_neon.h>
+#endif
+
+enum { KC = 256, MC_ROWS = 192, NC_COLS = 2048, MR_MAX = 8, NR_MAX = 32 };
+
+/* c (MR x NR, row stride ldc) = or += packed a (kc x MR) times packed b (kc x NR). */
+typedef void (*ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                           int accumulate);
+
+typedef struct {
+    size_t mr, nr;
+    ukernel_fn fn;
+} gemm_kernel;
+
+/* ---- scalar 4x8 ---- */
+static void uk_scalar_4x8(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                          int accumulate) {
+    float acc[4][8] = {{0}};
+    for (size_t p = 0; p < kc; ++p) {
+        for (int i = 0; i < 4; ++i) {
+            float ai = a[i];
+            for (int j = 0; j < 8; ++j) acc[i][j] += ai * b[j];
+        }
+        a += 4;
+        b += 8;
+    }
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 8; ++j)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#if LC_X86
+/* ---- AVX2/FMA 6x16 ---- */
+LC_TARGET_AVX2 static void uk_avx2_6x16(size_t kc, const float *a, const float *b, float *c,
+                                        size_t ldc, int accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (size_t p = 0; p < kc; ++p) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), ai;
+        ai = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+        a += 6;
+        b += 16;
+    }
+#define LC_ST2(i, r0, r1)                                                                   \
+    do {                                                                                    \
+        float *ci = c + (i) * ldc;                                                          \
+        if (accumulate) {                                                                   \
+            r0 = _mm256_add_ps(r0, _mm256_loadu_ps(ci));                                    \
+            r1 = _mm256_add_ps(r1, _mm256_loadu_ps(ci + 8));                                \
+        }                                                                                   \
+        _mm256_storeu_ps(ci, r0);                                                           \
+        _mm256_storeu_ps(ci + 8, r1);                                                       \
+    } while (0)
+    LC_ST2(0, c00, c01); LC_ST2(1, c10, c11); LC_ST2(2, c20, c21);
+    LC_ST2(3, c30, c31); LC_ST2(4, c40, c41); LC_ST2(5, c50, c51);
+#undef LC_ST2
+}
+
+/* ---- AVX-512 8x32 ---- */
+LC_TARGET_AVX512 static void uk_avx512_8x32(size_t kc, const float *a, const float *b, float *c,
+                                            size_t ldc, int accumulate) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
+    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
+    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
+    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
+    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    for (size_t p = 0; p < kc; ++p) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), ai;
+        ai = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
+        ai = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
+        ai = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
+        ai = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
+        ai = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
+        ai = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
+        ai = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
+        ai = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
+        a += 8;
+        b += 32;
+    }
+#define LC_ST2(i, r0, r1)                                                                   \
+    do {                                                                                    \
+        float *ci = c + (i) * ldc;                                                          \
+        if (accumulate) {                                                                   \
+            r0 = _mm512_add_ps(r0, _mm512_loadu_ps(ci));                                    \
+            r1 = _mm512_add_ps(r1, _mm512_loadu_ps(ci + 16));                               \
+        }                                                                                   \
+        _mm512_storeu_ps(ci, r0);                                                           \
+        _mm512_storeu_ps(ci + 16, r1);                                                      \
+    } while (0)
+    LC_ST2(0, c00, c01); LC_ST2(1, c10, c11); LC_ST2(2, c20, c21); LC_ST2(3, c30, c31);
+    LC_ST2(4, c40, c41); LC_ST2(5, c50, c51); LC_ST2(6, c60, c61); LC_ST2(7, c70, c71);
+#undef LC_ST2
+}
+#endif /* LC_X86 */
+
+#if LC_ARM64
+/* ---- NEON 8x8 ---- */
+static void uk_neon_8x8(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                        int accumulate) {
+    float32x4_t acc[8][2];
+    for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
+    for (size_t p = 0; p < kc; ++p) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+        acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0, 0); acc[0][1] = vfmaq_laneq_f32(acc[0][1], b1, a0, 0);
+        acc[1][0] = vfmaq_laneq_f32(acc[1][0], b0, a0, 1); acc[1][1] = vfmaq_laneq_f32(acc[1][1], b1, a0, 1);
+        acc[2][0] = vfmaq_laneq_f32(acc[2][0], b0, a0, 2); acc[2][1] = vfmaq_laneq_f32(acc[2][1], b1, a0, 2);
+        acc[3][0] = vfmaq_laneq_f32(acc[3][0], b0, a0, 3); acc[3][1] = vfmaq_laneq_f32(acc[3][1], b1, a0, 3);
+        acc[4][0] = vfmaq_laneq_f32(acc[4][0], b0, a1, 0); acc[4][1] = vfmaq_laneq_f32(acc[4][1], b1, a1, 0);
+        acc[5][0] = vfmaq_laneq_f32(acc[5][0], b0, a1, 1); acc[5][1] = vfmaq_laneq_f32(acc[5][1], b1, a1, 1);
+        acc[6][0] = vfmaq_laneq_f32(acc[6][0], b0, a1, 2); acc[6][1] = vfmaq_laneq_f32(acc[6][1], b1, a1, 2);
+        acc[7][0] = vfmaq_laneq_f32(acc[7][0], b0, a1, 3); acc[7][1] = vfmaq_laneq_f32(acc[7][1], b1, a1, 3);
+        a += 8;
+        b += 8;
+    }
+    for (int i = 0; i < 8; ++i) {
+        float *ci = c + i * ldc;
+        float32x4_t r0 = acc[i][0], r1 = acc[i][1];
+        if (accumulate) {
+            r0 = vaddq_f32(r0, vld1q_f32(ci));
+            r1 = vaddq_f32(r1, vld1q_f32(ci + 4));
+        }
+        vst1q_f32(ci, r0);
+        vst1q_f32(ci + 4, r1);
+    }
+}
+#endif
+
+int lc_isa_resolve(int isa) {
+#if LC_X86
+    int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == LC_ISA_SCALAR) return LC_ISA_SCALAR;
+    if (isa == LC_ISA_AVX2) return has2 ? LC_ISA_AVX2 : LC_ISA_SCALAR;
+    if (has512) return LC_ISA_AVX512;
+    if (has2) return LC_ISA_AVX2;
+    return LC_ISA_SCALAR;
+#elif LC_ARM64
+    return isa == LC_ISA_SCALAR ? LC_ISA_SCALAR : LC_ISA_NEON;
+#else
+    (void)isa;
+    return LC_ISA_SCALAR;
+#endif
+}
+
+static gemm_kernel select_kernel(int isa) {
+    gemm_kernel k;
+    switch (lc_isa_resolve(isa)) {
+#if LC_X86
+    case LC_ISA_AVX512: k.mr = 8; k.nr = 32; k.fn = uk_avx512_8x32; return k;
+    case LC_ISA_AVX2: k.mr = 6; k.nr = 16; k.fn = uk_avx2_6x16; return k;
+#endif
+#if LC_ARM64
+    case LC_ISA_NEON: k.mr = 8; k.nr = 8; k.fn = uk_neon_8x8; return k;
+#endif
+    default: k.mr = 4; k.nr = 8; k.fn = uk_scalar_4x8; return k;
+    }
+}
+
+/* Rows of the A block and columns of the B block, for this kernel and problem. */
+static size_t block_mc(const gemm_kernel *g, size_t m) {
+    size_t mc = MC_ROWS / g->mr * g->mr;
+    return LC_MIN(mc, lc_round_up(m, g->mr));
+}
+static size_t block_nc(const gemm_kernel *g, size_t n) {
+    return LC_MIN((size_t)NC_COLS, lc_round_up(n, g->nr));
+}
+
+size_t lc_sgemm_workspace_bytes(int isa, size_t m, size_t n, size_t k) {
+    gemm_kernel g = select_kernel(isa);
+    size_t kc = LC_MIN((size_t)KC, LC_MAX(k, (size_t)1));
+    return lc_align64(block_mc(&g, m) * kc * sizeof(float)) +
+           lc_align64(block_nc(&g, n) * kc * sizeof(float));
+}
+
+/* A block (mc x kc at a, row stride lda) -> MR-row micro-panels, zero rows past mc. */
+static void pack_a(size_t mc, size_t kc, const float *a, size_t lda, float *ap, size_t mr) {
+    for (size_t i0 = 0; i0 < mc; i0 += mr) {
+        size_t rows = LC_MIN(mr, mc - i0);
+        for (size_t p = 0; p < kc; ++p) {
+            size_t i = 0;
+            for (; i < rows; ++i) ap[i] = a[(i0 + i) * lda + p];
+            for (; i < mr; ++i) ap[i] = 0.0f;
+            ap += mr;
+        }
+    }
+}
+
+/* B block (kc x nc at b, row stride ldb) -> NR-column micro-panels, zero columns past nc. */
+static void pack_b(size_t kc, size_t nc, const float *b, size_t ldb, float *bp, size_t nr) {
+    for (size_t j0 = 0; j0 < nc; j0 += nr) {
+        size_t cols = LC_MIN(nr, nc - j0);
+        if (cols == nr) {
+            for (size_t p = 0; p < kc; ++p) {
+                memcpy(bp, b + p * ldb + j0, nr * sizeof(float));
+                bp += nr;
+            }
+        } else {
+            for (size_t p = 0; p < kc; ++p) {
+                size_t j = 0;
+                for (; j < cols; ++j) bp[j] = b[p * ldb + j0 + j];
+                for (; j < nr; ++j) bp[j] = 0.0f;
+                bp += nr;
+            }
+        }
+    }
+}
+
+void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+              size_t ldb, float *c, size_t ldc, int accumulate, void *workspace) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (!accumulate)
+            for (size_t i = 0; i < m; ++i) memset(c + i * ldc, 0, n * sizeof(float));
+        return;
+    }
+    gemm_kernel g = select_kernel(isa);
+    size_t mcb = block_mc(&g, m), ncb = block_nc(&g, n), kcb = LC_MIN((size_t)KC, k);
+    float *ap = (float *)workspace;
+    float *bp = (float *)((char *)workspace + lc_align64(mcb * kcb * sizeof(float)));
+    float tmp[MR_MAX * NR_MAX];
+    for (size_t jc = 0; jc < n; jc += ncb) {
+        size_t nc = LC_MIN(ncb, n - jc);
+        for (size_t pc = 0; pc < k; pc += kcb) {
+            size_t kc = LC_MIN(kcb, k - pc);
+            int acc = accumulate || pc > 0;
+            pack_b(kc, nc, b + pc * ldb + jc, ldb, bp, g.nr);
+            for (size_t ic = 0; ic < m; ic += mcb) {
+                size_t mc = LC_MIN(mcb, m - ic);
+                pack_a(mc, kc, a + ic * lda + pc, lda, ap, g.mr);
+                for (size_t jr = 0; jr < nc; jr += g.nr) {
+                    size_t nr = LC_MIN(g.nr, nc - jr);
+                    const float *bpanel = bp + jr * kc;
+                    for (size_t ir = 0; ir < mc; ir += g.mr) {
+                        size_t mr = LC_MIN(g.mr, mc - ir);
+                        float *cij = c + (ic + ir) * ldc + jc + jr;
+                        const float *apanel = ap + ir * kc;
+                        if (mr == g.mr && nr == g.nr) {
+                            g.fn(kc, apanel, bpanel, cij, ldc, acc);
+                        } else {
+                            g.fn(kc, apanel, bpanel, tmp, g.nr, 0);
+                            for (size_t i = 0; i < mr; ++i)
+                                for (size_t j = 0; j < nr; ++j)
+                                    cij[i * ldc + j] = acc ? cij[i * ldc + j] + tmp[i * g.nr + j]
+                                                           : tmp[i * g.nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
