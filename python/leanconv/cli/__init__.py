@@ -22,13 +22,19 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """Make trained CNNs small and fast on small devices."""
+    # A callback keeps `leanconv` a command group even while it has a single subcommand.
+
+
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Registers `fn` as a subcommand."""
     return app.command()(fn)
 
 
 # Subcommand modules register themselves on import; one line each.
-# (none yet)
+from leanconv.cli import inspect as _inspect  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
