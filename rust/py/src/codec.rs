@@ -1,7 +1,22 @@
-//! Python bindings of the codec side of the core: checksums (and, as they come, the codecs
-//! and the container). Every call releases the GIL around the work.
+//! Python bindings of the codec side of the core: the codec table, encode/decode of int8 code
+//! tensors, lossless byte-grouped coding of other tensors, checksums. Arrays come in without
+//! copies (C-contiguous numpy arrays, torch CPU tensors through `numpy()`), and every call
+//! releases the GIL around the work.
+use leanconv_core::codec;
+use leanconv_core::CoreError;
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+
+use crate::errors::PyCoreError;
+
+fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
+    a: &'a numpy::PyReadonlyArray<'_, T, D>,
+    what: &str,
+) -> Result<&'a [T], PyCoreError> {
+    a.as_slice()
+        .map_err(|_| CoreError::InvalidArgument(format!("{what} must be C-contiguous")).into())
+}
 
 /// crc32(data) -> CRC-32 (IEEE) of a bytes object.
 #[pyfunction]
@@ -10,7 +25,90 @@ fn crc32(py: Python<'_>, data: &Bound<'_, PyBytes>) -> u32 {
     py.detach(|| leanconv_core::codec::crc32(bytes))
 }
 
+/// crc32_array(data) -> CRC-32 of a uint8 array (e.g. np.frombuffer over a memory map).
+#[pyfunction]
+fn crc32_array(py: Python<'_>, data: PyReadonlyArray1<'_, u8>) -> PyResult<u32> {
+    let s = contiguous(&data, "data")?;
+    Ok(py.detach(|| codec::crc32(s)))
+}
+
+/// codec_table() -> [(name, id, summary)] of every codec (auto picks among them).
+#[pyfunction]
+fn codec_table() -> Vec<(&'static str, u8, &'static str)> {
+    codec::CODECS.iter().map(|c| (c.name, c.id, c.summary)).collect()
+}
+
+/// encode_codes(codes, codec="auto") -> (codec used, encoded bytes) for an int8 array.
+#[pyfunction]
+#[pyo3(signature = (codes, codec="auto"))]
+fn encode_codes<'py>(
+    py: Python<'py>,
+    codes: PyReadonlyArrayDyn<'py, i8>,
+    codec: &str,
+) -> PyResult<(&'static str, Bound<'py, PyBytes>)> {
+    let shape = codes.shape().to_vec();
+    let s = contiguous(&codes, "codes")?;
+    let (c, blob) = py.detach(|| codec::encode(codec, s, &shape)).map_err(PyCoreError)?;
+    Ok((c.name, PyBytes::new(py, &blob)))
+}
+
+/// codec_sizes(codes) -> [(codec, exact encoded size in bytes)] for every codec in the table.
+#[pyfunction]
+fn codec_sizes(py: Python<'_>, codes: PyReadonlyArrayDyn<'_, i8>) -> PyResult<Vec<(&'static str, usize)>> {
+    let shape = codes.shape().to_vec();
+    let s = contiguous(&codes, "codes")?;
+    Ok(py.detach(|| codec::sizes(s, &shape)).map_err(PyCoreError)?)
+}
+
+/// decode_codes(data, shape, codec) -> int8 array of `shape` decoded from a uint8 array.
+#[pyfunction]
+fn decode_codes<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    shape: Vec<usize>,
+    codec: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<i8>>> {
+    let src = contiguous(&data, "data")?;
+    let n = codec::numel(&shape).map_err(PyCoreError)?;
+    let out = py
+        .detach(|| {
+            let mut out = vec![0i8; n];
+            codec::decode(codec, src, &shape, &mut out).map(|_| out)
+        })
+        .map_err(PyCoreError)?;
+    Ok(PyArray1::from_vec(py, out).reshape(shape)?)
+}
+
+/// encode_bytes(data, itemsize) -> bytes: lossless byte-grouped coding of a uint8 view of
+/// fixed-size items (e.g. float32 weights that are not quantized).
+#[pyfunction]
+fn encode_bytes<'py>(py: Python<'py>, data: PyReadonlyArray1<'py, u8>, itemsize: usize) -> PyResult<Bound<'py, PyBytes>> {
+    let src = contiguous(&data, "data")?;
+    let blob = py.detach(|| codec::encode_bytes(src, itemsize)).map_err(PyCoreError)?;
+    Ok(PyBytes::new(py, &blob))
+}
+
+/// decode_bytes(blob, nbytes) -> uint8 array of `nbytes` bytes.
+#[pyfunction]
+fn decode_bytes<'py>(py: Python<'py>, blob: PyReadonlyArray1<'py, u8>, nbytes: usize) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    let src = contiguous(&blob, "blob")?;
+    let out = py
+        .detach(|| {
+            let mut out = vec![0u8; nbytes];
+            codec::decode_bytes(src, &mut out).map(|_| out)
+        })
+        .map_err(PyCoreError)?;
+    Ok(PyArray1::from_vec(py, out))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crc32, m)?)?;
+    m.add_function(wrap_pyfunction!(crc32_array, m)?)?;
+    m.add_function(wrap_pyfunction!(codec_table, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(codec_sizes, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_bytes, m)?)?;
     Ok(())
 }

@@ -1,8 +1,206 @@
-//! Weight codecs and the container. For now: the checksum every container record carries.
+//! Weight codecs over int8 code streams with shape information, and the checksum of every
+//! `.lcz` record.
+//!
+//! The codecs are a table ([`CODECS`]): name → encode, decode, exact size. Adding one is one
+//! entry. [`encode_auto`] picks the smallest per tensor. Every decoder takes untrusted bytes:
+//! it returns `CoreError::Corrupt` on anything malformed, never panics, and allocates only in
+//! proportion to the output it was asked to fill or to its input.
+pub mod bits;
+pub mod huffman;
+pub mod rans;
+pub mod simple;
+
+use crate::error::{CoreError, Result};
+use bits::{BitReader, BitWriter};
 
 /// CRC-32 (IEEE) of `data`, the checksum of every `.lcz` record.
 pub fn crc32(data: &[u8]) -> u32 {
     crc32fast::hash(data)
+}
+
+/// A decoder: untrusted bytes, the shape, the output to fill.
+pub type DecodeFn = fn(&[u8], &[usize], &mut [i8]) -> Result<()>;
+
+/// One codec: a name, a stable id, and its three functions.
+pub struct Codec {
+    pub name: &'static str,
+    pub id: u8,
+    pub summary: &'static str,
+    pub encode: fn(&[i8], &[usize]) -> Vec<u8>,
+    pub decode: DecodeFn,
+    /// Exact length in bytes of `encode`'s output.
+    pub size: fn(&[i8], &[usize]) -> usize,
+}
+
+type BitEnc = fn(&[i8], &[usize], &mut BitWriter);
+type BitDec = fn(&mut BitReader, &[usize], &mut [i8]) -> Result<()>;
+
+fn bit_encode(f: BitEnc, codes: &[i8], shape: &[usize]) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    f(codes, shape, &mut w);
+    w.finish()
+}
+
+fn bit_size(f: BitEnc, codes: &[i8], shape: &[usize]) -> usize {
+    let mut w = BitWriter::counting();
+    f(codes, shape, &mut w);
+    w.byte_len()
+}
+
+fn bit_decode(f: BitDec, name: &str, data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
+    let mut r = BitReader::new(data);
+    f(&mut r, shape, out)?;
+    r.check(name)?;
+    if r.bytes_consumed() != data.len() {
+        return Err(CoreError::Corrupt(format!("{name}: trailing bytes after the code stream")));
+    }
+    Ok(())
+}
+
+macro_rules! bit_codec {
+    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path) => {
+        Codec {
+            name: $name,
+            id: $id,
+            summary: $summary,
+            encode: |c, s| bit_encode($enc, c, s),
+            decode: |d, s, o| bit_decode($dec, $name, d, s, o),
+            size: |c, s| bit_size($enc, c, s),
+        }
+    };
+}
+
+/// The codec table. Ids are stable (they are written into containers).
+pub static CODECS: &[Codec] = &[
+    bit_codec!("dense", 1, "packed fixed-width codes", simple::dense_enc, simple::dense_dec),
+    bit_codec!(
+        "huffman",
+        2,
+        "canonical length-limited Huffman over code values",
+        simple::huffman_enc,
+        simple::huffman_dec
+    ),
+    bit_codec!(
+        "csr",
+        3,
+        "Deep Compression relative-index CSR, Huffman on codes and gaps",
+        simple::csr_enc,
+        simple::csr_dec
+    ),
+    bit_codec!(
+        "bitmap",
+        4,
+        "non-zero bitmap + Huffman-coded non-zeros",
+        simple::bitmap_enc,
+        simple::bitmap_dec
+    ),
+    bit_codec!(
+        "bsr",
+        5,
+        "block-sparse: block bitmap (k×k slices) + Huffman-coded non-zero blocks",
+        simple::bsr_enc,
+        simple::bsr_dec
+    ),
+    bit_codec!(
+        "pattern",
+        6,
+        "Wen & Gregg pattern dictionary: Huffman-coded pattern ids, escapes for singletons",
+        simple::pattern_enc,
+        simple::pattern_dec
+    ),
+    Codec {
+        name: "crans",
+        id: 7,
+        summary: "context-modelled adaptive rANS (kernel neighbours, channel density, zero rows)",
+        encode: rans::encode,
+        decode: rans::decode,
+        size: |c, s| rans::encode(c, s).len(),
+    },
+];
+
+/// The codec called `name`.
+pub fn codec_by_name(name: &str) -> Result<&'static Codec> {
+    CODECS.iter().find(|c| c.name == name).ok_or_else(|| {
+        let names: Vec<&str> = CODECS.iter().map(|c| c.name).collect();
+        CoreError::InvalidArgument(format!("unknown codec {name:?}; known: auto, {}", names.join(", ")))
+    })
+}
+
+pub fn numel(shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| {
+        CoreError::Shape(format!("shape {shape:?} has more elements than fit in memory"))
+    })
+}
+
+fn check_shape(len: usize, shape: &[usize]) -> Result<()> {
+    let n = numel(shape)?;
+    if n != len {
+        return Err(CoreError::Shape(format!(
+            "shape {shape:?} holds {n} elements but {len} codes were given"
+        )));
+    }
+    Ok(())
+}
+
+/// Encodes with the codec called `name` ("auto" picks the smallest). Returns the codec used.
+pub fn encode(name: &str, codes: &[i8], shape: &[usize]) -> Result<(&'static Codec, Vec<u8>)> {
+    check_shape(codes.len(), shape)?;
+    if name == "auto" {
+        return Ok(encode_auto(codes, shape));
+    }
+    let c = codec_by_name(name)?;
+    Ok((c, (c.encode)(codes, shape)))
+}
+
+/// Decodes `data` written by codec `name` into `out` (length = product of `shape`).
+pub fn decode(name: &str, data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
+    check_shape(out.len(), shape)?;
+    let c = codec_by_name(name)?;
+    (c.decode)(data, shape, out)
+}
+
+/// Candidate codecs of `auto` (every codec in the table).
+pub fn sizes(codes: &[i8], shape: &[usize]) -> Result<Vec<(&'static str, usize)>> {
+    check_shape(codes.len(), shape)?;
+    Ok(CODECS.iter().map(|c| (c.name, (c.size)(codes, shape))).collect())
+}
+
+/// The smallest encoding over every codec in the table (ties go to the earlier entry).
+/// crans is encoded for real (its size is its length); the others are sized exactly with a
+/// counting writer and only the winner is written.
+pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
+    let crans = codec_by_name("crans").expect("crans is in the table");
+    let crans_blob = (crans.encode)(codes, shape);
+    let mut best: (&Codec, usize) = (crans, crans_blob.len());
+    for c in CODECS {
+        if c.id == crans.id {
+            continue;
+        }
+        let s = (c.size)(codes, shape);
+        if s < best.1 {
+            best = (c, s);
+        }
+    }
+    if best.0.id == crans.id {
+        (crans, crans_blob)
+    } else {
+        (best.0, (best.0.encode)(codes, shape))
+    }
+}
+
+/// Lossless byte-grouped coding of fixed-size items (floats that are not quantized).
+pub fn encode_bytes(data: &[u8], itemsize: usize) -> Result<Vec<u8>> {
+    if itemsize == 0 || itemsize > 16 || data.len() % itemsize != 0 {
+        return Err(CoreError::InvalidArgument(format!(
+            "byte length {} is not a multiple of the item size {itemsize} (1..16)",
+            data.len()
+        )));
+    }
+    Ok(simple::bytegroup_encode(data, itemsize))
+}
+
+pub fn decode_bytes(blob: &[u8], out: &mut [u8]) -> Result<()> {
+    simple::bytegroup_decode(blob, out)
 }
 
 #[cfg(test)]
@@ -14,5 +212,17 @@ mod tests {
         // The CRC-32/ISO-HDLC check value of "123456789".
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn table_ids_and_names_are_unique() {
+        for (i, a) in CODECS.iter().enumerate() {
+            for b in &CODECS[i + 1..] {
+                assert_ne!(a.id, b.id);
+                assert_ne!(a.name, b.name);
+            }
+        }
+        assert!(codec_by_name("auto").is_err());
+        assert!(codec_by_name("nope").is_err());
     }
 }

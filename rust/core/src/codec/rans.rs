@@ -1,0 +1,402 @@
+//! `crans`: context-modelled adaptive rANS over int8 code streams.
+//!
+//! Each code q is split into a magnitude token (|q| itself when max|q| <= 15, else an
+//! exponential bucket whose offset is coded with one adaptive model per bucket) and a sign bit
+//! (raw; signs of quantized weights are close to 1 bit of entropy). Tokens are coded with
+//! adaptive frequency models selected by a context made of:
+//!
+//! - the previous token in the row (0, 1, 2+, or row start);
+//! - whether the token two back was non-zero;
+//! - the density of non-zeros among the last 16 codes (5 levels), which tracks how hard each
+//!   output channel was pruned.
+//!
+//! Every row (output channel) starts with an adaptive all-zero flag, so pruned channels cost
+//! almost nothing. Models adapt with deferred summation (frequencies renormalised to 2^14 on a
+//! growing period), so no tables are transmitted. Two rANS states alternate over symbols and
+//! share one 16-bit word stream.
+use super::bits::{put_varint, BitReader, BitWriter, Cursor};
+use crate::error::{CoreError, Result};
+
+const PROB_BITS: u32 = 14;
+const PROB_SCALE: u32 = 1 << PROB_BITS;
+const RANS_L: u32 = 1 << 16;
+const INC: u32 = 24;
+const COUNT_LIMIT: u32 = 1 << 16;
+const MAX_PERIOD: u32 = 256;
+
+/// An adaptive frequency model over at most N symbols.
+#[derive(Clone)]
+struct Model<const N: usize> {
+    /// cum_hi[s] = end of symbol s's slot range; 0xFFFF beyond the alphabet.
+    cum_hi: [u16; N],
+    counts: [u32; N],
+    total: u32,
+    n: u32,
+    until: u32,
+    period: u32,
+}
+
+impl<const N: usize> Model<N> {
+    fn new(n: usize) -> Self {
+        debug_assert!((1..=N).contains(&n));
+        let mut m = Self {
+            cum_hi: [0xFFFF; N],
+            counts: [0; N],
+            total: n as u32,
+            n: n as u32,
+            until: 2,
+            period: 2,
+        };
+        for c in &mut m.counts[..n] {
+            *c = 1;
+        }
+        m.rebuild();
+        m
+    }
+
+    fn rebuild(&mut self) {
+        let n = self.n as usize;
+        let mut freq = [0u32; N];
+        let mut sum = 0u32;
+        let mut best = 0usize;
+        let mut best_f = 0u32;
+        for (s, (fr, &cnt)) in freq.iter_mut().zip(&self.counts).take(n).enumerate() {
+            let f = ((cnt as u64 * PROB_SCALE as u64) / self.total as u64).max(1) as u32;
+            *fr = f;
+            sum += f;
+            if f > best_f {
+                best_f = f;
+                best = s;
+            }
+        }
+        // sum <= PROB_SCALE + n; the largest frequency (>= PROB_SCALE / n) absorbs the error.
+        freq[best] = (freq[best] as i64 + PROB_SCALE as i64 - sum as i64) as u32;
+        let mut c = 0u32;
+        for (ch, &f) in self.cum_hi.iter_mut().zip(&freq).take(n) {
+            c += f;
+            *ch = c as u16;
+        }
+        // The last symbol ends at PROB_SCALE, which fits in u16 (2^14).
+    }
+
+    #[inline]
+    fn start_freq(&self, s: usize) -> (u32, u32) {
+        let start = if s == 0 { 0 } else { self.cum_hi[s - 1] as u32 };
+        (start, self.cum_hi[s] as u32 - start)
+    }
+
+    #[inline]
+    fn find(&self, slot: u32) -> usize {
+        let slot = slot as u16;
+        let mut s = 0usize;
+        for &c in &self.cum_hi {
+            s += (c <= slot) as usize;
+        }
+        s
+    }
+
+    #[inline]
+    fn update(&mut self, s: usize) {
+        self.counts[s] += INC;
+        self.total += INC;
+        if self.total > COUNT_LIMIT {
+            let mut t = 0;
+            for c in &mut self.counts[..self.n as usize] {
+                *c = (*c).div_ceil(2);
+                t += *c;
+            }
+            self.total = t;
+        }
+        self.until -= 1;
+        if self.until == 0 {
+            self.period = (self.period * 2).min(MAX_PERIOD);
+            self.until = self.period;
+            self.rebuild();
+        }
+    }
+}
+
+/// Exponential magnitude buckets for codes with max|q| > 15: (first magnitude, width).
+const BUCKETS: [(u32, u32); 14] = [
+    (0, 1),
+    (1, 1),
+    (2, 1),
+    (3, 1),
+    (4, 2),
+    (6, 2),
+    (8, 4),
+    (12, 4),
+    (16, 8),
+    (24, 8),
+    (32, 16),
+    (48, 16),
+    (64, 32),
+    (96, 33),
+];
+
+fn bucket_of(m: u32) -> usize {
+    let mut b = 0;
+    for (i, &(lo, _)) in BUCKETS.iter().enumerate() {
+        if m >= lo {
+            b = i;
+        }
+    }
+    b
+}
+
+const TOK_N: usize = 16;
+const OFF_N: usize = 48;
+const N_CTX: usize = 40;
+const DENS_LEVEL: [u8; 17] = [0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4];
+
+struct Models {
+    tok: Vec<Model<TOK_N>>,
+    off: Vec<Model<OFF_N>>,
+    row: [Model<TOK_N>; 2],
+    bucketed: bool,
+}
+
+impl Models {
+    fn new(maxabs: u32) -> Self {
+        let bucketed = maxabs > 15;
+        let ntok = if bucketed { bucket_of(maxabs) + 1 } else { maxabs as usize + 1 };
+        let off = if bucketed {
+            BUCKETS[..ntok].iter().map(|&(_, w)| Model::new(w as usize)).collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            tok: vec![Model::new(ntok); N_CTX],
+            off,
+            row: [Model::new(2), Model::new(2)],
+            bucketed,
+        }
+    }
+}
+
+/// Context state within a tensor.
+struct Ctx {
+    hist: u16,
+    t1: u32,
+    z2: u32,
+}
+
+impl Ctx {
+    #[inline]
+    fn index(&self) -> usize {
+        ((self.t1 * 2 + self.z2) * 5) as usize + DENS_LEVEL[self.hist.count_ones() as usize] as usize
+    }
+
+    #[inline]
+    fn push(&mut self, tok: u32) {
+        self.z2 = (self.t1 != 0 && self.t1 != 3) as u32;
+        self.t1 = tok.min(2);
+        self.hist = (self.hist << 1) | (tok != 0) as u16;
+    }
+
+    #[inline]
+    fn row_start(&mut self) {
+        self.t1 = 3;
+        self.z2 = 0;
+    }
+}
+
+fn rows_of(n: usize, shape: &[usize]) -> (usize, usize) {
+    if shape.len() >= 2 && shape[0] > 0 && n > 0 {
+        (shape[0], n / shape[0])
+    } else {
+        (1, n)
+    }
+}
+
+/// Encodes `codes` (with `shape`, whose product must equal codes.len()).
+pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
+    let n = codes.len();
+    let maxabs = codes.iter().map(|&c| (c as i32).unsigned_abs()).max().unwrap_or(0);
+    let mut out = vec![maxabs as u8];
+    if maxabs == 0 {
+        return out;
+    }
+    let (rows, rowlen) = rows_of(n, shape);
+    let mut m = Models::new(maxabs);
+    // Forward pass: (start, freq) of every symbol, and the sign bits.
+    let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
+    let mut signs = BitWriter::new();
+    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
+    let mut prev_row = 0usize;
+    for r in 0..rows {
+        let row = &codes[r * rowlen..(r + 1) * rowlen];
+        let nz = row.iter().any(|&c| c != 0) as usize;
+        let model = &mut m.row[prev_row];
+        let (st, f) = model.start_freq(nz);
+        syms.push((st as u16, f as u16));
+        model.update(nz);
+        prev_row = nz;
+        if nz == 0 {
+            continue;
+        }
+        ctx.row_start();
+        for &c in row {
+            let mag = (c as i32).unsigned_abs();
+            let tok = if m.bucketed { bucket_of(mag) as u32 } else { mag };
+            let tm = &mut m.tok[ctx.index()];
+            let (st, f) = tm.start_freq(tok as usize);
+            syms.push((st as u16, f as u16));
+            tm.update(tok as usize);
+            if m.bucketed {
+                let (lo, w) = BUCKETS[tok as usize];
+                if w > 1 {
+                    let om = &mut m.off[tok as usize];
+                    let o = (mag - lo) as usize;
+                    let (st, f) = om.start_freq(o);
+                    syms.push((st as u16, f as u16));
+                    om.update(o);
+                }
+            }
+            if mag != 0 {
+                signs.put((c < 0) as u32, 1);
+            }
+            ctx.push(tok);
+        }
+    }
+    // Reverse pass: rANS with two interleaved states.
+    let mut words: Vec<u16> = Vec::with_capacity(syms.len() / 2 + 8);
+    let mut x = [RANS_L, RANS_L];
+    for (i, &(st, f)) in syms.iter().enumerate().rev() {
+        let k = i & 1;
+        let (st, f) = (st as u32, f as u32);
+        let x_max = ((RANS_L >> PROB_BITS) << 16) * f;
+        if x[k] >= x_max {
+            words.push(x[k] as u16);
+            x[k] >>= 16;
+        }
+        x[k] = ((x[k] / f) << PROB_BITS) + (x[k] % f) + st;
+    }
+    for st in [x[1], x[0]] {
+        words.push(st as u16);
+        words.push((st >> 16) as u16);
+    }
+    put_varint(&mut out, words.len() as u64);
+    out.reserve(words.len() * 2);
+    for w in words.iter().rev() {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out.extend_from_slice(&signs.finish());
+    out
+}
+
+struct Dec<'a> {
+    words: &'a [u8],
+    pos: usize,
+    x: [u32; 2],
+    k: usize,
+    over: bool,
+}
+
+impl Dec<'_> {
+    #[inline]
+    fn word(&mut self) -> u32 {
+        if self.pos + 2 <= self.words.len() {
+            let w = u16::from_le_bytes([self.words[self.pos], self.words[self.pos + 1]]) as u32;
+            self.pos += 2;
+            w
+        } else {
+            self.over = true;
+            0
+        }
+    }
+
+    #[inline]
+    fn get<const N: usize>(&mut self, m: &mut Model<N>) -> usize {
+        let k = self.k;
+        self.k ^= 1;
+        let x = self.x[k];
+        let slot = x & (PROB_SCALE - 1);
+        let s = m.find(slot);
+        let (st, f) = m.start_freq(s);
+        let mut x = f * (x >> PROB_BITS) + slot - st;
+        if x < RANS_L {
+            x = (x << 16) | self.word();
+        }
+        self.x[k] = x;
+        m.update(s);
+        s
+    }
+}
+
+/// Decodes into `out` (whose length is the element count; `shape` gives the rows).
+pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
+    let n = out.len();
+    let mut cur = Cursor::new(data);
+    let maxabs = cur.u8()? as u32;
+    if maxabs == 0 {
+        out.fill(0);
+        return Ok(());
+    }
+    if maxabs > 128 {
+        return Err(CoreError::Corrupt(format!("crans: max |code| {maxabs} exceeds 128")));
+    }
+    let nwords = cur.varint_max((data.len() / 2) as u64, "crans: word count")?;
+    let wbytes = cur.take(nwords * 2)?;
+    let sign_bytes = cur.rest();
+    let (rows, rowlen) = rows_of(n, shape);
+    if rows.checked_mul(rowlen) != Some(n) {
+        return Err(CoreError::Shape(format!("crans: shape {shape:?} does not match {n} elements")));
+    }
+    let mut m = Models::new(maxabs);
+    let mut d = Dec { words: wbytes, pos: 0, x: [0, 0], k: 0, over: false };
+    for k in 0..2 {
+        let hi = d.word();
+        let lo = d.word();
+        d.x[k] = (hi << 16) | lo;
+        if d.x[k] < RANS_L {
+            return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
+        }
+    }
+    let mut signs = BitReader::new(sign_bytes);
+    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
+    let mut prev_row = 0usize;
+    let bucketed = m.bucketed;
+    for r in 0..rows {
+        let row = &mut out[r * rowlen..(r + 1) * rowlen];
+        let nz = d.get(&mut m.row[prev_row]);
+        prev_row = nz;
+        if nz == 0 {
+            row.fill(0);
+            continue;
+        }
+        ctx.row_start();
+        for o in row.iter_mut() {
+            let tok = d.get(&mut m.tok[ctx.index()]) as u32;
+            let mag = if bucketed {
+                let (lo, w) = BUCKETS[tok as usize];
+                if w > 1 {
+                    lo + d.get(&mut m.off[tok as usize]) as u32
+                } else {
+                    lo
+                }
+            } else {
+                tok
+            };
+            *o = if mag == 0 {
+                0
+            } else if signs.get(1) == 1 {
+                if mag > 128 {
+                    return Err(CoreError::Corrupt("crans: magnitude out of range".into()));
+                }
+                (-(mag as i32)) as i8
+            } else {
+                if mag > 127 {
+                    return Err(CoreError::Corrupt("crans: magnitude out of range".into()));
+                }
+                mag as i8
+            };
+            ctx.push(tok);
+        }
+    }
+    if d.over || d.pos != wbytes.len() || d.x != [RANS_L, RANS_L] {
+        return Err(CoreError::Corrupt("crans: rANS stream does not end where it should".into()));
+    }
+    signs.check("crans signs")?;
+    Ok(())
+}

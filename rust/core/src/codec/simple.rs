@@ -1,0 +1,516 @@
+//! The bit-stream codecs over int8 codes: dense packing, order-0 Huffman, Deep Compression's
+//! relative-index CSR with Huffman on codes and gaps, element bitmap, block-sparse bitmap (BSR)
+//! and the Wen & Gregg pattern dictionary. Each writes into a [`BitWriter`] (a counting writer
+//! gives the exact size without producing bytes) and reads from a [`BitReader`] that never
+//! panics on corrupt input.
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::bits::{BitReader, BitWriter};
+use super::huffman::{
+    code_lengths, get_gamma, put_gamma, read_lengths, read_sorted_lengths, write_lengths,
+    write_sorted_lengths, Decoder, Encoder,
+};
+use crate::error::{CoreError, Result};
+
+const VALUE_MAX_LEN: u32 = 12;
+const ID_MAX_LEN: u32 = 15;
+/// Dictionary size cap of the pattern codec (ids fit a 15-bit length-limited code).
+const MAX_DICT: usize = 8191;
+
+#[inline]
+fn sym(q: i8) -> usize {
+    (q as i32 + 128) as usize
+}
+
+#[inline]
+fn unsym(s: u32) -> i8 {
+    (s as i32 - 128) as i8
+}
+
+fn value_freqs<'a, I: IntoIterator<Item = &'a i8>>(it: I) -> Vec<u64> {
+    let mut h = vec![0u64; 256];
+    for &q in it {
+        h[sym(q)] += 1;
+    }
+    h
+}
+
+fn corrupt(msg: &str) -> CoreError {
+    CoreError::Corrupt(msg.to_string())
+}
+
+/// Length of the vectors the block codecs work on: the k×k slice of a 4-D conv weight
+/// (out, in, kh, kw) when k×k > 1, else 4 consecutive codes.
+pub fn vector_len(shape: &[usize]) -> usize {
+    if shape.len() == 4 {
+        let k = shape[2].saturating_mul(shape[3]);
+        if (2..=64).contains(&k) {
+            return k;
+        }
+    }
+    4
+}
+
+// ---------------------------------------------------------------- dense
+
+pub fn dense_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
+    if codes.is_empty() {
+        return;
+    }
+    let lo = codes.iter().copied().min().unwrap_or(0);
+    let hi = codes.iter().copied().max().unwrap_or(0);
+    let span = (hi as i32 - lo as i32) as u32;
+    let width = 32 - span.leading_zeros();
+    w.put(sym(lo) as u32, 8);
+    w.put(width, 4);
+    for &q in codes {
+        w.put((q as i32 - lo as i32) as u32, width);
+    }
+}
+
+pub fn dense_dec(r: &mut BitReader, _shape: &[usize], out: &mut [i8]) -> Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let lo = r.get(8) as i32 - 128;
+    let width = r.get(4);
+    if width > 8 {
+        return Err(corrupt("dense: code width over 8 bits"));
+    }
+    for o in out.iter_mut() {
+        let v = lo + r.get(width) as i32;
+        if v > 127 {
+            return Err(corrupt("dense: code out of the int8 range"));
+        }
+        *o = v as i8;
+    }
+    r.check("dense")
+}
+
+// ---------------------------------------------------------------- huffman
+
+pub fn huffman_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
+    if codes.is_empty() {
+        return;
+    }
+    let enc = Encoder::from_freqs(&value_freqs(codes), VALUE_MAX_LEN);
+    write_lengths(w, &enc.lens);
+    for &q in codes {
+        enc.put(w, sym(q));
+    }
+}
+
+fn value_decoder(r: &mut BitReader) -> Result<Decoder> {
+    let lens = read_lengths(r, 256)?;
+    if lens.iter().all(|&l| l == 0) {
+        return Err(corrupt("empty value table"));
+    }
+    Decoder::new(&lens)
+}
+
+pub fn huffman_dec(r: &mut BitReader, _shape: &[usize], out: &mut [i8]) -> Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let dec = value_decoder(r)?;
+    for o in out.iter_mut() {
+        *o = unsym(dec.get(r)?);
+    }
+    r.check("huffman")
+}
+
+// ---------------------------------------------------------------- Deep Compression CSR
+
+/// Relative-index CSR entries (skip, code): a gap over 15 adds filler entries (15, 0);
+/// trailing zeros are not stored.
+pub fn csr_entries(codes: &[i8]) -> Vec<(u8, i8)> {
+    let mut out = Vec::new();
+    let mut z = 0usize;
+    for &q in codes {
+        if q == 0 {
+            z += 1;
+            continue;
+        }
+        while z > 15 {
+            out.push((15, 0));
+            z -= 16;
+        }
+        out.push((z as u8, q));
+        z = 0;
+    }
+    out
+}
+
+pub fn csr_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
+    let e = csr_entries(codes);
+    put_gamma(w, e.len() as u32);
+    if e.is_empty() {
+        return;
+    }
+    let cenc = Encoder::from_freqs(&value_freqs(e.iter().map(|(_, q)| q)), VALUE_MAX_LEN);
+    let mut sf = vec![0u64; 16];
+    for &(s, _) in &e {
+        sf[s as usize] += 1;
+    }
+    let senc = Encoder::from_freqs(&sf, VALUE_MAX_LEN);
+    write_lengths(w, &cenc.lens);
+    write_lengths(w, &senc.lens);
+    for &(s, q) in &e {
+        senc.put(w, s as usize);
+        cenc.put(w, sym(q));
+    }
+}
+
+pub fn csr_dec(r: &mut BitReader, _shape: &[usize], out: &mut [i8]) -> Result<()> {
+    let n = out.len();
+    let count = get_gamma(r)? as usize;
+    out.fill(0);
+    if count == 0 {
+        return r.check("csr");
+    }
+    if count > n {
+        return Err(corrupt("csr: more entries than elements"));
+    }
+    let cdec = value_decoder(r)?;
+    let slens = read_lengths(r, 16)?;
+    if slens.iter().all(|&l| l == 0) {
+        return Err(corrupt("csr: empty skip table"));
+    }
+    let sdec = Decoder::new(&slens)?;
+    let mut pos = 0usize;
+    for _ in 0..count {
+        pos += sdec.get(r)? as usize;
+        let q = unsym(cdec.get(r)?);
+        if pos >= n {
+            return Err(corrupt("csr: entry past the end of the tensor"));
+        }
+        out[pos] = q;
+        pos += 1;
+    }
+    r.check("csr")
+}
+
+// ---------------------------------------------------------------- bitmap
+
+pub fn bitmap_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
+    for &q in codes {
+        w.put((q != 0) as u32, 1);
+    }
+    let nz: Vec<i8> = codes.iter().copied().filter(|&q| q != 0).collect();
+    if nz.is_empty() {
+        return;
+    }
+    let enc = Encoder::from_freqs(&value_freqs(&nz), VALUE_MAX_LEN);
+    write_lengths(w, &enc.lens);
+    for &q in &nz {
+        enc.put(w, sym(q));
+    }
+}
+
+pub fn bitmap_dec(r: &mut BitReader, _shape: &[usize], out: &mut [i8]) -> Result<()> {
+    let mut nnz = 0usize;
+    for o in out.iter_mut() {
+        let b = r.get(1);
+        *o = b as i8; // 1 marks a non-zero, filled below
+        nnz += b as usize;
+    }
+    r.check("bitmap")?;
+    if nnz == 0 {
+        return Ok(());
+    }
+    let dec = value_decoder(r)?;
+    for o in out.iter_mut() {
+        if *o != 0 {
+            let q = unsym(dec.get(r)?);
+            if q == 0 {
+                return Err(corrupt("bitmap: zero stored as a non-zero"));
+            }
+            *o = q;
+        }
+    }
+    r.check("bitmap")
+}
+
+// ---------------------------------------------------------------- block-sparse (BSR)
+
+pub fn bsr_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
+    let v = vector_len(shape);
+    let mut f = vec![0u64; 256];
+    let mut any = false;
+    for blk in codes.chunks(v) {
+        let nz = blk.iter().any(|&q| q != 0);
+        w.put(nz as u32, 1);
+        if nz {
+            any = true;
+            for &q in blk {
+                f[sym(q)] += 1;
+            }
+        }
+    }
+    if !any {
+        return;
+    }
+    let enc = Encoder::from_freqs(&f, VALUE_MAX_LEN);
+    write_lengths(w, &enc.lens);
+    for blk in codes.chunks(v) {
+        if blk.iter().any(|&q| q != 0) {
+            for &q in blk {
+                enc.put(w, sym(q));
+            }
+        }
+    }
+}
+
+pub fn bsr_dec(r: &mut BitReader, shape: &[usize], out: &mut [i8]) -> Result<()> {
+    let v = vector_len(shape);
+    let mut any = false;
+    for blk in out.chunks_mut(v) {
+        let b = r.get(1) as i8;
+        any |= b != 0;
+        blk.fill(0);
+        blk[0] = b; // marker, replaced below
+    }
+    r.check("bsr")?;
+    if !any {
+        return Ok(());
+    }
+    let dec = value_decoder(r)?;
+    for blk in out.chunks_mut(v) {
+        if blk[0] != 0 {
+            for o in blk.iter_mut() {
+                *o = unsym(dec.get(r)?);
+            }
+        }
+    }
+    r.check("bsr")
+}
+
+// ---------------------------------------------------------------- pattern dictionary
+
+/// FxHash-style hasher for the pattern table (patterns are short byte strings).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            self.add(u64::from_le_bytes(a));
+        }
+        for &b in chunks.remainder() {
+            self.add(b as u64);
+        }
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
+    let v = vector_len(shape);
+    if codes.is_empty() {
+        return;
+    }
+    let padded: std::borrow::Cow<[i8]> = if codes.len() % v == 0 {
+        std::borrow::Cow::Borrowed(codes)
+    } else {
+        let mut p = codes.to_vec();
+        p.resize(codes.len().div_ceil(v) * v, 0);
+        std::borrow::Cow::Owned(p)
+    };
+    let vecs: Vec<&[i8]> = padded.chunks_exact(v).collect();
+    let mut counts: FxMap<&[i8], u32> = FxMap::default();
+    for &p in &vecs {
+        *counts.entry(p).or_insert(0) += 1;
+    }
+    let mut dict: Vec<(&[i8], u32)> = counts.into_iter().filter(|&(_, c)| c >= 2).collect();
+    dict.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    dict.truncate(MAX_DICT);
+    let d = dict.len();
+    let ids: FxMap<&[i8], u32> = dict.iter().enumerate().map(|(i, &(p, _))| (p, i as u32)).collect();
+    let esc_count = vecs.iter().filter(|p| !ids.contains_key(*p)).count() as u64;
+    // Ranks: dictionary entries and the escape, by frequency (descending).
+    let mut freq: Vec<u64> = dict.iter().map(|&(_, c)| c as u64).collect();
+    let esc_rank = freq.iter().position(|&f| f < esc_count).unwrap_or(d);
+    freq.insert(esc_rank, esc_count);
+    let mut lens = code_lengths(&freq, ID_MAX_LEN);
+    // Non-decreasing lengths in rank order (reassigning sorted lengths never costs more).
+    let mut nz: Vec<u8> = lens.iter().copied().filter(|&l| l > 0).collect();
+    nz.sort_unstable();
+    let used = nz.len();
+    lens[..used].copy_from_slice(&nz);
+    for l in &mut lens[used..] {
+        *l = 0;
+    }
+    let idenc = Encoder::new(lens.clone());
+    // Values: dictionary patterns and escaped vectors.
+    let mut vf = vec![0u64; 256];
+    for &(p, _) in &dict {
+        for &q in p {
+            vf[sym(q)] += 1;
+        }
+    }
+    for &p in &vecs {
+        if !ids.contains_key(p) {
+            for &q in p {
+                vf[sym(q)] += 1;
+            }
+        }
+    }
+    let venc = Encoder::from_freqs(&vf, VALUE_MAX_LEN);
+    put_gamma(w, d as u32);
+    put_gamma(w, esc_rank as u32);
+    write_sorted_lengths(w, &lens);
+    write_lengths(w, &venc.lens);
+    for &(p, _) in &dict {
+        for &q in p {
+            venc.put(w, sym(q));
+        }
+    }
+    let rank_of = |id: u32| if (id as usize) < esc_rank { id as usize } else { id as usize + 1 };
+    for &p in &vecs {
+        match ids.get(p) {
+            Some(&id) => idenc.put(w, rank_of(id)),
+            None => {
+                idenc.put(w, esc_rank);
+                for &q in p {
+                    venc.put(w, sym(q));
+                }
+            }
+        }
+    }
+}
+
+pub fn pattern_dec(r: &mut BitReader, shape: &[usize], out: &mut [i8]) -> Result<()> {
+    let v = vector_len(shape);
+    let n = out.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let nvec = n.div_ceil(v);
+    let d = get_gamma(r)? as usize;
+    let esc_rank = get_gamma(r)? as usize;
+    if d > nvec.min(MAX_DICT) || esc_rank > d {
+        return Err(corrupt("pattern: dictionary header out of range"));
+    }
+    let lens = read_sorted_lengths(r, d + 1)?;
+    if lens.len() < d || lens.is_empty() {
+        return Err(corrupt("pattern: id table does not cover the dictionary"));
+    }
+    let iddec = Decoder::new(&lens)?;
+    let vdec = value_decoder(r)?;
+    let mut dict = vec![0i8; d * v];
+    for x in dict.iter_mut() {
+        *x = unsym(vdec.get(r)?);
+    }
+    r.check("pattern dictionary")?;
+    let mut tmp = vec![0i8; v];
+    for (i, chunk) in out.chunks_mut(v).enumerate() {
+        let rank = iddec.get(r)? as usize;
+        let _ = i;
+        if rank == esc_rank {
+            for t in tmp.iter_mut() {
+                *t = unsym(vdec.get(r)?);
+            }
+            chunk.copy_from_slice(&tmp[..chunk.len()]);
+        } else {
+            let id = if rank < esc_rank { rank } else { rank - 1 };
+            if id >= d {
+                return Err(corrupt("pattern: id outside the dictionary"));
+            }
+            chunk.copy_from_slice(&dict[id * v..id * v + chunk.len()]);
+        }
+    }
+    r.check("pattern")
+}
+
+// ---------------------------------------------------------------- lossless floats
+
+/// Byte-grouped lossless coding of fixed-size items (e.g. float32): byte plane k holds byte k
+/// of every item; each plane is stored raw or order-0 Huffman coded, whichever is smaller.
+pub fn bytegroup_encode(data: &[u8], itemsize: usize) -> Vec<u8> {
+    let mut out = vec![itemsize as u8];
+    if itemsize == 0 || data.is_empty() {
+        return out;
+    }
+    let n = data.len() / itemsize;
+    let mut plane = vec![0u8; n];
+    for k in 0..itemsize {
+        for (i, p) in plane.iter_mut().enumerate() {
+            *p = data[i * itemsize + k];
+        }
+        let mut f = vec![0u64; 256];
+        for &b in &plane {
+            f[b as usize] += 1;
+        }
+        let enc = Encoder::from_freqs(&f, VALUE_MAX_LEN);
+        let mut w = BitWriter::new();
+        write_lengths(&mut w, &enc.lens);
+        for &b in &plane {
+            enc.put(&mut w, b as usize);
+        }
+        let coded = w.finish();
+        if coded.len() < n {
+            out.push(1);
+            super::bits::put_varint(&mut out, coded.len() as u64);
+            out.extend_from_slice(&coded);
+        } else {
+            out.push(0);
+            out.extend_from_slice(&plane);
+        }
+    }
+    out
+}
+
+pub fn bytegroup_decode(blob: &[u8], out: &mut [u8]) -> Result<()> {
+    let mut cur = super::bits::Cursor::new(blob);
+    let itemsize = cur.u8()? as usize;
+    if out.is_empty() {
+        return Ok(());
+    }
+    if itemsize == 0 || out.len() % itemsize != 0 {
+        return Err(corrupt("bytegroup: item size does not divide the output"));
+    }
+    let n = out.len() / itemsize;
+    for k in 0..itemsize {
+        match cur.u8()? {
+            0 => {
+                let plane = cur.take(n)?;
+                for (i, &b) in plane.iter().enumerate() {
+                    out[i * itemsize + k] = b;
+                }
+            }
+            1 => {
+                let len = cur.varint_max(blob.len() as u64, "bytegroup plane length")?;
+                let bytes = cur.take(len)?;
+                let mut r = BitReader::new(bytes);
+                let lens = read_lengths(&mut r, 256)?;
+                if lens.iter().all(|&l| l == 0) {
+                    return Err(corrupt("bytegroup: empty table"));
+                }
+                let dec = Decoder::new(&lens)?;
+                for i in 0..n {
+                    out[i * itemsize + k] = dec.get(&mut r)? as u8;
+                }
+                r.check("bytegroup plane")?;
+            }
+            m => return Err(CoreError::Corrupt(format!("bytegroup: unknown plane mode {m}"))),
+        }
+    }
+    if cur.pos != blob.len() {
+        return Err(corrupt("bytegroup: trailing bytes"));
+    }
+    Ok(())
+}

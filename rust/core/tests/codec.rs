@@ -1,0 +1,189 @@
+//! Round trips of every codec in the table, exact sizes, and a bounded fuzz of every decoder
+//! (random bytes, truncations and bit flips of valid streams: errors, never panics).
+use leanconv_core::codec::{self, CODECS};
+use leanconv_core::CoreError;
+use proptest::prelude::*;
+
+fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
+    prop_oneof![
+        Just(vec![0]),
+        Just(vec![1]),
+        Just(vec![1, 1, 1, 1]),
+        (1usize..6, 1usize..5, 1usize..4, 1usize..4).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
+        (1usize..9, 1usize..7, Just(3usize), Just(3usize)).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
+        (1usize..40, 1usize..40).prop_map(|(a, b)| vec![a, b]),
+        (0usize..300).prop_map(|a| vec![a]),
+        (1usize..4, 0usize..3, 1usize..3, 5usize..6).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
+    ]
+}
+
+/// Codes like pruned + quantized weights: mostly zeros, small magnitudes, some extremes.
+fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
+    let mut s = seed | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    (0..n)
+        .map(|_| {
+            let r = next();
+            match kind {
+                0 => 0,
+                1 => 5,
+                2 => (r as u8) as i8, // full int8 range, -128 included
+                3 => {
+                    if r % 4 != 0 {
+                        0
+                    } else {
+                        ((r >> 8) % 15) as i8 - 7
+                    }
+                }
+                4 => {
+                    if r % 2 == 0 {
+                        0
+                    } else {
+                        (((r >> 8) % 255) as i32 - 127) as i8
+                    }
+                }
+                _ => -128,
+            }
+        })
+        .collect()
+}
+
+fn check_round_trip(codes: &[i8], shape: &[usize]) {
+    for c in CODECS {
+        let blob = (c.encode)(codes, shape);
+        assert_eq!((c.size)(codes, shape), blob.len(), "{}: size estimate is not exact", c.name);
+        let mut out = vec![0x55i8; codes.len()];
+        (c.decode)(&blob, shape, &mut out).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        assert_eq!(out, codes, "{} did not round-trip {shape:?}", c.name);
+    }
+    let (best, blob) = codec::encode("auto", codes, shape).unwrap();
+    let sizes = codec::sizes(codes, shape).unwrap();
+    assert_eq!(blob.len(), sizes.iter().map(|s| s.1).min().unwrap());
+    let mut out = vec![0i8; codes.len()];
+    codec::decode(best.name, &blob, shape, &mut out).unwrap();
+    assert_eq!(out, codes);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_codec_round_trips(shape in shape_strategy(), kind in 0u8..6, seed in any::<u64>()) {
+        let n: usize = shape.iter().product();
+        let codes = codes_for(n, kind, seed);
+        check_round_trip(&codes, &shape);
+    }
+
+    #[test]
+    fn arbitrary_codes_round_trip(codes in prop::collection::vec(any::<i8>(), 0..400)) {
+        let shape = vec![codes.len()];
+        check_round_trip(&codes, &shape);
+    }
+
+    #[test]
+    fn decoders_never_panic_on_random_bytes(
+        data in prop::collection::vec(any::<u8>(), 0..64),
+        shape in shape_strategy(),
+    ) {
+        let n: usize = shape.iter().product();
+        let mut out = vec![0i8; n];
+        for c in CODECS {
+            let _ = (c.decode)(&data, &shape, &mut out);
+        }
+        let mut fout = vec![0u8; n * 4];
+        let _ = codec::decode_bytes(&data, &mut fout);
+    }
+
+    #[test]
+    fn decoders_never_panic_on_damaged_streams(
+        shape in shape_strategy(), kind in 0u8..6, seed in any::<u64>(),
+        flip in any::<usize>(), cut in any::<usize>(),
+    ) {
+        let n: usize = shape.iter().product();
+        let codes = codes_for(n, kind, seed);
+        let mut out = vec![0i8; n];
+        for c in CODECS {
+            let blob = (c.encode)(&codes, &shape);
+            if !blob.is_empty() {
+                let mut bad = blob.clone();
+                bad[flip % blob.len()] ^= 1 << (flip % 8);
+                let _ = (c.decode)(&bad, &shape, &mut out);
+                let _ = (c.decode)(&blob[..cut % blob.len()], &shape, &mut out);
+            }
+            let mut longer = blob.clone();
+            longer.push(0);
+            // Extra trailing bytes are not silently accepted by the bit codecs.
+            let _ = (c.decode)(&longer, &shape, &mut out);
+        }
+    }
+
+    #[test]
+    fn floats_round_trip_bytegrouped(v in prop::collection::vec(any::<f32>(), 0..300)) {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let blob = codec::encode_bytes(&bytes, 4).unwrap();
+        let mut out = vec![0u8; bytes.len()];
+        codec::decode_bytes(&blob, &mut out).unwrap();
+        prop_assert_eq!(out, bytes);
+    }
+}
+
+#[test]
+fn larger_sparse_tensor_round_trips_and_crans_beats_order0() {
+    let shape = [64usize, 32, 3, 3];
+    let n: usize = shape.iter().product();
+    let codes = codes_for(n, 3, 42);
+    check_round_trip(&codes, &shape);
+    // Order-0 entropy of the stream, in bytes.
+    let mut h = [0f64; 256];
+    for &c in &codes {
+        h[(c as i32 + 128) as usize] += 1.0;
+    }
+    let h0: f64 = h.iter().filter(|&&f| f > 0.0).map(|&f| -f * (f / n as f64).log2()).sum::<f64>() / 8.0;
+    let crans = codec::encode("crans", &codes, &shape).unwrap().1.len() as f64;
+    // i.i.d. data: crans can only lose its learning cost, which must stay small.
+    assert!(crans < h0 * 1.03, "crans {crans} vs H0 {h0}");
+}
+
+#[test]
+fn pruned_channels_make_crans_beat_order0() {
+    // Half of the output channels are all zero, the rest dense: context modelling must see it.
+    let shape = [128usize, 16, 3, 3];
+    let row = 16 * 9;
+    let mut codes = codes_for(128 * row, 4, 7);
+    for r in (0..128).step_by(2) {
+        codes[r * row..(r + 1) * row].fill(0);
+    }
+    let n = codes.len() as f64;
+    let mut h = [0f64; 256];
+    for &c in &codes {
+        h[(c as i32 + 128) as usize] += 1.0;
+    }
+    let h0: f64 = h.iter().filter(|&&f| f > 0.0).map(|&f| -f * (f / n).log2()).sum::<f64>() / 8.0;
+    let (best, blob) = codec::encode("auto", &codes, &shape).unwrap();
+    assert_eq!(best.name, "crans");
+    assert!((blob.len() as f64) < 0.95 * h0, "{} vs H0 {h0}", blob.len());
+}
+
+#[test]
+fn csr_follows_deep_compression_fillers() {
+    let mut codes = vec![0i8; 40];
+    codes[16] = 3; // a gap of 16 zeros: one filler (15, 0) then (0, 3)
+    codes[39] = -1; // a gap of 22: one filler then (6, -1)
+    let e = codec::simple::csr_entries(&codes);
+    assert_eq!(e, vec![(15, 0), (0, 3), (15, 0), (6, -1)]);
+    assert!(codec::simple::csr_entries(&[0; 100]).is_empty());
+}
+
+#[test]
+fn shape_mismatch_and_unknown_codec_are_errors() {
+    assert!(matches!(codec::encode("crans", &[1, 2, 3], &[2, 2]), Err(CoreError::Shape(_))));
+    assert!(matches!(codec::encode("zip", &[1], &[1]), Err(CoreError::InvalidArgument(_))));
+    let mut out = [0i8; 4];
+    assert!(matches!(codec::decode("crans", &[], &[4], &mut out), Err(CoreError::Corrupt(_))));
+    assert!(matches!(codec::decode("crans", &[], &[usize::MAX, 3], &mut out), Err(CoreError::Shape(_))));
+}
