@@ -16,7 +16,14 @@ fn checked_len(c: usize, h: usize, w: usize) -> Result<usize> {
 }
 
 /// Transforms one image of `c*h*w` floats from `src` into `dst`.
-pub fn transform(kind: Transform, src: &[f32], dst: &mut [f32], c: usize, h: usize, w: usize) -> Result<()> {
+pub fn transform(
+    kind: Transform,
+    src: &[f32],
+    dst: &mut [f32],
+    c: usize,
+    h: usize,
+    w: usize,
+) -> Result<()> {
     let n = checked_len(c, h, w)?;
     if src.len() != n || dst.len() != n {
         return Err(CoreError::Shape(format!(

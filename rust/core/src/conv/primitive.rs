@@ -1,0 +1,641 @@
+//! Safe drivers over the C convolution primitives (kernels_c/include/lc_primitives.inc).
+//!
+//! [`primitives`] lists the C table; a [`Primitive`] answers applicability, workspace and
+//! packed-weight sizes for a [`ConvParams`], and packs weights into a [`PackedConv`], which runs
+//! batches over output-channel tiles on a caller-set number of threads. Every size is checked
+//! here before any C function sees it; the C side trusts its arguments.
+use std::ffi::{c_int, c_void, CStr};
+use std::sync::{Mutex, OnceLock};
+
+use super::aligned::AlignedBuf;
+use super::ffi::{self, LcConvParams, LcPrimitive};
+use crate::{CoreError, Result};
+
+/// Data layout of a primitive's input and output (one image; the batch is outermost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Channel-major: PyTorch's NCHW.
+    Chw,
+    /// Channel-minor: NHWC (PyTorch's channels_last memory order).
+    Hwc,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Chw => "chw",
+            Layout::Hwc => "hwc",
+        }
+    }
+}
+
+/// Activation fused after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    #[default]
+    None,
+    Relu,
+    Relu6,
+}
+
+impl Activation {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "relu" => Ok(Self::Relu),
+            "relu6" => Ok(Self::Relu6),
+            _ => Err(CoreError::InvalidArgument(format!(
+                "unknown activation {s:?}; expected 'none', 'relu' or 'relu6'"
+            ))),
+        }
+    }
+    fn code(self) -> c_int {
+        match self {
+            Self::None => 0,
+            Self::Relu => 1,
+            Self::Relu6 => 2,
+        }
+    }
+}
+
+/// Instruction set for the kernels. `Auto` picks the best this CPU supports; a forced one the
+/// CPU lacks falls back to the best it has (see [`resolve_isa`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isa {
+    #[default]
+    Auto,
+    Scalar,
+    Avx2,
+    Avx512,
+    Neon,
+}
+
+impl Isa {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "scalar" => Ok(Self::Scalar),
+            "avx2" => Ok(Self::Avx2),
+            "avx512" => Ok(Self::Avx512),
+            "neon" => Ok(Self::Neon),
+            _ => Err(CoreError::InvalidArgument(format!(
+                "unknown isa {s:?}; expected auto, scalar, avx2, avx512 or neon"
+            ))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Scalar => "scalar",
+            Self::Avx2 => "avx2",
+            Self::Avx512 => "avx512",
+            Self::Neon => "neon",
+        }
+    }
+    fn code(self) -> c_int {
+        match self {
+            Self::Auto => 0,
+            Self::Scalar => 1,
+            Self::Avx2 => 2,
+            Self::Avx512 => 3,
+            Self::Neon => 4,
+        }
+    }
+    fn from_code(c: c_int) -> Self {
+        match c {
+            1 => Self::Scalar,
+            2 => Self::Avx2,
+            3 => Self::Avx512,
+            4 => Self::Neon,
+            _ => Self::Auto,
+        }
+    }
+}
+
+/// The instruction set the kernels actually use for `isa` on this CPU.
+pub fn resolve_isa(isa: Isa) -> Isa {
+    // SAFETY: pure query of CPU features.
+    Isa::from_code(unsafe { ffi::lc_isa_resolve(isa.code()) })
+}
+
+/// One convolution layer, one image: sizes, stride, symmetric zero padding, dilation, groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvParams {
+    pub in_channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub out_channels: usize,
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+    pub activation: Activation,
+    pub isa: Isa,
+}
+
+/// Largest number of elements any one tensor or lowered matrix may have (2^40): keeps every
+/// size computation in the C kernels far from overflow.
+const MAX_ELEMS: usize = 1 << 40;
+const MAX_DIM: usize = 1 << 24;
+
+fn prod(dims: &[usize], what: &str) -> Result<usize> {
+    let mut n: usize = 1;
+    for &d in dims {
+        n = n
+            .checked_mul(d)
+            .filter(|&x| x <= MAX_ELEMS)
+            .ok_or_else(|| {
+                CoreError::Shape(format!(
+                    "{what} of {dims:?} is too large (over 2^40 elements)"
+                ))
+            })?;
+    }
+    Ok(n)
+}
+
+impl ConvParams {
+    /// A plain convolution: stride 1, no padding, dilation 1, one group, no activation.
+    pub fn new(
+        in_channels: usize,
+        height: usize,
+        width: usize,
+        out_channels: usize,
+        kernel: (usize, usize),
+    ) -> Self {
+        Self {
+            in_channels,
+            height,
+            width,
+            out_channels,
+            kernel,
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+            activation: Activation::None,
+            isa: Isa::Auto,
+        }
+    }
+
+    /// Checks every size and returns the C parameter block with the output size filled in.
+    pub fn to_c(&self) -> Result<LcConvParams> {
+        let all = [
+            ("in_channels", self.in_channels),
+            ("height", self.height),
+            ("width", self.width),
+            ("out_channels", self.out_channels),
+            ("kernel height", self.kernel.0),
+            ("kernel width", self.kernel.1),
+            ("stride", self.stride.0),
+            ("stride", self.stride.1),
+            ("dilation", self.dilation.0),
+            ("dilation", self.dilation.1),
+            ("groups", self.groups),
+        ];
+        for (name, v) in all {
+            if v == 0 {
+                return Err(CoreError::Shape(format!("{name} must be positive, got 0")));
+            }
+            if v > MAX_DIM {
+                return Err(CoreError::Shape(format!("{name} {v} is too large")));
+            }
+        }
+        if self.padding.0 > MAX_DIM || self.padding.1 > MAX_DIM {
+            return Err(CoreError::Shape(format!(
+                "padding {:?} is too large",
+                self.padding
+            )));
+        }
+        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+            return Err(CoreError::Shape(format!(
+                "groups {} must divide in_channels {} and out_channels {}",
+                self.groups, self.in_channels, self.out_channels
+            )));
+        }
+        let ekh = (self.kernel.0 - 1) * self.dilation.0 + 1;
+        let ekw = (self.kernel.1 - 1) * self.dilation.1 + 1;
+        let ih = self.height + 2 * self.padding.0;
+        let iw = self.width + 2 * self.padding.1;
+        if ekh > ih || ekw > iw {
+            return Err(CoreError::Shape(format!(
+                "kernel {:?} with dilation {:?} does not fit the padded input {}x{}",
+                self.kernel, self.dilation, ih, iw
+            )));
+        }
+        let oh = (ih - ekh) / self.stride.0 + 1;
+        let ow = (iw - ekw) / self.stride.1 + 1;
+        let cg = self.in_channels / self.groups;
+        prod(&[self.in_channels, self.height, self.width], "input")?;
+        prod(&[self.out_channels, oh, ow], "output")?;
+        prod(
+            &[self.out_channels, cg, self.kernel.0, self.kernel.1],
+            "weight",
+        )?;
+        prod(
+            &[cg, self.kernel.0, self.kernel.1, oh, ow],
+            "lowered matrix",
+        )?;
+        prod(&[self.out_channels, self.in_channels], "channel product")?;
+        let mut p = LcConvParams {
+            c: self.in_channels,
+            h: self.height,
+            w: self.width,
+            k: self.out_channels,
+            kh: self.kernel.0,
+            kw: self.kernel.1,
+            sh: self.stride.0,
+            sw: self.stride.1,
+            ph: self.padding.0,
+            pw: self.padding.1,
+            dh: self.dilation.0,
+            dw: self.dilation.1,
+            groups: self.groups,
+            oh: 0,
+            ow: 0,
+            act: self.activation.code(),
+            isa: self.isa.code(),
+        };
+        // SAFETY: p is a valid, exclusively borrowed parameter block.
+        if unsafe { ffi::lc_conv_params_setup(&mut p) } != 0 || p.oh != oh || p.ow != ow {
+            return Err(CoreError::Shape(format!(
+                "invalid convolution parameters {self:?}"
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Output height and width.
+    pub fn output_hw(&self) -> Result<(usize, usize)> {
+        let p = self.to_c()?;
+        Ok((p.oh, p.ow))
+    }
+
+    /// Multiply-accumulates of one image (as direct convolution counts them).
+    pub fn macs(&self) -> Result<usize> {
+        let (oh, ow) = self.output_hw()?;
+        Ok(self.out_channels
+            * oh
+            * ow
+            * (self.in_channels / self.groups)
+            * self.kernel.0
+            * self.kernel.1)
+    }
+}
+
+/// One entry of the C primitive table.
+#[derive(Clone, Copy)]
+pub struct Primitive {
+    pub name: &'static str,
+    pub family: &'static str,
+    pub layout: Layout,
+    raw: &'static LcPrimitive,
+}
+
+impl std::fmt::Debug for Primitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Primitive")
+            .field("name", &self.name)
+            .field("family", &self.family)
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+fn c_str(p: *const std::ffi::c_char) -> &'static str {
+    // SAFETY: the table's strings are NUL-terminated literals with static lifetime.
+    unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("?")
+}
+
+/// Every primitive of the C table, in table order.
+pub fn primitives() -> &'static [Primitive] {
+    static TABLE: OnceLock<Vec<Primitive>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        // SAFETY: lc_primitive_get returns pointers into a static const table for i < count.
+        let n = unsafe { ffi::lc_primitive_count() };
+        (0..n)
+            .filter_map(|i| unsafe { ffi::lc_primitive_get(i).as_ref() })
+            .map(|raw| Primitive {
+                name: c_str(raw.name),
+                family: c_str(raw.family),
+                layout: if raw.layout == 0 {
+                    Layout::Chw
+                } else {
+                    Layout::Hwc
+                },
+                raw,
+            })
+            .collect()
+    })
+}
+
+/// The primitive called `name`.
+pub fn find(name: &str) -> Result<Primitive> {
+    primitives()
+        .iter()
+        .copied()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = primitives().iter().map(|p| p.name).collect();
+            CoreError::InvalidArgument(format!(
+                "unknown primitive {name:?}; known: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+impl Primitive {
+    /// Whether this primitive computes `params` (errors only on invalid parameters).
+    pub fn applicable(&self, params: &ConvParams) -> Result<bool> {
+        let p = params.to_c()?;
+        // SAFETY: p was validated by to_c.
+        Ok(unsafe { (self.raw.applicable)(&p) } != 0)
+    }
+
+    fn checked(&self, params: &ConvParams) -> Result<LcConvParams> {
+        let p = params.to_c()?;
+        // SAFETY: p was validated by to_c.
+        if unsafe { (self.raw.applicable)(&p) } == 0 {
+            return Err(CoreError::Unsupported(format!(
+                "primitive {} does not apply to {}x{}x{} -> {} kernel {:?} stride {:?} padding {:?} \
+                 dilation {:?} groups {}",
+                self.name,
+                params.in_channels,
+                params.height,
+                params.width,
+                params.out_channels,
+                params.kernel,
+                params.stride,
+                params.padding,
+                params.dilation,
+                params.groups
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Scratch bytes one thread needs for one image.
+    pub fn workspace_bytes(&self, params: &ConvParams) -> Result<usize> {
+        let p = self.checked(params)?;
+        // SAFETY: p is valid and the primitive applies to it.
+        Ok(unsafe { (self.raw.workspace_bytes)(&p) })
+    }
+
+    /// Bytes of the packed weights.
+    pub fn packed_bytes(&self, params: &ConvParams) -> Result<usize> {
+        let p = self.checked(params)?;
+        // SAFETY: as above.
+        Ok(unsafe { (self.raw.packed_bytes)(&p) })
+    }
+
+    /// Packs `weight` (PyTorch layout [K][C/groups][KH][KW]) and `bias` ([K] or none) once.
+    pub fn pack(
+        &self,
+        params: &ConvParams,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<PackedConv> {
+        let p = self.checked(params)?;
+        let wlen = p.k * (p.c / p.groups) * p.kh * p.kw;
+        if weight.len() != wlen {
+            return Err(CoreError::Shape(format!(
+                "weight has {} elements, expected {} ({}x{}x{}x{})",
+                weight.len(),
+                wlen,
+                p.k,
+                p.c / p.groups,
+                p.kh,
+                p.kw
+            )));
+        }
+        if let Some(b) = bias {
+            if b.len() != p.k {
+                return Err(CoreError::Shape(format!(
+                    "bias has {} elements, expected {}",
+                    b.len(),
+                    p.k
+                )));
+            }
+        }
+        // SAFETY: p is valid and applicable.
+        let pb = unsafe { (self.raw.packed_bytes)(&p) };
+        let ws = unsafe { (self.raw.workspace_bytes)(&p) };
+        let mut packed = AlignedBuf::new(pb)?;
+        // SAFETY: weight holds wlen floats (checked), packed holds packed_bytes (64-aligned).
+        unsafe { (self.raw.pack)(&p, weight.as_ptr(), packed.as_mut_ptr().cast()) };
+        Ok(PackedConv {
+            prim: *self,
+            params: *params,
+            c: p,
+            packed,
+            bias: bias.map(<[f32]>::to_vec),
+            workspace_bytes: ws,
+            scratch: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// Weights packed for one primitive and layer, ready to run any batch.
+pub struct PackedConv {
+    prim: Primitive,
+    params: ConvParams,
+    c: LcConvParams,
+    packed: AlignedBuf,
+    bias: Option<Vec<f32>>,
+    workspace_bytes: usize,
+    /// Per-thread workspaces kept between runs (first-touch page faults cost more than small
+    /// convolutions).
+    scratch: Mutex<Vec<AlignedBuf>>,
+}
+
+struct SendPtr<T>(*mut T);
+// SAFETY: each thread writes only its own output-channel range (the C primitives' contract),
+// so the shared output pointer never sees overlapping writes.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Splits [0, k) into at most `threads` ranges, on multiples of 16 channels where possible.
+pub fn split_channels(k: usize, threads: usize) -> Vec<(usize, usize)> {
+    let t = threads.clamp(1, k.max(1));
+    let unit = if k >= 16 * t { 16 } else { 1 };
+    let units = k.div_ceil(unit);
+    let mut out = Vec::with_capacity(t);
+    let mut begin = 0;
+    for i in 0..t {
+        let end = ((units * (i + 1)) / t * unit).min(k);
+        if end > begin {
+            out.push((begin, end));
+            begin = end;
+        }
+    }
+    out
+}
+
+impl PackedConv {
+    pub fn primitive(&self) -> Primitive {
+        self.prim
+    }
+    pub fn params(&self) -> &ConvParams {
+        &self.params
+    }
+    /// Scratch bytes per thread.
+    pub fn workspace_bytes(&self) -> usize {
+        self.workspace_bytes
+    }
+    pub fn packed_bytes(&self) -> usize {
+        self.packed.len()
+    }
+    pub fn output_hw(&self) -> (usize, usize) {
+        (self.c.oh, self.c.ow)
+    }
+    /// Elements of one input image and one output image.
+    pub fn image_lens(&self) -> (usize, usize) {
+        (
+            self.c.c * self.c.h * self.c.w,
+            self.c.k * self.c.oh * self.c.ow,
+        )
+    }
+
+    /// Convolves `batch` images: `input` is batch x (C,H,W) or (H,W,C) per the primitive's
+    /// layout, `output` batch x (K,OH,OW) or (OH,OW,K). Output channels are split over
+    /// `threads` threads (1 runs on the calling thread).
+    pub fn run(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        batch: usize,
+        threads: usize,
+    ) -> Result<()> {
+        let (il, ol) = self.image_lens();
+        if input.len() != batch.saturating_mul(il) {
+            return Err(CoreError::Shape(format!(
+                "input has {} elements, expected {batch} images of {il}",
+                input.len()
+            )));
+        }
+        if output.len() != batch.saturating_mul(ol) {
+            return Err(CoreError::Shape(format!(
+                "output has {} elements, expected {batch} images of {ol}",
+                output.len()
+            )));
+        }
+        if threads == 0 || threads > 1024 {
+            return Err(CoreError::InvalidArgument(format!(
+                "threads must be 1..=1024, got {threads}"
+            )));
+        }
+        if batch == 0 {
+            return Ok(());
+        }
+        let ranges = split_channels(self.c.k, threads);
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        while scratch.len() < ranges.len() {
+            scratch.push(AlignedBuf::new(self.workspace_bytes)?);
+        }
+        let out = SendPtr(output.as_mut_ptr());
+        let work = |(ob, oe): (usize, usize), ws: &mut AlignedBuf| {
+            let out = &out;
+            let bias = self.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr());
+            let packed: *const f32 = self.packed.as_ptr().cast();
+            let (run, c) = (self.prim.raw.run, &self.c);
+            for n in 0..batch {
+                // SAFETY: sizes checked above; `ws` holds workspace_bytes (64-aligned) for this
+                // thread alone; threads write disjoint output-channel ranges.
+                unsafe {
+                    run(
+                        c,
+                        input.as_ptr().add(n * il),
+                        packed,
+                        bias,
+                        out.0.add(n * ol),
+                        ws.as_mut_ptr().cast::<c_void>(),
+                        ob,
+                        oe,
+                    )
+                };
+            }
+        };
+        if ranges.len() == 1 {
+            work(ranges[0], &mut scratch[0]);
+        } else {
+            std::thread::scope(|s| {
+                let mut bufs = scratch.iter_mut();
+                let mut handles = Vec::new();
+                for &r in &ranges[1..] {
+                    let ws = bufs.next().expect("one workspace per range");
+                    let work = &work;
+                    handles.push(s.spawn(move || work(r, ws)));
+                }
+                let ws = bufs.next().expect("one workspace per range");
+                work(ranges[0], ws);
+                for h in handles {
+                    if h.join().is_err() {
+                        // The C kernels do not panic; a panic here would be a bug in this file.
+                        std::process::abort();
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Packed, cache-blocked SGEMM over the C kernels: `c = a*b` (or `c += a*b`), row-major
+/// `a` (m x k), `b` (k x n), `c` (m x n).
+pub struct Gemm {
+    isa: Isa,
+    ws: AlignedBuf,
+    dims: (usize, usize, usize),
+}
+
+impl Gemm {
+    pub fn new(m: usize, n: usize, k: usize, isa: Isa) -> Result<Self> {
+        prod(&[m, k], "a")?;
+        prod(&[k, n], "b")?;
+        prod(&[m, n], "c")?;
+        // SAFETY: pure size computation.
+        let bytes = unsafe { ffi::lc_sgemm_workspace_bytes(isa.code(), m, n, k) };
+        Ok(Self {
+            isa,
+            ws: AlignedBuf::new(bytes)?,
+            dims: (m, n, k),
+        })
+    }
+
+    pub fn workspace_bytes(&self) -> usize {
+        self.ws.len()
+    }
+
+    pub fn run(&mut self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) -> Result<()> {
+        let (m, n, k) = self.dims;
+        if a.len() != m * k || b.len() != k * n || c.len() != m * n {
+            return Err(CoreError::Shape(format!(
+                "gemm {m}x{n}x{k} needs a {} b {} c {} elements, got {} {} {}",
+                m * k,
+                k * n,
+                m * n,
+                a.len(),
+                b.len(),
+                c.len()
+            )));
+        }
+        // SAFETY: sizes checked; the workspace was sized for (m, n, k, isa).
+        unsafe {
+            ffi::lc_sgemm(
+                self.isa.code(),
+                m,
+                n,
+                k,
+                a.as_ptr(),
+                k.max(1),
+                b.as_ptr(),
+                n.max(1),
+                c.as_mut_ptr(),
+                n.max(1),
+                c_int::from(accumulate),
+                self.ws.as_mut_ptr().cast(),
+            )
+        };
+        Ok(())
+    }
+}

@@ -1,0 +1,231 @@
+//! Drivers over the C primitives: every primitive against a float64 reference, threads, and
+//! the error paths (bad sizes, non-applicable primitives, invalid parameters).
+use leanconv_core::conv::{
+    find, primitives, split_channels, Activation, ConvParams, Gemm, Isa, Layout,
+};
+use leanconv_core::CoreError;
+
+fn lcg(seed: &mut u64) -> f32 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+}
+
+/// Float64 reference; returns (out, magnitude) in the given layout.
+fn reference(
+    p: &ConvParams,
+    layout: Layout,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+) -> (Vec<f64>, Vec<f64>) {
+    let (oh, ow) = p.output_hw().unwrap();
+    let (c, h, wd, k) = (p.in_channels, p.height, p.width, p.out_channels);
+    let (cg, kg) = (c / p.groups, k / p.groups);
+    let mut out = vec![0.0; k * oh * ow];
+    let mut mag = vec![0.0; k * oh * ow];
+    for ko in 0..k {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut s, mut m) = (f64::from(b[ko]), f64::from(b[ko]).abs());
+                for ci in 0..cg {
+                    let ch = ko / kg * cg + ci;
+                    for r in 0..p.kernel.0 {
+                        for q in 0..p.kernel.1 {
+                            let iy = (oy * p.stride.0 + r * p.dilation.0) as isize
+                                - p.padding.0 as isize;
+                            let ix = (ox * p.stride.1 + q * p.dilation.1) as isize
+                                - p.padding.1 as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                continue;
+                            }
+                            let (iy, ix) = (iy as usize, ix as usize);
+                            let xv = match layout {
+                                Layout::Chw => x[(ch * h + iy) * wd + ix],
+                                Layout::Hwc => x[(iy * wd + ix) * c + ch],
+                            };
+                            let wv = w[((ko * cg + ci) * p.kernel.0 + r) * p.kernel.1 + q];
+                            s += f64::from(xv) * f64::from(wv);
+                            m += (f64::from(xv) * f64::from(wv)).abs();
+                        }
+                    }
+                }
+                let s = match p.activation {
+                    Activation::None => s,
+                    Activation::Relu => s.max(0.0),
+                    Activation::Relu6 => s.clamp(0.0, 6.0),
+                };
+                let i = match layout {
+                    Layout::Chw => (ko * oh + oy) * ow + ox,
+                    Layout::Hwc => (oy * ow + ox) * k + ko,
+                };
+                out[i] = s;
+                mag[i] = m;
+            }
+        }
+    }
+    (out, mag)
+}
+
+fn shapes() -> Vec<ConvParams> {
+    let mut v = Vec::new();
+    let base = |c, h, w, k, ks: usize, s: usize, pad: usize, g: usize| {
+        let mut p = ConvParams::new(c, h, w, k, (ks, ks));
+        p.stride = (s, s);
+        p.padding = (pad, pad);
+        p.groups = g;
+        p
+    };
+    v.push(base(5, 7, 6, 9, 3, 1, 1, 1));
+    v.push(base(18, 9, 7, 20, 3, 2, 1, 1));
+    v.push(base(33, 5, 5, 17, 1, 1, 0, 1));
+    v.push(base(12, 8, 9, 12, 3, 1, 1, 12));
+    v.push(base(12, 9, 8, 12, 5, 2, 2, 12));
+    v.push(base(8, 6, 6, 6, 3, 1, 0, 2));
+    let mut d = base(4, 9, 9, 5, 3, 1, 2, 1);
+    d.dilation = (2, 2);
+    d.activation = Activation::Relu6;
+    v.push(d);
+    v
+}
+
+#[test]
+fn every_primitive_matches_reference_with_threads() {
+    assert!(primitives().len() >= 16);
+    let mut seed = 7u64;
+    for prim in primitives() {
+        let mut covered = 0;
+        for p in shapes() {
+            if !prim.applicable(&p).unwrap() {
+                continue;
+            }
+            covered += 1;
+            let batch = 2;
+            let (oh, ow) = p.output_hw().unwrap();
+            let wl = p.out_channels * p.in_channels / p.groups * p.kernel.0 * p.kernel.1;
+            let x: Vec<f32> = (0..batch * p.in_channels * p.height * p.width)
+                .map(|_| lcg(&mut seed))
+                .collect();
+            let w: Vec<f32> = (0..wl).map(|_| lcg(&mut seed)).collect();
+            let b: Vec<f32> = (0..p.out_channels).map(|_| lcg(&mut seed)).collect();
+            let packed = prim.pack(&p, &w, Some(&b)).unwrap();
+            let ol = p.out_channels * oh * ow;
+            let mut y1 = vec![f32::NAN; batch * ol];
+            let mut y3 = vec![f32::NAN; batch * ol];
+            packed.run(&x, &mut y1, batch, 1).unwrap();
+            packed.run(&x, &mut y3, batch, 3).unwrap();
+            assert_eq!(y1, y3, "{} differs between 1 and 3 threads", prim.name);
+            let il = p.in_channels * p.height * p.width;
+            for n in 0..batch {
+                let (r, m) = reference(&p, prim.layout, &x[n * il..(n + 1) * il], &w, &b);
+                for i in 0..ol {
+                    let e = (f64::from(y1[n * ol + i]) - r[i]).abs();
+                    assert!(
+                        e <= 1e-4 * (m[i] + 1e-3),
+                        "{} {:?}: {} vs {}",
+                        prim.name,
+                        p,
+                        y1[n * ol + i],
+                        r[i]
+                    );
+                }
+            }
+        }
+        assert!(covered >= 1, "{} not covered", prim.name);
+    }
+}
+
+#[test]
+fn errors_are_reported_not_panics() {
+    let wino = find("winograd4x4_chw").unwrap();
+    let p5 = ConvParams::new(4, 8, 8, 4, (5, 5));
+    assert!(!wino.applicable(&p5).unwrap());
+    assert!(matches!(
+        wino.pack(&p5, &[0.0; 400], None),
+        Err(CoreError::Unsupported(_))
+    ));
+    assert!(matches!(
+        wino.workspace_bytes(&p5),
+        Err(CoreError::Unsupported(_))
+    ));
+    let p3 = ConvParams::new(4, 8, 8, 4, (3, 3));
+    assert!(matches!(
+        wino.pack(&p3, &[0.0; 10], None),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        wino.pack(&p3, &[0.0; 144], Some(&[0.0; 3])),
+        Err(CoreError::Shape(_))
+    ));
+    let packed = wino.pack(&p3, &[0.0; 144], None).unwrap();
+    let mut out = vec![0.0; 4 * 6 * 6];
+    assert!(matches!(
+        packed.run(&[0.0; 5], &mut out, 1, 1),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        packed.run(&[0.0; 256], &mut out[..10], 1, 1),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        packed.run(&[0.0; 256], &mut out, 1, 0),
+        Err(CoreError::InvalidArgument(_))
+    ));
+    packed.run(&[0.0; 256], &mut out, 1, 2).unwrap();
+    // invalid parameters
+    let mut bad = ConvParams::new(6, 4, 4, 4, (3, 3));
+    bad.groups = 4;
+    assert!(matches!(wino.applicable(&bad), Err(CoreError::Shape(_))));
+    let big = ConvParams::new(1 << 20, 1 << 20, 1 << 20, 1, (1, 1));
+    assert!(matches!(big.to_c(), Err(CoreError::Shape(_))));
+    assert!(matches!(
+        ConvParams::new(4, 2, 2, 4, (3, 3)).to_c(),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        ConvParams::new(0, 2, 2, 4, (1, 1)).to_c(),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(find("nope").is_err());
+    assert!(Activation::parse("gelu").is_err());
+    assert!(Isa::parse("sse").is_err());
+}
+
+#[test]
+fn channel_split_covers_range() {
+    for k in 1..100 {
+        for t in 1..6 {
+            let r = split_channels(k, t);
+            assert!(!r.is_empty() && r.len() <= t);
+            assert_eq!(r[0].0, 0);
+            assert_eq!(r.last().unwrap().1, k);
+            for w in r.windows(2) {
+                assert_eq!(w[0].1, w[1].0);
+                assert!(w[0].0 < w[0].1);
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_matches_naive() {
+    let mut seed = 3u64;
+    for &(m, n, k) in &[(1, 1, 1), (13, 70, 300), (70, 3, 17), (9, 40, 0)] {
+        let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed)).collect();
+        let mut c = vec![1.0f32; m * n];
+        let mut g = Gemm::new(m, n, k, Isa::Auto).unwrap();
+        g.run(&a, &b, &mut c, true).unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = 1.0
+                    + (0..k)
+                        .map(|q| f64::from(a[i * k + q]) * f64::from(b[q * n + j]))
+                        .sum::<f64>();
+                assert!((f64::from(c[i * n + j]) - s).abs() < 1e-4 * (k as f64 + 1.0));
+            }
+        }
+        assert!(g.run(&a, &b, &mut c[..0], false).is_err() || m * n == 0);
+    }
+}
