@@ -3,11 +3,23 @@
 Edit one section at a time; keep __all__ sorted and in step with the functions.
 """
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
-__all__ = ["__version__", "chw_to_hwc", "crc32", "hwc_to_chw"]
+__all__ = [
+    "PackedConv",
+    "__version__",
+    "chw_to_hwc",
+    "conv_info",
+    "conv_primitives",
+    "crc32",
+    "hwc_to_chw",
+    "isa_resolve",
+    "sgemm",
+]
 
 # --- codec (rust/py/src/codec.rs) ---
 def crc32(data: bytes) -> int: ...
@@ -15,3 +27,49 @@ def crc32(data: bytes) -> int: ...
 # --- conv (rust/py/src/conv.rs) ---
 def chw_to_hwc(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
 def hwc_to_chw(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+def conv_primitives() -> list[tuple[str, str, str]]: ...
+def conv_info(
+    name: str,
+    in_channels: int,
+    height: int,
+    width: int,
+    out_channels: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int] = ...,
+    padding: tuple[int, int] = ...,
+    dilation: tuple[int, int] = ...,
+    groups: int = 1,
+    isa: str = "auto",
+) -> tuple[bool, int, int]: ...
+def isa_resolve(isa: str) -> str: ...
+def sgemm(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], isa: str = "auto"
+) -> npt.NDArray[np.float32]: ...
+@final
+class PackedConv:
+    def __new__(
+        cls,
+        name: str,
+        weight: npt.NDArray[np.float32],
+        bias: npt.NDArray[np.float32] | None,
+        height: int,
+        width: int,
+        stride: tuple[int, int] = ...,
+        padding: tuple[int, int] = ...,
+        dilation: tuple[int, int] = ...,
+        groups: int = 1,
+        activation: str = "none",
+        isa: str = "auto",
+    ) -> PackedConv: ...
+    def run(self, x: npt.NDArray[np.float32], threads: int = 1) -> npt.NDArray[np.float32]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def layout(self) -> str: ...
+    @property
+    def workspace_bytes(self) -> int: ...
+    @property
+    def packed_bytes(self) -> int: ...
+    @property
+    def output_hw(self) -> tuple[int, int]: ...
+
