@@ -25,7 +25,7 @@ build: deps
 run: build
 	$(VENV)/bin/leanconv inspect
 
-lint:
+lint: deps
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 test-rust:
