@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leanconv import _native
+from leanconv.compress import compress, load, save
 from leanconv.errors import (
     CorruptFileError,
     LeanconvError,
@@ -24,4 +25,7 @@ __all__ = [
     "TraceError",
     "UnsupportedOpError",
     "__version__",
+    "compress",
+    "load",
+    "save",
 ]

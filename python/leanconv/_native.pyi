@@ -13,16 +13,32 @@ __all__ = [
     "PackedConv",
     "__version__",
     "chw_to_hwc",
+    "codec_sizes",
+    "codec_table",
     "conv_info",
     "conv_primitives",
     "crc32",
+    "crc32_array",
+    "decode_bytes",
+    "decode_codes",
+    "encode_bytes",
+    "encode_codes",
     "hwc_to_chw",
     "isa_resolve",
     "sgemm",
 ]
 
 # --- codec (rust/py/src/codec.rs) ---
+def codec_sizes(codes: npt.NDArray[np.int8]) -> list[tuple[str, int]]: ...
+def codec_table() -> list[tuple[str, int, str]]: ...
 def crc32(data: bytes) -> int: ...
+def crc32_array(data: npt.NDArray[np.uint8]) -> int: ...
+def decode_bytes(blob: npt.NDArray[np.uint8], nbytes: int) -> npt.NDArray[np.uint8]: ...
+def decode_codes(
+    data: npt.NDArray[np.uint8], shape: list[int] | tuple[int, ...], codec: str
+) -> npt.NDArray[np.int8]: ...
+def encode_bytes(data: npt.NDArray[np.uint8], itemsize: int) -> bytes: ...
+def encode_codes(codes: npt.NDArray[np.int8], codec: str = "auto") -> tuple[str, bytes]: ...
 
 # --- conv (rust/py/src/conv.rs) ---
 def chw_to_hwc(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
@@ -72,4 +88,3 @@ class PackedConv:
     def packed_bytes(self) -> int: ...
     @property
     def output_hw(self) -> tuple[int, int]: ...
-
