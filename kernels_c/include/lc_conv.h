@@ -70,6 +70,15 @@ size_t lc_sgemm_workspace_bytes(int isa, size_t m, size_t n, size_t k);
 void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
               size_t ldb, float *c, size_t ldc, int accumulate, void *workspace);
 
+/* GEMM over operands already packed in micro-panel order (used by Winograd, whose transforms
+ * write the packed layout directly). lc_gemm_tile gives the micro-tile (mr x nr) of `isa`.
+ * ap: ceil(m/mr) panels of k x mr floats (rows past m zero); bp: panels of k x nr floats
+ * covering columns [0, n_total) (columns past n_total zero). Computes columns [n0, n1) of
+ * C = A*B into c (c points at column n0, row stride ldc). No workspace. */
+void lc_gemm_tile(int isa, size_t *mr, size_t *nr);
+void lc_sgemm_prepacked(int isa, size_t m, size_t k, const float *ap, const float *bp, size_t n0,
+                        size_t n1, float *c, size_t ldc, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,13 +25,18 @@ static size_t wino_tiles(const lc_conv_params *p, size_t m) {
 static size_t wino_block(const lc_conv_params *p, size_t m) {
     return LC_MIN(wino_tiles(p, m), (size_t)TILE_BLOCK);
 }
+/* V is stored in the GEMM's packed-A order (panels of mr tiles), U in packed-B order (panels
+ * of nr output channels), so the a*a GEMMs run without any packing. */
 static size_t wino_ws(const lc_conv_params *p, size_t m) {
-    size_t a2 = (m + 2) * (m + 2), tb = wino_block(p, m);
-    return lc_align64(a2 * tb * p->c * sizeof(float)) + lc_align64(a2 * tb * p->k * sizeof(float)) +
-           lc_sgemm_workspace_bytes(p->isa, tb, p->k, p->c);
+    size_t a2 = (m + 2) * (m + 2), tb = wino_block(p, m), mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    return lc_align64(a2 * lc_round_up(tb, mr) * p->c * sizeof(float)) +
+           lc_align64(a2 * tb * p->k * sizeof(float));
 }
 static size_t wino_packed(const lc_conv_params *p, size_t m) {
-    return (m + 2) * (m + 2) * p->c * p->k * sizeof(float);
+    size_t mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    return (m + 2) * (m + 2) * p->c * lc_round_up(p->k, nr) * sizeof(float);
 }
 
 static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
@@ -43,7 +48,10 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {0, 0, 1}};
 
 static void wino_pack(const lc_conv_params *p, size_t m, const float *w, float *u) {
-    size_t a = m + 2;
+    size_t a = m + 2, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    size_t kp = lc_round_up(p->k, nr);
+    memset(u, 0, wino_packed(p, m));
     for (size_t k = 0; k < p->k; ++k)
         for (size_t c = 0; c < p->c; ++c) {
             const float *g = w + (k * p->c + c) * 9;
@@ -59,7 +67,8 @@ static void wino_pack(const lc_conv_params *p, size_t m, const float *w, float *
                 for (size_t j = 0; j < a; ++j) {
                     double s = 0;
                     for (size_t q = 0; q < 3; ++q) s += t[i][q] * (m == 2 ? G2[j][q] : G4[j][q]);
-                    u[((i * a + j) * p->c + c) * p->k + k] = (float)s;
+                    /* [xi][k / nr][c][k % nr] */
+                    u[(i * a + j) * p->c * kp + ((k / nr) * p->c + c) * nr + k % nr] = (float)s;
                 }
         }
 }
@@ -110,10 +119,11 @@ LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                          void *ws, size_t ob, size_t oe, size_t m, int layout) {
     const size_t a = m + 2, a2 = a * a;
     size_t tiles_x = (p->ow + m - 1) / m, tiles = wino_tiles(p, m), tbmax = wino_block(p, m);
-    size_t C = p->c, K = p->k, H = p->h, W = p->w, kr = oe - ob;
+    size_t C = p->c, K = p->k, H = p->h, W = p->w, kr = oe - ob, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    size_t tbp = lc_round_up(tbmax, mr), kp = lc_round_up(K, nr);
     float *vbuf = (float *)ws;
-    float *mbuf = (float *)((char *)ws + lc_align64(a2 * tbmax * C * sizeof(float)));
-    void *gws = (char *)mbuf + lc_align64(a2 * tbmax * K * sizeof(float));
+    float *mbuf = (float *)((char *)ws + lc_align64(a2 * tbp * C * sizeof(float)));
     float d[6 * 6 * LANES], t[6 * 6 * LANES], v[6 * 6 * LANES];
     for (size_t t0 = 0; t0 < tiles; t0 += tbmax) {
         size_t tb = LC_MIN(tbmax, tiles - t0);
@@ -164,20 +174,18 @@ LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                     if (m == 2) bt4(t + i * a * LANES, LANES, v + i * a * LANES, LANES);
                     else bt6(t + i * a * LANES, LANES, v + i * a * LANES, LANES);
                 }
+                /* packed-A order: [xi][tile / mr][c][tile % mr] */
                 for (size_t xi = 0; xi < a2; ++xi) {
-                    float *dst = vbuf + (xi * tb + tt) * C + c0;
+                    float *dst = vbuf + xi * tbp * C + (tt / mr) * mr * C + c0 * mr + tt % mr;
                     const float *src = v + xi * LANES;
-                    if (cb == LANES)
-                        for (size_t l = 0; l < LANES; ++l) dst[l] = src[l];
-                    else
-                        for (size_t l = 0; l < cb; ++l) dst[l] = src[l];
+                    for (size_t l = 0; l < cb; ++l) dst[l * mr] = src[l];
                 }
             }
         }
         /* a*a GEMMs */
         for (size_t xi = 0; xi < a2; ++xi)
-            lc_sgemm(p->isa, tb, kr, C, vbuf + xi * tb * C, C, u + xi * C * K + ob, K,
-                     mbuf + xi * tb * kr, kr, 0, gws);
+            lc_sgemm_prepacked(p->isa, tb, C, vbuf + xi * tbp * C, u + xi * C * kp, ob, oe,
+                               mbuf + xi * tb * kr, kr, 0);
         /* output transform, bias, activation */
         for (size_t tt = 0; tt < tb; ++tt) {
             size_t tyi = (t0 + tt) / tiles_x, txi = (t0 + tt) % tiles_x;

@@ -272,3 +272,41 @@ void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda,
         }
     }
 }
+
+void lc_gemm_tile(int isa, size_t *mr, size_t *nr) {
+    gemm_kernel g = select_kernel(isa);
+    *mr = g.mr;
+    *nr = g.nr;
+}
+
+void lc_sgemm_prepacked(int isa, size_t m, size_t k, const float *ap, const float *bp, size_t n0,
+                        size_t n1, float *c, size_t ldc, int accumulate) {
+    if (m == 0 || n1 <= n0) return;
+    gemm_kernel g = select_kernel(isa);
+    float tmp[MR_MAX * NR_MAX];
+    if (k == 0) {
+        if (!accumulate)
+            for (size_t i = 0; i < m; ++i) memset(c + i * ldc, 0, (n1 - n0) * sizeof(float));
+        return;
+    }
+    for (size_t jp = n0 / g.nr; jp * g.nr < n1; ++jp) {
+        size_t jlo = LC_MAX(n0, jp * g.nr), jhi = LC_MIN(n1, (jp + 1) * g.nr);
+        const float *bpanel = bp + jp * g.nr * k;
+        int full_cols = jlo == jp * g.nr && jhi == (jp + 1) * g.nr;
+        for (size_t ir = 0; ir < m; ir += g.mr) {
+            size_t mr = LC_MIN(g.mr, m - ir);
+            const float *apanel = ap + ir * k;
+            float *cij = c + ir * ldc + (jlo - n0);
+            if (full_cols && mr == g.mr) {
+                g.fn(k, apanel, bpanel, cij, ldc, accumulate);
+            } else {
+                size_t off = jlo - jp * g.nr, cols = jhi - jlo;
+                g.fn(k, apanel, bpanel, tmp, g.nr, 0);
+                for (size_t i = 0; i < mr; ++i)
+                    for (size_t j = 0; j < cols; ++j)
+                        cij[i * ldc + j] =
+                            accumulate ? cij[i * ldc + j] + tmp[i * g.nr + off + j] : tmp[i * g.nr + off + j];
+            }
+        }
+    }
+}
