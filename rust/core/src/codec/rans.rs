@@ -1,8 +1,9 @@
 //! `crans`: context-modelled adaptive rANS over int8 code streams.
 //!
 //! Each code q is split into a magnitude token (|q| itself when max|q| <= 15, else an
-//! exponential bucket whose offset is coded with one adaptive model per bucket) and a sign bit
-//! (raw; signs of quantized weights are close to 1 bit of entropy). Tokens are coded with
+//! exponential bucket whose offset is coded with one adaptive model per bucket) and a sign
+//! (an adaptive binary model per context: sign of the previous non-zero in the row, and whether
+//! |q| > 1). Tokens are coded with
 //! adaptive frequency models selected by a context made of:
 //!
 //! - the previous token in the row (0, 1, 2+, or row start);
@@ -14,7 +15,7 @@
 //! almost nothing. Models adapt with deferred summation (frequencies renormalised to 2^14 on a
 //! growing period), so no tables are transmitted. Two rANS states alternate over symbols and
 //! share one 16-bit word stream.
-use super::bits::{put_varint, BitReader, BitWriter, Cursor};
+use super::bits::{put_varint, Cursor};
 use crate::error::{CoreError, Result};
 
 const PROB_BITS: u32 = 14;
@@ -23,6 +24,8 @@ const RANS_L: u32 = 1 << 16;
 const INC: u32 = 24;
 const COUNT_LIMIT: u32 = 1 << 16;
 const MAX_PERIOD: u32 = 256;
+/// Weight of the tensor-wide token distribution in each context model, in observations.
+const PRIOR_OBS: u32 = 6;
 
 /// An adaptive frequency model over at most N symbols.
 #[derive(Clone)]
@@ -55,13 +58,32 @@ impl<const N: usize> Model<N> {
     }
 
     fn rebuild(&mut self) {
+        let mut e = [0u64; N];
+        for (x, &c) in e.iter_mut().zip(&self.counts) {
+            *x = c as u64;
+        }
+        self.rebuild_from(&e, self.total as u64);
+    }
+
+    /// Rebuilds from the counts mixed with a prior distribution worth PRIOR_OBS observations.
+    fn rebuild_mixed(&mut self, prior: &[u32; N], prior_total: u32) {
+        let pt = prior_total.max(1) as u64;
+        let w = (PRIOR_OBS * INC) as u64;
+        let mut e = [0u64; N];
+        for ((x, &c), &p) in e.iter_mut().zip(&self.counts).zip(prior) {
+            *x = c as u64 * pt + w * p as u64;
+        }
+        self.rebuild_from(&e, self.total as u64 * pt + w * pt);
+    }
+
+    fn rebuild_from(&mut self, e: &[u64; N], total: u64) {
         let n = self.n as usize;
         let mut freq = [0u32; N];
         let mut sum = 0u32;
         let mut best = 0usize;
         let mut best_f = 0u32;
-        for (s, (fr, &cnt)) in freq.iter_mut().zip(&self.counts).take(n).enumerate() {
-            let f = ((cnt as u64 * PROB_SCALE as u64) / self.total as u64).max(1) as u32;
+        for (s, (fr, &cnt)) in freq.iter_mut().zip(e).take(n).enumerate() {
+            let f = ((cnt * PROB_SCALE as u64) / total).max(1) as u32;
             *fr = f;
             sum += f;
             if f > best_f {
@@ -95,8 +117,9 @@ impl<const N: usize> Model<N> {
         s
     }
 
+    /// Counts `s`; true when the model is due for a rebuild.
     #[inline]
-    fn update(&mut self, s: usize) {
+    fn count(&mut self, s: usize) -> bool {
         self.counts[s] += INC;
         self.total += INC;
         if self.total > COUNT_LIMIT {
@@ -111,7 +134,23 @@ impl<const N: usize> Model<N> {
         if self.until == 0 {
             self.period = (self.period * 2).min(MAX_PERIOD);
             self.until = self.period;
+            return true;
+        }
+        false
+    }
+
+    #[inline]
+    fn update(&mut self, s: usize) {
+        if self.count(s) {
             self.rebuild();
+        }
+    }
+
+    /// Like `update`, but rebuilds mixed with the tensor-wide counts in `g`.
+    #[inline]
+    fn update_mixed(&mut self, s: usize, g: &Model<N>) {
+        if self.count(s) {
+            self.rebuild_mixed(&g.counts, g.total);
         }
     }
 }
@@ -151,8 +190,11 @@ const DENS_LEVEL: [u8; 17] = [0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4]
 
 struct Models {
     tok: Vec<Model<TOK_N>>,
+    /// Tensor-wide token counts: the prior every context model is mixed with.
+    glob: Model<TOK_N>,
     off: Vec<Model<OFF_N>>,
     row: [Model<TOK_N>; 2],
+    sign: [Model<TOK_N>; 6],
     bucketed: bool,
 }
 
@@ -167,8 +209,10 @@ impl Models {
         };
         Self {
             tok: vec![Model::new(ntok); N_CTX],
+            glob: Model::new(ntok),
             off,
             row: [Model::new(2), Model::new(2)],
+            sign: std::array::from_fn(|_| Model::new(2)),
             bucketed,
         }
     }
@@ -221,7 +265,6 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
     let mut m = Models::new(maxabs);
     // Forward pass: (start, freq) of every symbol, and the sign bits.
     let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
-    let mut signs = BitWriter::new();
     let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
     let mut prev_row = 0usize;
     for r in 0..rows {
@@ -236,13 +279,15 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
             continue;
         }
         ctx.row_start();
+        let mut psign = 0usize;
         for &c in row {
             let mag = (c as i32).unsigned_abs();
             let tok = if m.bucketed { bucket_of(mag) as u32 } else { mag };
             let tm = &mut m.tok[ctx.index()];
             let (st, f) = tm.start_freq(tok as usize);
             syms.push((st as u16, f as u16));
-            tm.update(tok as usize);
+            m.glob.count(tok as usize);
+            tm.update_mixed(tok as usize, &m.glob);
             if m.bucketed {
                 let (lo, w) = BUCKETS[tok as usize];
                 if w > 1 {
@@ -254,7 +299,12 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
                 }
             }
             if mag != 0 {
-                signs.put((c < 0) as u32, 1);
+                let sm = &mut m.sign[psign * 2 + (mag > 1) as usize];
+                let neg = (c < 0) as usize;
+                let (st, f) = sm.start_freq(neg);
+                syms.push((st as u16, f as u16));
+                sm.update(neg);
+                psign = 1 + neg;
             }
             ctx.push(tok);
         }
@@ -281,7 +331,6 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
     for w in words.iter().rev() {
         out.extend_from_slice(&w.to_le_bytes());
     }
-    out.extend_from_slice(&signs.finish());
     out
 }
 
@@ -308,6 +357,14 @@ impl Dec<'_> {
 
     #[inline]
     fn get<const N: usize>(&mut self, m: &mut Model<N>) -> usize {
+        let s = self.peek(m);
+        m.update(s);
+        s
+    }
+
+    /// Decodes one symbol without updating the model.
+    #[inline]
+    fn peek<const N: usize>(&mut self, m: &Model<N>) -> usize {
         let k = self.k;
         self.k ^= 1;
         let x = self.x[k];
@@ -319,7 +376,6 @@ impl Dec<'_> {
             x = (x << 16) | self.word();
         }
         self.x[k] = x;
-        m.update(s);
         s
     }
 }
@@ -338,7 +394,9 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     }
     let nwords = cur.varint_max((data.len() / 2) as u64, "crans: word count")?;
     let wbytes = cur.take(nwords * 2)?;
-    let sign_bytes = cur.rest();
+    if cur.pos != data.len() {
+        return Err(CoreError::Corrupt("crans: trailing bytes after the rANS stream".into()));
+    }
     let (rows, rowlen) = rows_of(n, shape);
     if rows.checked_mul(rowlen) != Some(n) {
         return Err(CoreError::Shape(format!("crans: shape {shape:?} does not match {n} elements")));
@@ -353,7 +411,6 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
         }
     }
-    let mut signs = BitReader::new(sign_bytes);
     let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
     let mut prev_row = 0usize;
     let bucketed = m.bucketed;
@@ -366,8 +423,13 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             continue;
         }
         ctx.row_start();
+        let mut psign = 0usize;
         for o in row.iter_mut() {
-            let tok = d.get(&mut m.tok[ctx.index()]) as u32;
+            let tm = &mut m.tok[ctx.index()];
+            let tok = d.peek(tm);
+            m.glob.count(tok);
+            tm.update_mixed(tok, &m.glob);
+            let tok = tok as u32;
             let mag = if bucketed {
                 let (lo, w) = BUCKETS[tok as usize];
                 if w > 1 {
@@ -380,16 +442,20 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             };
             *o = if mag == 0 {
                 0
-            } else if signs.get(1) == 1 {
-                if mag > 128 {
-                    return Err(CoreError::Corrupt("crans: magnitude out of range".into()));
-                }
-                (-(mag as i32)) as i8
             } else {
-                if mag > 127 {
-                    return Err(CoreError::Corrupt("crans: magnitude out of range".into()));
+                let neg = d.get(&mut m.sign[psign * 2 + (mag > 1) as usize]);
+                psign = 1 + neg;
+                if neg == 1 {
+                    if mag > 128 {
+                        return Err(CoreError::Corrupt("crans: magnitude out of range".into()));
+                    }
+                    (-(mag as i32)) as i8
+                } else {
+                    if mag > 127 {
+                        return Err(CoreError::Corrupt("crans: magnitude out of range".into()));
+                    }
+                    mag as i8
                 }
-                mag as i8
             };
             ctx.push(tok);
         }
@@ -397,6 +463,5 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     if d.over || d.pos != wbytes.len() || d.x != [RANS_L, RANS_L] {
         return Err(CoreError::Corrupt("crans: rANS stream does not end where it should".into()));
     }
-    signs.check("crans signs")?;
     Ok(())
 }
