@@ -1,9 +1,11 @@
 """Every convolution primitive against a float64 torch reference, on property-based shapes.
 
-Error bounds are relative to the magnitude ``conv(|x|, |w|) + |b|`` of each output, in units of
-float32 epsilon. Measured worst cases over random layers (tests/ and bench/conv): direct, im2col,
+Error bounds are relative to the magnitude ``conv(|x|, |w|) + |b|`` of each output (for
+Winograd: the largest magnitude in the output's m x m tile, since all outputs of a tile come from
+the same transformed values), in units of float32 epsilon. Measured worst cases over random layers (tests/ and bench/conv): direct, im2col,
 im2row, kn2row, 1x1-GEMM and depthwise stay within about 4 eps of that magnitude (PyTorch's own
-float32 result: also about 4); Winograd F(2x2,3x3) about 3; Winograd F(4x4,3x3) about 40 -- its
+float32 result: also about 4); against the tile magnitude, Winograd F(2x2,3x3) about 10 and
+Winograd F(4x4,3x3) about 30 (worst over 400 random small layers each) -- its
 transforms multiply intermediate values by up to 4-5 (input) and 8 (output), so its error is the
 largest. The bounds below leave headroom over those measurements; a wrong tap, a wrong padding or
 a missed channel is off by the size of a whole term, millions of eps, and fails.
@@ -32,7 +34,7 @@ TOL = {
     "kn2row": 16,
     "gemm1x1": 16,
     "depthwise": 16,
-    "winograd2x2": 16,
+    "winograd2x2": 48,
     "winograd4x4": 200,
 }
 ISAS = ["auto", "scalar"]
@@ -100,6 +102,15 @@ def reference(
     return y.numpy(), mag.numpy()
 
 
+def tile_max(mag: np.ndarray, m: int) -> np.ndarray:
+    """Largest magnitude within each output's m x m Winograd tile: a tile's outputs all come
+    from the same transformed values, so their errors scale with the tile, not the element."""
+    t = torch.from_numpy(mag)
+    pooled = F.max_pool2d(t, m, m, ceil_mode=True)
+    up = pooled.repeat_interleave(m, 2).repeat_interleave(m, 3)
+    return up[:, :, : mag.shape[2], : mag.shape[3]].numpy()
+
+
 def run_nchw(prim: P.Primitive, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, layer: P.ConvLayer, **kw: Any) -> np.ndarray:
     """Runs a primitive on an NCHW batch, converting to and from NHWC for "hwc" primitives."""
     xi = x if prim.layout == "chw" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
@@ -121,6 +132,8 @@ def check(prim: P.Primitive, case: dict[str, Any]) -> None:
     ref, mag = reference(x, w, b, layer, case["activation"])
     assert y.shape == ref.shape and y.dtype == np.float32
     err = np.abs(y.astype(np.float64) - ref)
+    if prim.family.startswith("winograd"):
+        mag = tile_max(mag, 2 if prim.family == "winograd2x2" else 4)
     bound = TOL[prim.family] * EPS * mag + 1e-30
     worst = float((err / (EPS * mag + 1e-30)).max())
     assert np.all(err <= bound), f"{prim.name} {layer} {case}: worst error {worst:.1f} eps x magnitude"
@@ -224,7 +237,7 @@ def test_bad_inputs_give_clear_errors() -> None:
     with pytest.raises(ShapeError):
         prim.run(x, np.zeros((5, 4, 3), np.float32))
     with pytest.raises(ShapeError):
-        prim.run(x, np.zeros((6, 2, 3, 3), np.float32), groups=3)  # 3 does not divide 6 inputs? C=6
+        prim.run(x, np.zeros((6, 2, 3, 3), np.float32), groups=3)  # weight implies 6 input channels
     with pytest.raises(LeanconvError, match="activation"):
         prim.run(x, w, activation="gelu")  # type: ignore[arg-type]
     with pytest.raises(LeanconvError, match="padding"):
