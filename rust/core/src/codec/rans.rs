@@ -22,10 +22,10 @@ const PROB_BITS: u32 = 14;
 const PROB_SCALE: u32 = 1 << PROB_BITS;
 const RANS_L: u32 = 1 << 16;
 const INC: u32 = 24;
-const COUNT_LIMIT: u32 = 1 << 16;
+const COUNT_LIMIT: u32 = 1 << 20;
 const MAX_PERIOD: u32 = 256;
 /// Weight of the tensor-wide token distribution in each context model, in observations.
-const PRIOR_OBS: u32 = 6;
+const PRIOR_OBS: u32 = 48;
 
 /// An adaptive frequency model over at most N symbols.
 #[derive(Clone)]
@@ -195,6 +195,10 @@ struct Models {
     off: Vec<Model<OFF_N>>,
     row: [Model<TOK_N>; 2],
     sign: [Model<TOK_N>; 6],
+    /// Smallest non-zero magnitude of each non-zero row (its token, by the previous row's
+    /// clamped to 3, then the offset within the bucket).
+    rmin: [Model<TOK_N>; 4],
+    rmin_off: Vec<Model<OFF_N>>,
     bucketed: bool,
 }
 
@@ -213,6 +217,12 @@ impl Models {
             off,
             row: [Model::new(2), Model::new(2)],
             sign: std::array::from_fn(|_| Model::new(2)),
+            rmin: std::array::from_fn(|_| Model::new(ntok - 1)),
+            rmin_off: if bucketed {
+                BUCKETS[..ntok].iter().map(|&(_, w)| Model::new(w as usize)).collect()
+            } else {
+                Vec::new()
+            },
             bucketed,
         }
     }
@@ -253,6 +263,15 @@ fn rows_of(n: usize, shape: &[usize]) -> (usize, usize) {
     }
 }
 
+/// Queues a symbol for the rANS pass; a certain symbol (a one-symbol alphabet) costs nothing
+/// and is not coded (the decoder skips it the same way).
+#[inline]
+fn push_sym(syms: &mut Vec<(u16, u16)>, st: u32, f: u32) {
+    if f < PROB_SCALE {
+        syms.push((st as u16, f as u16));
+    }
+}
+
 /// Encodes `codes` (with `shape`, whose product must equal codes.len()).
 pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
     let n = codes.len();
@@ -267,25 +286,46 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
     let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
     let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
     let mut prev_row = 0usize;
+    let mut prev_min = 0usize;
     for r in 0..rows {
         let row = &codes[r * rowlen..(r + 1) * rowlen];
         let nz = row.iter().any(|&c| c != 0) as usize;
         let model = &mut m.row[prev_row];
         let (st, f) = model.start_freq(nz);
-        syms.push((st as u16, f as u16));
+        push_sym(&mut syms, st, f);
         model.update(nz);
         prev_row = nz;
         if nz == 0 {
             continue;
         }
+        let tok_of = |mag: u32| if m.bucketed { bucket_of(mag) as u32 } else { mag };
+        let mmin = row.iter().filter(|&&c| c != 0).map(|&c| (c as i32).unsigned_abs()).min().unwrap_or(1);
+        let tmin = tok_of(mmin);
+        let rm = &mut m.rmin[prev_min];
+        let (st, f) = rm.start_freq(tmin as usize - 1);
+        push_sym(&mut syms, st, f);
+        rm.update(tmin as usize - 1);
+        prev_min = (tmin as usize - 1).min(3);
+        if m.bucketed {
+            let (lo, w) = BUCKETS[tmin as usize];
+            if w > 1 {
+                let om = &mut m.rmin_off[tmin as usize];
+                let o = (mmin - lo) as usize;
+                let (st, f) = om.start_freq(o);
+                push_sym(&mut syms, st, f);
+                om.update(o);
+            }
+        }
         ctx.row_start();
         let mut psign = 0usize;
         for &c in row {
-            let mag = (c as i32).unsigned_abs();
-            let tok = if m.bucketed { bucket_of(mag) as u32 } else { mag };
+            let mag_abs = (c as i32).unsigned_abs();
+            // Magnitudes relative to the row's smallest non-zero magnitude.
+            let mag = if mag_abs == 0 { 0 } else { mag_abs - mmin + 1 };
+            let tok = tok_of(mag);
             let tm = &mut m.tok[ctx.index()];
             let (st, f) = tm.start_freq(tok as usize);
-            syms.push((st as u16, f as u16));
+            push_sym(&mut syms, st, f);
             m.glob.count(tok as usize);
             tm.update_mixed(tok as usize, &m.glob);
             if m.bucketed {
@@ -294,15 +334,15 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
                     let om = &mut m.off[tok as usize];
                     let o = (mag - lo) as usize;
                     let (st, f) = om.start_freq(o);
-                    syms.push((st as u16, f as u16));
+                    push_sym(&mut syms, st, f);
                     om.update(o);
                 }
             }
             if mag != 0 {
-                let sm = &mut m.sign[psign * 2 + (mag > 1) as usize];
+                let sm = &mut m.sign[psign * 2 + (mag_abs > 1) as usize];
                 let neg = (c < 0) as usize;
                 let (st, f) = sm.start_freq(neg);
-                syms.push((st as u16, f as u16));
+                push_sym(&mut syms, st, f);
                 sm.update(neg);
                 psign = 1 + neg;
             }
@@ -365,6 +405,9 @@ impl Dec<'_> {
     /// Decodes one symbol without updating the model.
     #[inline]
     fn peek<const N: usize>(&mut self, m: &Model<N>) -> usize {
+        if m.n == 1 {
+            return 0;
+        }
         let k = self.k;
         self.k ^= 1;
         let x = self.x[k];
@@ -413,6 +456,7 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     }
     let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
     let mut prev_row = 0usize;
+    let mut prev_min = 0usize;
     let bucketed = m.bucketed;
     for r in 0..rows {
         let row = &mut out[r * rowlen..(r + 1) * rowlen];
@@ -422,6 +466,18 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             row.fill(0);
             continue;
         }
+        let tmin = d.get(&mut m.rmin[prev_min]) as u32 + 1;
+        prev_min = (tmin as usize - 1).min(3);
+        let mmin = if bucketed {
+            let (lo, w) = BUCKETS[tmin as usize];
+            if w > 1 {
+                lo + d.get(&mut m.rmin_off[tmin as usize]) as u32
+            } else {
+                lo
+            }
+        } else {
+            tmin
+        };
         ctx.row_start();
         let mut psign = 0usize;
         for o in row.iter_mut() {
@@ -430,7 +486,7 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             m.glob.count(tok);
             tm.update_mixed(tok, &m.glob);
             let tok = tok as u32;
-            let mag = if bucketed {
+            let rel = if bucketed {
                 let (lo, w) = BUCKETS[tok as usize];
                 if w > 1 {
                     lo + d.get(&mut m.off[tok as usize]) as u32
@@ -440,6 +496,7 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             } else {
                 tok
             };
+            let mag = if rel == 0 { 0 } else { rel + mmin - 1 };
             *o = if mag == 0 {
                 0
             } else {
