@@ -19,6 +19,12 @@
 #define LC_ARM64 0
 #endif
 
+/* Let GCC fuse a*b+c into FMA in the vectorised loops (C99 mode turns contraction off). The
+ * kernels' error bounds (tests/test_primitives.py) hold with or without contraction. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define LC_INLINE static inline __attribute__((always_inline))
 #define LC_RESTRICT __restrict__

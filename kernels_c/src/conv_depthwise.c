@@ -31,11 +31,15 @@ LC_INLINE void dw_chw_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                     hi = ((ptrdiff_t)p->w - 1 - off < 0) ? 0
                                                          : (size_t)((ptrdiff_t)p->w - 1 - off) / st + 1;
                     if (hi > p->ow) hi = p->ow;
+                    if (lo >= hi) continue;
+                    /* first valid input column: lo * st + off >= 0 by construction of lo */
+                    const float *xs = xr + (size_t)((ptrdiff_t)(lo * st) + off);
+                    float *os = o + lo;
+                    size_t n = hi - lo;
                     if (st == 1)
-                        for (size_t ox = lo; ox < hi; ++ox) o[ox] += wv * xr[(ptrdiff_t)ox + off];
+                        for (size_t i = 0; i < n; ++i) os[i] += wv * xs[i];
                     else
-                        for (size_t ox = lo; ox < hi; ++ox)
-                            o[ox] += wv * xr[(ptrdiff_t)(2 * ox) + off];
+                        for (size_t i = 0; i < n; ++i) os[i] += wv * xs[2 * i];
                 }
             }
             if (p->act != LC_ACT_NONE)

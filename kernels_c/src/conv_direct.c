@@ -43,12 +43,15 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
                         if (iy < 0 || iy >= (ptrdiff_t)p->h) continue;
                         const float *xr = x + (size_t)iy * p->w;
                         float *orow = o + oy * p->ow;
+                        if (lo >= hi) continue;
+                        /* first valid input column: lo * sw + off >= 0 by construction */
+                        const float *xs = xr + (size_t)((ptrdiff_t)(lo * sw) + off);
+                        float *os = orow + lo;
+                        size_t n = hi - lo;
                         if (sw == 1) {
-                            for (size_t ox = lo; ox < hi; ++ox)
-                                orow[ox] += wv * xr[(ptrdiff_t)ox + off];
+                            for (size_t i = 0; i < n; ++i) os[i] += wv * xs[i];
                         } else {
-                            for (size_t ox = lo; ox < hi; ++ox)
-                                orow[ox] += wv * xr[(ptrdiff_t)(ox * sw) + off];
+                            for (size_t i = 0; i < n; ++i) os[i] += wv * xs[i * sw];
                         }
                     }
                 }

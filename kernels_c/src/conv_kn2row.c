@@ -60,8 +60,10 @@ void lc_kn2row_chw_run(const lc_conv_params *p, const float *input, const float 
                 for (size_t kk = 0; kk < kn; ++kk)
                     for (size_t oy = ylo; oy < yhi; ++oy) {
                         float *o = output + (k0 + kk) * plane + oy * p->ow;
-                        const float *t = tbuf + kk * hw + (size_t)((ptrdiff_t)oy + sy) * p->w;
-                        for (size_t ox = xlo; ox < xhi; ++ox) o[ox] += t[(ptrdiff_t)ox + sx];
+                        const float *t = tbuf + kk * hw + (size_t)((ptrdiff_t)oy + sy) * p->w +
+                                         (size_t)((ptrdiff_t)xlo + sx);
+                        float *os = o + xlo;
+                        for (size_t i = 0; i < xhi - xlo; ++i) os[i] += t[i];
                     }
             }
     }

@@ -11,7 +11,16 @@
 #include <arm_neon.h>
 #endif
 
-enum { KC = 256, MC_ROWS = 192, NC_COLS = 2048, MR_MAX = 8, NR_MAX = 32 };
+#ifndef LC_GEMM_KC
+#define LC_GEMM_KC 256
+#endif
+#ifndef LC_GEMM_MC
+#define LC_GEMM_MC 192
+#endif
+#ifndef LC_GEMM_NC
+#define LC_GEMM_NC 2048
+#endif
+enum { KC = LC_GEMM_KC, MC_ROWS = LC_GEMM_MC, NC_COLS = LC_GEMM_NC, MR_MAX = 8, NR_MAX = 32 };
 
 /* c (MR x NR, row stride ldc) = or += packed a (kc x MR) times packed b (kc x NR). */
 typedef void (*ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
