@@ -203,3 +203,12 @@ def test_writes_are_atomic(tmp_path: Path) -> None:
         leanconv.save(p, {"a": np.zeros(3, np.float32), "b": np.array(["x"], dtype=object)})
     assert p.read_bytes() == before
     assert sorted(x.name for x in tmp_path.iterdir()) == ["small.lcz"]
+
+
+def test_near_empty_tensors_are_padded_to_the_plausibility_bound(tmp_path: Path) -> None:
+    p = tmp_path / "z.lcz"
+    leanconv.save(p, {"z": np.random.default_rng(0).normal(size=(256, 1024)).astype(np.float32)}, sparsity=1.0, bits=4)
+    np.testing.assert_array_equal(leanconv.load(p)["z"], np.zeros((256, 1024), np.float32))
+    with LczFile(p) as f:
+        rec = f.entry("z")["records"]["data"]
+        assert rec["used"] < 256 * 1024 // ctr.MAX_EXPANSION <= rec["nbytes"]

@@ -39,8 +39,9 @@ MAGIC = b"\x89LCZ\r\n\x1a\n"
 VERSION = 1
 ALIGN = 64
 PREFIX = struct.Struct("<8sIQI")
-#: At most this many decoded elements per stored byte (writers pad records to keep it).
-MAX_EXPANSION = 1 << 16
+#: At most this many decoded elements per stored byte (writers pad records to keep it; only
+#: near-empty tensors, under 1/32 bit per element, ever need padding).
+MAX_EXPANSION = 256
 #: Largest JSON header the reader accepts.
 MAX_HEADER = 256 << 20
 
