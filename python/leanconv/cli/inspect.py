@@ -39,7 +39,7 @@ def graph_table(graph: Graph) -> Table:
                   title_justify="left")
     for col, justify in (("#", "right"), ("layer", "left"), ("kind", "left"), ("output shape", "left"),
                          ("params", "right"), ("MACs", "right"), ("out KiB", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     rows = graph.stats()
     for i, s in enumerate(rows):
         table.add_row(str(i), s.name, s.kind, "x".join(map(str, s.out_shape)), f"{s.params:,}",
