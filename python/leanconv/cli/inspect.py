@@ -1,7 +1,9 @@
-"""`leanconv inspect [MODEL]`: the layers of a model with shapes, parameters and MACs."""
+"""`leanconv inspect [MODEL]`: the layers of a model with shapes, parameters and MACs, or the
+tensors of an .lcz container with their codecs and sizes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,15 +53,47 @@ def graph_table(graph: Graph) -> Table:
     return table
 
 
+def container_table(path: str) -> Table:
+    from leanconv.compress.api import describe_container
+
+    rows = describe_container(path)
+    table = Table(title=f"{path}: {len(rows)} tensors", title_justify="left")
+    for col, justify in (("tensor", "left"), ("shape", "left"), ("kind", "left"), ("codec", "left"),
+                         ("bits", "right"), ("sparsity", "right"), ("bytes", "right"), ("bits/elem", "right")):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(r["name"], "x".join(map(str, r["shape"])), r["kind"], r["codec"],
+                      "" if r["bits"] is None else str(r["bits"]),
+                      "" if r["sparsity"] is None else f"{r['sparsity']:.2f}", f"{r['bytes']:,}",
+                      f"{r['bits_per_element']:.3f}")
+    table.add_section()
+    table.add_row("payload", "", "", "", "", "", f"{sum(r['bytes'] + r['side_bytes'] for r in rows):,}", "",
+                  style="bold")
+    return table
+
+
+def _is_container(model: str | None) -> bool:
+    from leanconv.compress.container import MAGIC
+
+    if model is None or not Path(model).is_file():
+        return False
+    with open(model, "rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
+
+
 @command
 def inspect(
-    model: Annotated[str | None, typer.Argument(help="ONNX or torch file, zoo name, or nothing for the default model")] = None,
+    model: Annotated[str | None, typer.Argument(
+        help="ONNX or torch file, .lcz container, zoo name, or nothing for the default model")] = None,
     input_shape: Annotated[str | None, typer.Option("--input-shape", "-i", help="NCHW input shape, e.g. 1,3,224,224")] = None,
 ) -> None:
-    """Show a model's layers with shapes, parameters and MACs."""
+    """Show a model's layers with shapes, parameters and MACs (or an .lcz container's tensors)."""
     from leanconv.io import load_model
 
     console = Console()
+    if _is_container(model):
+        console.print(container_table(str(model)))
+        return
     with console.status("importing model..."):
         graph = load_model(model, parse_shape(input_shape))
     console.print(graph_table(graph))
