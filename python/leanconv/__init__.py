@@ -13,11 +13,15 @@ from leanconv.errors import (
     TraceError,
     UnsupportedOpError,
 )
+from leanconv.graph import Graph, Layer
+from leanconv.io import load_model
 
 __version__ = _native.__version__
 
 __all__ = [
     "CorruptFileError",
+    "Graph",
+    "Layer",
     "LeanconvError",
     "MissingPackageError",
     "ModelNotFoundError",
@@ -27,5 +31,6 @@ __all__ = [
     "__version__",
     "compress",
     "load",
+    "load_model",
     "save",
 ]

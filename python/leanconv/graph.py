@@ -120,6 +120,9 @@ class Graph:
         self.validate()
         self.infer_shapes()
 
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, {len(self.layers)} layers, {self.params:,} params, {self.macs:,} MACs)"
+
     # -- structure -------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Layer]:
