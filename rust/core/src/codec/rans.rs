@@ -13,9 +13,8 @@
 //!
 //! Every row (output channel) starts with an adaptive all-zero flag, so pruned channels cost
 //! almost nothing. Models adapt with deferred summation (frequencies renormalised to 2^14 on a
-//! growing period), so no tables are transmitted. Two rANS states alternate over symbols and
-//! share one 16-bit word stream.
-use super::bits::{put_varint, Cursor};
+//! growing period), so no tables are transmitted. One rANS state, 16-bit renormalisation.
+use super::bits::Cursor;
 use crate::error::{CoreError, Result};
 
 const PROB_BITS: u32 = 14;
@@ -26,6 +25,8 @@ const COUNT_LIMIT: u32 = 1 << 20;
 const MAX_PERIOD: u32 = 256;
 /// Weight of the tensor-wide token distribution in each context model, in observations.
 const PRIOR_OBS: u32 = 48;
+/// Initial count of each offset symbol (offsets within a bucket are close to uniform).
+const OFF_INIT: u32 = 256;
 
 /// An adaptive frequency model over at most N symbols.
 #[derive(Clone)]
@@ -41,17 +42,23 @@ struct Model<const N: usize> {
 
 impl<const N: usize> Model<N> {
     fn new(n: usize) -> Self {
+        Self::with_init(n, 1)
+    }
+
+    /// A model whose symbols start with `init` counts each (larger = slower to commit, better
+    /// for flat distributions).
+    fn with_init(n: usize, init: u32) -> Self {
         debug_assert!((1..=N).contains(&n));
         let mut m = Self {
             cum_hi: [0xFFFF; N],
             counts: [0; N],
-            total: n as u32,
+            total: n as u32 * init,
             n: n as u32,
             until: 2,
             period: 2,
         };
         for c in &mut m.counts[..n] {
-            *c = 1;
+            *c = init;
         }
         m.rebuild();
         m
@@ -207,7 +214,7 @@ impl Models {
         let bucketed = maxabs > 15;
         let ntok = if bucketed { bucket_of(maxabs) + 1 } else { maxabs as usize + 1 };
         let off = if bucketed {
-            BUCKETS[..ntok].iter().map(|&(_, w)| Model::new(w as usize)).collect()
+            BUCKETS[..ntok].iter().map(|&(_, w)| Model::with_init(w as usize, OFF_INIT)).collect()
         } else {
             Vec::new()
         };
@@ -219,7 +226,7 @@ impl Models {
             sign: std::array::from_fn(|_| Model::new(2)),
             rmin: std::array::from_fn(|_| Model::new(ntok - 1)),
             rmin_off: if bucketed {
-                BUCKETS[..ntok].iter().map(|&(_, w)| Model::new(w as usize)).collect()
+                BUCKETS[..ntok].iter().map(|&(_, w)| Model::with_init(w as usize, OFF_INIT)).collect()
             } else {
                 Vec::new()
             },
@@ -233,12 +240,15 @@ struct Ctx {
     hist: u16,
     t1: u32,
     z2: u32,
+    /// 0 for small tensors coded with fewer contexts (no density term), else 1.
+    dens_on: u8,
 }
 
 impl Ctx {
     #[inline]
     fn index(&self) -> usize {
-        ((self.t1 * 2 + self.z2) * 5) as usize + DENS_LEVEL[self.hist.count_ones() as usize] as usize
+        ((self.t1 * 2 + self.z2) * 5) as usize
+            + (DENS_LEVEL[self.hist.count_ones() as usize] & self.dens_on.wrapping_neg()) as usize
     }
 
     #[inline]
@@ -272,19 +282,36 @@ fn push_sym(syms: &mut Vec<(u16, u16)>, st: u32, f: u32) {
     }
 }
 
+/// Tensors up to this many codes are also tried with the reduced context set.
+const SMALL: usize = 1 << 16;
+
 /// Encodes `codes` (with `shape`, whose product must equal codes.len()).
+///
+/// Header byte: 0 = all zero; 1..=128 = max |q| (full contexts); 129..=255 = 128 + max |q|
+/// (reduced contexts, only when max |q| <= 127). Then the rANS words.
 pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
-    let n = codes.len();
     let maxabs = codes.iter().map(|&c| (c as i32).unsigned_abs()).max().unwrap_or(0);
-    let mut out = vec![maxabs as u8];
     if maxabs == 0 {
-        return out;
+        return vec![0];
     }
+    let full = encode_with(codes, shape, maxabs, true);
+    if codes.len() <= SMALL && maxabs <= 127 {
+        let reduced = encode_with(codes, shape, maxabs, false);
+        if reduced.len() < full.len() {
+            return reduced;
+        }
+    }
+    full
+}
+
+fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8> {
+    let n = codes.len();
+    let mut out = vec![if dens { maxabs as u8 } else { 128 + maxabs as u8 }];
     let (rows, rowlen) = rows_of(n, shape);
     let mut m = Models::new(maxabs);
     // Forward pass: (start, freq) of every symbol, and the sign bits.
     let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
-    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
+    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0, dens_on: dens as u8 };
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     for r in 0..rows {
@@ -349,24 +376,20 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
             ctx.push(tok);
         }
     }
-    // Reverse pass: rANS with two interleaved states.
+    // Reverse pass: rANS (one state; the stream is its 16-bit words, then nothing else).
     let mut words: Vec<u16> = Vec::with_capacity(syms.len() / 2 + 8);
-    let mut x = [RANS_L, RANS_L];
-    for (i, &(st, f)) in syms.iter().enumerate().rev() {
-        let k = i & 1;
+    let mut x = RANS_L;
+    for &(st, f) in syms.iter().rev() {
         let (st, f) = (st as u32, f as u32);
         let x_max = ((RANS_L >> PROB_BITS) << 16) * f;
-        if x[k] >= x_max {
-            words.push(x[k] as u16);
-            x[k] >>= 16;
+        if x >= x_max {
+            words.push(x as u16);
+            x >>= 16;
         }
-        x[k] = ((x[k] / f) << PROB_BITS) + (x[k] % f) + st;
+        x = ((x / f) << PROB_BITS) + (x % f) + st;
     }
-    for st in [x[1], x[0]] {
-        words.push(st as u16);
-        words.push((st >> 16) as u16);
-    }
-    put_varint(&mut out, words.len() as u64);
+    words.push(x as u16);
+    words.push((x >> 16) as u16);
     out.reserve(words.len() * 2);
     for w in words.iter().rev() {
         out.extend_from_slice(&w.to_le_bytes());
@@ -377,8 +400,7 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
 struct Dec<'a> {
     words: &'a [u8],
     pos: usize,
-    x: [u32; 2],
-    k: usize,
+    x: u32,
     over: bool,
 }
 
@@ -408,9 +430,7 @@ impl Dec<'_> {
         if m.n == 1 {
             return 0;
         }
-        let k = self.k;
-        self.k ^= 1;
-        let x = self.x[k];
+        let x = self.x;
         let slot = x & (PROB_SCALE - 1);
         let s = m.find(slot);
         let (st, f) = m.start_freq(s);
@@ -418,7 +438,7 @@ impl Dec<'_> {
         if x < RANS_L {
             x = (x << 16) | self.word();
         }
-        self.x[k] = x;
+        self.x = x;
         s
     }
 }
@@ -427,34 +447,29 @@ impl Dec<'_> {
 pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     let n = out.len();
     let mut cur = Cursor::new(data);
-    let maxabs = cur.u8()? as u32;
-    if maxabs == 0 {
+    let h = cur.u8()? as u32;
+    if h == 0 {
         out.fill(0);
         return Ok(());
     }
-    if maxabs > 128 {
-        return Err(CoreError::Corrupt(format!("crans: max |code| {maxabs} exceeds 128")));
-    }
-    let nwords = cur.varint_max((data.len() / 2) as u64, "crans: word count")?;
-    let wbytes = cur.take(nwords * 2)?;
-    if cur.pos != data.len() {
-        return Err(CoreError::Corrupt("crans: trailing bytes after the rANS stream".into()));
+    let (maxabs, dens) = if h <= 128 { (h, true) } else { (h - 128, false) };
+    let wbytes = cur.rest();
+    if wbytes.len() % 2 != 0 {
+        return Err(CoreError::Corrupt("crans: the rANS stream has an odd length".into()));
     }
     let (rows, rowlen) = rows_of(n, shape);
     if rows.checked_mul(rowlen) != Some(n) {
         return Err(CoreError::Shape(format!("crans: shape {shape:?} does not match {n} elements")));
     }
     let mut m = Models::new(maxabs);
-    let mut d = Dec { words: wbytes, pos: 0, x: [0, 0], k: 0, over: false };
-    for k in 0..2 {
-        let hi = d.word();
-        let lo = d.word();
-        d.x[k] = (hi << 16) | lo;
-        if d.x[k] < RANS_L {
-            return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
-        }
+    let mut d = Dec { words: wbytes, pos: 0, x: 0, over: false };
+    let hi = d.word();
+    let lo = d.word();
+    d.x = (hi << 16) | lo;
+    if d.x < RANS_L {
+        return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
     }
-    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0 };
+    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0, dens_on: dens as u8 };
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     let bucketed = m.bucketed;
@@ -517,7 +532,7 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             ctx.push(tok);
         }
     }
-    if d.over || d.pos != wbytes.len() || d.x != [RANS_L, RANS_L] {
+    if d.over || d.pos != wbytes.len() || d.x != RANS_L {
         return Err(CoreError::Corrupt("crans: rANS stream does not end where it should".into()));
     }
     Ok(())
