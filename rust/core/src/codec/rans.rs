@@ -108,13 +108,13 @@ impl<const N: usize> Model<N> {
         // The last symbol ends at PROB_SCALE, which fits in u16 (2^14).
     }
 
-    #[inline]
+    #[inline(always)]
     fn start_freq(&self, s: usize) -> (u32, u32) {
         let start = if s == 0 { 0 } else { self.cum_hi[s - 1] as u32 };
         (start, self.cum_hi[s] as u32 - start)
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, slot: u32) -> usize {
         let slot = slot as u16;
         let mut s = 0usize;
@@ -125,7 +125,7 @@ impl<const N: usize> Model<N> {
     }
 
     /// Counts `s`; true when the model is due for a rebuild.
-    #[inline]
+    #[inline(always)]
     fn count(&mut self, s: usize) -> bool {
         self.counts[s] += INC;
         self.total += INC;
@@ -146,7 +146,7 @@ impl<const N: usize> Model<N> {
         false
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, s: usize) {
         if self.count(s) {
             self.rebuild();
@@ -154,7 +154,7 @@ impl<const N: usize> Model<N> {
     }
 
     /// Like `update`, but rebuilds mixed with the tensor-wide counts in `g`.
-    #[inline]
+    #[inline(always)]
     fn update_mixed(&mut self, s: usize, g: &Model<N>) {
         if self.count(s) {
             self.rebuild_mixed(&g.counts, g.total);
@@ -245,13 +245,13 @@ struct Ctx {
 }
 
 impl Ctx {
-    #[inline]
+    #[inline(always)]
     fn index(&self) -> usize {
         ((self.t1 * 2 + self.z2) * 5) as usize
             + (DENS_LEVEL[self.hist.count_ones() as usize] & self.dens_on.wrapping_neg()) as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, tok: u32) {
         self.z2 = (self.t1 != 0 && self.t1 != 3) as u32;
         self.t1 = tok.min(2);
@@ -405,7 +405,7 @@ struct Dec<'a> {
 }
 
 impl Dec<'_> {
-    #[inline]
+    #[inline(always)]
     fn word(&mut self) -> u32 {
         if self.pos + 2 <= self.words.len() {
             let w = u16::from_le_bytes([self.words[self.pos], self.words[self.pos + 1]]) as u32;
@@ -417,7 +417,7 @@ impl Dec<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get<const N: usize>(&mut self, m: &mut Model<N>) -> usize {
         let s = self.peek(m);
         m.update(s);
@@ -425,7 +425,7 @@ impl Dec<'_> {
     }
 
     /// Decodes one symbol without updating the model.
-    #[inline]
+    #[inline(always)]
     fn peek<const N: usize>(&mut self, m: &Model<N>) -> usize {
         if m.n == 1 {
             return 0;
