@@ -95,3 +95,12 @@ def test_lossless_bytes_round_trip() -> None:
         blob = _native.encode_bytes(raw, a.itemsize)
         back = _native.decode_bytes(np.frombuffer(blob, np.uint8), raw.size)
         np.testing.assert_array_equal(back.view(a.dtype), a)
+
+
+def test_leanconv_compress_is_both_the_function_and_the_package() -> None:
+    import leanconv.compress as lc
+
+    assert callable(leanconv.compress) and lc is leanconv.compress
+    ct = leanconv.compress(np.ones((8, 8), np.float32), bits=4)
+    assert isinstance(ct, lc.CompressedTensor)
+    np.testing.assert_array_equal(ct.decompress(), np.ones((8, 8), np.float32))

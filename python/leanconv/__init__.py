@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leanconv import _native
-from leanconv.compress import compress, load, save
+from leanconv.compress import load, save  # leanconv.compress itself is callable: compress()
 from leanconv.errors import (
     CorruptFileError,
     LeanconvError,

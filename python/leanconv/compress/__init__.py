@@ -9,6 +9,10 @@ container.
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from leanconv.compress.api import (
     CompressedModel,
     CompressedTensor,
@@ -53,3 +57,14 @@ __all__ = [
     "quantize_per_channel",
     "save",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``leanconv.compress`` is both this package and the function: ``leanconv.compress(sd, ...)``
+    calls :func:`leanconv.compress.api.compress`, and ``leanconv.compress.load`` etc. still work."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return compress(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
