@@ -19,46 +19,112 @@ LC_INLINE void valid_cols(ptrdiff_t off, size_t sw, size_t w, size_t ow, size_t 
     *hi = h;
 }
 
+enum { DSEG = 16, DKB = 4, DMAXKW = 16 };
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LC_HAVE_VEC 1
+typedef float lc_v8 __attribute__((vector_size(32)));
+#define V8_LOAD(v, p) memcpy(&(v), (p), sizeof(lc_v8))
+#define V8_STORE(p, v) memcpy((p), &(v), sizeof(lc_v8))
+#else
+#define LC_HAVE_VEC 0
+#endif
+
+/* Register-blocked direct convolution: DKB output channels x DSEG output columns accumulate
+ * over every input channel and tap before one store. Interior stride-1 taps use 8-wide vector
+ * accumulators; taps that reach into the padding (and stride > 1) run over their valid columns
+ * only. Channel blocks past the group end use zero weights and are not stored. */
 LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                                const float *LC_RESTRICT w, const float *bias,
                                float *LC_RESTRICT out, size_t ob, size_t oe) {
     size_t cg = p->c / p->groups, kg = p->k / p->groups, rs = p->kh * p->kw;
-    size_t plane = p->oh * p->ow, sw = p->sw;
-    for (size_t k = ob; k < oe; ++k) {
-        size_t g = k / kg;
-        float *o = out + k * plane;
-        float b = bias ? bias[k] : 0.0f;
-        for (size_t i = 0; i < plane; ++i) o[i] = b;
-        for (size_t ci = 0; ci < cg; ++ci) {
-            const float *x = in + (g * cg + ci) * p->h * p->w;
-            const float *wk = w + (k * cg + ci) * rs;
-            for (size_t r = 0; r < p->kh; ++r) {
-                for (size_t s = 0; s < p->kw; ++s) {
-                    float wv = wk[r * p->kw + s];
-                    ptrdiff_t off = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pw;
-                    size_t lo, hi;
-                    valid_cols(off, sw, p->w, p->ow, &lo, &hi);
-                    for (size_t oy = 0; oy < p->oh; ++oy) {
+    size_t plane = p->oh * p->ow, sw = p->sw, H = p->h, W = p->w;
+    for (size_t k0 = ob; k0 < oe;) {
+        size_t g = k0 / kg;
+        size_t kb = LC_MIN((size_t)DKB, LC_MIN(oe, (g + 1) * kg) - k0);
+        float b[DKB];
+        for (size_t kk = 0; kk < DKB; ++kk) b[kk] = (bias && kk < kb) ? bias[k0 + kk] : 0.0f;
+        for (size_t oy = 0; oy < p->oh; ++oy) {
+            for (size_t ox0 = 0; ox0 < p->ow; ox0 += DSEG) {
+                size_t n = LC_MIN((size_t)DSEG, p->ow - ox0);
+                float acc[DKB][DSEG];
+                memset(acc, 0, sizeof acc);
+                /* valid output columns of each kernel column, hoisted out of the tap loops */
+                size_t los[DMAXKW], his[DMAXKW];
+                ptrdiff_t offs[DMAXKW];
+                for (size_t s = 0; s < p->kw && s < DMAXKW; ++s) {
+                    offs[s] = (ptrdiff_t)(ox0 * sw + s * p->dw) - (ptrdiff_t)p->pw;
+                    valid_cols(offs[s], sw, W, n, &los[s], &his[s]);
+                }
+#if LC_HAVE_VEC
+                lc_v8 v00 = {0}, v01 = {0}, v10 = {0}, v11 = {0}, v20 = {0}, v21 = {0}, v30 = {0},
+                      v31 = {0};
+#endif
+                for (size_t ci = 0; ci < cg; ++ci) {
+                    const float *x = in + (g * cg + ci) * H * W;
+                    const float *wk = w + (k0 * cg + ci) * rs;
+                    for (size_t r = 0; r < p->kh; ++r) {
                         ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->ph;
-                        if (iy < 0 || iy >= (ptrdiff_t)p->h) continue;
-                        const float *xr = x + (size_t)iy * p->w;
-                        float *orow = o + oy * p->ow;
-                        if (lo >= hi) continue;
-                        /* first valid input column: lo * sw + off >= 0 by construction */
-                        const float *xs = xr + (size_t)((ptrdiff_t)(lo * sw) + off);
-                        float *os = orow + lo;
-                        size_t n = hi - lo;
-                        if (sw == 1) {
-                            for (size_t i = 0; i < n; ++i) os[i] += wv * xs[i];
-                        } else {
-                            for (size_t i = 0; i < n; ++i) os[i] += wv * xs[i * sw];
+                        if (iy < 0 || iy >= (ptrdiff_t)H) continue;
+                        const float *xr = x + (size_t)iy * W;
+                        for (size_t s = 0; s < p->kw; ++s) {
+                            size_t t = r * p->kw + s;
+                            float wv[DKB];
+                            for (size_t kk = 0; kk < DKB; ++kk)
+                                wv[kk] = kk < kb ? wk[kk * cg * rs + t] : 0.0f;
+                            ptrdiff_t off;
+                            size_t lo, hi;
+                            if (s < DMAXKW) {
+                                off = offs[s];
+                                lo = los[s];
+                                hi = his[s];
+                            } else {
+                                off = (ptrdiff_t)(ox0 * sw + s * p->dw) - (ptrdiff_t)p->pw;
+                                valid_cols(off, sw, W, n, &lo, &hi);
+                            }
+                            if (lo >= hi) continue;
+                            const float *xs = xr + (size_t)((ptrdiff_t)(lo * sw) + off);
+#if LC_HAVE_VEC
+                            if (sw == 1 && lo == 0 && hi == DSEG) {
+                                lc_v8 x0, x1;
+                                V8_LOAD(x0, xs);
+                                V8_LOAD(x1, xs + 8);
+                                v00 += wv[0] * x0; v01 += wv[0] * x1;
+                                v10 += wv[1] * x0; v11 += wv[1] * x1;
+                                v20 += wv[2] * x0; v21 += wv[2] * x1;
+                                v30 += wv[3] * x0; v31 += wv[3] * x1;
+                                continue;
+                            }
+#endif
+                            for (size_t j = lo; j < hi; ++j) {
+                                float v = xs[(j - lo) * sw];
+                                for (size_t kk = 0; kk < DKB; ++kk) acc[kk][j] += wv[kk] * v;
+                            }
                         }
                     }
                 }
+#if LC_HAVE_VEC
+                {
+                    float tmp[DKB][DSEG];
+                    V8_STORE(tmp[0], v00);
+                    V8_STORE(tmp[0] + 8, v01);
+                    V8_STORE(tmp[1], v10);
+                    V8_STORE(tmp[1] + 8, v11);
+                    V8_STORE(tmp[2], v20);
+                    V8_STORE(tmp[2] + 8, v21);
+                    V8_STORE(tmp[3], v30);
+                    V8_STORE(tmp[3] + 8, v31);
+                    for (size_t kk = 0; kk < DKB; ++kk)
+                        for (size_t j = 0; j < DSEG; ++j) acc[kk][j] += tmp[kk][j];
+                }
+#endif
+                for (size_t kk = 0; kk < kb; ++kk) {
+                    float *o = out + (k0 + kk) * plane + oy * p->ow + ox0;
+                    for (size_t j = 0; j < n; ++j) o[j] = lc_act(acc[kk][j] + b[kk], p->act);
+                }
             }
         }
-        if (p->act != LC_ACT_NONE)
-            for (size_t i = 0; i < plane; ++i) o[i] = lc_act(o[i], p->act);
+        k0 += kb;
     }
 }
 LC_VARIANTS(direct_chw,
