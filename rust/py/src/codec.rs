@@ -76,7 +76,7 @@ fn decode_codes<'py>(
             codec::decode(codec, src, &shape, &mut out).map(|_| out)
         })
         .map_err(PyCoreError)?;
-    Ok(PyArray1::from_vec(py, out).reshape(shape)?)
+    PyArray1::from_vec(py, out).reshape(shape)
 }
 
 /// encode_bytes(data, itemsize) -> bytes: lossless byte-grouped coding of a uint8 view of
