@@ -318,6 +318,40 @@ impl FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// Unique-pattern index of every vector (first-seen order) and the first vector of each.
+fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
+    let mut first: Vec<usize> = Vec::new();
+    let mut vid = Vec::with_capacity(vecs.len());
+    if vecs.first().is_some_and(|p| p.len() <= 16) {
+        // Short patterns (k×k up to 4×4, 4-vectors) are packed into one integer key.
+        let mut map: FxMap<u128, u32> = FxMap::default();
+        for (i, p) in vecs.iter().enumerate() {
+            let mut b = [0u8; 16];
+            for (d, &q) in b.iter_mut().zip(p.iter()) {
+                *d = q as u8;
+            }
+            let key = u128::from_le_bytes(b);
+            let next = first.len() as u32;
+            let id = *map.entry(key).or_insert(next);
+            if id == next {
+                first.push(i);
+            }
+            vid.push(id);
+        }
+    } else {
+        let mut map: FxMap<&[i8], u32> = FxMap::default();
+        for (i, &p) in vecs.iter().enumerate() {
+            let next = first.len() as u32;
+            let id = *map.entry(p).or_insert(next);
+            if id == next {
+                first.push(i);
+            }
+            vid.push(id);
+        }
+    }
+    (vid, first)
+}
+
 pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     let v = vector_len(shape);
     if codes.is_empty() {
@@ -331,18 +365,26 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
         std::borrow::Cow::Owned(p)
     };
     let vecs: Vec<&[i8]> = padded.chunks_exact(v).collect();
-    let mut counts: FxMap<&[i8], u32> = FxMap::default();
-    for &p in &vecs {
-        *counts.entry(p).or_insert(0) += 1;
+    let (vid, first) = unique_patterns(&vecs);
+    let mut counts = vec![0u32; first.len()];
+    for &u in &vid {
+        counts[u as usize] += 1;
     }
-    let mut dict: Vec<(&[i8], u32)> = counts.into_iter().filter(|&(_, c)| c >= 2).collect();
-    dict.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    // Dictionary: patterns seen at least twice, most frequent first (ties by content).
+    let mut dict: Vec<u32> = (0..first.len() as u32).filter(|&u| counts[u as usize] >= 2).collect();
+    dict.sort_unstable_by(|&a, &b| {
+        counts[b as usize].cmp(&counts[a as usize]).then(vecs[first[a as usize]].cmp(vecs[first[b as usize]]))
+    });
     dict.truncate(MAX_DICT);
     let d = dict.len();
-    let ids: FxMap<&[i8], u32> = dict.iter().enumerate().map(|(i, &(p, _))| (p, i as u32)).collect();
-    let esc_count = vecs.iter().filter(|p| !ids.contains_key(*p)).count() as u64;
+    const NONE: u32 = u32::MAX;
+    let mut id_of = vec![NONE; first.len()];
+    for (i, &u) in dict.iter().enumerate() {
+        id_of[u as usize] = i as u32;
+    }
+    let esc_count = vid.iter().filter(|&&u| id_of[u as usize] == NONE).count() as u64;
     // Ranks: dictionary entries and the escape, by frequency (descending).
-    let mut freq: Vec<u64> = dict.iter().map(|&(_, c)| c as u64).collect();
+    let mut freq: Vec<u64> = dict.iter().map(|&u| counts[u as usize] as u64).collect();
     let esc_rank = freq.iter().position(|&f| f < esc_count).unwrap_or(d);
     freq.insert(esc_rank, esc_count);
     let mut lens = code_lengths(&freq, ID_MAX_LEN);
@@ -357,14 +399,14 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     let idenc = Encoder::new(lens.clone());
     // Values: dictionary patterns and escaped vectors.
     let mut vf = vec![0u64; 256];
-    for &(p, _) in &dict {
-        for &q in p {
+    for &u in &dict {
+        for &q in vecs[first[u as usize]] {
             vf[sym(q)] += 1;
         }
     }
-    for &p in &vecs {
-        if !ids.contains_key(p) {
-            for &q in p {
+    for (p, &u) in vecs.iter().zip(&vid) {
+        if id_of[u as usize] == NONE {
+            for &q in *p {
                 vf[sym(q)] += 1;
             }
         }
@@ -374,21 +416,21 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     put_gamma(w, esc_rank as u32);
     write_sorted_lengths(w, &lens);
     write_lengths(w, &venc.lens);
-    for &(p, _) in &dict {
-        for &q in p {
+    for &u in &dict {
+        for &q in vecs[first[u as usize]] {
             venc.put(w, sym(q));
         }
     }
     let rank_of = |id: u32| if (id as usize) < esc_rank { id as usize } else { id as usize + 1 };
-    for &p in &vecs {
-        match ids.get(p) {
-            Some(&id) => idenc.put(w, rank_of(id)),
-            None => {
+    for (p, &u) in vecs.iter().zip(&vid) {
+        match id_of[u as usize] {
+            NONE => {
                 idenc.put(w, esc_rank);
-                for &q in p {
+                for &q in *p {
                     venc.put(w, sym(q));
                 }
             }
+            id => idenc.put(w, rank_of(id)),
         }
     }
 }
