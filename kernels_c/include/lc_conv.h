@@ -79,6 +79,24 @@ void lc_gemm_tile(int isa, size_t *mr, size_t *nr);
 void lc_sgemm_prepacked(int isa, size_t m, size_t k, const float *ap, const float *bp, size_t n0,
                         size_t n1, float *c, size_t ldc, int accumulate);
 
+/* GEMMs with one operand prepacked (weights packed once at pack time). Prepacked A: panels of
+ * mr rows over the whole k (lc_gemm_pack_a); prepacked B: panels of nr columns
+ * (lc_gemm_pack_b). lc_sgemm_pa computes rows [m0, m1) of C = A*B into c (pointing at row m0);
+ * lc_sgemm_pb computes columns [n0, n1) into c (pointing at column n0). The raw operand is
+ * row-major with row stride ldb / lda (a points at A's row 0 for _pb, b at B's column 0 for
+ * _pa). Workspace: lc_sgemm_workspace_bytes of the same sizes suffices. */
+void lc_sgemm_pa(int isa, size_t m0, size_t m1, size_t n, size_t k, const float *ap,
+                 const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
+                 void *workspace);
+void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
+                 const float *bp, float *c, size_t ldc, int accumulate, void *workspace);
+/* Sizes and packing of prepacked operands; element (i, p) of A is a[i*rs + p*cs], element
+ * (p, j) of B is b[p*rs + j*cs], so transposed sources need no copy. */
+size_t lc_gemm_packed_a_floats(int isa, size_t m, size_t k);
+size_t lc_gemm_packed_b_floats(int isa, size_t k, size_t n);
+void lc_gemm_pack_a(int isa, size_t m, size_t k, const float *a, size_t rs, size_t cs, float *ap);
+void lc_gemm_pack_b(int isa, size_t k, size_t n, const float *b, size_t rs, size_t cs, float *bp);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,5 @@
-/* 1x1 convolution as one GEMM, no lowering: stride 1, no padding, groups 1.
+/* 1x1 convolution as one GEMM, no lowering: stride 1, no padding, groups 1. Weights are packed
+ * once into the GEMM's micro-panel order, so only the input is packed per call.
  * CHW: out (K x H*W) = W (K x C) * in (C x H*W). HWC: out (H*W x K) = in (H*W x C) * W^T. */
 #include "lc_internal.h"
 
@@ -11,16 +12,18 @@ int lc_gemm1x1_chw_applicable(const lc_conv_params *p) { return is_1x1(p); }
 size_t lc_gemm1x1_chw_workspace_bytes(const lc_conv_params *p) {
     return lc_sgemm_workspace_bytes(p->isa, p->k, p->h * p->w, p->c);
 }
-size_t lc_gemm1x1_chw_packed_bytes(const lc_conv_params *p) { return p->k * p->c * sizeof(float); }
+size_t lc_gemm1x1_chw_packed_bytes(const lc_conv_params *p) {
+    return lc_gemm_packed_a_floats(p->isa, p->k, p->c) * sizeof(float);
+}
 void lc_gemm1x1_chw_pack(const lc_conv_params *p, const float *weight, float *packed) {
-    memcpy(packed, weight, lc_gemm1x1_chw_packed_bytes(p));
+    lc_gemm_pack_a(p->isa, p->k, p->c, weight, p->c, 1, packed);
 }
 void lc_gemm1x1_chw_run(const lc_conv_params *p, const float *input, const float *packed,
                         const float *bias, float *output, void *workspace, size_t oc_begin,
                         size_t oc_end) {
     size_t hw = p->h * p->w;
-    lc_sgemm(p->isa, oc_end - oc_begin, hw, p->c, packed + oc_begin * p->c, p->c, input, hw,
-             output + oc_begin * hw, hw, 0, workspace);
+    lc_sgemm_pa(p->isa, oc_begin, oc_end, hw, p->c, packed, input, hw, output + oc_begin * hw, hw,
+                0, workspace);
     lc_epilogue_chw(output, hw, bias, oc_begin, oc_end, p->act);
 }
 
@@ -28,15 +31,18 @@ int lc_gemm1x1_hwc_applicable(const lc_conv_params *p) { return is_1x1(p); }
 size_t lc_gemm1x1_hwc_workspace_bytes(const lc_conv_params *p) {
     return lc_sgemm_workspace_bytes(p->isa, p->h * p->w, p->k, p->c);
 }
-size_t lc_gemm1x1_hwc_packed_bytes(const lc_conv_params *p) { return p->k * p->c * sizeof(float); }
+size_t lc_gemm1x1_hwc_packed_bytes(const lc_conv_params *p) {
+    return lc_gemm_packed_b_floats(p->isa, p->c, p->k) * sizeof(float);
+}
 void lc_gemm1x1_hwc_pack(const lc_conv_params *p, const float *weight, float *packed) {
-    lc_pack_rsck(p, weight, packed);
+    /* B = W^T: element (c, k) is weight[k*C + c] */
+    lc_gemm_pack_b(p->isa, p->c, p->k, weight, 1, p->c, packed);
 }
 void lc_gemm1x1_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                         const float *bias, float *output, void *workspace, size_t oc_begin,
                         size_t oc_end) {
     size_t hw = p->h * p->w;
-    lc_sgemm(p->isa, hw, oc_end - oc_begin, p->c, input, p->c, packed + oc_begin, p->k,
-             output + oc_begin, p->k, 0, workspace);
+    lc_sgemm_pb(p->isa, hw, oc_begin, oc_end, p->c, input, p->c, packed, output + oc_begin, p->k, 0,
+                workspace);
     lc_epilogue_hwc(output, hw, p->k, bias, oc_begin, oc_end, p->act);
 }

@@ -37,11 +37,19 @@ size_t lc_im2col_chw_workspace_bytes(const lc_conv_params *p) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
     return lowered_bytes(p) + lc_sgemm_workspace_bytes(p->isa, kg, p->oh * p->ow, kdim);
 }
+/* Weights: per group, the (K/g x C/g*KH*KW) matrix in the GEMM's packed-A order. */
+static size_t group_a_floats(const lc_conv_params *p) {
+    return lc_gemm_packed_a_floats(p->isa, p->k / p->groups,
+                                   (p->c / p->groups) * p->kh * p->kw);
+}
 size_t lc_im2col_chw_packed_bytes(const lc_conv_params *p) {
-    return p->k * (p->c / p->groups) * p->kh * p->kw * sizeof(float);
+    return p->groups * group_a_floats(p) * sizeof(float);
 }
 void lc_im2col_chw_pack(const lc_conv_params *p, const float *weight, float *packed) {
-    memcpy(packed, weight, lc_im2col_chw_packed_bytes(p));
+    size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
+    for (size_t g = 0; g < p->groups; ++g)
+        lc_gemm_pack_a(p->isa, kg, kdim, weight + g * kg * kdim, kdim, 1,
+                       packed + g * group_a_floats(p));
 }
 void lc_im2col_chw_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
@@ -53,8 +61,8 @@ void lc_im2col_chw_run(const lc_conv_params *p, const float *input, const float 
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
         im2col_group(p, input, g, col);
-        lc_sgemm(p->isa, khi - klo, plane, kdim, packed + klo * kdim, kdim, col, plane,
-                 output + klo * plane, plane, 0, gws);
+        lc_sgemm_pa(p->isa, klo - g * kg, khi - g * kg, plane, kdim, packed + g * group_a_floats(p),
+                    col, plane, output + klo * plane, plane, 0, gws);
     }
     lc_epilogue_chw(output, plane, bias, oc_begin, oc_end, p->act);
 }
@@ -83,11 +91,26 @@ size_t lc_im2row_hwc_workspace_bytes(const lc_conv_params *p) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
     return lowered_bytes(p) + lc_sgemm_workspace_bytes(p->isa, p->oh * p->ow, kg, kdim);
 }
+/* Weights: per group, the (KH*KW*C/g x K/g) matrix (rows ordered tap-major like the lowered
+ * rows) in the GEMM's packed-B order: panels of nr output channels. */
+static size_t group_b_floats(const lc_conv_params *p) {
+    return lc_gemm_packed_b_floats(p->isa, (p->c / p->groups) * p->kh * p->kw,
+                                   p->k / p->groups);
+}
 size_t lc_im2row_hwc_packed_bytes(const lc_conv_params *p) {
-    return lc_im2col_chw_packed_bytes(p);
+    return p->groups * group_b_floats(p) * sizeof(float);
 }
 void lc_im2row_hwc_pack(const lc_conv_params *p, const float *weight, float *packed) {
-    lc_pack_rsck(p, weight, packed);
+    size_t cg = p->c / p->groups, kg = p->k / p->groups, rs = p->kh * p->kw, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    for (size_t g = 0; g < p->groups; ++g) {
+        float *bp = packed + g * group_b_floats(p);
+        for (size_t j0 = 0; j0 < kg; j0 += nr)
+            for (size_t t = 0; t < rs; ++t)
+                for (size_t ci = 0; ci < cg; ++ci)
+                    for (size_t j = 0; j < nr; ++j)
+                        *bp++ = j0 + j < kg ? weight[((g * kg + j0 + j) * cg + ci) * rs + t] : 0.0f;
+    }
 }
 void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
@@ -99,8 +122,8 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
         im2row_group(p, input, g, rows);
-        lc_sgemm(p->isa, pixels, khi - klo, kdim, rows, kdim, packed + g * kdim * kg + (klo - g * kg),
-                 kg, output + klo, p->k, 0, gws);
+        lc_sgemm_pb(p->isa, pixels, klo - g * kg, khi - g * kg, kdim, rows, kdim,
+                    packed + g * group_b_floats(p), output + klo, p->k, 0, gws);
     }
     lc_epilogue_hwc(output, pixels, p->k, bias, oc_begin, oc_end, p->act);
 }

@@ -28,15 +28,17 @@ size_t lc_kn2row_chw_workspace_bytes(const lc_conv_params *p) {
     size_t hw = p->h * p->w, kt = tile_k(p);
     return lc_align64(kt * hw * sizeof(float)) + lc_sgemm_workspace_bytes(p->isa, kt, hw, p->c);
 }
+/* Weights: per tap, W_rs (K x C) in the GEMM's packed-A order. */
+static size_t tap_a_floats(const lc_conv_params *p) {
+    return lc_gemm_packed_a_floats(p->isa, p->k, p->c);
+}
 size_t lc_kn2row_chw_packed_bytes(const lc_conv_params *p) {
-    return p->kh * p->kw * p->k * p->c * sizeof(float);
+    return p->kh * p->kw * tap_a_floats(p) * sizeof(float);
 }
 void lc_kn2row_chw_pack(const lc_conv_params *p, const float *weight, float *packed) {
     size_t rs = p->kh * p->kw;
     for (size_t t = 0; t < rs; ++t)
-        for (size_t k = 0; k < p->k; ++k)
-            for (size_t c = 0; c < p->c; ++c)
-                packed[(t * p->k + k) * p->c + c] = weight[(k * p->c + c) * rs + t];
+        lc_gemm_pack_a(p->isa, p->k, p->c, weight + t, p->c * rs, rs, packed + t * tap_a_floats(p));
 }
 void lc_kn2row_chw_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
@@ -55,8 +57,8 @@ void lc_kn2row_chw_run(const lc_conv_params *p, const float *input, const float 
                 shifted_range(sy, p->h, p->oh, &ylo, &yhi);
                 shifted_range(sx, p->w, p->ow, &xlo, &xhi);
                 if (ylo >= yhi || xlo >= xhi) continue;
-                const float *a = packed + ((r * p->kw + s) * p->k + k0) * p->c;
-                lc_sgemm(p->isa, kn, hw, p->c, a, p->c, input, hw, tbuf, hw, 0, gws);
+                const float *a = packed + (r * p->kw + s) * tap_a_floats(p);
+                lc_sgemm_pa(p->isa, k0, k0 + kn, hw, p->c, a, input, hw, tbuf, hw, 0, gws);
                 for (size_t kk = 0; kk < kn; ++kk)
                     for (size_t oy = ylo; oy < yhi; ++oy) {
                         float *o = output + (k0 + kk) * plane + oy * p->ow;
@@ -75,11 +77,17 @@ size_t lc_kn2row_hwc_workspace_bytes(const lc_conv_params *p) {
     size_t hw = p->h * p->w, kt = tile_k(p);
     return lc_align64(kt * hw * sizeof(float)) + lc_sgemm_workspace_bytes(p->isa, hw, kt, p->c);
 }
+/* Weights: per tap, W_rs^T (C x K) in the GEMM's packed-B order. */
+static size_t tap_b_floats(const lc_conv_params *p) {
+    return lc_gemm_packed_b_floats(p->isa, p->c, p->k);
+}
 size_t lc_kn2row_hwc_packed_bytes(const lc_conv_params *p) {
-    return lc_kn2row_chw_packed_bytes(p);
+    return p->kh * p->kw * tap_b_floats(p) * sizeof(float);
 }
 void lc_kn2row_hwc_pack(const lc_conv_params *p, const float *weight, float *packed) {
-    lc_pack_rsck(p, weight, packed);
+    size_t rs = p->kh * p->kw;
+    for (size_t t = 0; t < rs; ++t)
+        lc_gemm_pack_b(p->isa, p->c, p->k, weight + t, rs, p->c * rs, packed + t * tap_b_floats(p));
 }
 void lc_kn2row_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
@@ -99,8 +107,8 @@ void lc_kn2row_hwc_run(const lc_conv_params *p, const float *input, const float 
                 shifted_range(sy, p->h, p->oh, &ylo, &yhi);
                 shifted_range(sx, p->w, p->ow, &xlo, &xhi);
                 if (ylo >= yhi || xlo >= xhi) continue;
-                const float *b = packed + (r * p->kw + s) * p->c * p->k + k0;
-                lc_sgemm(p->isa, hw, kn, p->c, input, p->c, b, p->k, tbuf, kn, 0, gws);
+                const float *b = packed + (r * p->kw + s) * tap_b_floats(p);
+                lc_sgemm_pb(p->isa, hw, k0, k0 + kn, p->c, input, p->c, b, tbuf, kn, 0, gws);
                 for (size_t oy = ylo; oy < yhi; ++oy)
                     for (size_t ox = xlo; ox < xhi; ++ox) {
                         float *o = output + (oy * p->ow + ox) * p->k + k0;

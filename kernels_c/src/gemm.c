@@ -2,6 +2,8 @@
  * a KC x NC block, A into MR x KC micro-panels of an MC x KC block, and an MR x NR register
  * micro-kernel runs over them. Micro-kernels: AVX-512 (8x32), AVX2/FMA (6x16), NEON (8x8),
  * scalar (4x8). x86 picks at run time (__builtin_cpu_supports), Arm at compile time. */
+#include <stdint.h>
+
 #include "lc_internal.h"
 
 #if LC_X86
@@ -18,7 +20,7 @@
 #define LC_GEMM_MC 192
 #endif
 #ifndef LC_GEMM_NC
-#define LC_GEMM_NC 2048
+#define LC_GEMM_NC 1024
 #endif
 enum { KC = LC_GEMM_KC, MC_ROWS = LC_GEMM_MC, NC_COLS = LC_GEMM_NC, MR_MAX = 8, NR_MAX = 32 };
 
@@ -58,8 +60,14 @@ LC_TARGET_AVX2 static void uk_avx2_6x16(size_t kc, const float *a, const float *
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (int i = 0; i < 6; ++i) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
+    }
     for (size_t p = 0; p < kc; ++p) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), ai;
+        /* a hint only: prefetching past the panel's end cannot fault */
+        _mm_prefetch((const char *)((uintptr_t)a + 192), _MM_HINT_T0);
         ai = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
         ai = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
         ai = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
@@ -237,49 +245,74 @@ static void pack_b(size_t kc, size_t nc, const float *b, size_t ldb, float *bp, 
     }
 }
 
-void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-              size_t ldb, float *c, size_t ldc, int accumulate, void *workspace) {
-    if (m == 0 || n == 0) return;
+/* One operand: raw row-major (ptr, ld) or prepacked micro-panels over the whole k (ptr, k). */
+typedef struct {
+    const float *ptr;
+    size_t ld;
+    int prepacked;
+} operand;
+
+/* The macro-kernel over rows [m0, m1) and columns [n0, n1) of C = A*B; c points at C[m0][n0].
+ * A raw: a.ptr points at row m0. B raw: b.ptr points at column n0. A prepacked: panels of mr
+ * rows from row 0 (a.ptr), so iteration starts at the panel holding m0; B prepacked likewise
+ * with nr columns. Micro-tiles that stick out of [m0,m1) x [n0,n1) go through a local tile. */
+static void gemm_core(const gemm_kernel *g, size_t m0, size_t m1, size_t n0, size_t n1, size_t k,
+                      operand a, operand b, float *c, size_t ldc, int accumulate, void *ws) {
+    if (m1 <= m0 || n1 <= n0) return;
     if (k == 0) {
         if (!accumulate)
-            for (size_t i = 0; i < m; ++i) memset(c + i * ldc, 0, n * sizeof(float));
+            for (size_t i = 0; i < m1 - m0; ++i) memset(c + i * ldc, 0, (n1 - n0) * sizeof(float));
         return;
     }
-    gemm_kernel g = select_kernel(isa);
-    size_t mcb = block_mc(&g, m), ncb = block_nc(&g, n), kcb = LC_MIN((size_t)KC, k);
-    float *ap = (float *)workspace;
-    float *bp = (float *)((char *)workspace + lc_align64(mcb * kcb * sizeof(float)));
+    size_t mr = g->mr, nr = g->nr;
+    size_t rs = a.prepacked ? m0 - m0 % mr : m0; /* first row iterated */
+    size_t cs = b.prepacked ? n0 - n0 % nr : n0; /* first column iterated */
+    size_t mcb = block_mc(g, m1 - rs), ncb = block_nc(g, n1 - cs), kcb = LC_MIN((size_t)KC, k);
+    float *abuf = (float *)ws, *bbuf = NULL; /* ws may be NULL when both are prepacked */
+    if (!b.prepacked) bbuf = (float *)((char *)ws + lc_align64(mcb * kcb * sizeof(float)));
     float tmp[MR_MAX * NR_MAX];
-    for (size_t jc = 0; jc < n; jc += ncb) {
-        size_t nc = LC_MIN(ncb, n - jc);
+    for (size_t jc = cs; jc < n1; jc += ncb) {
+        size_t nc = LC_MIN(ncb, n1 - jc);
         for (size_t pc = 0; pc < k; pc += kcb) {
             size_t kc = LC_MIN(kcb, k - pc);
             int acc = accumulate || pc > 0;
-            pack_b(kc, nc, b + pc * ldb + jc, ldb, bp, g.nr);
-            for (size_t ic = 0; ic < m; ic += mcb) {
-                size_t mc = LC_MIN(mcb, m - ic);
-                pack_a(mc, kc, a + ic * lda + pc, lda, ap, g.mr);
-                for (size_t jr = 0; jr < nc; jr += g.nr) {
-                    size_t nr = LC_MIN(g.nr, nc - jr);
-                    const float *bpanel = bp + jr * kc;
-                    for (size_t ir = 0; ir < mc; ir += g.mr) {
-                        size_t mr = LC_MIN(g.mr, mc - ir);
-                        float *cij = c + (ic + ir) * ldc + jc + jr;
-                        const float *apanel = ap + ir * kc;
-                        if (mr == g.mr && nr == g.nr) {
-                            g.fn(kc, apanel, bpanel, cij, ldc, acc);
+            if (!b.prepacked) pack_b(kc, nc, b.ptr + pc * b.ld + (jc - cs), b.ld, bbuf, nr);
+            for (size_t ic = rs; ic < m1; ic += mcb) {
+                size_t mc = LC_MIN(mcb, m1 - ic);
+                if (!a.prepacked) pack_a(mc, kc, a.ptr + (ic - rs) * a.ld + pc, a.ld, abuf, mr);
+                for (size_t jr = 0; jr < nc; jr += nr) {
+                    size_t j = jc + jr; /* absolute first column of this micro-panel */
+                    const float *bpanel = b.prepacked ? b.ptr + (j / nr) * nr * k + pc * nr
+                                                      : bbuf + jr * kc;
+                    size_t jlo = LC_MAX(j, n0), jhi = LC_MIN(j + nr, n1);
+                    for (size_t ir = 0; ir < mc; ir += mr) {
+                        size_t i = ic + ir;
+                        const float *apanel = a.prepacked ? a.ptr + (i / mr) * mr * k + pc * mr
+                                                          : abuf + ir * kc;
+                        size_t ilo = LC_MAX(i, m0), ihi = LC_MIN(i + mr, m1);
+                        float *cij = c + (ilo - m0) * ldc + (jlo - n0);
+                        if (ilo == i && ihi == i + mr && jlo == j && jhi == j + nr) {
+                            g->fn(kc, apanel, bpanel, cij, ldc, acc);
                         } else {
-                            g.fn(kc, apanel, bpanel, tmp, g.nr, 0);
-                            for (size_t i = 0; i < mr; ++i)
-                                for (size_t j = 0; j < nr; ++j)
-                                    cij[i * ldc + j] = acc ? cij[i * ldc + j] + tmp[i * g.nr + j]
-                                                           : tmp[i * g.nr + j];
+                            g->fn(kc, apanel, bpanel, tmp, nr, 0);
+                            const float *t = tmp + (ilo - i) * nr + (jlo - j);
+                            for (size_t y = 0; y < ihi - ilo; ++y)
+                                for (size_t x = 0; x < jhi - jlo; ++x)
+                                    cij[y * ldc + x] =
+                                        acc ? cij[y * ldc + x] + t[y * nr + x] : t[y * nr + x];
                         }
                     }
                 }
             }
         }
     }
+}
+
+void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+              size_t ldb, float *c, size_t ldc, int accumulate, void *workspace) {
+    gemm_kernel g = select_kernel(isa);
+    operand oa = {a, lda, 0}, ob = {b, ldb, 0};
+    gemm_core(&g, 0, m, 0, n, k, oa, ob, c, ldc, accumulate, workspace);
 }
 
 void lc_gemm_tile(int isa, size_t *mr, size_t *nr) {
@@ -290,32 +323,48 @@ void lc_gemm_tile(int isa, size_t *mr, size_t *nr) {
 
 void lc_sgemm_prepacked(int isa, size_t m, size_t k, const float *ap, const float *bp, size_t n0,
                         size_t n1, float *c, size_t ldc, int accumulate) {
-    if (m == 0 || n1 <= n0) return;
     gemm_kernel g = select_kernel(isa);
-    float tmp[MR_MAX * NR_MAX];
-    if (k == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < m; ++i) memset(c + i * ldc, 0, (n1 - n0) * sizeof(float));
-        return;
-    }
-    for (size_t jp = n0 / g.nr; jp * g.nr < n1; ++jp) {
-        size_t jlo = LC_MAX(n0, jp * g.nr), jhi = LC_MIN(n1, (jp + 1) * g.nr);
-        const float *bpanel = bp + jp * g.nr * k;
-        int full_cols = jlo == jp * g.nr && jhi == (jp + 1) * g.nr;
-        for (size_t ir = 0; ir < m; ir += g.mr) {
-            size_t mr = LC_MIN(g.mr, m - ir);
-            const float *apanel = ap + ir * k;
-            float *cij = c + ir * ldc + (jlo - n0);
-            if (full_cols && mr == g.mr) {
-                g.fn(k, apanel, bpanel, cij, ldc, accumulate);
-            } else {
-                size_t off = jlo - jp * g.nr, cols = jhi - jlo;
-                g.fn(k, apanel, bpanel, tmp, g.nr, 0);
-                for (size_t i = 0; i < mr; ++i)
-                    for (size_t j = 0; j < cols; ++j)
-                        cij[i * ldc + j] =
-                            accumulate ? cij[i * ldc + j] + tmp[i * g.nr + off + j] : tmp[i * g.nr + off + j];
-            }
-        }
-    }
+    operand oa = {ap, k, 1}, ob = {bp, k, 1};
+    gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, NULL);
+}
+
+void lc_sgemm_pa(int isa, size_t m0, size_t m1, size_t n, size_t k, const float *ap,
+                 const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
+                 void *workspace) {
+    gemm_kernel g = select_kernel(isa);
+    operand oa = {ap, k, 1}, ob = {b, ldb, 0};
+    gemm_core(&g, m0, m1, 0, n, k, oa, ob, c, ldc, accumulate, workspace);
+}
+
+void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
+                 const float *bp, float *c, size_t ldc, int accumulate, void *workspace) {
+    gemm_kernel g = select_kernel(isa);
+    operand oa = {a, lda, 0}, ob = {bp, k, 1};
+    gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, workspace);
+}
+
+size_t lc_gemm_packed_a_floats(int isa, size_t m, size_t k) {
+    gemm_kernel g = select_kernel(isa);
+    return lc_round_up(m, g.mr) * k;
+}
+
+size_t lc_gemm_packed_b_floats(int isa, size_t k, size_t n) {
+    gemm_kernel g = select_kernel(isa);
+    return lc_round_up(n, g.nr) * k;
+}
+
+void lc_gemm_pack_a(int isa, size_t m, size_t k, const float *a, size_t rs, size_t cs, float *ap) {
+    gemm_kernel g = select_kernel(isa);
+    for (size_t i0 = 0; i0 < m; i0 += g.mr)
+        for (size_t p = 0; p < k; ++p)
+            for (size_t i = 0; i < g.mr; ++i)
+                *ap++ = i0 + i < m ? a[(i0 + i) * rs + p * cs] : 0.0f;
+}
+
+void lc_gemm_pack_b(int isa, size_t k, size_t n, const float *b, size_t rs, size_t cs, float *bp) {
+    gemm_kernel g = select_kernel(isa);
+    for (size_t j0 = 0; j0 < n; j0 += g.nr)
+        for (size_t p = 0; p < k; ++p)
+            for (size_t j = 0; j < g.nr; ++j)
+                *bp++ = j0 + j < n ? b[p * rs + (j0 + j) * cs] : 0.0f;
 }

@@ -144,6 +144,51 @@ static void check_gemm(int isa, size_t m, size_t n, size_t k, int accumulate) {
     free(a); free(b); free(c); free(ref); free(ws);
 }
 
+/* GEMM with prepacked A (rows [m0, m1)) and with prepacked B (columns [n0, n1)). */
+static void check_gemm_prepacked(int isa, size_t m, size_t n, size_t k, size_t lo, size_t hi_a,
+                                 size_t hi_b) {
+    float *a = xalloc(m * k * 4 + 4), *b = xalloc(k * n * 4 + 4), *c = xalloc(m * n * 4 + 4);
+    float *ap = xalloc(lc_gemm_packed_a_floats(isa, m, k) * 4 + 4);
+    float *bp = xalloc(lc_gemm_packed_b_floats(isa, k, n) * 4 + 4);
+    size_t wb = lc_sgemm_workspace_bytes(isa, m, n, k);
+    void *ws = xalloc(wb);
+    for (size_t i = 0; i < m * k; ++i) a[i] = frand();
+    for (size_t i = 0; i < k * n; ++i) b[i] = frand();
+    /* A given transposed (column-major) and B given transposed, through the strides */
+    float *at = xalloc(m * k * 4 + 4), *bt = xalloc(k * n * 4 + 4);
+    for (size_t i = 0; i < m; ++i)
+        for (size_t p = 0; p < k; ++p) at[p * m + i] = a[i * k + p];
+    for (size_t p = 0; p < k; ++p)
+        for (size_t j = 0; j < n; ++j) bt[j * k + p] = b[p * n + j];
+    lc_gemm_pack_a(isa, m, k, at, 1, m, ap);
+    lc_gemm_pack_b(isa, k, n, bt, 1, k, bp);
+    size_t bad = 0;
+    for (int which = 0; which < 2; ++which) {
+        fill_nan(c, m * n * 4);
+        fill_nan(ws, wb);
+        size_t hi = which == 0 ? hi_a : hi_b;
+        if (which == 0)
+            lc_sgemm_pa(isa, lo, hi, n, k, ap, b, n, c + lo * n, n, 0, ws);
+        else
+            lc_sgemm_pb(isa, m, lo, hi, k, a, k, bp, c + lo, n, 0, ws);
+        for (size_t i = 0; i < m; ++i)
+            for (size_t j = 0; j < n; ++j) {
+                int inside = which == 0 ? (i >= lo && i < hi) : (j >= lo && j < hi);
+                double s = 0;
+                for (size_t p = 0; p < k; ++p) s += (double)a[i * k + p] * b[p * n + j];
+                float v = c[i * n + j];
+                if (inside ? !(fabs(v - s) <= 1e-5 * (double)(k + 1)) : (v == v)) ++bad;
+            }
+    }
+    ++checks;
+    if (bad) {
+        ++failures;
+        fprintf(stderr, "FAIL prepacked gemm isa=%d m=%zu n=%zu k=%zu lo=%zu: %zu bad\n", isa, m, n,
+                k, lo, bad);
+    }
+    free(a); free(b); free(c); free(ap); free(bp); free(ws); free(at); free(bt);
+}
+
 typedef struct { size_t c, h, w, k, kh, kw, s, p, d, g; } shape;
 
 int main(void) {
@@ -182,6 +227,11 @@ int main(void) {
                                        {200, 9, 3}, {3, 2100, 20}, {65, 33, 513}, {5, 5, 0}};
         for (size_t i = 0; i < sizeof gm / sizeof *gm; ++i)
             for (int acc = 0; acc < 2; ++acc) check_gemm(isa, gm[i][0], gm[i][1], gm[i][2], acc);
+        static const size_t pg[][6] = {{7, 13, 5, 0, 7, 13}, {37, 70, 300, 5, 30, 51},
+                                       {200, 9, 3, 17, 200, 9}, {3, 1100, 20, 1, 3, 1099},
+                                       {1, 1, 1, 0, 1, 1}, {20, 40, 0, 3, 19, 33}};
+        for (size_t i = 0; i < sizeof pg / sizeof *pg; ++i)
+            check_gemm_prepacked(isa, pg[i][0], pg[i][1], pg[i][2], pg[i][3], pg[i][4], pg[i][5]);
         for (size_t pi = 0; pi < lc_primitive_count(); ++pi) {
             const lc_primitive *prim = lc_primitive_get(pi);
             int covered = 0;
