@@ -212,3 +212,21 @@ def test_near_empty_tensors_are_padded_to_the_plausibility_bound(tmp_path: Path)
     with LczFile(p) as f:
         rec = f.entry("z")["records"]["data"]
         assert rec["used"] < 256 * 1024 // ctr.MAX_EXPANSION <= rec["nbytes"]
+
+
+def test_kmeans_and_global_pruning_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    sd = {"a": rng.normal(size=(16, 8, 3, 3)).astype(np.float32),
+          "b": rng.normal(scale=0.01, size=(32, 16)).astype(np.float32)}
+    cm = leanconv.compress(sd, sparsity=0.5, bits=4, method="kmeans", prune="global")
+    assert all(t.kind == "shared" for t in cm.values())  # type: ignore[union-attr]
+    # one global threshold: the small-scale tensor loses (almost) everything
+    assert np.count_nonzero(cm["b"].codes()) < 0.05 * sd["b"].size  # type: ignore[index]
+    p = tmp_path / "k.lcz"
+    leanconv.save(p, cm)
+    back = leanconv.load(p)
+    for k, t in cm.items():  # type: ignore[union-attr]
+        np.testing.assert_array_equal(back[k], t.decompress())
+        assert len(np.unique(back[k])) <= 16
+    err = np.abs(back["a"] - sd["a"])[back["a"] != 0].mean()
+    assert err < 0.25 * np.abs(sd["a"]).mean()
