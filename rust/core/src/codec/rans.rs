@@ -116,10 +116,12 @@ impl<const N: usize> Model<N> {
 
     #[inline(always)]
     fn find(&self, slot: u32) -> usize {
+        // Linear scan: the first symbols (zero, the smallest magnitudes) are the likely ones.
+        // cum_hi of the last symbol is PROB_SCALE > slot, so the scan stops inside the alphabet.
         let slot = slot as u16;
         let mut s = 0usize;
-        for &c in &self.cum_hi {
-            s += (c <= slot) as usize;
+        while self.cum_hi[s] <= slot {
+            s += 1;
         }
         s
     }
@@ -238,6 +240,7 @@ impl Models {
 /// Context state within a tensor.
 struct Ctx {
     hist: u16,
+    dens: u8,
     t1: u32,
     z2: u32,
     /// 0 for small tensors coded with fewer contexts (no density term), else 1.
@@ -248,14 +251,17 @@ impl Ctx {
     #[inline(always)]
     fn index(&self) -> usize {
         ((self.t1 * 2 + self.z2) * 5) as usize
-            + (DENS_LEVEL[self.hist.count_ones() as usize] & self.dens_on.wrapping_neg()) as usize
+            + (DENS_LEVEL[self.dens as usize] & self.dens_on.wrapping_neg()) as usize
     }
 
     #[inline(always)]
     fn push(&mut self, tok: u32) {
         self.z2 = (self.t1 != 0 && self.t1 != 3) as u32;
         self.t1 = tok.min(2);
-        self.hist = (self.hist << 1) | (tok != 0) as u16;
+        let nz = (tok != 0) as u16;
+        // dens = number of set bits of hist, kept incrementally.
+        self.dens = self.dens + nz as u8 - (self.hist >> 15) as u8;
+        self.hist = (self.hist << 1) | nz;
     }
 
     #[inline]
@@ -311,7 +317,7 @@ fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8
     let mut m = Models::new(maxabs);
     // Forward pass: (start, freq) of every symbol, and the sign bits.
     let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
-    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0, dens_on: dens as u8 };
+    let mut ctx = Ctx { hist: 0, dens: 0, t1: 3, z2: 0, dens_on: dens as u8 };
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     for r in 0..rows {
@@ -397,24 +403,20 @@ fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8
     out
 }
 
-struct Dec<'a> {
-    words: &'a [u8],
+struct Dec {
+    /// The 16-bit words, then one zero sentinel (reads past the end land on it).
+    words: Vec<u16>,
     pos: usize,
     x: u32,
-    over: bool,
 }
 
-impl Dec<'_> {
+impl Dec {
     #[inline(always)]
     fn word(&mut self) -> u32 {
-        if self.pos + 2 <= self.words.len() {
-            let w = u16::from_le_bytes([self.words[self.pos], self.words[self.pos + 1]]) as u32;
-            self.pos += 2;
-            w
-        } else {
-            self.over = true;
-            0
-        }
+        let last = self.words.len() - 1;
+        let w = self.words[self.pos.min(last)] as u32;
+        self.pos += 1;
+        w
     }
 
     #[inline(always)]
@@ -434,11 +436,13 @@ impl Dec<'_> {
         let slot = x & (PROB_SCALE - 1);
         let s = m.find(slot);
         let (st, f) = m.start_freq(s);
-        let mut x = f * (x >> PROB_BITS) + slot - st;
-        if x < RANS_L {
-            x = (x << 16) | self.word();
-        }
-        self.x = x;
+        let x = f * (x >> PROB_BITS) + slot - st;
+        // Branchless renormalisation: the next word is read, and used when x fell below L.
+        let need = x < RANS_L;
+        let last = self.words.len() - 1;
+        let w = self.words[self.pos.min(last)] as u32;
+        self.x = if need { (x << 16) | w } else { x };
+        self.pos += need as usize;
         s
     }
 }
@@ -462,14 +466,17 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
         return Err(CoreError::Shape(format!("crans: shape {shape:?} does not match {n} elements")));
     }
     let mut m = Models::new(maxabs);
-    let mut d = Dec { words: wbytes, pos: 0, x: 0, over: false };
+    let mut words: Vec<u16> = wbytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let nwords = words.len();
+    words.push(0);
+    let mut d = Dec { words, pos: 0, x: 0 };
     let hi = d.word();
     let lo = d.word();
     d.x = (hi << 16) | lo;
     if d.x < RANS_L {
         return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
     }
-    let mut ctx = Ctx { hist: 0, t1: 3, z2: 0, dens_on: dens as u8 };
+    let mut ctx = Ctx { hist: 0, dens: 0, t1: 3, z2: 0, dens_on: dens as u8 };
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     let bucketed = m.bucketed;
@@ -532,7 +539,7 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
             ctx.push(tok);
         }
     }
-    if d.over || d.pos != wbytes.len() || d.x != RANS_L {
+    if d.pos != nwords || d.x != RANS_L {
         return Err(CoreError::Corrupt("crans: rANS stream does not end where it should".into()));
     }
     Ok(())
