@@ -111,7 +111,7 @@ pub static CODECS: &[Codec] = &[
     Codec {
         name: "crans",
         id: 7,
-        summary: "context-modelled adaptive rANS (kernel neighbours, channel density, zero rows)",
+        summary: "context-modelled adaptive rANS (neighbours, channel density, zero rows, row minimum)",
         encode: rans::encode,
         decode: rans::decode,
         size: |c, s| rans::encode(c, s).len(),

@@ -1,19 +1,23 @@
 //! `crans`: context-modelled adaptive rANS over int8 code streams.
 //!
-//! Each code q is split into a magnitude token (|q| itself when max|q| <= 15, else an
-//! exponential bucket whose offset is coded with one adaptive model per bucket) and a sign
-//! (an adaptive binary model per context: sign of the previous non-zero in the row, and whether
-//! |q| > 1). Tokens are coded with
-//! adaptive frequency models selected by a context made of:
+//! Rows are output channels (`shape[0]`). Every row starts with an adaptive all-zero flag, so
+//! pruned channels cost almost nothing. A non-zero row then sends its smallest non-zero
+//! magnitude m (per-layer magnitude pruning plus per-channel scales make m channel-specific),
+//! and each code q is coded as the relative magnitude |q| - m + 1 (0 stays 0): a token (the
+//! magnitude itself when max|q| <= 15, else an exponential bucket whose offset has one adaptive
+//! model per bucket) and a sign (adaptive binary models by the sign of the previous non-zero in
+//! the row and whether |q| > 1). Tokens use adaptive models selected by a context of:
 //!
 //! - the previous token in the row (0, 1, 2+, or row start);
 //! - whether the token two back was non-zero;
 //! - the density of non-zeros among the last 16 codes (5 levels), which tracks how hard each
-//!   output channel was pruned.
+//!   output channel was pruned (left out for small tensors when that codes smaller; one header
+//!   byte says which).
 //!
-//! Every row (output channel) starts with an adaptive all-zero flag, so pruned channels cost
-//! almost nothing. Models adapt with deferred summation (frequencies renormalised to 2^14 on a
-//! growing period), so no tables are transmitted. One rANS state, 16-bit renormalisation.
+//! Each context model is mixed, at every rebuild, with the tensor-wide token distribution, so
+//! sparse contexts learn fast. Models adapt with deferred summation (frequencies renormalised
+//! to 2^14 on a growing period): no tables are transmitted. One rANS state with 16-bit
+//! renormalisation; the stream is the header byte and the rANS words.
 use super::bits::Cursor;
 use crate::error::{CoreError, Result};
 
