@@ -230,3 +230,54 @@ def test_kmeans_and_global_pruning_round_trip(tmp_path: Path) -> None:
         assert len(np.unique(back[k])) <= 16
     err = np.abs(back["a"] - sd["a"])[back["a"] != 0].mean()
     assert err < 0.25 * np.abs(sd["a"]).mean()
+
+
+def test_damaged_payloads_with_valid_checksums_never_crash(tmp_path: Path) -> None:
+    """A crafted file whose checksums match damaged codec data: decoders get garbage and must
+    raise a LeanconvError or return arrays of the declared shapes, never crash."""
+    rng = np.random.default_rng(7)
+    src = tmp_path / "src.lcz"
+    cm = leanconv.compress(
+        {"c3": rng.normal(size=(8, 4, 3, 3)).astype(np.float32), "c1": rng.normal(size=(16, 8, 1, 1)).astype(np.float32),
+         "fp": rng.normal(size=(10,)).astype(np.float32)},
+        sparsity=0.5, bits=4,
+    )
+    leanconv.save(src, cm)
+    data = src.read_bytes()
+    _, version, hlen, _ = ctr.PREFIX.unpack_from(data, 0)
+    header = json.loads(data[ctr.PREFIX.size : ctr.PREFIX.size + hlen])
+    start = ctr._align(ctr.PREFIX.size + hlen)
+    bad = tmp_path / "bad.lcz"
+    outcomes = {"error": 0, "ok": 0}
+    for trial in range(300):
+        payload = bytearray(data[start:])
+        t = header["tensors"][trial % len(header["tensors"])]
+        rec = t["records"]["data"]
+        off, used = rec["offset"], rec["used"]
+        for _ in range(1 + trial % 4):
+            payload[off + int(rng.integers(0, max(used, 1)))] = int(rng.integers(0, 256))
+        if trial % 7 == 0:  # also cut the coded length short
+            rec_used = int(rng.integers(0, max(used, 1)))
+            payload[off + rec_used : off + rec["nbytes"]] = b"\0" * (rec["nbytes"] - rec_used)
+        else:
+            rec_used = used
+
+        def fix(h: dict, t: dict = t, payload: bytearray = payload, rec_used: int = rec_used) -> None:  # type: ignore[type-arg]
+            for x in h["tensors"]:
+                if x["name"] == t["name"]:
+                    r = x["records"]["data"]
+                    r["used"] = rec_used
+                    r["crc32"] = _native.crc32(bytes(payload[r["offset"] : r["offset"] + r["nbytes"]]))
+
+        tmp = tmp_path / "tmp.lcz"
+        tmp.write_bytes(data[:start] + bytes(payload))
+        _rewrite_header(tmp, bad, fix)
+        try:
+            back = leanconv.load(bad)
+        except leanconv.LeanconvError:
+            outcomes["error"] += 1
+            continue
+        outcomes["ok"] += 1
+        for x in header["tensors"]:
+            assert back[x["name"]].shape == tuple(x["shape"])
+    assert outcomes["error"] > 0
