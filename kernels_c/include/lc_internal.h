@@ -8,7 +8,11 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LC_X86 1
+#if defined(__clang__)
+#define LC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#else /* GCC: also let the vectoriser use 512-bit vectors in these copies */
 #define LC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
+#endif
 #define LC_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define LC_X86 0
