@@ -105,7 +105,8 @@ def quantize_per_channel(w: object, bits: int, axis: int = 0) -> Quantized:
     """Uniform symmetric per-channel quantization (CODEC_ANCHORS protocol, step 2).
 
     qmax = 2^(bits-1) - 1; scale_c = max|w_c| / qmax (a channel of zeros keeps scale 0 and
-    codes 0); q = clip(rint(w / scale_c), -qmax, qmax) with rint rounding half to even.
+    codes 0, and so does a channel whose float32 scale underflows to 0); q = clip(rint(w /
+    scale_c), -qmax, qmax) with rint rounding half to even.
     """
     if not isinstance(bits, (int, np.integer)) or not (2 <= int(bits) <= 8):
         raise LeanconvError(f"bits must be an integer in 2..8, got {bits!r}")
