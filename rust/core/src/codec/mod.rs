@@ -68,17 +68,29 @@ macro_rules! bit_codec {
             size: |c, s| bit_size($enc, c, s),
         }
     };
+    // With a size function computed from histograms (no pass over the bit stream).
+    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:path) => {
+        Codec {
+            name: $name,
+            id: $id,
+            summary: $summary,
+            encode: |c, s| bit_encode($enc, c, s),
+            decode: |d, s, o| bit_decode($dec, $name, d, s, o),
+            size: $size,
+        }
+    };
 }
 
 /// The codec table. Ids are stable (they are written into containers).
 pub static CODECS: &[Codec] = &[
-    bit_codec!("dense", 1, "packed fixed-width codes", simple::dense_enc, simple::dense_dec),
+    bit_codec!("dense", 1, "packed fixed-width codes", simple::dense_enc, simple::dense_dec, simple::dense_size),
     bit_codec!(
         "huffman",
         2,
         "canonical length-limited Huffman over code values",
         simple::huffman_enc,
-        simple::huffman_dec
+        simple::huffman_dec,
+        simple::huffman_size
     ),
     bit_codec!(
         "csr",
@@ -92,7 +104,8 @@ pub static CODECS: &[Codec] = &[
         4,
         "non-zero bitmap + Huffman-coded non-zeros",
         simple::bitmap_enc,
-        simple::bitmap_dec
+        simple::bitmap_dec,
+        simple::bitmap_size
     ),
     bit_codec!(
         "bsr",

@@ -52,6 +52,53 @@ pub fn vector_len(shape: &[usize]) -> usize {
     4
 }
 
+// ---------------------------------------------------------------- exact sizes from histograms
+
+/// Bits of `write_lengths` for these lengths.
+fn table_bits(lens: &[u8]) -> u64 {
+    match lens.iter().position(|&l| l > 0) {
+        None => 1,
+        Some(lo) => {
+            let hi = lens.iter().rposition(|&l| l > 0).unwrap_or(lo);
+            1 + 16 + 16 + 4 * (hi - lo + 1) as u64
+        }
+    }
+}
+
+/// Table plus payload bits of a value Huffman code built from `freqs`.
+fn huffman_bits(freqs: &[u64]) -> u64 {
+    let lens = code_lengths(freqs, VALUE_MAX_LEN);
+    table_bits(&lens) + freqs.iter().zip(&lens).map(|(&f, &l)| f * l as u64).sum::<u64>()
+}
+
+/// Exact encoded size of `dense` (bytes), without writing it.
+pub fn dense_size(codes: &[i8], _shape: &[usize]) -> usize {
+    if codes.is_empty() {
+        return 0;
+    }
+    let lo = codes.iter().copied().min().unwrap_or(0) as i32;
+    let hi = codes.iter().copied().max().unwrap_or(0) as i32;
+    let width = 32 - ((hi - lo) as u32).leading_zeros();
+    (12 + codes.len() as u64 * width as u64).div_ceil(8) as usize
+}
+
+/// Exact encoded size of `huffman` (bytes), from the value histogram.
+pub fn huffman_size(codes: &[i8], _shape: &[usize]) -> usize {
+    if codes.is_empty() {
+        return 0;
+    }
+    huffman_bits(&value_freqs(codes)).div_ceil(8) as usize
+}
+
+/// Exact encoded size of `bitmap` (bytes), from the histogram of the non-zeros.
+pub fn bitmap_size(codes: &[i8], _shape: &[usize]) -> usize {
+    let mut f = value_freqs(codes);
+    f[sym(0)] = 0;
+    let nnz: u64 = f.iter().sum();
+    let bits = codes.len() as u64 + if nnz > 0 { huffman_bits(&f) } else { 0 };
+    bits.div_ceil(8) as usize
+}
+
 // ---------------------------------------------------------------- dense
 
 pub fn dense_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
