@@ -90,6 +90,9 @@ void lc_sgemm_pa(int isa, size_t m0, size_t m1, size_t n, size_t k, const float 
                  void *workspace);
 void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
                  const float *bp, float *c, size_t ldc, int accumulate, void *workspace);
+/* Both operands prepacked: rows [m0, m1) x columns [n0, n1) into c (pointing at C[m0][n0]). */
+void lc_sgemm_papb(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k, const float *ap,
+                   const float *bp, float *c, size_t ldc, int accumulate);
 /* Sizes and packing of prepacked operands; element (i, p) of A is a[i*rs + p*cs], element
  * (p, j) of B is b[p*rs + j*cs], so transposed sources need no copy. */
 size_t lc_gemm_packed_a_floats(int isa, size_t m, size_t k);

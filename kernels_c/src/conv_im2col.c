@@ -1,5 +1,7 @@
 /* im2col + GEMM (CHW) and im2row + GEMM (HWC), per group: any kernel, stride, padding,
  * dilation and groups. The lowered matrix is the workspace (the memory-hungry baseline).
+ * im2col writes its matrix straight into the GEMM's packed-B panel order and the weights are
+ * prepacked, so the GEMM packs nothing.
  * CHW: out_g (K/g x OH*OW) = W_g (K/g x C/g*KH*KW) * col_g; weights stay in PyTorch layout.
  * HWC: out_g (OH*OW x K/g) = row_g (OH*OW x KH*KW*C/g) * W_g; weights packed [g][kh][kw][c][k]. */
 #include "lc_internal.h"
@@ -8,34 +10,55 @@ static size_t lowered_bytes(const lc_conv_params *p) {
     return lc_align64((p->c / p->groups) * p->kh * p->kw * p->oh * p->ow * sizeof(float));
 }
 
-static void im2col_group(const lc_conv_params *p, const float *in, size_t g, float *col) {
-    size_t cg = p->c / p->groups, plane = p->oh * p->ow;
-    for (size_t ci = 0; ci < cg; ++ci) {
-        const float *x = in + (g * cg + ci) * p->h * p->w;
-        for (size_t r = 0; r < p->kh; ++r)
-            for (size_t s = 0; s < p->kw; ++s) {
-                float *row = col + ((ci * p->kh + r) * p->kw + s) * plane;
-                for (size_t oy = 0; oy < p->oh; ++oy) {
-                    float *dst = row + oy * p->ow;
-                    ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->ph;
-                    if (iy < 0 || iy >= (ptrdiff_t)p->h) {
-                        memset(dst, 0, p->ow * sizeof(float));
+/* The lowered (C/g*KH*KW x OH*OW) matrix of group g in packed-B order: panels of nr output
+ * pixels, each panel kdim x nr, written panel by panel so every store is contiguous; pixels
+ * past OH*OW are zero. A panel of nr pixels in one output row whose taps all fall inside the
+ * input copies strided input runs; any other panel checks every element. */
+static void im2col_panels(const lc_conv_params *p, const float *in, size_t g, float *bp, size_t nr) {
+    size_t cg = p->c / p->groups, plane = p->oh * p->ow, kdim = cg * p->kh * p->kw;
+    size_t hw = p->h * p->w, sw = p->sw;
+    ptrdiff_t iy0[32], ix0[32]; /* nr <= 32: tap-origin of each pixel of the panel */
+    for (size_t j0 = 0; j0 < plane; j0 += nr) {
+        float *dst = bp + j0 * kdim; /* panel j0 / nr starts at (j0 / nr) * nr * kdim */
+        size_t n = LC_MIN(nr, plane - j0);
+        for (size_t jj = 0; jj < nr; ++jj) {
+            size_t j = j0 + LC_MIN(jj, n - 1);
+            iy0[jj] = (ptrdiff_t)((j / p->ow) * p->sh) - (ptrdiff_t)p->ph;
+            ix0[jj] = (ptrdiff_t)((j % p->ow) * sw) - (ptrdiff_t)p->pw;
+        }
+        /* fast: one output row, every tap inside the input */
+        int fast = n == nr && j0 / p->ow == (j0 + nr - 1) / p->ow && iy0[0] >= 0 &&
+                   iy0[0] + (ptrdiff_t)((p->kh - 1) * p->dh) < (ptrdiff_t)p->h && ix0[0] >= 0 &&
+                   ix0[nr - 1] + (ptrdiff_t)((p->kw - 1) * p->dw) < (ptrdiff_t)p->w;
+        for (size_t ci = 0; ci < cg; ++ci) {
+            const float *x = in + (g * cg + ci) * hw;
+            for (size_t r = 0; r < p->kh; ++r)
+                for (size_t s = 0; s < p->kw; ++s, dst += nr) {
+                    ptrdiff_t dy = (ptrdiff_t)(r * p->dh), dx = (ptrdiff_t)(s * p->dw);
+                    if (fast) {
+                        const float *src = x + (size_t)(iy0[0] + dy) * p->w + (size_t)(ix0[0] + dx);
+                        if (sw == 1)
+                            for (size_t jj = 0; jj < nr; ++jj) dst[jj] = src[jj];
+                        else
+                            for (size_t jj = 0; jj < nr; ++jj) dst[jj] = src[jj * sw];
                         continue;
                     }
-                    const float *xr = x + (size_t)iy * p->w;
-                    for (size_t ox = 0; ox < p->ow; ++ox) {
-                        ptrdiff_t ix = (ptrdiff_t)(ox * p->sw + s * p->dw) - (ptrdiff_t)p->pw;
-                        dst[ox] = (ix < 0 || ix >= (ptrdiff_t)p->w) ? 0.0f : xr[ix];
+                    for (size_t jj = 0; jj < nr; ++jj) {
+                        ptrdiff_t iy = iy0[jj] + dy, ix = ix0[jj] + dx;
+                        dst[jj] = (jj >= n || iy < 0 || iy >= (ptrdiff_t)p->h || ix < 0 ||
+                                   ix >= (ptrdiff_t)p->w)
+                                      ? 0.0f
+                                      : x[(size_t)iy * p->w + (size_t)ix];
                     }
                 }
-            }
+        }
     }
 }
 
 int lc_im2col_chw_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
 size_t lc_im2col_chw_workspace_bytes(const lc_conv_params *p) {
-    size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
-    return lowered_bytes(p) + lc_sgemm_workspace_bytes(p->isa, kg, p->oh * p->ow, kdim);
+    size_t kdim = (p->c / p->groups) * p->kh * p->kw;
+    return lc_align64(lc_gemm_packed_b_floats(p->isa, kdim, p->oh * p->ow) * sizeof(float));
 }
 /* Weights: per group, the (K/g x C/g*KH*KW) matrix in the GEMM's packed-A order. */
 static size_t group_a_floats(const lc_conv_params *p) {
@@ -55,14 +78,14 @@ void lc_im2col_chw_run(const lc_conv_params *p, const float *input, const float 
                        const float *bias, float *output, void *workspace, size_t oc_begin,
                        size_t oc_end) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
-    size_t plane = p->oh * p->ow;
+    size_t plane = p->oh * p->ow, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
     float *col = (float *)workspace;
-    void *gws = (char *)workspace + lowered_bytes(p);
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
-        im2col_group(p, input, g, col);
-        lc_sgemm_pa(p->isa, klo - g * kg, khi - g * kg, plane, kdim, packed + g * group_a_floats(p),
-                    col, plane, output + klo * plane, plane, 0, gws);
+        im2col_panels(p, input, g, col, nr);
+        lc_sgemm_papb(p->isa, klo - g * kg, khi - g * kg, 0, plane, kdim,
+                      packed + g * group_a_floats(p), col, output + klo * plane, plane, 0);
     }
     lc_epilogue_chw(output, plane, bias, oc_begin, oc_end, p->act);
 }

@@ -328,6 +328,13 @@ void lc_sgemm_prepacked(int isa, size_t m, size_t k, const float *ap, const floa
     gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, NULL);
 }
 
+void lc_sgemm_papb(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k, const float *ap,
+                   const float *bp, float *c, size_t ldc, int accumulate) {
+    gemm_kernel g = select_kernel(isa);
+    operand oa = {ap, k, 1}, ob = {bp, k, 1};
+    gemm_core(&g, m0, m1, n0, n1, k, oa, ob, c, ldc, accumulate, NULL);
+}
+
 void lc_sgemm_pa(int isa, size_t m0, size_t m1, size_t n, size_t k, const float *ap,
                  const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
                  void *workspace) {
