@@ -6,10 +6,6 @@
  * HWC: out_g (OH*OW x K/g) = row_g (OH*OW x KH*KW*C/g) * W_g; weights packed [g][kh][kw][c][k]. */
 #include "lc_internal.h"
 
-static size_t lowered_bytes(const lc_conv_params *p) {
-    return lc_align64((p->c / p->groups) * p->kh * p->kw * p->oh * p->ow * sizeof(float));
-}
-
 /* The lowered (C/g*KH*KW x OH*OW) matrix of group g in packed-B order: panels of nr output
  * pixels, each panel kdim x nr, written panel by panel so every store is contiguous; pixels
  * past OH*OW are zero. A panel of nr pixels in one output row whose taps all fall inside the
@@ -90,29 +86,41 @@ void lc_im2col_chw_run(const lc_conv_params *p, const float *input, const float 
     lc_epilogue_chw(output, plane, bias, oc_begin, oc_end, p->act);
 }
 
-static void im2row_group(const lc_conv_params *p, const float *in, size_t g, float *rows) {
-    size_t cg = p->c / p->groups, kdim = cg * p->kh * p->kw;
-    for (size_t oy = 0; oy < p->oh; ++oy)
-        for (size_t ox = 0; ox < p->ow; ++ox) {
-            float *dst = rows + (oy * p->ow + ox) * kdim;
+/* The lowered (OH*OW x KH*KW*C/g) matrix of group g in packed-A order: panels of mr output
+ * pixels, each kdim x mr (element (pixel, tap*C/g + c) at [tap*C/g + c][pixel % mr]); pixels
+ * past OH*OW are zero. Each pixel's taps copy C/g contiguous input channels. */
+static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, float *ap, size_t mr) {
+    size_t cg = p->c / p->groups, kdim = cg * p->kh * p->kw, pixels = p->oh * p->ow;
+    for (size_t i0 = 0; i0 < pixels; i0 += mr) {
+        float *dst = ap + i0 * kdim; /* panel i0 / mr */
+        for (size_t ii = 0; ii < mr; ++ii) {
+            size_t i = i0 + ii;
+            if (i >= pixels) {
+                for (size_t q = 0; q < kdim; ++q) dst[q * mr + ii] = 0.0f;
+                continue;
+            }
+            size_t oy = i / p->ow, ox = i % p->ow;
             for (size_t r = 0; r < p->kh; ++r) {
                 ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->ph;
-                for (size_t s = 0; s < p->kw; ++s, dst += cg) {
+                for (size_t s = 0; s < p->kw; ++s) {
                     ptrdiff_t ix = (ptrdiff_t)(ox * p->sw + s * p->dw) - (ptrdiff_t)p->pw;
-                    if (iy < 0 || iy >= (ptrdiff_t)p->h || ix < 0 || ix >= (ptrdiff_t)p->w)
-                        memset(dst, 0, cg * sizeof(float));
-                    else
-                        memcpy(dst, in + ((size_t)iy * p->w + (size_t)ix) * p->c + g * cg,
-                               cg * sizeof(float));
+                    float *d = dst + (r * p->kw + s) * cg * mr + ii;
+                    if (iy < 0 || iy >= (ptrdiff_t)p->h || ix < 0 || ix >= (ptrdiff_t)p->w) {
+                        for (size_t ci = 0; ci < cg; ++ci) d[ci * mr] = 0.0f;
+                    } else {
+                        const float *src = in + ((size_t)iy * p->w + (size_t)ix) * p->c + g * cg;
+                        for (size_t ci = 0; ci < cg; ++ci) d[ci * mr] = src[ci];
+                    }
                 }
             }
         }
+    }
 }
 
 int lc_im2row_hwc_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
 size_t lc_im2row_hwc_workspace_bytes(const lc_conv_params *p) {
-    size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
-    return lowered_bytes(p) + lc_sgemm_workspace_bytes(p->isa, p->oh * p->ow, kg, kdim);
+    size_t kdim = (p->c / p->groups) * p->kh * p->kw;
+    return lc_align64(lc_gemm_packed_a_floats(p->isa, p->oh * p->ow, kdim) * sizeof(float));
 }
 /* Weights: per group, the (KH*KW*C/g x K/g) matrix (rows ordered tap-major like the lowered
  * rows) in the GEMM's packed-B order: panels of nr output channels. */
@@ -139,14 +147,14 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
                        const float *bias, float *output, void *workspace, size_t oc_begin,
                        size_t oc_end) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
-    size_t pixels = p->oh * p->ow;
+    size_t pixels = p->oh * p->ow, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
     float *rows = (float *)workspace;
-    void *gws = (char *)workspace + lowered_bytes(p);
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
-        im2row_group(p, input, g, rows);
-        lc_sgemm_pb(p->isa, pixels, klo - g * kg, khi - g * kg, kdim, rows, kdim,
-                    packed + g * group_b_floats(p), output + klo, p->k, 0, gws);
+        im2row_panels(p, input, g, rows, mr);
+        lc_sgemm_papb(p->isa, 0, pixels, klo - g * kg, khi - g * kg, kdim, rows,
+                      packed + g * group_b_floats(p), output + klo, p->k, 0);
     }
     lc_epilogue_hwc(output, pixels, p->k, bias, oc_begin, oc_end, p->act);
 }
