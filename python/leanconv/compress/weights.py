@@ -14,6 +14,21 @@ import numpy.typing as npt
 from leanconv.errors import LeanconvError, MissingPackageError, ModelNotFoundError
 
 
+def onnx_constants(m: Any) -> dict[str, npt.NDArray[Any]]:
+    """Initializers and Constant-node tensors of a loaded ONNX model, by name."""
+    from onnx import numpy_helper
+
+    consts: dict[str, npt.NDArray[Any]] = {}
+    for init in m.graph.initializer:
+        consts[init.name] = numpy_helper.to_array(init)
+    for node in m.graph.node:
+        if node.op_type == "Constant":
+            for at in node.attribute:
+                if at.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(at.t)
+    return consts
+
+
 def onnx_weights(path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
     """Initializers and Constant-node tensors of an ONNX model, conv weights in graph order."""
     import onnx
@@ -25,14 +40,7 @@ def onnx_weights(path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
         from leanconv.errors import CorruptFileError
 
         raise CorruptFileError(f"{path}: not a readable ONNX model ({e})") from None
-    consts: dict[str, npt.NDArray[Any]] = {}
-    for init in m.graph.initializer:
-        consts[init.name] = numpy_helper.to_array(init)
-    for node in m.graph.node:
-        if node.op_type == "Constant":
-            for at in node.attribute:
-                if at.name == "value":
-                    consts[node.output[0]] = numpy_helper.to_array(at.t)
+    consts = onnx_constants(m)
     out: dict[str, npt.NDArray[Any]] = {}
     # weights of compute nodes first, in graph order; then whatever else is constant
     for node in m.graph.node:
