@@ -144,15 +144,19 @@ def _execute(graph: Graph, feeds: dict[str, Tensor], dtype: torch.dtype, device:
         def weight(key: str, layer: Layer = layer) -> Tensor:
             return torch.as_tensor(layer.weights[key]).to(device=device, dtype=dtype)
 
-        xs = [values[t] for t in layer.inputs]
-        try:
-            values[layer.name] = EXECUTORS[layer.op](layer, xs, weight)
-        except (RuntimeError, ValueError, IndexError) as e:
-            if isinstance(e, ShapeError):
-                raise
-            shapes = [tuple(x.shape) for x in xs]
-            raise ShapeError(f"layer {layer.name!r} ({layer.op}) cannot run on inputs of shape {shapes}: {e}") from e
+        values[layer.name] = _run_layer(layer, [values[t] for t in layer.inputs], weight)
     return values
+
+
+def _run_layer(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+    """One layer's executor; torch's errors on ill-fitting inputs become a ShapeError."""
+    try:
+        return EXECUTORS[layer.op](layer, xs, weight)
+    except ShapeError:
+        raise
+    except (RuntimeError, ValueError, IndexError) as e:
+        shapes = [tuple(x.shape) for x in xs]
+        raise ShapeError(f"layer {layer.name!r} ({layer.op}) cannot run on inputs of shape {shapes}: {e}") from e
 
 
 def infer_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
@@ -193,10 +197,4 @@ def layer_shape(layer: Layer, input_shapes: list[tuple[int, ...]]) -> tuple[int,
     def weight(key: str) -> Tensor:
         return torch.empty(layer.weights[key].shape, device="meta")
 
-    xs = [torch.empty(s, device="meta") for s in input_shapes]
-    try:
-        return tuple(EXECUTORS[layer.op](layer, xs, weight).shape)
-    except (RuntimeError, ValueError, IndexError) as e:
-        if isinstance(e, ShapeError):
-            raise
-        raise ShapeError(f"layer {layer.name!r} ({layer.op}) cannot run on inputs of shape {input_shapes}: {e}") from e
+    return tuple(_run_layer(layer, [torch.empty(s, device="meta") for s in input_shapes], weight).shape)
