@@ -58,18 +58,12 @@ fn bit_decode(f: BitDec, name: &str, data: &[u8], shape: &[usize], out: &mut [i8
 }
 
 macro_rules! bit_codec {
+    // Size by encoding into a bit counter.
     ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path) => {
-        Codec {
-            name: $name,
-            id: $id,
-            summary: $summary,
-            encode: |c, s| bit_encode($enc, c, s),
-            decode: |d, s, o| bit_decode($dec, $name, d, s, o),
-            size: |c, s| bit_size($enc, c, s),
-        }
+        bit_codec!($name, $id, $summary, $enc, $dec, |c, s| bit_size($enc, c, s))
     };
     // With a size function computed from histograms (no pass over the bit stream).
-    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:path) => {
+    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:expr) => {
         Codec {
             name: $name,
             id: $id,
