@@ -223,7 +223,7 @@ def speeds(layers: list[np.ndarray]) -> dict[str, float]:
         views = [(np.frombuffer(bl, np.uint8), list(q.shape), u) for (u, bl), q in zip(blobs, layers)]
         out[f"lc_{name}_encode"] = mb / timed(lambda: [_native.encode_codes(q, name) for q in layers])
         out[f"lc_{name}_decode"] = mb / timed(lambda: [_native.decode_codes(*v) for v in views])
-        if name in ("auto", "crans"):
+        if name in ("auto", "crans", "srans"):
             with ThreadPoolExecutor(2) as ex:
                 out[f"lc_{name}_encode_2t"] = mb / timed(lambda: list(ex.map(lambda q: _native.encode_codes(q, name), layers)))
                 out[f"lc_{name}_decode_2t"] = mb / timed(lambda: list(ex.map(lambda v: _native.decode_codes(*v), views)))
@@ -251,7 +251,7 @@ COLS = [
     ("bitmap_dense_nz", "bitmap"), ("zstd3", "zstd-3"), ("zstd19", "zstd-19"),
     ("constriction_rans0", "constriction rANS0"), ("H0", "H0"),
     ("lc_huffman", "lc huffman"), ("lc_csr", "lc csr"), ("lc_bitmap", "lc bitmap"), ("lc_bsr", "lc bsr"),
-    ("lc_pattern", "lc pattern"), ("lc_crans", "lc crans"), ("lc_auto", "**lc auto**"), ("nncodec", "NNCodec"),
+    ("lc_pattern", "lc pattern"), ("lc_crans", "lc crans"), ("lc_srans", "lc srans"), ("lc_auto", "**lc auto**"), ("nncodec", "NNCodec"),
 ]
 
 
@@ -313,15 +313,15 @@ def write(result: dict[str, Any]) -> None:
         cells.append(", ".join(f"{k} {v}" for k, v in r["auto_choices"].items()))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Seed claim: ratio over dense b-bit storage after pruning and quantization", "",
-              "| model | s | b | huffman | csr | bsr | pattern | crans | auto |", "|---|---|---|---|---|---|---|---|---|"]
+              "| model | s | b | huffman | csr | bsr | pattern | crans | srans | auto |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['model']} | {r['s']} | {r['b']} | " + " | ".join(
-            f"{r['dense'] / r['lc_' + k]:.2f}x" for k in ("huffman", "csr", "bsr", "pattern", "crans", "auto")) + " |")
+            f"{r['dense'] / r['lc_' + k]:.2f}x" for k in ("huffman", "csr", "bsr", "pattern", "crans", "srans", "auto")) + " |")
     pruned = [r for r in result["rows"] if r["s"] in (0.5, 0.75)]
     if pruned:
         lines += ["", "Range over every model at s in {0.5, 0.75} (the seed reports 1.4x to 3.1x on top of "
                   "pruning and quantization):", ""]
-        for k in ("pattern", "bsr", "huffman", "csr", "crans", "auto"):
+        for k in ("pattern", "bsr", "huffman", "csr", "crans", "srans", "auto"):
             ratios = [r["dense"] / r["lc_" + k] for r in pruned]
             lines.append(f"- {k}: {min(ratios):.2f}x to {max(ratios):.2f}x")
     acc = []
@@ -340,7 +340,7 @@ def write(result: dict[str, Any]) -> None:
         names = sorted({k.rsplit("_", 1)[0] for k in sp if k.endswith(("_encode", "_decode"))})
         for nm in names:
             lines.append(f"| {nm} | {sp.get(nm + '_encode', 0):.0f} | {sp.get(nm + '_decode', 0):.0f} |")
-        for nm in ("lc_auto", "lc_crans"):
+        for nm in ("lc_auto", "lc_crans", "lc_srans"):
             if nm + "_encode_2t" in sp:
                 lines.append(f"| {nm} (2 threads) | {sp[nm + '_encode_2t']:.0f} | {sp[nm + '_decode_2t']:.0f} |")
         lines += ["", f"Whole EfficientNet-Lite0 state_dict, `leanconv.save(path, leanconv.compress(sd, sparsity=0.5, bits=4))`: "

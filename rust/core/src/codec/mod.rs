@@ -9,6 +9,7 @@ pub mod bits;
 pub mod huffman;
 pub mod rans;
 pub mod simple;
+pub mod srans;
 
 use crate::error::{CoreError, Result};
 use bits::{BitReader, BitWriter};
@@ -122,6 +123,14 @@ pub static CODECS: &[Codec] = &[
         encode: rans::encode,
         decode: rans::decode,
         size: |c, s| rans::encode(c, s).len(),
+    },
+    Codec {
+        name: "srans",
+        id: 8,
+        summary: "static-context rANS, eight interleaved states (row classes, row minimum)",
+        encode: srans::encode,
+        decode: srans::decode,
+        size: |c, s| srans::encode(c, s).len(),
     },
 ];
 

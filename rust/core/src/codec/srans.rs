@@ -1,0 +1,872 @@
+//! `srans`: static-context rANS with eight interleaved states: the codec that decodes at memory
+//! speed.
+//!
+//! The model is fitted to the tensor and sent with it, so decoding is table lookups only:
+//!
+//! - **Rows** are output channels (`shape[0]`). With row side information on, every row sends
+//!   a kind (all-zero, or one of K classes) and its smallest non-zero magnitude m. Per-layer
+//!   magnitude pruning plus per-channel scales make m channel-specific, so codes are sent as
+//!   *relative* values r = q - sign(q)(m - 1). Rows are grouped into K classes by Lloyd
+//!   iterations on their histograms (each row goes to the class whose table codes it cheapest):
+//!   a class stands for how hard a channel was pruned and how its weights spread.
+//! - **Tables** (one per class, over signed r) are sent as log-scale counts, s steps per octave,
+//!   delta and Elias-gamma coded; the decoder rebuilds the same integer frequencies
+//!   ([`normalize`]). The encoder picks s, K and whether rows are on by the exact table cost
+//!   plus the modelled data cost.
+//! - **Coding**: the side symbols go through one rANS state; the codes through eight states
+//!   that take turns on one word stream, so eight independent dependency chains overlap in the
+//!   CPU. A code costs one lookup in a 2^p-entry table that holds its frequency, its slot offset
+//!   and the output byte.
+//!
+//! Stream: `0` for an all-zero tensor; else the header bytes (version, p, s, K, rows,
+//! maxrel, maxmin), the table bits (varint length), the side words (varint count), the main
+//! words.
+use super::bits::{BitReader, BitWriter, Cursor, put_varint};
+use super::huffman::{get_gamma, put_gamma};
+use crate::error::{CoreError, Result};
+
+const VERSION: u8 = 1;
+/// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
+const RANS_L: u32 = 1 << 16;
+/// Interleaved states of the main stream, by tensor size: every state costs 4 bytes at the
+/// end of the stream, so small tensors use fewer. 16 and 32 lanes decode with AVX2 where the
+/// CPU has it (two and four vectors of eight, so their latencies overlap).
+fn lanes_for(codes: usize) -> usize {
+    match codes {
+        0..2048 => 1,
+        2048..16384 => 8,
+        16384..65536 => 16,
+        _ => 32,
+    }
+}
+const MAX_LANES: usize = 32;
+/// Probability resolution: frequencies sum to 2^P, and a lookup table has 2^P entries, so
+/// lookups need no bounds checks and shifts are constants.
+const P: u32 = 12;
+const LUT_LEN: usize = 1 << P;
+const MAX_CLASSES: usize = 16;
+/// Largest log-scale exponent, in octaves below the most frequent symbol.
+const MAX_OCTAVES: u32 = 32;
+/// 2^(k/8) in 16-bit fixed point: the mantissas of the log-scale counts (integers, so encoder
+/// and decoder rebuild identical frequencies on every platform).
+const MANT: [u64; 8] = [65536, 71468, 77936, 84990, 92682, 101070, 110218, 120194];
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/// A static frequency table over symbols `0..freq.len()` summing to 2^p.
+struct Table {
+    freq: Vec<u32>,
+    start: Vec<u32>,
+}
+
+/// Weight of log-scale value u (u = 0 is the most frequent symbol) at s steps per octave.
+fn weight(u: u32, s: u32) -> u64 {
+    let u = u.min(MAX_OCTAVES * s - 1);
+    MANT[((u % s) * (8 / s)) as usize] << (MAX_OCTAVES - u / s)
+}
+
+/// Frequencies summing to 2^p from log-scale values (None = absent symbol). Every present
+/// symbol gets at least 1. Shared by encoder and decoder: the single source of the table.
+fn normalize(us: &[Option<u32>], s: u32, p: u32) -> Result<Vec<u32>> {
+    let total = 1u64 << p;
+    let present = us.iter().filter(|u| u.is_some()).count() as u64;
+    if present == 0 || present > total {
+        return Err(CoreError::Corrupt(format!("srans: a table has {present} symbols for 2^{p} slots")));
+    }
+    let ws: Vec<u64> = us.iter().map(|u| u.map_or(0, |u| weight(u, s))).collect();
+    let sum: u128 = ws.iter().map(|&w| w as u128).sum();
+    let budget = (total - present) as u128;
+    let mut freq: Vec<u32> = ws
+        .iter()
+        .zip(us)
+        .map(|(&w, u)| if u.is_some() { 1 + (w as u128 * budget / sum) as u32 } else { 0 })
+        .collect();
+    let got: u64 = freq.iter().map(|&f| f as u64).sum();
+    // 0 <= total - got < present: the rounding remainder goes to the most frequent symbol.
+    let best = (0..freq.len()).max_by_key(|&i| (freq[i], std::cmp::Reverse(i))).unwrap_or(0);
+    freq[best] += (total - got) as u32;
+    Ok(freq)
+}
+
+impl Table {
+    fn new(freq: Vec<u32>) -> Self {
+        let mut start = Vec::with_capacity(freq.len());
+        let mut c = 0;
+        for &f in &freq {
+            start.push(c);
+            c += f;
+        }
+        Self { freq, start }
+    }
+
+    /// Fills `lut` (2^p used entries): (freq - 1) << 20 | (slot - start) << 8 | output byte.
+    fn fill_lut(&self, p: u32, byte_of: impl Fn(usize) -> u8, lut: &mut [u32]) {
+        for (sym, (&f, &st)) in self.freq.iter().zip(&self.start).enumerate() {
+            let b = byte_of(sym) as u32;
+            for (k, e) in lut[st as usize..(st + f) as usize].iter_mut().enumerate() {
+                *e = ((f - 1) << 20) | ((k as u32) << 8) | b;
+            }
+        }
+        debug_assert!(self.start.last().map_or(0, |s| s + self.freq.last().unwrap_or(&0)) == 1 << p);
+    }
+
+    /// Modelled cost in bits of coding `counts` with this table.
+    fn cost(&self, counts: &[u64], p: u32) -> f64 {
+        counts
+            .iter()
+            .zip(&self.freq)
+            .filter(|(&c, _)| c > 0)
+            .map(|(&c, &f)| c as f64 * (p as f64 - (f as f64).log2()))
+            .sum()
+    }
+}
+
+/// Log-scale values of `counts` (relative to the largest) at s steps per octave.
+fn log_values(counts: &[u64], s: u32) -> Vec<Option<u32>> {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    counts
+        .iter()
+        .map(|&c| {
+            (c > 0).then(|| ((s as f64 * (max / c as f64).log2()).round() as u32).min(MAX_OCTAVES * s - 1))
+        })
+        .collect()
+}
+
+fn zigzag(v: i64) -> u32 {
+    ((v << 1) ^ (v >> 63)) as u32
+}
+
+fn unzigzag(z: u32) -> i64 {
+    (z >> 1) as i64 ^ -((z & 1) as i64)
+}
+
+/// Writes log-scale values: 0 = absent, else zigzag(u - previous u) + 1, Elias-gamma coded.
+fn write_table(w: &mut BitWriter, us: &[Option<u32>]) {
+    let mut prev = 0i64;
+    for u in us {
+        match u {
+            None => put_gamma(w, 0),
+            Some(u) => {
+                put_gamma(w, zigzag(*u as i64 - prev) + 1);
+                prev = *u as i64;
+            }
+        }
+    }
+}
+
+fn read_table(r: &mut BitReader, n: usize, s: u32) -> Result<Vec<Option<u32>>> {
+    let mut prev = 0i64;
+    let mut us = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = get_gamma(r)?;
+        if t == 0 {
+            us.push(None);
+        } else {
+            let u = prev + unzigzag(t - 1);
+            if !(0..(MAX_OCTAVES * s) as i64).contains(&u) {
+                return Err(CoreError::Corrupt("srans: table value out of range".into()));
+            }
+            prev = u;
+            us.push(Some(u as u32));
+        }
+    }
+    Ok(us)
+}
+
+/// Bits `write_table` spends on `us`.
+fn table_bits(us: &[Option<u32>]) -> u64 {
+    let mut w = BitWriter::counting();
+    write_table(&mut w, us);
+    w.bit_len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symbols
+
+/// Signed relative value r (as its two's-complement byte) → symbol: 0, +1, -1, +2, -2, ...
+#[inline]
+fn sym_of(r: i32) -> usize {
+    if r > 0 {
+        (2 * r - 1) as usize
+    } else {
+        (-2 * r) as usize
+    }
+}
+
+fn value_of_sym(sym: usize) -> i32 {
+    if sym % 2 == 1 {
+        sym.div_ceil(2) as i32
+    } else {
+        -((sym / 2) as i32)
+    }
+}
+
+/// Relative value of code q in a row whose smallest non-zero magnitude is m.
+#[inline]
+fn rel(q: i8, m: i32) -> i32 {
+    let q = q as i32;
+    if q > 0 {
+        q - (m - 1)
+    } else if q < 0 {
+        q + (m - 1)
+    } else {
+        0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder: model choice
+
+struct RowInfo {
+    /// Smallest non-zero magnitude (0 for an all-zero row).
+    mmin: i32,
+    /// Histogram over signed symbols.
+    hist: Vec<u32>,
+}
+
+struct Plan {
+    rows_on: bool,
+    p: u32,
+    s: u32,
+    maxrel: usize,
+    maxmin: usize,
+    /// Log-scale values of the class tables, of the kind table and of the row-minimum table.
+    tables: Vec<Vec<Option<u32>>>,
+    kind_table: Vec<Option<u32>>,
+    min_table: Vec<Option<u32>>,
+    rows: Vec<(usize, i32)>,
+    bits: f64,
+}
+
+fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> Vec<RowInfo> {
+    (0..rows)
+        .map(|r| {
+            let row = &codes[r * rowlen..(r + 1) * rowlen];
+            let mmin = row.iter().filter(|&&c| c != 0).map(|&c| (c as i32).abs()).min().unwrap_or(0);
+            let mut hist = vec![0u32; nsym];
+            if mmin > 0 {
+                for &c in row {
+                    hist[sym_of(rel(c, mmin))] += 1;
+                }
+            }
+            RowInfo { mmin, hist }
+        })
+        .collect()
+}
+
+/// Groups rows into at most k classes (Lloyd iterations on code cost), returns class ids.
+fn classify(infos: &[&RowInfo], k: usize, nsym: usize) -> Vec<u8> {
+    // Initial classes: quantiles of the mean symbol index (grows with density and spread).
+    let mean = |h: &[u32]| {
+        let n: u64 = h.iter().map(|&c| c as u64).sum();
+        h.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum::<f64>() / n.max(1) as f64
+    };
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    let keys: Vec<f64> = infos.iter().map(|r| mean(&r.hist)).collect();
+    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    let mut class = vec![0u8; infos.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        class[i] = (rank * k / infos.len().max(1)) as u8;
+    }
+    for _ in 0..4 {
+        let mut counts = vec![vec![0u64; nsym]; k];
+        for (r, &c) in infos.iter().zip(&class) {
+            for (a, &b) in counts[c as usize].iter_mut().zip(&r.hist) {
+                *a += b as u64;
+            }
+        }
+        let costs: Vec<Vec<f32>> = counts
+            .iter()
+            .map(|c| {
+                let n: u64 = c.iter().sum();
+                c.iter().map(|&x| -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32).collect()
+            })
+            .collect();
+        let used: Vec<usize> = (0..k).filter(|&j| counts[j].iter().any(|&x| x > 0)).collect();
+        let mut changed = false;
+        for (r, c) in infos.iter().zip(class.iter_mut()) {
+            let mut best = (f32::INFINITY, *c);
+            for &j in &used {
+                let cost: f32 = r.hist.iter().zip(&costs[j]).map(|(&h, &x)| h as f32 * x).sum();
+                if cost < best.0 {
+                    best = (cost, j as u8);
+                }
+            }
+            changed |= best.1 != *c;
+            *c = best.1;
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Compact the ids of the classes in use.
+    let mut remap = [u8::MAX; MAX_CLASSES];
+    let mut next = 0u8;
+    for c in class.iter_mut() {
+        if remap[*c as usize] == u8::MAX {
+            remap[*c as usize] = next;
+            next += 1;
+        }
+        *c = remap[*c as usize];
+    }
+    class
+}
+
+/// The cost of a table over `counts` (table bits + data bits) and its log-scale values.
+/// (Tables symmetric in the sign cost half the bits to send but coded 0.2% larger on
+/// EfficientNet-Lite0: signs are not a fair coin within a row class.)
+fn fit_table(counts: &[u64], s: u32, p: u32) -> (f64, Vec<Option<u32>>) {
+    let us = log_values(counts, s);
+    match normalize(&us, s, p) {
+        Ok(freq) => (table_bits(&us) as f64 + Table::new(freq).cost(counts, p), us),
+        Err(_) => (f64::INFINITY, us),
+    }
+}
+
+/// The model with live rows in classes `class`, tables at s steps per octave, and its cost.
+fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], s: u32, p: u32, nsym: usize, maxmin: usize) -> Plan {
+    let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
+    let nclass = class.iter().map(|&c| c as usize + 1).max().unwrap_or(1);
+    let mut counts = vec![vec![0u64; nsym]; nclass];
+    for (r, &c) in live.iter().zip(class) {
+        for (a, &b) in counts[c as usize].iter_mut().zip(&r.hist) {
+            *a += b as u64;
+        }
+    }
+    let mut bits = 0.0;
+    let mut tables = Vec::new();
+    for c in &counts {
+        let (b, us) = fit_table(c, s, p);
+        bits += b;
+        tables.push(us);
+    }
+    let (mut kind_table, mut min_table) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
+    if rows_on {
+        let mut kinds = vec![0u64; nclass + 1];
+        let mut mins = vec![0u64; maxmin];
+        let mut it = class.iter();
+        for r in infos {
+            if r.mmin == 0 {
+                kinds[0] += 1;
+                rows.push((0, 0));
+            } else {
+                let c = *it.next().expect("one class per live row") as usize;
+                kinds[c + 1] += 1;
+                mins[r.mmin as usize - 1] += 1;
+                rows.push((c + 1, r.mmin));
+            }
+        }
+        let (b, us) = fit_table(&kinds, s, p);
+        bits += b;
+        kind_table = us;
+        if mins.iter().any(|&c| c > 0) {
+            let (b, us) = fit_table(&mins, s, p);
+            bits += b;
+            min_table = us;
+        }
+    } else {
+        rows.push((1, infos.first().map_or(0, |r| r.mmin)));
+    }
+    Plan { rows_on, p, s, maxrel: nsym / 2, maxmin, tables, kind_table, min_table, rows, bits }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rANS
+
+/// Encodes one symbol into state `x`, pushing renormalisation words.
+#[inline(always)]
+fn put(x: &mut u32, start: u32, freq: u32, p: u32, words: &mut Vec<u16>) {
+    // u64: a certain symbol (freq = 2^p) never renormalises.
+    let x_max = (((RANS_L >> p) as u64) << 16) * freq as u64;
+    if *x as u64 >= x_max {
+        words.push(*x as u16);
+        *x >>= 16;
+    }
+    *x = ((*x / freq) << p) + (*x % freq) + start;
+}
+
+/// One decoding step of state `x` with lookup table entry source `lut` and the word `w` that
+/// renormalisation would read: the output byte, the new state, and whether `w` was used.
+#[inline(always)]
+fn step(x: u32, lut: &[u32; LUT_LEN], w: u16) -> (u8, u32, bool) {
+    let e = lut[(x as usize) & (LUT_LEN - 1)];
+    let y = ((e >> 20) + 1) * (x >> P) + ((e >> 8) & 0xFFF);
+    let need = y < RANS_L;
+    // Without a branch: it would be mispredicted about as often as a word is read, which
+    // costs more than the whole step.
+    let m = (need as u32).wrapping_neg();
+    let x = (y & !m) | (((y << 16) | w as u32) & m);
+    (e as u8, x, need)
+}
+
+/// Decodes one symbol from state `x`, reading at `pos` (clamped: a corrupt stream may run
+/// past its end; the final state check reports it).
+#[inline(always)]
+fn take(x: &mut u32, lut: &[u32; LUT_LEN], words: &[u16], pos: &mut usize) -> u8 {
+    let (b, nx, need) = step(*x, lut, words[(*pos).min(words.len() - 1)]);
+    *x = nx;
+    *pos += need as usize;
+    b
+}
+
+fn push_words(out: &mut Vec<u8>, words: &[u16]) {
+    out.reserve(words.len() * 2);
+    for w in words.iter().rev() {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+}
+
+fn flush(states: &[u32], words: &mut Vec<u16>) {
+    for &x in states.iter().rev() {
+        words.push(x as u16);
+        words.push((x >> 16) as u16);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encode
+
+fn rows_of(n: usize, shape: &[usize]) -> (usize, usize) {
+    if shape.len() >= 2 && shape[0] > 0 && n > 0 {
+        (shape[0], n / shape[0])
+    } else {
+        (1, n)
+    }
+}
+
+pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
+    let n = codes.len();
+    if codes.iter().all(|&c| c == 0) {
+        return vec![0];
+    }
+    let (rows, rowlen) = rows_of(n, shape);
+    let maxabs = codes.iter().map(|&c| (c as i32).abs()).max().unwrap_or(0) as usize;
+    // Candidate models: one pseudo-row, or real rows with 1..16 classes.
+    let whole = row_infos(codes, 1, n, 2 * maxabs + 1);
+    let by_row = if rows > 1 { row_infos(codes, rows, rowlen, 2 * maxabs + 1) } else { Vec::new() };
+    let mut best: Option<Plan> = None;
+    for (infos, rows_on) in [(&whole, false), (&by_row, true)] {
+        if infos.is_empty() {
+            continue;
+        }
+        // Symbols actually used (relative values shrink the alphabet).
+        let nsym = infos.iter().map(|r| r.hist.iter().rposition(|&c| c > 0).map_or(1, |i| i + 1)).max().unwrap_or(1);
+        let nsym = if nsym % 2 == 0 { nsym + 1 } else { nsym };
+        let infos: Vec<RowInfo> =
+            infos.iter().map(|r| RowInfo { mmin: r.mmin, hist: r.hist[..nsym].to_vec() }).collect();
+        let maxmin = infos.iter().map(|r| r.mmin as usize).max().unwrap_or(1).max(1);
+        let p = P;
+        let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
+        let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
+        for &k in ks {
+            if rows_on && k > 1 && rows < 4 * k {
+                break;
+            }
+            let class = if k > 1 { classify(&live, k, nsym) } else { vec![0; live.len()] };
+            for s in [2, 4, 8] {
+                let plan = plan_for(&infos, rows_on, &class, s, p, nsym, maxmin);
+                if best.as_ref().is_none_or(|b| plan.bits < b.bits) {
+                    best = Some(plan);
+                }
+            }
+        }
+    }
+    let plan = best.expect("at least one candidate model");
+    write(codes, rowlen, &plan)
+}
+
+fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
+    let p = plan.p;
+    let tables: Vec<Table> = plan
+        .tables
+        .iter()
+        .map(|us| Table::new(normalize(us, plan.s, p).expect("encoder tables are valid")))
+        .collect();
+    let rowlen = if plan.rows_on { rowlen } else { codes.len() };
+    let live: Vec<(usize, i32, usize)> = plan
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, &(kind, _))| kind > 0)
+        .map(|(i, &(kind, m))| (i, m, kind - 1))
+        .collect();
+    let total: usize = live.len() * rowlen;
+    let lanes = lanes_for(total);
+    let mut out = vec![
+        VERSION,
+        lanes as u8,
+        p as u8,
+        plan.s as u8,
+        tables.len() as u8,
+        plan.rows_on as u8,
+        plan.maxrel as u8,
+        plan.maxmin as u8,
+    ];
+    let mut tw = BitWriter::new();
+    for us in &plan.tables {
+        write_table(&mut tw, us);
+    }
+    // Side symbols: kinds (0 = zero row, 1 + class), then each live row's minimum - 1.
+    let mut side_words = Vec::new();
+    if plan.rows_on {
+        write_table(&mut tw, &plan.kind_table);
+        let kinds = Table::new(normalize(&plan.kind_table, plan.s, p).expect("valid"));
+        let mins = (!plan.min_table.is_empty())
+            .then(|| Table::new(normalize(&plan.min_table, plan.s, p).expect("valid")));
+        if !plan.min_table.is_empty() {
+            write_table(&mut tw, &plan.min_table);
+        }
+        let mut x = RANS_L;
+        for &(kind, m) in plan.rows.iter().rev() {
+            if kind > 0 {
+                let t = mins.as_ref().expect("live rows have a minimum table");
+                let i = m as usize - 1;
+                put(&mut x, t.start[i], t.freq[i], p, &mut side_words);
+            }
+            put(&mut x, kinds.start[kind], kinds.freq[kind], p, &mut side_words);
+        }
+        flush(&[x], &mut side_words);
+    }
+    let tb = tw.finish();
+    put_varint(&mut out, tb.len() as u64);
+    out.extend_from_slice(&tb);
+    put_varint(&mut out, side_words.len() as u64);
+    push_words(&mut out, &side_words);
+    // Main stream: live rows' codes in order, code j on lane j % lanes; encoded backwards.
+    let mut words: Vec<u16> = Vec::with_capacity(total / 4 + 16);
+    let mut st = vec![RANS_L; lanes];
+    let mut j = total;
+    for &(r, m, c) in live.iter().rev() {
+        let t = &tables[c];
+        for &q in codes[r * rowlen..(r + 1) * rowlen].iter().rev() {
+            j -= 1;
+            let s = sym_of(rel(q, m));
+            put(&mut st[j % lanes], t.start[s], t.freq[s], p, &mut words);
+        }
+    }
+    flush(&st, &mut words);
+    push_words(&mut out, &words);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode
+
+fn corrupt(what: &str) -> CoreError {
+    CoreError::Corrupt(format!("srans: {what}"))
+}
+
+fn read_words(cur: &mut Cursor, count: usize) -> Result<Vec<u16>> {
+    let b = cur.take(count.checked_mul(2).ok_or_else(|| corrupt("word count overflows"))?)?;
+    Ok(b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+}
+
+fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Box<[u32; LUT_LEN]> {
+    let mut lut = Box::new([0u32; LUT_LEN]);
+    t.fill_lut(p, byte_of, &mut lut[..]);
+    lut
+}
+
+pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
+    decode_with(data, shape, out, true)
+}
+
+/// `decode`, with the SIMD path allowed or not (the tests compare the two).
+#[doc(hidden)]
+pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> Result<()> {
+    let n = out.len();
+    let mut cur = Cursor::new(data);
+    let version = cur.u8()?;
+    if version == 0 {
+        if cur.rest().is_empty() {
+            out.fill(0);
+            return Ok(());
+        }
+        return Err(corrupt("trailing bytes after an all-zero tensor"));
+    }
+    if version != VERSION {
+        return Err(corrupt(&format!("unknown version {version}")));
+    }
+    let lanes = cur.u8()? as usize;
+    let p = cur.u8()? as u32;
+    let s = cur.u8()? as u32;
+    let ntables = cur.u8()? as usize;
+    let rows_on = cur.u8()?;
+    let maxrel = cur.u8()? as usize;
+    let maxmin = cur.u8()? as usize;
+    if p != P
+        || ![1, 8, 16, 32].contains(&lanes)
+        || ![2, 4, 8].contains(&s)
+        || !(1..=MAX_CLASSES).contains(&ntables)
+        || rows_on > 1
+        || maxrel > 128
+        || !(1..=128).contains(&maxmin)
+    {
+        return Err(corrupt("bad header"));
+    }
+    let nsym = 2 * maxrel + 1;
+    let tlen = cur.varint_max(data.len() as u64, "table bytes")?;
+    let tbytes = cur.take(tlen)?;
+    let mut tr = BitReader::new(tbytes);
+    // Every class's lookup table, one after another (the SIMD path gathers across them).
+    let mut luts = vec![0u32; ntables * LUT_LEN];
+    for lut in luts.chunks_exact_mut(LUT_LEN) {
+        let t = Table::new(normalize(&read_table(&mut tr, nsym, s)?, s, p)?);
+        t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
+    }
+    let (rows, rowlen) = if rows_on == 1 { rows_of(n, shape) } else { (1, n) };
+    if rows.checked_mul(rowlen) != Some(n) {
+        return Err(CoreError::Shape(format!("srans: shape {shape:?} does not match {n} elements")));
+    }
+    // Row kinds and minima.
+    let mut row_kind = vec![(1u8, 1i32); rows];
+    let side_count = cur.varint_max(data.len() as u64, "side words")?;
+    let side = read_words(&mut cur, side_count)?;
+    if rows_on == 1 {
+        let kinds = Table::new(normalize(&read_table(&mut tr, ntables + 1, s)?, s, p)?);
+        let kind_lut = byte_lut(&kinds, p, |sym| sym as u8);
+        let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
+            Some(byte_lut(&Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p)?), p, |sym| sym as u8))
+        } else {
+            None
+        };
+        let mut side = side;
+        let nside = side.len();
+        if nside < 2 {
+            return Err(corrupt("side stream too short"));
+        }
+        side.push(0);
+        let mut x = ((side[0] as u32) << 16) | side[1] as u32;
+        let mut pos = 2;
+        for rk in row_kind.iter_mut() {
+            let kind = take(&mut x, &kind_lut, &side, &mut pos);
+            let m = if kind > 0 {
+                let ml = min_lut.as_ref().ok_or_else(|| corrupt("live row without a minimum table"))?;
+                take(&mut x, ml, &side, &mut pos) as i32 + 1
+            } else {
+                0
+            };
+            *rk = (kind, m);
+        }
+        if pos != nside || x != RANS_L {
+            return Err(corrupt("side stream does not end where it should"));
+        }
+    } else {
+        if side_count != 0 {
+            return Err(corrupt("side words without row information"));
+        }
+        row_kind[0] = (1, maxmin as i32);
+    }
+    tr.check("srans tables")?;
+    // Main stream.
+    let rest = cur.rest();
+    if rest.len() & 1 != 0 || rest.len() < 2 * 2 * lanes {
+        return Err(corrupt("main stream has a bad length"));
+    }
+    let nwords = rest.len() / 2;
+    let mut words: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    // Padding: a round of up to MAX_LANES lanes reads in bounds while it starts in the stream.
+    words.resize(nwords + MAX_LANES, 0);
+    let mut st: Vec<u32> = (0..lanes).map(|l| ((words[2 * l] as u32) << 16) | words[2 * l + 1] as u32).collect();
+    let mut pos = 2 * lanes;
+    let mut classes = Vec::with_capacity(rows);
+    for &(kind, _) in &row_kind {
+        if kind as usize > ntables {
+            return Err(corrupt("row class out of range"));
+        }
+        if kind > 0 {
+            classes.push(kind as u32 - 1);
+        }
+    }
+    let all_live = classes.len() == rows;
+    let mut tmp = Vec::new();
+    let live_out: &mut [i8] = if all_live {
+        out
+    } else {
+        tmp.resize(classes.len() * rowlen, 0i8);
+        &mut tmp
+    };
+    let rows = Rows { rowlen, classes: &classes, luts: &luts };
+    decode_stream(live_out, &rows, &mut st, &words, &mut pos, simd);
+    if !all_live {
+        let mut src = tmp.chunks_exact(rowlen.max(1));
+        for (row, &(kind, _)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
+            match kind {
+                0 => row.fill(0),
+                _ => row.copy_from_slice(src.next().expect("one decoded row per live row")),
+            }
+        }
+    }
+    for (row, &(kind, m)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
+        if kind > 0 && m > 1 {
+            restore(row, m)?;
+        }
+    }
+    if pos != nwords || st.iter().any(|&x| x != RANS_L) {
+        return Err(corrupt("main stream does not end where it should"));
+    }
+    Ok(())
+}
+
+fn lut_of(luts: &[u32], class: u32) -> &[u32; LUT_LEN] {
+    let c = class as usize * LUT_LEN;
+    luts[c..c + LUT_LEN].try_into().expect("LUT_LEN entries")
+}
+
+/// The live rows of a tensor: their length, each one's class, and every class's lookup table.
+struct Rows<'a> {
+    rowlen: usize,
+    classes: &'a [u32],
+    luts: &'a [u32],
+}
+
+/// Decodes the live rows' codes into `out` (row r coded with table `classes[r]`), code j on
+/// lane j % lanes.
+fn decode_stream(
+    out: &mut [i8],
+    rows: &Rows,
+    st: &mut [u32],
+    words: &[u16],
+    pos: &mut usize,
+    simd: bool,
+) {
+    let lanes = st.len();
+    let mut done = 0;
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = simd;
+    #[cfg(target_arch = "x86_64")]
+    if simd && (lanes == 16 || lanes == 32) && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present; the function checks its own bounds.
+        done = unsafe {
+            if lanes == 16 {
+                simd::decode::<2>(out, rows, st, words, pos)
+            } else {
+                simd::decode::<4>(out, rows, st, words, pos)
+            }
+        };
+    }
+    let mut lane = done % lanes;
+    for (j, o) in out.iter_mut().enumerate().skip(done) {
+        let lut = lut_of(rows.luts, rows.classes[j / rows.rowlen]);
+        *o = take(&mut st[lane], lut, words, pos) as i8;
+        lane += 1;
+        if lane == lanes {
+            lane = 0;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{LUT_LEN, P, Rows};
+
+    use std::arch::x86_64::*;
+
+    /// For a mask of lanes that read a word: lane i takes the word at the count of reading
+    /// lanes below it.
+    static PERM: [[u32; 8]; 256] = {
+        let mut t = [[0u32; 8]; 256];
+        let mut m = 0;
+        while m < 256 {
+            let mut i = 0;
+            while i < 8 {
+                t[m][i] = (m & ((1 << i) - 1)).count_ones();
+                i += 1;
+            }
+            m += 1;
+        }
+        t
+    };
+
+    /// Decodes whole rounds of 8·V codes (V vectors of eight lanes) while the words allow;
+    /// returns the number of codes decoded. The scalar loop finishes the rest.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn decode<const V: usize>(
+        out: &mut [i8],
+        rows: &Rows,
+        st: &mut [u32],
+        words: &[u16],
+        pos: &mut usize,
+    ) -> usize {
+        let n = 8 * V;
+        let Rows { rowlen, classes, luts } = *rows;
+        debug_assert_eq!(st.len(), n);
+        let mut x = [_mm256_setzero_si256(); V];
+        for (v, xv) in x.iter_mut().enumerate() {
+            *xv = unsafe { _mm256_loadu_si256(st[8 * v..].as_ptr().cast()) };
+        }
+        let low12 = _mm256_set1_epi32(0xFFF);
+        let one = _mm256_set1_epi32(1);
+        let zero = _mm256_setzero_si256();
+        // Byte 0 of each 32-bit lane to the low bytes of its 128-bit half, then the halves
+        // side by side.
+        let pick = _mm256_setr_epi8(
+            0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1,
+            -1, -1, -1, -1, -1, -1, -1,
+        );
+        let join = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
+        let mut offs = [0i32; 32];
+        let mut j = 0;
+        let mut at = *pos;
+        while j + n <= out.len() && at + n <= words.len() {
+            let (r0, r1) = (j / rowlen, (j + n - 1) / rowlen);
+            let base = if r0 == r1 {
+                None
+            } else {
+                for (l, o) in offs[..n].iter_mut().enumerate() {
+                    *o = (classes[(j + l) / rowlen] as usize * LUT_LEN) as i32;
+                }
+                Some(())
+            };
+            let bcast = _mm256_set1_epi32((classes[r0] as usize * LUT_LEN) as i32);
+            for (v, xv) in x.iter_mut().enumerate() {
+                let off = match base {
+                    None => bcast,
+                    Some(()) => unsafe { _mm256_loadu_si256(offs[8 * v..].as_ptr().cast()) },
+                };
+                let idx = _mm256_add_epi32(_mm256_and_si256(*xv, low12), off);
+                // SAFETY: idx < classes.len() * LUT_LEN <= luts.len() (class ids checked).
+                let e = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
+                let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(e), one);
+                let o = _mm256_and_si256(_mm256_srli_epi32::<8>(e), low12);
+                let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ P as i32 }>(*xv)), o);
+                let need = _mm256_cmpeq_epi32(_mm256_srli_epi32::<16>(y), zero);
+                let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
+                // SAFETY: at + 8 <= at + n <= words.len().
+                let w = unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(at).cast())) };
+                let perm = unsafe { _mm256_loadu_si256(PERM[m].as_ptr().cast()) };
+                let w = _mm256_permutevar8x32_epi32(w, perm);
+                let shifted = _mm256_or_si256(_mm256_slli_epi32::<16>(y), w);
+                *xv = _mm256_blendv_epi8(y, shifted, need);
+                at += m.count_ones() as usize;
+                let bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(e, pick), join);
+                // SAFETY: j + 8v + 8 <= j + n <= out.len().
+                unsafe { _mm_storel_epi64(out.as_mut_ptr().add(j + 8 * v).cast(), _mm256_castsi256_si128(bytes)) };
+            }
+            j += n;
+        }
+        for (v, xv) in x.iter().enumerate() {
+            unsafe { _mm256_storeu_si256(st[8 * v..].as_mut_ptr().cast(), *xv) };
+        }
+        *pos = at;
+        j
+    }
+}
+
+/// Relative values back to codes: q = r + sign(r)(m - 1).
+fn restore(row: &mut [i8], m: i32) -> Result<()> {
+    let d = (m - 1) as i16;
+    let mut bad = false;
+    for v in row.iter_mut() {
+        let r = *v as i16;
+        let q = r + r.signum() * d;
+        bad |= !(-128..=127).contains(&q);
+        *v = q as i8;
+    }
+    if bad {
+        return Err(corrupt("a code is out of the int8 range"));
+    }
+    Ok(())
+}
