@@ -49,11 +49,14 @@ typedef struct lc_primitive {
     size_t (*workspace_bytes)(const lc_conv_params *p);
     size_t (*packed_bytes)(const lc_conv_params *p);
     void (*pack)(const lc_conv_params *p, const float *weight, float *packed);
-    /* Computes output channels [oc_begin, oc_end) of one image. bias may be NULL. Calls over
-     * disjoint channel ranges may run concurrently, each with its own workspace. */
+    /* Computes output channels [oc_begin, oc_end) of output rows [oy_begin, oy_end) of one
+     * image (0 <= oc_begin < oc_end <= k, 0 <= oy_begin < oy_end <= oh). bias may be NULL.
+     * Calls over disjoint ranges may run concurrently, each with its own workspace of
+     * workspace_bytes. A row range lowers / transforms only the input those rows read, so
+     * splitting rows over threads does not repeat the lowering (splitting channels does). */
     void (*run)(const lc_conv_params *p, const float *input, const float *packed,
                 const float *bias, float *output, void *workspace, size_t oc_begin,
-                size_t oc_end);
+                size_t oc_end, size_t oy_begin, size_t oy_end);
 } lc_primitive;
 
 size_t lc_primitive_count(void);

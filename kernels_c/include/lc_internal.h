@@ -84,13 +84,15 @@ LC_INLINE float lc_act(float v, int act) {
     void lc_##id##_pack(const lc_conv_params *p, const float *weight, float *packed);          \
     void lc_##id##_run(const lc_conv_params *p, const float *input, const float *packed,       \
                        const float *bias, float *output, void *workspace, size_t oc_begin,     \
-                       size_t oc_end);
+                       size_t oc_end, size_t oy_begin, size_t oy_end);
 #include "lc_primitives.inc"
 #undef LC_PRIMITIVE
 
 /* Epilogues over output channels [k0, k1) of a finished convolution: add bias (may be NULL)
- * and apply the activation. CHW: planes of `plane` floats; HWC: `pixels` rows of `k` floats. */
-void lc_epilogue_chw(float *out, size_t plane, const float *bias, size_t k0, size_t k1, int act);
+ * and apply the activation. CHW: pixels [j0, j1) of planes of `plane` floats; HWC: `pixels`
+ * rows of `k` floats. */
+void lc_epilogue_chw(float *out, size_t plane, size_t j0, size_t j1, const float *bias, size_t k0,
+                     size_t k1, int act);
 void lc_epilogue_hwc(float *out, size_t pixels, size_t k, const float *bias, size_t k0, size_t k1,
                      int act);
 

@@ -30,20 +30,22 @@ int lc_conv_params_setup(lc_conv_params *p) {
     return 0;
 }
 
-void lc_epilogue_chw(float *out, size_t plane, const float *bias, size_t k0, size_t k1, int act) {
+void lc_epilogue_chw(float *out, size_t plane, size_t j0, size_t j1, const float *bias, size_t k0,
+                     size_t k1, int act) {
+    size_t n = j1 - j0;
     for (size_t k = k0; k < k1; ++k) {
         float b = bias ? bias[k] : 0.0f;
-        float *o = out + k * plane;
+        float *o = out + k * plane + j0;
         if (act == LC_ACT_NONE) {
             if (b != 0.0f)
-                for (size_t i = 0; i < plane; ++i) o[i] += b;
+                for (size_t i = 0; i < n; ++i) o[i] += b;
         } else if (act == LC_ACT_RELU) {
-            for (size_t i = 0; i < plane; ++i) {
+            for (size_t i = 0; i < n; ++i) {
                 float v = o[i] + b;
                 o[i] = v > 0.0f ? v : 0.0f;
             }
         } else {
-            for (size_t i = 0; i < plane; ++i) {
+            for (size_t i = 0; i < n; ++i) {
                 float v = o[i] + b;
                 v = v > 0.0f ? v : 0.0f;
                 o[i] = v < 6.0f ? v : 6.0f;

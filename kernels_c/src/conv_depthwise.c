@@ -11,13 +11,13 @@ static int dw_ok(const lc_conv_params *p, size_t ks) {
 
 LC_INLINE void dw_chw_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                            const float *LC_RESTRICT w, const float *bias, float *LC_RESTRICT out,
-                           size_t ob, size_t oe, size_t ks, size_t st) {
+                           size_t ob, size_t oe, size_t y0, size_t y1, size_t ks, size_t st) {
     size_t plane = p->oh * p->ow;
     for (size_t c = ob; c < oe; ++c) {
         const float *x = in + c * p->h * p->w;
         const float *wc = w + c * ks * ks;
         float b = bias ? bias[c] : 0.0f;
-        for (size_t oy = 0; oy < p->oh; ++oy) {
+        for (size_t oy = y0; oy < y1; ++oy) {
             float *o = out + c * plane + oy * p->ow;
             for (size_t ox = 0; ox < p->ow; ++ox) o[ox] = b;
             for (size_t r = 0; r < ks; ++r) {
@@ -50,9 +50,9 @@ LC_INLINE void dw_chw_body(const lc_conv_params *p, const float *LC_RESTRICT in,
 
 LC_INLINE void dw_hwc_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                            const float *LC_RESTRICT w, const float *bias, float *LC_RESTRICT out,
-                           size_t ob, size_t oe, size_t ks, size_t st) {
+                           size_t ob, size_t oe, size_t y0, size_t y1, size_t ks, size_t st) {
     size_t c_all = p->c;
-    for (size_t oy = 0; oy < p->oh; ++oy)
+    for (size_t oy = y0; oy < y1; ++oy)
         for (size_t ox = 0; ox < p->ow; ++ox) {
             float *o = out + (oy * p->ow + ox) * c_all;
             for (size_t c = ob; c < oe; ++c) o[c] = bias ? bias[c] : 0.0f;
@@ -76,13 +76,14 @@ LC_INLINE void dw_hwc_body(const lc_conv_params *p, const float *LC_RESTRICT in,
 #define DW_VARIANT(layout, ks, st)                                                              \
     LC_INLINE void dw_##layout##_##ks##_##st##_body(const lc_conv_params *p, const float *in,  \
                                                     const float *w, const float *bias,         \
-                                                    float *out, size_t ob, size_t oe) {        \
-        dw_##layout##_body(p, in, w, bias, out, ob, oe, ks, st);                               \
+                                                    float *out, size_t ob, size_t oe,          \
+                                                    size_t y0, size_t y1) {                    \
+        dw_##layout##_body(p, in, w, bias, out, ob, oe, y0, y1, ks, st);                       \
     }                                                                                          \
     LC_VARIANTS(dw_##layout##_##ks##_##st,                                                     \
                 (const lc_conv_params *p, const float *in, const float *w, const float *bias,  \
-                 float *out, size_t ob, size_t oe),                                            \
-                (p, in, w, bias, out, ob, oe))
+                 float *out, size_t ob, size_t oe, size_t y0, size_t y1),                      \
+                (p, in, w, bias, out, ob, oe, y0, y1))
 DW_VARIANT(chw, 3, 1)
 DW_VARIANT(chw, 3, 2)
 DW_VARIANT(chw, 5, 1)
@@ -109,14 +110,17 @@ DW_VARIANT(hwc, 5, 2)
     }                                                                                           \
     void lc_depthwise##ks##x##ks##_##layout##_run(                                              \
         const lc_conv_params *p, const float *input, const float *packed, const float *bias,    \
-        float *output, void *workspace, size_t oc_begin, size_t oc_end) {                       \
+        float *output, void *workspace, size_t oc_begin, size_t oc_end, size_t oy_begin,        \
+        size_t oy_end) {                                                                        \
         (void)workspace;                                                                        \
         if (p->sh == 1)                                                                         \
             LC_DISPATCH(p->isa, dw_##layout##_##ks##_1,                                         \
-                        (p, input, packed, bias, output, oc_begin, oc_end));                    \
+                        (p, input, packed, bias, output, oc_begin, oc_end, oy_begin,        \
+                         oy_end));                                                              \
         else                                                                                    \
             LC_DISPATCH(p->isa, dw_##layout##_##ks##_2,                                         \
-                        (p, input, packed, bias, output, oc_begin, oc_end));                    \
+                        (p, input, packed, bias, output, oc_begin, oc_end, oy_begin,        \
+                         oy_end));                                                              \
     }
 
 static void dw_pack_chw(const lc_conv_params *p, const float *w, float *packed, size_t ks) {

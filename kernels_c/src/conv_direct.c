@@ -36,7 +36,8 @@ typedef float lc_v8 __attribute__((vector_size(32)));
  * only. Channel blocks past the group end use zero weights and are not stored. */
 LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                                const float *LC_RESTRICT w, const float *bias,
-                               float *LC_RESTRICT out, size_t ob, size_t oe) {
+                               float *LC_RESTRICT out, size_t ob, size_t oe, size_t y0,
+                               size_t y1) {
     size_t cg = p->c / p->groups, kg = p->k / p->groups, rs = p->kh * p->kw;
     size_t plane = p->oh * p->ow, sw = p->sw, H = p->h, W = p->w;
     for (size_t k0 = ob; k0 < oe;) {
@@ -44,7 +45,7 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
         size_t kb = LC_MIN((size_t)DKB, LC_MIN(oe, (g + 1) * kg) - k0);
         float b[DKB];
         for (size_t kk = 0; kk < DKB; ++kk) b[kk] = (bias && kk < kb) ? bias[k0 + kk] : 0.0f;
-        for (size_t oy = 0; oy < p->oh; ++oy) {
+        for (size_t oy = y0; oy < y1; ++oy) {
             for (size_t ox0 = 0; ox0 < p->ow; ox0 += DSEG) {
                 size_t n = LC_MIN((size_t)DSEG, p->ow - ox0);
                 float acc[DKB][DSEG];
@@ -129,14 +130,15 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
 }
 LC_VARIANTS(direct_chw,
             (const lc_conv_params *p, const float *in, const float *w, const float *bias,
-             float *out, size_t ob, size_t oe),
-            (p, in, w, bias, out, ob, oe))
+             float *out, size_t ob, size_t oe, size_t y0, size_t y1),
+            (p, in, w, bias, out, ob, oe, y0, y1))
 
 LC_INLINE void direct_hwc_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                                const float *LC_RESTRICT w, const float *bias,
-                               float *LC_RESTRICT out, size_t ob, size_t oe) {
+                               float *LC_RESTRICT out, size_t ob, size_t oe, size_t y0,
+                               size_t y1) {
     size_t g_count = p->groups, cg = p->c / g_count, kg = p->k / g_count, rs = p->kh * p->kw;
-    for (size_t oy = 0; oy < p->oh; ++oy) {
+    for (size_t oy = y0; oy < y1; ++oy) {
         for (size_t ox = 0; ox < p->ow; ++ox) {
             float *o = out + (oy * p->ow + ox) * p->k;
             for (size_t k = ob; k < oe; ++k) o[k] = bias ? bias[k] : 0.0f;
@@ -166,8 +168,8 @@ LC_INLINE void direct_hwc_body(const lc_conv_params *p, const float *LC_RESTRICT
 }
 LC_VARIANTS(direct_hwc,
             (const lc_conv_params *p, const float *in, const float *w, const float *bias,
-             float *out, size_t ob, size_t oe),
-            (p, in, w, bias, out, ob, oe))
+             float *out, size_t ob, size_t oe, size_t y0, size_t y1),
+            (p, in, w, bias, out, ob, oe, y0, y1))
 
 int lc_direct_chw_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
 size_t lc_direct_chw_workspace_bytes(const lc_conv_params *p) { (void)p; return 0; }
@@ -179,9 +181,9 @@ void lc_direct_chw_pack(const lc_conv_params *p, const float *weight, float *pac
 }
 void lc_direct_chw_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
-                       size_t oc_end) {
+                       size_t oc_end, size_t oy_begin, size_t oy_end) {
     (void)workspace;
-    LC_DISPATCH(p->isa, direct_chw, (p, input, packed, bias, output, oc_begin, oc_end));
+    LC_DISPATCH(p->isa, direct_chw, (p, input, packed, bias, output, oc_begin, oc_end, oy_begin, oy_end));
 }
 
 int lc_direct_hwc_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
@@ -194,7 +196,7 @@ void lc_direct_hwc_pack(const lc_conv_params *p, const float *weight, float *pac
 }
 void lc_direct_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
-                       size_t oc_end) {
+                       size_t oc_end, size_t oy_begin, size_t oy_end) {
     (void)workspace;
-    LC_DISPATCH(p->isa, direct_hwc, (p, input, packed, bias, output, oc_begin, oc_end));
+    LC_DISPATCH(p->isa, direct_hwc, (p, input, packed, bias, output, oc_begin, oc_end, oy_begin, oy_end));
 }

@@ -18,13 +18,15 @@ size_t lc_gemm1x1_chw_packed_bytes(const lc_conv_params *p) {
 void lc_gemm1x1_chw_pack(const lc_conv_params *p, const float *weight, float *packed) {
     lc_gemm_pack_a(p->isa, p->k, p->c, weight, p->c, 1, packed);
 }
+/* Output rows [oy_begin, oy_end) are the contiguous pixels [jb, jb + n) (stride 1, no padding):
+ * each call packs only its own pixels. */
 void lc_gemm1x1_chw_run(const lc_conv_params *p, const float *input, const float *packed,
                         const float *bias, float *output, void *workspace, size_t oc_begin,
-                        size_t oc_end) {
-    size_t hw = p->h * p->w;
-    lc_sgemm_pa(p->isa, oc_begin, oc_end, hw, p->c, packed, input, hw, output + oc_begin * hw, hw,
-                0, workspace);
-    lc_epilogue_chw(output, hw, bias, oc_begin, oc_end, p->act);
+                        size_t oc_end, size_t oy_begin, size_t oy_end) {
+    size_t hw = p->h * p->w, jb = oy_begin * p->w, n = (oy_end - oy_begin) * p->w;
+    lc_sgemm_pa(p->isa, oc_begin, oc_end, n, p->c, packed, input + jb, hw,
+                output + oc_begin * hw + jb, hw, 0, workspace);
+    lc_epilogue_chw(output, hw, jb, jb + n, bias, oc_begin, oc_end, p->act);
 }
 
 int lc_gemm1x1_hwc_applicable(const lc_conv_params *p) { return is_1x1(p); }
@@ -40,9 +42,9 @@ void lc_gemm1x1_hwc_pack(const lc_conv_params *p, const float *weight, float *pa
 }
 void lc_gemm1x1_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                         const float *bias, float *output, void *workspace, size_t oc_begin,
-                        size_t oc_end) {
-    size_t hw = p->h * p->w;
-    lc_sgemm_pb(p->isa, hw, oc_begin, oc_end, p->c, input, p->c, packed, output + oc_begin, p->k, 0,
-                workspace);
-    lc_epilogue_hwc(output, hw, p->k, bias, oc_begin, oc_end, p->act);
+                        size_t oc_end, size_t oy_begin, size_t oy_end) {
+    size_t jb = oy_begin * p->w, n = (oy_end - oy_begin) * p->w;
+    lc_sgemm_pb(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, packed,
+                output + jb * p->k + oc_begin, p->k, 0, workspace);
+    lc_epilogue_hwc(output + jb * p->k, n, p->k, bias, oc_begin, oc_end, p->act);
 }

@@ -1,22 +1,39 @@
 /* im2col + GEMM (CHW) and im2row + GEMM (HWC), per group: any kernel, stride, padding,
- * dilation and groups. The lowered matrix is the workspace (the memory-hungry baseline).
- * im2col writes its matrix straight into the GEMM's packed-B panel order and the weights are
- * prepacked, so the GEMM packs nothing.
+ * dilation and groups. im2col writes its matrix straight into the GEMM's packed-B panel order
+ * and the weights are prepacked, so the GEMM packs nothing. The output pixels go in blocks
+ * (lower_block): each block is lowered into the workspace and multiplied while it is still in
+ * the cache, so the workspace is one block, not the whole lowered matrix.
  * CHW: out_g (K/g x OH*OW) = W_g (K/g x C/g*KH*KW) * col_g; weights stay in PyTorch layout.
  * HWC: out_g (OH*OW x K/g) = row_g (OH*OW x KH*KW*C/g) * W_g; weights packed [g][kh][kw][c][k]. */
 #include "lc_internal.h"
 
-/* The lowered (C/g*KH*KW x OH*OW) matrix of group g in packed-B order: panels of nr output
- * pixels, each panel kdim x nr, written panel by panel so every store is contiguous; pixels
- * past OH*OW are zero. A panel of nr pixels in one output row whose taps all fall inside the
- * input copies strided input runs; any other panel checks every element. */
-static void im2col_panels(const lc_conv_params *p, const float *in, size_t g, float *bp, size_t nr) {
-    size_t cg = p->c / p->groups, plane = p->oh * p->ow, kdim = cg * p->kh * p->kw;
+#ifndef LC_LOWER_BYTES
+#define LC_LOWER_BYTES (128 * 1024)
+#endif
+enum { LOWER_MIN_PIXELS = 64 };
+
+/* Output pixels lowered and multiplied per step: a block of about LC_LOWER_BYTES (half an L2),
+ * but at least LOWER_MIN_PIXELS so the GEMM still does ~32 flops per weight byte it reads when
+ * the weights do not fit the cache; a multiple of `unit` (the panel width). */
+static size_t lower_block(const lc_conv_params *p, size_t unit) {
+    size_t kdim = (p->c / p->groups) * p->kh * p->kw, pixels = p->oh * p->ow;
+    size_t nb = LC_MAX(LC_LOWER_BYTES / (kdim * sizeof(float)), (size_t)LOWER_MIN_PIXELS);
+    nb = LC_MAX(nb / unit, (size_t)1) * unit;
+    return LC_MIN(nb, lc_round_up(pixels, unit));
+}
+
+/* Output pixels [jb, je) of group g's lowered (C/g*KH*KW x OH*OW) matrix in packed-B order:
+ * panels of nr pixels from jb, each panel kdim x nr, written panel by panel so every store is
+ * contiguous; pixels past je are zero. A panel of nr pixels in one output row whose taps all
+ * fall inside the input copies strided input runs; any other panel checks every element. */
+static void im2col_panels(const lc_conv_params *p, const float *in, size_t g, size_t jb,
+                          size_t je, float *bp, size_t nr) {
+    size_t cg = p->c / p->groups, kdim = cg * p->kh * p->kw;
     size_t hw = p->h * p->w, sw = p->sw;
     ptrdiff_t iy0[32], ix0[32]; /* nr <= 32: tap-origin of each pixel of the panel */
-    for (size_t j0 = 0; j0 < plane; j0 += nr) {
-        float *dst = bp + j0 * kdim; /* panel j0 / nr starts at (j0 / nr) * nr * kdim */
-        size_t n = LC_MIN(nr, plane - j0);
+    for (size_t j0 = jb; j0 < je; j0 += nr) {
+        float *dst = bp + (j0 - jb) * kdim; /* each panel holds nr * kdim floats */
+        size_t n = LC_MIN(nr, je - j0);
         for (size_t jj = 0; jj < nr; ++jj) {
             size_t j = j0 + LC_MIN(jj, n - 1);
             iy0[jj] = (ptrdiff_t)((j / p->ow) * p->sh) - (ptrdiff_t)p->ph;
@@ -53,8 +70,9 @@ static void im2col_panels(const lc_conv_params *p, const float *in, size_t g, fl
 
 int lc_im2col_chw_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
 size_t lc_im2col_chw_workspace_bytes(const lc_conv_params *p) {
-    size_t kdim = (p->c / p->groups) * p->kh * p->kw;
-    return lc_align64(lc_gemm_packed_b_floats(p->isa, kdim, p->oh * p->ow) * sizeof(float));
+    size_t kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    return lc_align64(lc_gemm_packed_b_floats(p->isa, kdim, lower_block(p, nr)) * sizeof(float));
 }
 /* Weights: per group, the (K/g x C/g*KH*KW) matrix in the GEMM's packed-A order. */
 static size_t group_a_floats(const lc_conv_params *p) {
@@ -72,30 +90,36 @@ void lc_im2col_chw_pack(const lc_conv_params *p, const float *weight, float *pac
 }
 void lc_im2col_chw_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
-                       size_t oc_end) {
+                       size_t oc_end, size_t oy_begin, size_t oy_end) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
     size_t plane = p->oh * p->ow, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
+    size_t nb = lower_block(p, nr), je = oy_end * p->ow;
     float *col = (float *)workspace;
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
-        im2col_panels(p, input, g, col, nr);
-        lc_sgemm_papb(p->isa, klo - g * kg, khi - g * kg, 0, plane, kdim,
-                      packed + g * group_a_floats(p), col, output + klo * plane, plane, 0);
+        for (size_t j = oy_begin * p->ow; j < je; j += nb) {
+            size_t n = LC_MIN(nb, je - j);
+            im2col_panels(p, input, g, j, j + n, col, nr);
+            lc_sgemm_papb(p->isa, klo - g * kg, khi - g * kg, 0, n, kdim,
+                          packed + g * group_a_floats(p), col, output + klo * plane + j, plane, 0);
+            lc_epilogue_chw(output, plane, j, j + n, bias, klo, khi, p->act);
+        }
     }
-    lc_epilogue_chw(output, plane, bias, oc_begin, oc_end, p->act);
 }
 
-/* The lowered (OH*OW x KH*KW*C/g) matrix of group g in packed-A order: panels of mr output
- * pixels, each kdim x mr (element (pixel, tap*C/g + c) at [tap*C/g + c][pixel % mr]); pixels
- * past OH*OW are zero. Each pixel's taps copy C/g contiguous input channels. */
-static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, float *ap, size_t mr) {
-    size_t cg = p->c / p->groups, kdim = cg * p->kh * p->kw, pixels = p->oh * p->ow;
-    for (size_t i0 = 0; i0 < pixels; i0 += mr) {
-        float *dst = ap + i0 * kdim; /* panel i0 / mr */
+/* Output pixels [ib, ie) of group g's lowered (OH*OW x KH*KW*C/g) matrix in packed-A order:
+ * panels of mr pixels from ib, each kdim x mr (element (pixel, tap*C/g + c) at
+ * [tap*C/g + c][pixel % mr]); pixels past ie are zero. Each pixel's taps copy C/g contiguous
+ * input channels. */
+static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, size_t ib,
+                          size_t ie, float *ap, size_t mr) {
+    size_t cg = p->c / p->groups, kdim = cg * p->kh * p->kw;
+    for (size_t i0 = ib; i0 < ie; i0 += mr) {
+        float *dst = ap + (i0 - ib) * kdim; /* each panel holds mr * kdim floats */
         for (size_t ii = 0; ii < mr; ++ii) {
             size_t i = i0 + ii;
-            if (i >= pixels) {
+            if (i >= ie) {
                 for (size_t q = 0; q < kdim; ++q) dst[q * mr + ii] = 0.0f;
                 continue;
             }
@@ -119,8 +143,9 @@ static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, fl
 
 int lc_im2row_hwc_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
 size_t lc_im2row_hwc_workspace_bytes(const lc_conv_params *p) {
-    size_t kdim = (p->c / p->groups) * p->kh * p->kw;
-    return lc_align64(lc_gemm_packed_a_floats(p->isa, p->oh * p->ow, kdim) * sizeof(float));
+    size_t kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    return lc_align64(lc_gemm_packed_a_floats(p->isa, lower_block(p, mr), kdim) * sizeof(float));
 }
 /* Weights: per group, the (KH*KW*C/g x K/g) matrix (rows ordered tap-major like the lowered
  * rows) in the GEMM's packed-B order: panels of nr output channels. */
@@ -145,16 +170,19 @@ void lc_im2row_hwc_pack(const lc_conv_params *p, const float *weight, float *pac
 }
 void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                        const float *bias, float *output, void *workspace, size_t oc_begin,
-                       size_t oc_end) {
-    size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw;
-    size_t pixels = p->oh * p->ow, mr, nr;
+                       size_t oc_end, size_t oy_begin, size_t oy_end) {
+    size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
+    size_t nb = lower_block(p, mr), ie = oy_end * p->ow;
     float *rows = (float *)workspace;
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
-        im2row_panels(p, input, g, rows, mr);
-        lc_sgemm_papb(p->isa, 0, pixels, klo - g * kg, khi - g * kg, kdim, rows,
-                      packed + g * group_b_floats(p), output + klo, p->k, 0);
+        for (size_t i = oy_begin * p->ow; i < ie; i += nb) {
+            size_t n = LC_MIN(nb, ie - i);
+            im2row_panels(p, input, g, i, i + n, rows, mr);
+            lc_sgemm_papb(p->isa, 0, n, klo - g * kg, khi - g * kg, kdim, rows,
+                          packed + g * group_b_floats(p), output + i * p->k + klo, p->k, 0);
+            lc_epilogue_hwc(output + i * p->k, n, p->k, bias, klo, khi, p->act);
+        }
     }
-    lc_epilogue_hwc(output, pixels, p->k, bias, oc_begin, oc_end, p->act);
 }

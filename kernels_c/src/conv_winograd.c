@@ -116,17 +116,21 @@ LC_INLINE void at4(const float *x, size_t xs, float *y, size_t ys) {
 
 LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                          const float *LC_RESTRICT u, const float *bias, float *LC_RESTRICT out,
-                         void *ws, size_t ob, size_t oe, size_t m, int layout) {
+                         void *ws, size_t ob, size_t oe, size_t y0, size_t y1, size_t m,
+                         int layout) {
     const size_t a = m + 2, a2 = a * a;
-    size_t tiles_x = (p->ow + m - 1) / m, tiles = wino_tiles(p, m), tbmax = wino_block(p, m);
+    /* the rows of tiles covering output rows [y0, y1); a tile that crosses y0 or y1 is
+     * computed whole and writes only its rows inside */
+    size_t tiles_x = (p->ow + m - 1) / m, tbmax = wino_block(p, m);
+    size_t tile_end = (y1 + m - 1) / m * tiles_x;
     size_t C = p->c, K = p->k, H = p->h, W = p->w, kr = oe - ob, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
     size_t tbp = lc_round_up(tbmax, mr), kp = lc_round_up(K, nr);
     float *vbuf = (float *)ws;
     float *mbuf = (float *)((char *)ws + lc_align64(a2 * tbp * C * sizeof(float)));
     float d[6 * 6 * LANES], t[6 * 6 * LANES], v[6 * 6 * LANES];
-    for (size_t t0 = 0; t0 < tiles; t0 += tbmax) {
-        size_t tb = LC_MIN(tbmax, tiles - t0);
+    for (size_t t0 = y0 / m * tiles_x; t0 < tile_end; t0 += tbmax) {
+        size_t tb = LC_MIN(tbmax, tile_end - t0);
         /* input transform */
         for (size_t tt = 0; tt < tb; ++tt) {
             size_t tyi = (t0 + tt) / tiles_x, txi = (t0 + tt) % tiles_x;
@@ -213,7 +217,8 @@ LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
                 }
                 for (size_t i = 0; i < m; ++i) {
                     size_t oy = tyi * m + i;
-                    if (oy >= p->oh) break;
+                    if (oy < y0) continue;
+                    if (oy >= y1) break;
                     for (size_t j = 0; j < m; ++j) {
                         size_t ox = txi * m + j;
                         if (ox >= p->ow) break;
@@ -239,13 +244,14 @@ LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
 #define WINO_PRIMITIVE(M, layout, LAYOUT)                                                       \
     LC_INLINE void wino##M##_##layout##_body(const lc_conv_params *p, const float *in,          \
                                              const float *u, const float *bias, float *out,     \
-                                             void *ws, size_t ob, size_t oe) {                  \
-        wino_body(p, in, u, bias, out, ws, ob, oe, M, LAYOUT);                                  \
+                                             void *ws, size_t ob, size_t oe, size_t y0,         \
+                                             size_t y1) {                                       \
+        wino_body(p, in, u, bias, out, ws, ob, oe, y0, y1, M, LAYOUT);                          \
     }                                                                                           \
     LC_VARIANTS(wino##M##_##layout,                                                             \
                 (const lc_conv_params *p, const float *in, const float *u, const float *bias,   \
-                 float *out, void *ws, size_t ob, size_t oe),                                   \
-                (p, in, u, bias, out, ws, ob, oe))                                              \
+                 float *out, void *ws, size_t ob, size_t oe, size_t y0, size_t y1),             \
+                (p, in, u, bias, out, ws, ob, oe, y0, y1))                                      \
     int lc_winograd##M##x##M##_##layout##_applicable(const lc_conv_params *p) {                 \
         return wino_ok(p);                                                                      \
     }                                                                                           \
@@ -261,9 +267,11 @@ LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
     }                                                                                           \
     void lc_winograd##M##x##M##_##layout##_run(                                                 \
         const lc_conv_params *p, const float *input, const float *packed, const float *bias,    \
-        float *output, void *workspace, size_t oc_begin, size_t oc_end) {                       \
+        float *output, void *workspace, size_t oc_begin, size_t oc_end, size_t oy_begin,        \
+        size_t oy_end) {                                                                        \
         LC_DISPATCH(p->isa, wino##M##_##layout,                                                 \
-                    (p, input, packed, bias, output, workspace, oc_begin, oc_end));             \
+                    (p, input, packed, bias, output, workspace, oc_begin, oc_end, oy_begin,     \
+                     oy_end));                                                                  \
     }
 
 WINO_PRIMITIVE(2, chw, LC_LAYOUT_CHW)

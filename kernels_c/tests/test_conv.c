@@ -1,6 +1,6 @@
 /* Native C test of every primitive in the table and of the GEMM, against a float64 reference,
- * for every instruction set this CPU (or emulator) can run, with output-channel ranges split
- * at unaligned points, bias and each activation. Workspaces and outputs are pre-filled with
+ * for every instruction set this CPU (or emulator) can run, with output-channel and output-row
+ * ranges split at unaligned points, bias and each activation. Workspaces and outputs are pre-filled with
  * NaN so reads of unwritten scratch and unwritten outputs show up as failures. */
 #define _POSIX_C_SOURCE 200112L
 #include <math.h>
@@ -79,18 +79,20 @@ static void check_primitive(const lc_primitive *prim, lc_conv_params p, int isa,
     fill_nan(packed, pb);
     prim->pack(&p, w, packed);
     reference(&p, prim->layout, in, w, b, ref, mag);
-    /* whole range, then two unaligned halves */
-    size_t splits[2] = {p.k, p.k / 2 + (p.k > 2 ? 1 : 0)};
+    /* whole, two unaligned channel halves, two unaligned row halves, then the four pieces of
+     * both splits (each piece a separate call with a fresh NaN workspace) */
+    size_t ks = p.k / 2 + (p.k > 2 ? 1 : 0), ys = p.oh / 2 + (p.oh > 2 ? 1 : 0);
+    size_t ksplit[4] = {p.k, ks, p.k, ks}, ysplit[4] = {p.oh, p.oh, ys, ys};
     double tol = strcmp(prim->family, "winograd4x4") == 0 ? 1e-5 : 2e-6;
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 4; ++pass) {
         fill_nan(out, nout * 4);
-        fill_nan(ws, wb);
-        size_t s = splits[pass];
-        prim->run(&p, in, packed, b, out, ws, 0, s);
-        if (s < p.k) {
-            fill_nan(ws, wb);
-            prim->run(&p, in, packed, b, out, ws, s, p.k);
-        }
+        size_t kb[3] = {0, ksplit[pass], p.k}, yb[3] = {0, ysplit[pass], p.oh};
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) {
+                if (kb[i] >= kb[i + 1] || yb[j] >= yb[j + 1]) continue;
+                fill_nan(ws, wb);
+                prim->run(&p, in, packed, b, out, ws, kb[i], kb[i + 1], yb[j], yb[j + 1]);
+            }
         double worst = 0;
         size_t bad = 0;
         for (size_t i = 0; i < nout; ++i) {
@@ -104,9 +106,9 @@ static void check_primitive(const lc_primitive *prim, lc_conv_params p, int isa,
             ++failures;
             fprintf(stderr,
                     "FAIL %s isa=%d act=%d c=%zu h=%zu w=%zu k=%zu k%zux%zu s%zu p%zu d%zu g%zu "
-                    "split=%zu: %zu bad, worst rel %.3g\n",
+                    "split k=%zu y=%zu: %zu bad, worst rel %.3g\n",
                     prim->name, isa, act, p.c, p.h, p.w, p.k, p.kh, p.kw, p.sh, p.ph, p.dh,
-                    p.groups, s, bad, worst);
+                    p.groups, ksplit[pass], ysplit[pass], bad, worst);
         }
     }
     free(in); free(w); free(b); free(out); free(ref); free(mag); free(packed); free(ws);
@@ -207,6 +209,8 @@ int main(void) {
         /* wide rows: full 16-column register blocks of the direct kernel, strided and dilated */
         {8, 5, 40, 9, 3, 3, 1, 1, 1, 1},   {6, 4, 37, 8, 3, 3, 2, 1, 1, 1},
         {4, 6, 34, 8, 3, 3, 1, 2, 2, 2},   {16, 3, 70, 16, 3, 3, 2, 1, 1, 16},
+        /* C*KH*KW = 576: im2col/im2row lower the output pixels in several blocks */
+        {64, 12, 12, 8, 3, 3, 1, 1, 1, 1}, {64, 23, 21, 7, 3, 3, 2, 1, 1, 1},
     };
     int isas[3];
     int nisa = 0;

@@ -1,7 +1,7 @@
 //! Drivers over the C primitives: every primitive against a float64 reference, threads, and
 //! the error paths (bad sizes, non-applicable primitives, invalid parameters).
 use leanconv_core::conv::{
-    find, primitives, split_channels, Activation, ConvParams, Gemm, Isa, Layout,
+    find, primitives, split_channels, split_work, Activation, ConvParams, Gemm, Isa, Layout,
 };
 use leanconv_core::CoreError;
 
@@ -112,10 +112,14 @@ fn every_primitive_matches_reference_with_threads() {
             let packed = prim.pack(&p, &w, Some(&b)).unwrap();
             let ol = p.out_channels * oh * ow;
             let mut y1 = vec![f32::NAN; batch * ol];
-            let mut y3 = vec![f32::NAN; batch * ol];
             packed.run(&x, &mut y1, batch, 1).unwrap();
-            packed.run(&x, &mut y3, batch, 3).unwrap();
-            assert_eq!(y1, y3, "{} differs between 1 and 3 threads", prim.name);
+            // 2 threads split the images, 3 the output rows, 16 (more than any shape's rows)
+            // the output channels: each must give exactly the 1-thread result
+            for threads in [2, 3, 16] {
+                let mut yt = vec![f32::NAN; batch * ol];
+                packed.run(&x, &mut yt, batch, threads).unwrap();
+                assert_eq!(y1, yt, "{} differs between 1 and {threads} threads", prim.name);
+            }
             let il = p.in_channels * p.height * p.width;
             for n in 0..batch {
                 let (r, m) = reference(&p, prim.layout, &x[n * il..(n + 1) * il], &w, &b);
@@ -203,6 +207,38 @@ fn channel_split_covers_range() {
             for w in r.windows(2) {
                 assert_eq!(w[0].1, w[1].0);
                 assert!(w[0].0 < w[0].1);
+            }
+        }
+    }
+}
+
+#[test]
+fn work_split_covers_every_output_once() {
+    for batch in 1..5 {
+        for k in [1, 3, 17, 40] {
+            for oh in [1, 2, 5, 9, 30] {
+                for t in 1..6 {
+                    let pieces = split_work(batch, k, oh, t);
+                    assert!(!pieces.is_empty() && pieces.len() <= t);
+                    let mut seen = vec![0u8; batch * k * oh];
+                    for p in &pieces {
+                        assert!(p.images.0 < p.images.1 && p.images.1 <= batch, "{p:?}");
+                        assert!(p.channels.0 < p.channels.1 && p.channels.1 <= k, "{p:?}");
+                        assert!(p.rows.0 < p.rows.1 && p.rows.1 <= oh, "{p:?}");
+                        for n in p.images.0..p.images.1 {
+                            for c in p.channels.0..p.channels.1 {
+                                for y in p.rows.0..p.rows.1 {
+                                    seen[(n * k + c) * oh + y] += 1;
+                                }
+                            }
+                        }
+                    }
+                    assert!(seen.iter().all(|&v| v == 1), "{batch} {k} {oh} {t}");
+                    if t > 1 && oh >= t && batch % t != 0 {
+                        assert_eq!(pieces.len(), t, "rows split over every thread");
+                        assert!(pieces.iter().all(|p| p.channels == (0, k)));
+                    }
+                }
             }
         }
     }

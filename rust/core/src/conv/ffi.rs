@@ -42,6 +42,8 @@ pub type RunFn = unsafe extern "C" fn(
     *mut c_void,
     usize,
     usize,
+    usize,
+    usize,
 );
 
 /// Mirror of `lc_primitive` (lc_conv.h): one entry of the C primitive table.

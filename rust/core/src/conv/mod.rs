@@ -6,6 +6,6 @@ pub mod primitive;
 
 pub use aligned::AlignedBuf;
 pub use primitive::{
-    find, primitives, resolve_isa, split_channels, Activation, ConvParams, Gemm, Isa, Layout,
-    PackedConv, Primitive,
+    find, primitives, resolve_isa, split_channels, split_work, Activation, ConvParams, Gemm, Isa,
+    Layout, PackedConv, Primitive, WorkPiece,
 };

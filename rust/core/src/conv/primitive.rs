@@ -2,10 +2,11 @@
 //!
 //! [`primitives`] lists the C table; a [`Primitive`] answers applicability, workspace and
 //! packed-weight sizes for a [`ConvParams`], and packs weights into a [`PackedConv`], which runs
-//! batches over output-channel tiles on a caller-set number of threads. Every size is checked
-//! here before any C function sees it; the C side trusts its arguments.
+//! batches split into pieces ([`split_work`]: images, output rows or output channels) on a
+//! persistent pool of a caller-set number of threads. Every size is checked here before any C
+//! function sees it; the C side trusts its arguments.
 use std::ffi::{c_int, c_void, CStr};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::aligned::AlignedBuf;
 use super::ffi::{self, LcConvParams, LcPrimitive};
@@ -449,26 +450,101 @@ pub struct PackedConv {
 }
 
 struct SendPtr<T>(*mut T);
-// SAFETY: each thread writes only its own output-channel range (the C primitives' contract),
-// so the shared output pointer never sees overlapping writes.
+// SAFETY: each thread writes only its own piece of the output (disjoint images, output rows or
+// output channels: the C primitives' contract), so the shared pointer never sees overlapping
+// writes.
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
-/// Splits [0, k) into at most `threads` ranges, on multiples of 16 channels where possible.
-pub fn split_channels(k: usize, threads: usize) -> Vec<(usize, usize)> {
-    let t = threads.clamp(1, k.max(1));
-    let unit = if k >= 16 * t { 16 } else { 1 };
-    let units = k.div_ceil(unit);
+/// Splits [0, n) into at most `parts` contiguous ranges whose inner bounds are multiples of
+/// `unit` (the ranges differ by at most one unit).
+fn split_range(n: usize, parts: usize, unit: usize) -> Vec<(usize, usize)> {
+    let t = parts.clamp(1, n.max(1));
+    let unit = unit.max(1);
+    let units = n.div_ceil(unit);
     let mut out = Vec::with_capacity(t);
     let mut begin = 0;
     for i in 0..t {
-        let end = ((units * (i + 1)) / t * unit).min(k);
+        let end = ((units * (i + 1)) / t * unit).min(n);
         if end > begin {
             out.push((begin, end));
             begin = end;
         }
     }
     out
+}
+
+/// Splits [0, k) into at most `threads` ranges, on multiples of 16 channels where possible.
+pub fn split_channels(k: usize, threads: usize) -> Vec<(usize, usize)> {
+    let t = threads.clamp(1, k.max(1));
+    split_range(k, t, if k >= 16 * t { 16 } else { 1 })
+}
+
+/// One piece of a batch: images, output channels and output rows, each a half-open range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkPiece {
+    pub images: (usize, usize),
+    pub channels: (usize, usize),
+    pub rows: (usize, usize),
+}
+
+/// Splits a batch of `batch` images with `k` output channels and `oh` output rows into at most
+/// `threads` pieces. Whole images when the batch divides evenly; otherwise output rows, since a
+/// row range lowers (im2col, im2row, Winograd's input transform) only the input its rows read,
+/// while a channel range would repeat the whole lowering in every thread; output channels only
+/// when there are fewer rows than threads. Row bounds fall on multiples of 4 (or 2) rows where
+/// the rows allow, so Winograd's 4x4 (2x2) output tiles are not computed twice.
+pub fn split_work(batch: usize, k: usize, oh: usize, threads: usize) -> Vec<WorkPiece> {
+    let all = WorkPiece {
+        images: (0, batch),
+        channels: (0, k),
+        rows: (0, oh),
+    };
+    if threads <= 1 || batch == 0 {
+        return vec![all];
+    }
+    if batch >= threads && batch % threads == 0 {
+        return split_range(batch, threads, 1)
+            .into_iter()
+            .map(|images| WorkPiece { images, ..all })
+            .collect();
+    }
+    if oh >= threads {
+        let unit = if oh >= 4 * threads {
+            4
+        } else if oh >= 2 * threads {
+            2
+        } else {
+            1
+        };
+        return split_range(oh, threads, unit)
+            .into_iter()
+            .map(|rows| WorkPiece { rows, ..all })
+            .collect();
+    }
+    split_channels(k, threads)
+        .into_iter()
+        .map(|channels| WorkPiece { channels, ..all })
+        .collect()
+}
+
+/// The persistent pool that runs the pieces of `threads`-thread runs: `threads - 1` workers
+/// (the calling thread runs one piece itself), created on first use and kept, so a run costs
+/// a wake-up instead of spawning threads.
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads - 1)
+        .thread_name(move |i| format!("leanconv-{threads}-{i}"))
+        .build()
+        .map_err(|e| CoreError::InvalidArgument(format!("cannot start {threads} threads: {e}")))?;
+    let p = Arc::new(p);
+    pools.push((threads, Arc::clone(&p)));
+    Ok(p)
 }
 
 impl PackedConv {
@@ -497,8 +573,9 @@ impl PackedConv {
     }
 
     /// Convolves `batch` images: `input` is batch x (C,H,W) or (H,W,C) per the primitive's
-    /// layout, `output` batch x (K,OH,OW) or (OH,OW,K). Output channels are split over
-    /// `threads` threads (1 runs on the calling thread).
+    /// layout, `output` batch x (K,OH,OW) or (OH,OW,K). The batch is split into `threads`
+    /// pieces ([`split_work`]); 1 runs on the calling thread. The result does not depend on
+    /// `threads`.
     pub fn run(
         &self,
         input: &[f32],
@@ -527,20 +604,22 @@ impl PackedConv {
         if batch == 0 {
             return Ok(());
         }
-        let ranges = split_channels(self.c.k, threads);
+        let pieces = split_work(batch, self.c.k, self.c.oh, threads);
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        while scratch.len() < ranges.len() {
+        while scratch.len() < pieces.len() {
             scratch.push(AlignedBuf::new(self.workspace_bytes)?);
         }
         let out = SendPtr(output.as_mut_ptr());
-        let work = |(ob, oe): (usize, usize), ws: &mut AlignedBuf| {
+        let work = |piece: &WorkPiece, ws: &mut AlignedBuf| {
             let out = &out;
             let bias = self.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr());
             let packed: *const f32 = self.packed.as_ptr().cast();
             let (run, c) = (self.prim.raw.run, &self.c);
-            for n in 0..batch {
-                // SAFETY: sizes checked above; `ws` holds workspace_bytes (64-aligned) for this
-                // thread alone; threads write disjoint output-channel ranges.
+            let ((k0, k1), (y0, y1)) = (piece.channels, piece.rows);
+            for n in piece.images.0..piece.images.1 {
+                // SAFETY: sizes checked above; the piece's ranges are non-empty and inside
+                // [0, k) x [0, oh) (split_work); `ws` holds workspace_bytes (64-aligned) for
+                // this piece alone; pieces write disjoint parts of the output.
                 unsafe {
                     run(
                         c,
@@ -549,33 +628,27 @@ impl PackedConv {
                         bias,
                         out.0.add(n * ol),
                         ws.as_mut_ptr().cast::<c_void>(),
-                        ob,
-                        oe,
+                        k0,
+                        k1,
+                        y0,
+                        y1,
                     )
                 };
             }
         };
-        if ranges.len() == 1 {
-            work(ranges[0], &mut scratch[0]);
-        } else {
-            std::thread::scope(|s| {
-                let mut bufs = scratch.iter_mut();
-                let mut handles = Vec::new();
-                for &r in &ranges[1..] {
-                    let ws = bufs.next().expect("one workspace per range");
-                    let work = &work;
-                    handles.push(s.spawn(move || work(r, ws)));
-                }
-                let ws = bufs.next().expect("one workspace per range");
-                work(ranges[0], ws);
-                for h in handles {
-                    if h.join().is_err() {
-                        // The C kernels do not panic; a panic here would be a bug in this file.
-                        std::process::abort();
-                    }
-                }
-            });
+        let (first_ws, rest_ws) = scratch.split_first_mut().expect("one workspace per piece");
+        if pieces.len() == 1 {
+            work(&pieces[0], first_ws);
+            return Ok(());
         }
+        let pool = pool(pieces.len())?;
+        let work = &work;
+        pool.in_place_scope(|s| {
+            for (piece, ws) in pieces[1..].iter().zip(rest_ws.iter_mut()) {
+                s.spawn(move |_| work(piece, ws));
+            }
+            work(&pieces[0], first_ws);
+        });
         Ok(())
     }
 }
