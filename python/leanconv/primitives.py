@@ -307,5 +307,9 @@ def list_primitives(layer: ConvLayer | None = None) -> list[Primitive]:
 
 
 def resolved_isa(isa: Isa = "auto") -> str:
-    """The instruction set the kernels use for ``isa`` on this CPU."""
+    """The instruction set the kernels use for ``isa`` on this CPU.
+
+    ``"auto"`` (the default of every ``isa`` argument) picks the best the CPU has, unless the
+    environment variable ``LEANCONV_ISA`` (auto, scalar, avx2, avx512, neon; read once per
+    process) forces one; a choice the CPU lacks falls back to the best it has."""
     return _native.isa_resolve(isa)

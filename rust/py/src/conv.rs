@@ -161,10 +161,13 @@ fn conv_info(
     ))
 }
 
-/// isa_resolve(isa) -> the instruction set the kernels use for `isa` on this CPU.
+/// isa_resolve(isa) -> the instruction set the kernels use for `isa` on this CPU ("auto" follows
+/// the LEANCONV_ISA environment variable when it is set).
 #[pyfunction]
 fn isa_resolve(isa: &str) -> PyResult<&'static str> {
-    Ok(resolve_isa(Isa::parse(isa).map_err(PyCoreError)?).as_str())
+    Ok(resolve_isa(Isa::parse(isa).map_err(PyCoreError)?)
+        .map_err(PyCoreError)?
+        .as_str())
 }
 
 /// Weights packed once for one primitive and one layer; `run` convolves batches.

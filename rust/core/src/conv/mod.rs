@@ -7,5 +7,5 @@ pub mod primitive;
 pub use aligned::AlignedBuf;
 pub use primitive::{
     find, primitives, resolve_isa, split_channels, split_work, Activation, ConvParams, Gemm, Isa,
-    Layout, PackedConv, Primitive, WorkPiece,
+    Layout, PackedConv, Primitive, WorkPiece, ISA_ENV,
 };

@@ -113,10 +113,35 @@ impl Isa {
     }
 }
 
-/// The instruction set the kernels actually use for `isa` on this CPU.
-pub fn resolve_isa(isa: Isa) -> Isa {
+/// Environment variable that forces the instruction set wherever [`Isa::Auto`] is asked for,
+/// e.g. `LEANCONV_ISA=scalar` to compare with the portable kernels or `avx2` on an AVX-512
+/// machine; one of auto, scalar, avx2, avx512, neon. Read once per process; an explicit
+/// non-auto `isa` argument wins over it.
+pub const ISA_ENV: &str = "LEANCONV_ISA";
+
+impl Isa {
+    /// `self`, or for `Auto` the instruction set [`ISA_ENV`] names when it is set. An invalid
+    /// value is an error at every use, not a silent fallback.
+    pub fn effective(self) -> Result<Self> {
+        if self != Isa::Auto {
+            return Ok(self);
+        }
+        static FROM_ENV: OnceLock<std::result::Result<Isa, String>> = OnceLock::new();
+        FROM_ENV
+            .get_or_init(|| match std::env::var(ISA_ENV) {
+                Err(_) => Ok(Isa::Auto),
+                Ok(v) => Isa::parse(v.trim()).map_err(|e| format!("{ISA_ENV}: {e}")),
+            })
+            .clone()
+            .map_err(CoreError::InvalidArgument)
+    }
+}
+
+/// The instruction set the kernels actually use for `isa` (after [`ISA_ENV`]) on this CPU.
+pub fn resolve_isa(isa: Isa) -> Result<Isa> {
+    let isa = isa.effective()?;
     // SAFETY: pure query of CPU features.
-    Isa::from_code(unsafe { ffi::lc_isa_resolve(isa.code()) })
+    Ok(Isa::from_code(unsafe { ffi::lc_isa_resolve(isa.code()) }))
 }
 
 /// One convolution layer, one image: sizes, stride, symmetric zero padding, dilation, groups.
@@ -255,7 +280,7 @@ impl ConvParams {
             oh: 0,
             ow: 0,
             act: self.activation.code(),
-            isa: self.isa.code(),
+            isa: self.isa.effective()?.code(),
         };
         // SAFETY: p is a valid, exclusively borrowed parameter block.
         if unsafe { ffi::lc_conv_params_setup(&mut p) } != 0 || p.oh != oh || p.ow != ow {
@@ -663,6 +688,7 @@ pub struct Gemm {
 
 impl Gemm {
     pub fn new(m: usize, n: usize, k: usize, isa: Isa) -> Result<Self> {
+        let isa = isa.effective()?;
         prod(&[m, k], "a")?;
         prod(&[k, n], "b")?;
         prod(&[m, n], "c")?;
