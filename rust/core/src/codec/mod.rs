@@ -31,6 +31,8 @@ pub struct Codec {
     pub decode: DecodeFn,
     /// Exact length in bytes of `encode`'s output.
     pub size: fn(&[i8], &[usize]) -> usize,
+    /// Decodes symbol by symbol with model updates (tens of MB/s, not memory speed).
+    pub slow_decode: bool,
 }
 
 type BitEnc = fn(&[i8], &[usize], &mut BitWriter);
@@ -72,6 +74,7 @@ macro_rules! bit_codec {
             encode: |c, s| bit_encode($enc, c, s),
             decode: |d, s, o| bit_decode($dec, $name, d, s, o),
             size: $size,
+            slow_decode: false,
         }
     };
 }
@@ -123,6 +126,7 @@ pub static CODECS: &[Codec] = &[
         encode: rans::encode,
         decode: rans::decode,
         size: |c, s| rans::encode(c, s).len(),
+        slow_decode: true,
     },
     Codec {
         name: "srans",
@@ -131,6 +135,7 @@ pub static CODECS: &[Codec] = &[
         encode: srans::encode,
         decode: srans::decode,
         size: |c, s| srans::encode(c, s).len(),
+        slow_decode: false,
     },
 ];
 
@@ -181,27 +186,37 @@ pub fn sizes(codes: &[i8], shape: &[usize]) -> Result<Vec<(&'static str, usize)>
     Ok(CODECS.iter().map(|c| (c.name, (c.size)(codes, shape))).collect())
 }
 
-/// The smallest encoding over every codec in the table (ties go to the earlier entry).
-/// crans is encoded for real (its size is its length); the others are sized exactly with a
-/// counting writer and only the winner is written.
+/// How much larger than the smallest encoding `auto` accepts to avoid a slow decoder.
+pub const AUTO_SLACK: f64 = 0.01;
+
+/// The smallest encoding over every codec in the table (ties go to the earlier entry), except
+/// that a fast-decoding codec within [`AUTO_SLACK`] of a slow-decoding winner is taken instead:
+/// a model decoded on every load (and on a device) is worth 1% more bytes at memory speed.
+/// Codecs sized by encoding (their size is their length) are encoded once; the others are
+/// sized exactly with a counting writer and only the winner is written.
 pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
-    let crans = codec_by_name("crans").expect("crans is in the table");
-    let crans_blob = (crans.encode)(codes, shape);
-    let mut best: (&Codec, usize) = (crans, crans_blob.len());
+    let mut sized: Vec<(&'static Codec, usize, Option<Vec<u8>>)> = Vec::with_capacity(CODECS.len());
     for c in CODECS {
-        if c.id == crans.id {
-            continue;
-        }
-        let s = (c.size)(codes, shape);
-        if s < best.1 {
-            best = (c, s);
+        if c.name == "crans" || c.name == "srans" {
+            let blob = (c.encode)(codes, shape);
+            sized.push((c, blob.len(), Some(blob)));
+        } else {
+            sized.push((c, (c.size)(codes, shape), None));
         }
     }
-    if best.0.id == crans.id {
-        (crans, crans_blob)
-    } else {
-        (best.0, (best.0.encode)(codes, shape))
-    }
+    let smallest = |fast_only: bool| {
+        sized
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _, _))| !fast_only || !c.slow_decode)
+            .min_by_key(|(i, (_, n, _))| (*n, *i))
+            .map(|(i, _)| i)
+            .expect("the table has fast codecs")
+    };
+    let (best, fast) = (smallest(false), smallest(true));
+    let pick = if sized[fast].1 as f64 <= sized[best].1 as f64 * (1.0 + AUTO_SLACK) { fast } else { best };
+    let (c, _, blob) = sized.swap_remove(pick);
+    (c, blob.unwrap_or_else(|| (c.encode)(codes, shape)))
 }
 
 /// Lossless byte-grouped coding of fixed-size items (floats that are not quantized).
