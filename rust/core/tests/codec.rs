@@ -194,7 +194,10 @@ fn shape_mismatch_and_unknown_codec_are_errors() {
 /// decoding agree with the input.
 #[test]
 fn srans_large_tensors_round_trip_on_every_path() {
-    let cases: [(usize, usize, u64); 5] = [(31, 97, 1), (150, 37, 2), (400, 45, 3), (97, 1001, 4), (1, 70001, 5)];
+    // (rows, row length, seed): rows shorter than a SIMD round of 16 or 32 lanes, one
+    // boundary per round, rare boundaries, a single row.
+    let cases: [(usize, usize, u64); 7] =
+        [(31, 97, 1), (150, 37, 2), (400, 45, 3), (97, 1001, 4), (1, 70001, 5), (3000, 9, 6), (8000, 25, 7)];
     for (rows, rowlen, seed) in cases {
         let shape = [rows, rowlen];
         let mut codes = Vec::with_capacity(rows * rowlen);

@@ -40,10 +40,10 @@ fn lanes_for(codes: usize) -> usize {
     }
 }
 const MAX_LANES: usize = 32;
-/// Probability resolution: frequencies sum to 2^P, and a lookup table has 2^P entries, so
-/// lookups need no bounds checks and shifts are constants.
-const P: u32 = 12;
-const LUT_LEN: usize = 1 << P;
+/// Probability resolutions: frequencies sum to 2^p and a class's lookup table has 2^p
+/// entries. Rebuilding the tables is part of every decode, so the encoder keeps them to a
+/// quarter of the codes or less (coarser p, fewer classes) for smaller tensors.
+const PS: [u32; 3] = [12, 11, 10];
 const MAX_CLASSES: usize = 16;
 /// Largest log-scale exponent, in octaves below the most frequent symbol.
 const MAX_OCTAVES: u32 = 32;
@@ -390,9 +390,10 @@ fn put(x: &mut u32, start: u32, freq: u32, p: u32, words: &mut Vec<u16>) {
 /// One decoding step of state `x` with lookup table entry source `lut` and the word `w` that
 /// renormalisation would read: the output byte, the new state, and whether `w` was used.
 #[inline(always)]
-fn step(x: u32, lut: &[u32; LUT_LEN], w: u16) -> (u8, u32, bool) {
-    let e = lut[(x as usize) & (LUT_LEN - 1)];
-    let y = ((e >> 20) + 1) * (x >> P) + ((e >> 8) & 0xFFF);
+fn step(x: u32, lut: &[u32], p: u32, w: u16) -> (u8, u32, bool) {
+    // lut has 2^p entries, so the masked slot is in bounds.
+    let e = lut[(x as usize) & (lut.len() - 1)];
+    let y = ((e >> 20) + 1) * (x >> p) + ((e >> 8) & 0xFFF);
     let need = y < RANS_L;
     // Without a branch: it would be mispredicted about as often as a word is read, which
     // costs more than the whole step.
@@ -404,8 +405,8 @@ fn step(x: u32, lut: &[u32; LUT_LEN], w: u16) -> (u8, u32, bool) {
 /// Decodes one symbol from state `x`, reading at `pos` (clamped: a corrupt stream may run
 /// past its end; the final state check reports it).
 #[inline(always)]
-fn take(x: &mut u32, lut: &[u32; LUT_LEN], words: &[u16], pos: &mut usize) -> u8 {
-    let (b, nx, need) = step(*x, lut, words[(*pos).min(words.len() - 1)]);
+fn take(x: &mut u32, lut: &[u32], p: u32, words: &[u16], pos: &mut usize) -> u8 {
+    let (b, nx, need) = step(*x, lut, p, words[(*pos).min(words.len() - 1)]);
     *x = nx;
     *pos += need as usize;
     b
@@ -457,10 +458,17 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
         let infos: Vec<RowInfo> =
             infos.iter().map(|r| RowInfo { mmin: r.mmin, hist: r.hist[..nsym].to_vec() }).collect();
         let maxmin = infos.iter().map(|r| r.mmin as usize).max().unwrap_or(1).max(1);
-        let p = P;
         let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
         let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
         for &k in ks {
+            // Lookup tables of at most a quarter of the codes (the finest resolution that
+            // allows), at least four rows per class.
+            let fit = PS.iter().copied().find(|&p| (k << p) <= n / 4);
+            let p = match fit {
+                Some(p) => p,
+                None if k == 1 => PS[PS.len() - 1],
+                None => break,
+            };
             if rows_on && k > 1 && rows < 4 * k {
                 break;
             }
@@ -563,9 +571,9 @@ fn read_words(cur: &mut Cursor, count: usize) -> Result<Vec<u16>> {
     Ok(b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
 }
 
-fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Box<[u32; LUT_LEN]> {
-    let mut lut = Box::new([0u32; LUT_LEN]);
-    t.fill_lut(p, byte_of, &mut lut[..]);
+fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Vec<u32> {
+    let mut lut = vec![0u32; 1 << p];
+    t.fill_lut(p, byte_of, &mut lut);
     lut
 }
 
@@ -596,7 +604,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let rows_on = cur.u8()?;
     let maxrel = cur.u8()? as usize;
     let maxmin = cur.u8()? as usize;
-    if p != P
+    if !PS.contains(&p)
         || ![1, 8, 16, 32].contains(&lanes)
         || ![2, 4, 8].contains(&s)
         || !(1..=MAX_CLASSES).contains(&ntables)
@@ -611,8 +619,8 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let tbytes = cur.take(tlen)?;
     let mut tr = BitReader::new(tbytes);
     // Every class's lookup table, one after another (the SIMD path gathers across them).
-    let mut luts = vec![0u32; ntables * LUT_LEN];
-    for lut in luts.chunks_exact_mut(LUT_LEN) {
+    let mut luts = vec![0u32; ntables << p];
+    for lut in luts.chunks_exact_mut(1 << p) {
         let t = Table::new(normalize(&read_table(&mut tr, nsym, s)?, s, p)?);
         t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
     }
@@ -641,10 +649,10 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         let mut x = ((side[0] as u32) << 16) | side[1] as u32;
         let mut pos = 2;
         for rk in row_kind.iter_mut() {
-            let kind = take(&mut x, &kind_lut, &side, &mut pos);
+            let kind = take(&mut x, &kind_lut, p, &side, &mut pos);
             let m = if kind > 0 {
                 let ml = min_lut.as_ref().ok_or_else(|| corrupt("live row without a minimum table"))?;
-                take(&mut x, ml, &side, &mut pos) as i32 + 1
+                take(&mut x, ml, p, &side, &mut pos) as i32 + 1
             } else {
                 0
             };
@@ -688,7 +696,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         tmp.resize(classes.len() * rowlen, 0i8);
         &mut tmp
     };
-    let rows = Rows { rowlen, classes: &classes, luts: &luts };
+    let rows = Rows { p, rowlen, classes: &classes, luts: &luts };
     decode_stream(live_out, &rows, &mut st, &words, &mut pos, simd);
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
@@ -710,13 +718,14 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     Ok(())
 }
 
-fn lut_of(luts: &[u32], class: u32) -> &[u32; LUT_LEN] {
-    let c = class as usize * LUT_LEN;
-    luts[c..c + LUT_LEN].try_into().expect("LUT_LEN entries")
+fn lut_of<'a>(rows: &Rows<'a>, class: u32) -> &'a [u32] {
+    let c = (class as usize) << rows.p;
+    &rows.luts[c..c + (1 << rows.p)]
 }
 
 /// The live rows of a tensor: their length, each one's class, and every class's lookup table.
 struct Rows<'a> {
+    p: u32,
     rowlen: usize,
     classes: &'a [u32],
     luts: &'a [u32],
@@ -749,8 +758,8 @@ fn decode_stream(
     }
     let mut lane = done % lanes;
     for (j, o) in out.iter_mut().enumerate().skip(done) {
-        let lut = lut_of(rows.luts, rows.classes[j / rows.rowlen]);
-        *o = take(&mut st[lane], lut, words, pos) as i8;
+        let lut = lut_of(rows, rows.classes[j / rows.rowlen]);
+        *o = take(&mut st[lane], lut, rows.p, words, pos) as i8;
         lane += 1;
         if lane == lanes {
             lane = 0;
@@ -760,7 +769,7 @@ fn decode_stream(
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{LUT_LEN, P, Rows};
+    use super::Rows;
 
     use std::arch::x86_64::*;
 
@@ -791,13 +800,15 @@ mod simd {
         pos: &mut usize,
     ) -> usize {
         let n = 8 * V;
-        let Rows { rowlen, classes, luts } = *rows;
+        let Rows { p, rowlen, classes, luts } = *rows;
         debug_assert_eq!(st.len(), n);
         let mut x = [_mm256_setzero_si256(); V];
         for (v, xv) in x.iter_mut().enumerate() {
             *xv = unsafe { _mm256_loadu_si256(st[8 * v..].as_ptr().cast()) };
         }
         let low12 = _mm256_set1_epi32(0xFFF);
+        let slot_mask = _mm256_set1_epi32((1 << p) - 1);
+        let pshift = _mm_cvtsi32_si128(p as i32);
         let one = _mm256_set1_epi32(1);
         let zero = _mm256_setzero_si256();
         // Byte 0 of each 32-bit lane to the low bytes of its 128-bit half, then the halves
@@ -808,30 +819,48 @@ mod simd {
         );
         let join = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
         let mut offs = [0i32; 32];
+        let lane0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mut j = 0;
         let mut at = *pos;
+        // Rows and the offsets of their tables, kept across rounds (no division per round).
+        let (mut r0, mut left) = (0usize, rowlen);
         while j + n <= out.len() && at + n <= words.len() {
-            let (r0, r1) = (j / rowlen, (j + n - 1) / rowlen);
-            let base = if r0 == r1 {
+            let class_off = |r: usize| ((classes[r] as usize) << p) as i32;
+            // A round inside one row uses one table; one that crosses a single boundary
+            // selects per lane by comparing lane numbers with the codes left in the row;
+            // rows shorter than a round go through memory.
+            let off0 = _mm256_set1_epi32(class_off(r0));
+            let cross = if left >= n {
                 None
+            } else if rowlen >= n {
+                Some((_mm256_set1_epi32(class_off(r0 + 1)), _mm256_set1_epi32(left as i32)))
             } else {
-                for (l, o) in offs[..n].iter_mut().enumerate() {
-                    *o = (classes[(j + l) / rowlen] as usize * LUT_LEN) as i32;
+                let (mut r, mut l) = (r0, left);
+                for o in offs[..n].iter_mut() {
+                    if l == 0 {
+                        r += 1;
+                        l = rowlen;
+                    }
+                    *o = class_off(r);
+                    l -= 1;
                 }
-                Some(())
+                Some((off0, _mm256_set1_epi32(-1)))
             };
-            let bcast = _mm256_set1_epi32((classes[r0] as usize * LUT_LEN) as i32);
             for (v, xv) in x.iter_mut().enumerate() {
-                let off = match base {
-                    None => bcast,
-                    Some(()) => unsafe { _mm256_loadu_si256(offs[8 * v..].as_ptr().cast()) },
+                let off = match cross {
+                    None => off0,
+                    Some((off1, left_v)) if rowlen >= n => {
+                        let lanes = _mm256_add_epi32(lane0, _mm256_set1_epi32(8 * v as i32));
+                        _mm256_blendv_epi8(off1, off0, _mm256_cmpgt_epi32(left_v, lanes))
+                    }
+                    Some(_) => unsafe { _mm256_loadu_si256(offs[8 * v..].as_ptr().cast()) },
                 };
-                let idx = _mm256_add_epi32(_mm256_and_si256(*xv, low12), off);
-                // SAFETY: idx < classes.len() * LUT_LEN <= luts.len() (class ids checked).
+                let idx = _mm256_add_epi32(_mm256_and_si256(*xv, slot_mask), off);
+                // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
                 let e = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
                 let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(e), one);
                 let o = _mm256_and_si256(_mm256_srli_epi32::<8>(e), low12);
-                let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ P as i32 }>(*xv)), o);
+                let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(*xv, pshift)), o);
                 let need = _mm256_cmpeq_epi32(_mm256_srli_epi32::<16>(y), zero);
                 let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
                 // SAFETY: at + 8 <= at + n <= words.len().
@@ -846,6 +875,13 @@ mod simd {
                 unsafe { _mm_storel_epi64(out.as_mut_ptr().add(j + 8 * v).cast(), _mm256_castsi256_si128(bytes)) };
             }
             j += n;
+            if left > n {
+                left -= n;
+            } else {
+                let past = n - left;
+                r0 += 1 + past / rowlen;
+                left = rowlen - past % rowlen;
+            }
         }
         for (v, xv) in x.iter().enumerate() {
             unsafe { _mm256_storeu_si256(st[8 * v..].as_mut_ptr().cast(), *xv) };
