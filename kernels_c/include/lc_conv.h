@@ -96,6 +96,12 @@ void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float 
 /* Both operands prepacked: rows [m0, m1) x columns [n0, n1) into c (pointing at C[m0][n0]). */
 void lc_sgemm_papb(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k, const float *ap,
                    const float *bp, float *c, size_t ldc, int accumulate);
+/* Indirect GEMM, nothing packed on A's side: rows [0, m) (m >= the tile's mr) of C = A*B where
+ * element (i, q) of A is a[i*rsa + off[q]] (off: k offsets, e.g. the taps of an output pixel,
+ * rsa the stride between neighbouring pixels) and B is prepacked (lc_gemm_pack_b). Computes
+ * columns [n0, n1) into c (pointing at C[0][n0], row stride ldc). No workspace. */
+void lc_sgemm_indirect(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
+                       size_t rsa, const size_t *off, const float *bp, float *c, size_t ldc);
 /* Sizes and packing of prepacked operands; element (i, p) of A is a[i*rs + p*cs], element
  * (p, j) of B is b[p*rs + j*cs], so transposed sources need no copy. */
 size_t lc_gemm_packed_a_floats(int isa, size_t m, size_t k);

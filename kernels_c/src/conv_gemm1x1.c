@@ -30,8 +30,13 @@ void lc_gemm1x1_chw_run(const lc_conv_params *p, const float *input, const float
 }
 
 int lc_gemm1x1_hwc_applicable(const lc_conv_params *p) { return is_1x1(p); }
+/* Small weights: the input rows are read in place (identity offsets in the workspace). */
+static int hwc_indirect(const lc_conv_params *p) {
+    return lc_gemm_packed_b_floats(p->isa, p->c, p->k) * sizeof(float) <= LC_INDIRECT_B_BYTES;
+}
 size_t lc_gemm1x1_hwc_workspace_bytes(const lc_conv_params *p) {
-    return lc_sgemm_workspace_bytes(p->isa, p->h * p->w, p->k, p->c);
+    return lc_sgemm_workspace_bytes(p->isa, p->h * p->w, p->k, p->c) +
+           lc_align64(p->c * sizeof(size_t));
 }
 size_t lc_gemm1x1_hwc_packed_bytes(const lc_conv_params *p) {
     return lc_gemm_packed_b_floats(p->isa, p->c, p->k) * sizeof(float);
@@ -43,8 +48,17 @@ void lc_gemm1x1_hwc_pack(const lc_conv_params *p, const float *weight, float *pa
 void lc_gemm1x1_hwc_run(const lc_conv_params *p, const float *input, const float *packed,
                         const float *bias, float *output, void *workspace, size_t oc_begin,
                         size_t oc_end, size_t oy_begin, size_t oy_end) {
-    size_t jb = oy_begin * p->w, n = (oy_end - oy_begin) * p->w;
-    lc_sgemm_pb(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, packed,
-                output + jb * p->k + oc_begin, p->k, 0, workspace);
+    size_t jb = oy_begin * p->w, n = (oy_end - oy_begin) * p->w, mr, nr;
+    lc_gemm_tile(p->isa, &mr, &nr);
+    if (hwc_indirect(p) && n >= mr) {
+        size_t *off = (size_t *)((char *)workspace +
+                                 lc_sgemm_workspace_bytes(p->isa, p->h * p->w, p->k, p->c));
+        for (size_t q = 0; q < p->c; ++q) off[q] = q;
+        lc_sgemm_indirect(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, off, packed,
+                          output + jb * p->k + oc_begin, p->k);
+    } else {
+        lc_sgemm_pb(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, packed,
+                    output + jb * p->k + oc_begin, p->k, 0, workspace);
+    }
     lc_epilogue_hwc(output + jb * p->k, n, p->k, bias, oc_begin, oc_end, p->act);
 }

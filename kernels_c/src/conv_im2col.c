@@ -141,11 +141,31 @@ static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, si
     }
 }
 
+/* Pixels from q (before `end`, all in q's output row) whose taps all fall inside the input, in
+ * whole tiles of mr; 0 when pixel q's tile is not such a run. */
+static size_t interior_run(const lc_conv_params *p, size_t q, size_t end, size_t mr) {
+    size_t oy = q / p->ow, ox = q % p->ow;
+    size_t last = LC_MIN(end, (oy + 1) * p->ow); /* pixels of this row before `end` */
+    size_t iy = oy * p->sh, ekh = (p->kh - 1) * p->dh, ekw = (p->kw - 1) * p->dw;
+    if (iy < p->ph || iy - p->ph + ekh >= p->h || ox * p->sw < p->pw) return 0;
+    /* last output column whose taps stay inside: (x*sw - pw + ekw < w) */
+    if (p->w + p->pw <= ekw) return 0;
+    size_t xmax = (p->w + p->pw - ekw - 1) / p->sw; /* inclusive */
+    size_t stop = LC_MIN(last, oy * p->ow + xmax + 1);
+    if (stop < q + mr) return 0;
+    return (stop - q) / mr * mr;
+}
+
 int lc_im2row_hwc_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
-size_t lc_im2row_hwc_workspace_bytes(const lc_conv_params *p) {
+/* Workspace: one block of lowered rows, then the kdim tap offsets of the indirect path. */
+static size_t im2row_rows_bytes(const lc_conv_params *p) {
     size_t kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
     return lc_align64(lc_gemm_packed_a_floats(p->isa, lower_block(p, mr), kdim) * sizeof(float));
+}
+size_t lc_im2row_hwc_workspace_bytes(const lc_conv_params *p) {
+    size_t kdim = (p->c / p->groups) * p->kh * p->kw;
+    return im2row_rows_bytes(p) + lc_align64(kdim * sizeof(size_t));
 }
 /* Weights: per group, the (KH*KW*C/g x K/g) matrix (rows ordered tap-major like the lowered
  * rows) in the GEMM's packed-B order: panels of nr output channels. */
@@ -173,15 +193,46 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
                        size_t oc_end, size_t oy_begin, size_t oy_end) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
-    size_t nb = lower_block(p, mr), ie = oy_end * p->ow;
+    size_t nb = lower_block(p, mr), ie = oy_end * p->ow, cg = p->c / p->groups;
     float *rows = (float *)workspace;
+    /* Small weights: runs of mr pixels of one output row whose taps are all inside the input
+     * are multiplied in place (tap offsets `off`, pixel stride sw*C); only the others are
+     * lowered. */
+    int indirect = group_b_floats(p) * sizeof(float) <= LC_INDIRECT_B_BYTES;
+    size_t *off = (size_t *)((char *)workspace + im2row_rows_bytes(p));
+    if (indirect)
+        for (size_t r = 0; r < p->kh; ++r)
+            for (size_t s = 0; s < p->kw; ++s)
+                for (size_t ci = 0; ci < cg; ++ci)
+                    off[(r * p->kw + s) * cg + ci] = (r * p->dh * p->w + s * p->dw) * p->c + ci;
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
+        const float *bg = packed + g * group_b_floats(p);
         for (size_t i = oy_begin * p->ow; i < ie; i += nb) {
             size_t n = LC_MIN(nb, ie - i);
-            im2row_panels(p, input, g, i, i + n, rows, mr);
-            lc_sgemm_papb(p->isa, 0, n, klo - g * kg, khi - g * kg, kdim, rows,
-                          packed + g * group_b_floats(p), output + i * p->k + klo, p->k, 0);
+            if (!indirect) {
+                im2row_panels(p, input, g, i, i + n, rows, mr);
+                lc_sgemm_papb(p->isa, 0, n, klo - g * kg, khi - g * kg, kdim, rows, bg,
+                              output + i * p->k + klo, p->k, 0);
+            } else {
+                for (size_t q = i; q < i + n;) {
+                    size_t run = interior_run(p, q, i + n, mr);
+                    if (run) {
+                        size_t oy = q / p->ow, ox = q % p->ow;
+                        const float *a = input + ((oy * p->sh - p->ph) * p->w + ox * p->sw - p->pw) *
+                                                     p->c + g * cg;
+                        lc_sgemm_indirect(p->isa, run, klo - g * kg, khi - g * kg, kdim, a,
+                                          p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
+                        q += run;
+                    } else {
+                        size_t m = LC_MIN(mr, i + n - q);
+                        im2row_panels(p, input, g, q, q + m, rows, mr);
+                        lc_sgemm_papb(p->isa, 0, m, klo - g * kg, khi - g * kg, kdim, rows, bg,
+                                      output + q * p->k + klo, p->k, 0);
+                        q += m;
+                    }
+                }
+            }
             lc_epilogue_hwc(output + i * p->k, n, p->k, bias, klo, khi, p->act);
         }
     }

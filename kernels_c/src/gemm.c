@@ -27,33 +27,58 @@ enum { KC = LC_GEMM_KC, MC_ROWS = LC_GEMM_MC, NC_COLS = LC_GEMM_NC, MR_MAX = 8, 
 /* c (MR x NR, row stride ldc) = or += packed a (kc x MR) times packed b (kc x NR). */
 typedef void (*ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                            int accumulate);
+/* The indirect form: c = (element (i, p) of A at a[off[p] + i*rsa]) times packed b, so A is
+ * read where it lies (input pixels, rows of a row-major matrix) instead of from a packed panel.
+ * Each ISA writes its kernel once as an always-inline body taking (a, rsa, off); the packed
+ * kernel is that body with off == NULL (element (i, p) at a[p*MR + i]), folded at compile time. */
+typedef void (*ukernel_ind_fn)(size_t kc, const float *a, size_t rsa, const size_t *off,
+                               const float *b, float *c, size_t ldc, int accumulate);
 
 typedef struct {
     size_t mr, nr;
     ukernel_fn fn;
+    ukernel_ind_fn ind;
 } gemm_kernel;
 
+/* Row i of A at step p: the packed panel's (a + p*MR) or the indirect a + off[p]. */
+#define LC_A_STEP(a, off, p, MR) ((off) ? (a) + (off)[p] : (a) + (p) * (MR))
+#define LC_A_RS(off, rsa) ((off) ? (rsa) : 1)
+
+#define LC_UK_WRAPPERS(target, name, body)                                                      \
+    target static void name(size_t kc, const float *a, const float *b, float *c, size_t ldc,     \
+                            int accumulate) {                                                   \
+        body(kc, a, 1, NULL, b, c, ldc, accumulate);                                            \
+    }                                                                                           \
+    target static void name##_ind(size_t kc, const float *a, size_t rsa, const size_t *off,     \
+                                  const float *b, float *c, size_t ldc, int accumulate) {       \
+        body(kc, a, rsa, off, b, c, ldc, accumulate);                                           \
+    }
+
 /* ---- scalar 4x8 ---- */
-static void uk_scalar_4x8(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                          int accumulate) {
+LC_INLINE void uk_scalar_body(size_t kc, const float *a0, size_t rsa, const size_t *off,
+                              const float *b, float *c, size_t ldc, int accumulate) {
     float acc[4][8] = {{0}};
+    size_t rs = LC_A_RS(off, rsa);
     for (size_t p = 0; p < kc; ++p) {
+        const float *a = LC_A_STEP(a0, off, p, 4);
         for (int i = 0; i < 4; ++i) {
-            float ai = a[i];
+            float ai = a[i * rs];
             for (int j = 0; j < 8; ++j) acc[i][j] += ai * b[j];
         }
-        a += 4;
         b += 8;
     }
     for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 8; ++j)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
+LC_UK_WRAPPERS(, uk_scalar_4x8, uk_scalar_body)
 
 #if LC_X86
 /* ---- AVX2/FMA 6x16 ---- */
-LC_TARGET_AVX2 static void uk_avx2_6x16(size_t kc, const float *a, const float *b, float *c,
-                                        size_t ldc, int accumulate) {
+LC_TARGET_AVX2 LC_INLINE void uk_avx2_body(size_t kc, const float *a0, size_t rsa,
+                                           const size_t *off, const float *b, float *c,
+                                           size_t ldc, int accumulate) {
+    size_t rs = LC_A_RS(off, rsa);
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -65,16 +90,16 @@ LC_TARGET_AVX2 static void uk_avx2_6x16(size_t kc, const float *a, const float *
         _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
     }
     for (size_t p = 0; p < kc; ++p) {
+        const float *a = LC_A_STEP(a0, off, p, 6);
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), ai;
         /* a hint only: prefetching past the panel's end cannot fault */
-        _mm_prefetch((const char *)((uintptr_t)a + 192), _MM_HINT_T0);
-        ai = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
-        ai = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
-        ai = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
-        ai = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
-        ai = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
-        ai = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
-        a += 6;
+        if (!off) _mm_prefetch((const char *)((uintptr_t)a + 192), _MM_HINT_T0);
+        ai = _mm256_broadcast_ss(a + 0 * rs); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1 * rs); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2 * rs); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3 * rs); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4 * rs); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5 * rs); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
         b += 16;
     }
 #define LC_ST2(i, r0, r1)                                                                   \
@@ -91,10 +116,13 @@ LC_TARGET_AVX2 static void uk_avx2_6x16(size_t kc, const float *a, const float *
     LC_ST2(3, c30, c31); LC_ST2(4, c40, c41); LC_ST2(5, c50, c51);
 #undef LC_ST2
 }
+LC_UK_WRAPPERS(LC_TARGET_AVX2, uk_avx2_6x16, uk_avx2_body)
 
 /* ---- AVX-512 8x32 ---- */
-LC_TARGET_AVX512 static void uk_avx512_8x32(size_t kc, const float *a, const float *b, float *c,
-                                            size_t ldc, int accumulate) {
+LC_TARGET_AVX512 LC_INLINE void uk_avx512_body(size_t kc, const float *a0, size_t rsa,
+                                               const size_t *off, const float *b, float *c,
+                                               size_t ldc, int accumulate) {
+    size_t rs = LC_A_RS(off, rsa);
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
     __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
@@ -104,16 +132,16 @@ LC_TARGET_AVX512 static void uk_avx512_8x32(size_t kc, const float *a, const flo
     __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
     __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
     for (size_t p = 0; p < kc; ++p) {
+        const float *a = LC_A_STEP(a0, off, p, 8);
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), ai;
-        ai = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
-        ai = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
-        ai = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
-        ai = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
-        ai = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
-        ai = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
-        ai = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
-        ai = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
-        a += 8;
+        ai = _mm512_set1_ps(a[0 * rs]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
+        ai = _mm512_set1_ps(a[1 * rs]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
+        ai = _mm512_set1_ps(a[2 * rs]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
+        ai = _mm512_set1_ps(a[3 * rs]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
+        ai = _mm512_set1_ps(a[4 * rs]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
+        ai = _mm512_set1_ps(a[5 * rs]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
+        ai = _mm512_set1_ps(a[6 * rs]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
+        ai = _mm512_set1_ps(a[7 * rs]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
         b += 32;
     }
 #define LC_ST2(i, r0, r1)                                                                   \
@@ -130,17 +158,27 @@ LC_TARGET_AVX512 static void uk_avx512_8x32(size_t kc, const float *a, const flo
     LC_ST2(4, c40, c41); LC_ST2(5, c50, c51); LC_ST2(6, c60, c61); LC_ST2(7, c70, c71);
 #undef LC_ST2
 }
+LC_UK_WRAPPERS(LC_TARGET_AVX512, uk_avx512_8x32, uk_avx512_body)
 #endif /* LC_X86 */
 
 #if LC_ARM64
 /* ---- NEON 8x8 ---- */
-static void uk_neon_8x8(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                        int accumulate) {
+LC_INLINE void uk_neon_body(size_t kc, const float *ap, size_t rsa, const size_t *off,
+                            const float *b, float *c, size_t ldc, int accumulate) {
     float32x4_t acc[8][2];
     for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
     for (size_t p = 0; p < kc; ++p) {
-        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
-        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+        const float *a = LC_A_STEP(ap, off, p, 8);
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), a0, a1;
+        if (!off) {
+            a0 = vld1q_f32(a);
+            a1 = vld1q_f32(a + 4);
+        } else {
+            float t[8];
+            for (int i = 0; i < 8; ++i) t[i] = a[i * rsa];
+            a0 = vld1q_f32(t);
+            a1 = vld1q_f32(t + 4);
+        }
         acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0, 0); acc[0][1] = vfmaq_laneq_f32(acc[0][1], b1, a0, 0);
         acc[1][0] = vfmaq_laneq_f32(acc[1][0], b0, a0, 1); acc[1][1] = vfmaq_laneq_f32(acc[1][1], b1, a0, 1);
         acc[2][0] = vfmaq_laneq_f32(acc[2][0], b0, a0, 2); acc[2][1] = vfmaq_laneq_f32(acc[2][1], b1, a0, 2);
@@ -149,7 +187,6 @@ static void uk_neon_8x8(size_t kc, const float *a, const float *b, float *c, siz
         acc[5][0] = vfmaq_laneq_f32(acc[5][0], b0, a1, 1); acc[5][1] = vfmaq_laneq_f32(acc[5][1], b1, a1, 1);
         acc[6][0] = vfmaq_laneq_f32(acc[6][0], b0, a1, 2); acc[6][1] = vfmaq_laneq_f32(acc[6][1], b1, a1, 2);
         acc[7][0] = vfmaq_laneq_f32(acc[7][0], b0, a1, 3); acc[7][1] = vfmaq_laneq_f32(acc[7][1], b1, a1, 3);
-        a += 8;
         b += 8;
     }
     for (int i = 0; i < 8; ++i) {
@@ -163,6 +200,7 @@ static void uk_neon_8x8(size_t kc, const float *a, const float *b, float *c, siz
         vst1q_f32(ci + 4, r1);
     }
 }
+LC_UK_WRAPPERS(, uk_neon_8x8, uk_neon_body)
 #endif
 
 int lc_isa_resolve(int isa) {
@@ -186,13 +224,13 @@ static gemm_kernel select_kernel(int isa) {
     gemm_kernel k;
     switch (lc_isa_resolve(isa)) {
 #if LC_X86
-    case LC_ISA_AVX512: k.mr = 8; k.nr = 32; k.fn = uk_avx512_8x32; return k;
-    case LC_ISA_AVX2: k.mr = 6; k.nr = 16; k.fn = uk_avx2_6x16; return k;
+    case LC_ISA_AVX512: k.mr = 8; k.nr = 32; k.fn = uk_avx512_8x32; k.ind = uk_avx512_8x32_ind; return k;
+    case LC_ISA_AVX2: k.mr = 6; k.nr = 16; k.fn = uk_avx2_6x16; k.ind = uk_avx2_6x16_ind; return k;
 #endif
 #if LC_ARM64
-    case LC_ISA_NEON: k.mr = 8; k.nr = 8; k.fn = uk_neon_8x8; return k;
+    case LC_ISA_NEON: k.mr = 8; k.nr = 8; k.fn = uk_neon_8x8; k.ind = uk_neon_8x8_ind; return k;
 #endif
-    default: k.mr = 4; k.nr = 8; k.fn = uk_scalar_4x8; return k;
+    default: k.mr = 4; k.nr = 8; k.fn = uk_scalar_4x8; k.ind = uk_scalar_4x8_ind; return k;
     }
 }
 
@@ -348,6 +386,30 @@ void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float 
     gemm_kernel g = select_kernel(isa);
     operand oa = {a, lda, 0}, ob = {bp, k, 1};
     gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, workspace);
+}
+
+void lc_sgemm_indirect(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
+                       size_t rsa, const size_t *off, const float *bp, float *c, size_t ldc) {
+    gemm_kernel g = select_kernel(isa);
+    size_t mr = g.mr, nr = g.nr;
+    float tmp[MR_MAX * NR_MAX];
+    if (m < mr || n1 <= n0) return; /* the contract asks for m >= mr */
+    for (size_t i = 0; i < m; i += mr) {
+        size_t i0 = LC_MIN(i, m - mr); /* last tile overlaps the one before: same values */
+        const float *ai = a + i0 * rsa;
+        for (size_t j = n0 - n0 % nr; j < n1; j += nr) {
+            const float *bpanel = bp + (j / nr) * nr * k;
+            size_t jlo = LC_MAX(j, n0), jhi = LC_MIN(j + nr, n1);
+            float *cij = c + i0 * ldc + (jlo - n0);
+            if (jlo == j && jhi == j + nr) {
+                g.ind(k, ai, rsa, off, bpanel, cij, ldc, 0);
+            } else {
+                g.ind(k, ai, rsa, off, bpanel, tmp, nr, 0);
+                for (size_t y = 0; y < mr; ++y)
+                    memcpy(cij + y * ldc, tmp + y * nr + (jlo - j), (jhi - jlo) * sizeof(float));
+            }
+        }
+    }
 }
 
 size_t lc_gemm_packed_a_floats(int isa, size_t m, size_t k) {
