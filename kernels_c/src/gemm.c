@@ -306,8 +306,13 @@ static void gemm_core(const gemm_kernel *g, size_t m0, size_t m1, size_t n0, siz
     size_t rs = a.prepacked ? m0 - m0 % mr : m0; /* first row iterated */
     size_t cs = b.prepacked ? n0 - n0 % nr : n0; /* first column iterated */
     size_t mcb = block_mc(g, m1 - rs), ncb = block_nc(g, n1 - cs), kcb = LC_MIN((size_t)KC, k);
-    float *abuf = (float *)ws, *bbuf = NULL; /* ws may be NULL when both are prepacked */
-    if (!b.prepacked) bbuf = (float *)((char *)ws + lc_align64(mcb * kcb * sizeof(float)));
+    /* ws may be NULL when both are prepacked. With A prepacked, B's buffer starts at ws: the
+     * rows iterated (from the panel holding m0) can exceed the m the workspace was sized for,
+     * so an A-sized gap before it could push it past the end. */
+    float *abuf = (float *)ws, *bbuf = NULL;
+    if (!b.prepacked)
+        bbuf = a.prepacked ? (float *)ws
+                           : (float *)((char *)ws + lc_align64(mcb * kcb * sizeof(float)));
     float tmp[MR_MAX * NR_MAX];
     for (size_t jc = cs; jc < n1; jc += ncb) {
         size_t nc = LC_MIN(ncb, n1 - jc);

@@ -11,7 +11,9 @@ bias and optional ReLU/ReLU6, in one data layout:
 
 Weights are always PyTorch's ``(K, C/groups, KH, KW)``. Inputs are numpy arrays or CPU torch
 tensors, float32 and C-contiguous (torch tensors are viewed as numpy without copying); the GIL
-is released while the kernels run. Example::
+is released while the kernels run. ``threads=n`` splits a batch over a persistent pool of n
+threads: whole images when n divides the batch, else output rows (each thread lowers only the
+input its rows read), else output channels; the result does not depend on n. Example::
 
     from leanconv import primitives
     layer = primitives.ConvLayer(64, 64, 56, 56, kernel=(3, 3), padding=(1, 1))
