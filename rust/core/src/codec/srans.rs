@@ -29,17 +29,15 @@ const VERSION: u8 = 1;
 /// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
 const RANS_L: u32 = 1 << 16;
 /// Interleaved states of the main stream, by tensor size: every state costs 4 bytes at the
-/// end of the stream, so small tensors use fewer. 16 and 32 lanes decode with AVX2 where the
-/// CPU has it (two and four vectors of eight, so their latencies overlap).
+/// end of the stream, so small tensors use fewer. 8 and 32 lanes decode with AVX2 where the
+/// CPU has it (one or four vectors of eight: more vectors overlap more latency).
 fn lanes_for(codes: usize) -> usize {
     match codes {
         0..2048 => 1,
         2048..16384 => 8,
-        16384..65536 => 16,
         _ => 32,
     }
 }
-const MAX_LANES: usize = 32;
 /// Probability resolutions: frequencies sum to 2^p and a class's lookup table has 2^p
 /// entries. Rebuilding the tables is part of every decode, so the encoder keeps them to a
 /// quarter of the codes or less (coarser p, fewer classes) for smaller tensors.
@@ -405,8 +403,8 @@ fn step(x: u32, lut: &[u32], p: u32, w: u16) -> (u8, u32, bool) {
 /// Decodes one symbol from state `x`, reading at `pos` (clamped: a corrupt stream may run
 /// past its end; the final state check reports it).
 #[inline(always)]
-fn take(x: &mut u32, lut: &[u32], p: u32, words: &[u16], pos: &mut usize) -> u8 {
-    let (b, nx, need) = step(*x, lut, p, words[(*pos).min(words.len() - 1)]);
+fn take(x: &mut u32, lut: &[u32], p: u32, words: &[u8], pos: &mut usize) -> u8 {
+    let (b, nx, need) = step(*x, lut, p, word(words, *pos));
     *x = nx;
     *pos += need as usize;
     b
@@ -566,9 +564,17 @@ fn corrupt(what: &str) -> CoreError {
     CoreError::Corrupt(format!("srans: {what}"))
 }
 
-fn read_words(cur: &mut Cursor, count: usize) -> Result<Vec<u16>> {
-    let b = cur.take(count.checked_mul(2).ok_or_else(|| corrupt("word count overflows"))?)?;
-    Ok(b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+/// The 16-bit little-endian word `i` of a word stream (read in place, never copied), clamped
+/// to the last word: a corrupt stream may run past its end, and the final state check reports
+/// it. Streams hold at least two words.
+#[inline(always)]
+fn word(words: &[u8], i: usize) -> u16 {
+    let i = i.min(words.len() / 2 - 1);
+    u16::from_le_bytes([words[2 * i], words[2 * i + 1]])
+}
+
+fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {
+    cur.take(count.checked_mul(2).ok_or_else(|| corrupt("word count overflows"))?)
 }
 
 fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Vec<u32> {
@@ -605,7 +611,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let maxrel = cur.u8()? as usize;
     let maxmin = cur.u8()? as usize;
     if !PS.contains(&p)
-        || ![1, 8, 16, 32].contains(&lanes)
+        || ![1, 8, 32].contains(&lanes)
         || ![2, 4, 8].contains(&s)
         || !(1..=MAX_CLASSES).contains(&ntables)
         || rows_on > 1
@@ -640,19 +646,17 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         } else {
             None
         };
-        let mut side = side;
-        let nside = side.len();
+        let nside = side.len() / 2;
         if nside < 2 {
             return Err(corrupt("side stream too short"));
         }
-        side.push(0);
-        let mut x = ((side[0] as u32) << 16) | side[1] as u32;
+        let mut x = ((word(side, 0) as u32) << 16) | word(side, 1) as u32;
         let mut pos = 2;
         for rk in row_kind.iter_mut() {
-            let kind = take(&mut x, &kind_lut, p, &side, &mut pos);
+            let kind = take(&mut x, &kind_lut, p, side, &mut pos);
             let m = if kind > 0 {
                 let ml = min_lut.as_ref().ok_or_else(|| corrupt("live row without a minimum table"))?;
-                take(&mut x, ml, p, &side, &mut pos) as i32 + 1
+                take(&mut x, ml, p, side, &mut pos) as i32 + 1
             } else {
                 0
             };
@@ -674,10 +678,9 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         return Err(corrupt("main stream has a bad length"));
     }
     let nwords = rest.len() / 2;
-    let mut words: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-    // Padding: a round of up to MAX_LANES lanes reads in bounds while it starts in the stream.
-    words.resize(nwords + MAX_LANES, 0);
-    let mut st: Vec<u32> = (0..lanes).map(|l| ((words[2 * l] as u32) << 16) | words[2 * l + 1] as u32).collect();
+    let words = rest;
+    let mut st: Vec<u32> =
+        (0..lanes).map(|l| ((word(words, 2 * l) as u32) << 16) | word(words, 2 * l + 1) as u32).collect();
     let mut pos = 2 * lanes;
     let mut classes = Vec::with_capacity(rows);
     for &(kind, _) in &row_kind {
@@ -697,7 +700,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         &mut tmp
     };
     let rows = Rows { p, rowlen, classes: &classes, luts: &luts };
-    decode_stream(live_out, &rows, &mut st, &words, &mut pos, simd);
+    decode_stream(live_out, &rows, &mut st, words, &mut pos, simd);
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
         for (row, &(kind, _)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
@@ -737,7 +740,7 @@ fn decode_stream(
     out: &mut [i8],
     rows: &Rows,
     st: &mut [u32],
-    words: &[u16],
+    words: &[u8],
     pos: &mut usize,
     simd: bool,
 ) {
@@ -746,13 +749,13 @@ fn decode_stream(
     #[cfg(not(target_arch = "x86_64"))]
     let _ = simd;
     #[cfg(target_arch = "x86_64")]
-    if simd && (lanes == 16 || lanes == 32) && std::arch::is_x86_feature_detected!("avx2") {
+    if simd && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is present; the function checks its own bounds.
         done = unsafe {
-            if lanes == 16 {
-                simd::decode::<2>(out, rows, st, words, pos)
-            } else {
-                simd::decode::<4>(out, rows, st, words, pos)
+            match lanes {
+                8 => simd::decode::<1>(out, rows, st, words, pos),
+                32 => simd::decode::<4>(out, rows, st, words, pos),
+                _ => 0,
             }
         };
     }
@@ -796,7 +799,7 @@ mod simd {
         out: &mut [i8],
         rows: &Rows,
         st: &mut [u32],
-        words: &[u16],
+        words: &[u8],
         pos: &mut usize,
     ) -> usize {
         let n = 8 * V;
@@ -824,7 +827,8 @@ mod simd {
         let mut at = *pos;
         // Rows and the offsets of their tables, kept across rounds (no division per round).
         let (mut r0, mut left) = (0usize, rowlen);
-        while j + n <= out.len() && at + n <= words.len() {
+        // A round reads eight words per vector in place: it runs while they are in the stream.
+        while j + n <= out.len() && 2 * (at + n) <= words.len() {
             let class_off = |r: usize| ((classes[r] as usize) << p) as i32;
             // A round inside one row uses one table; one that crosses a single boundary
             // selects per lane by comparing lane numbers with the codes left in the row;
@@ -863,8 +867,9 @@ mod simd {
                 let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(*xv, pshift)), o);
                 let need = _mm256_cmpeq_epi32(_mm256_srli_epi32::<16>(y), zero);
                 let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
-                // SAFETY: at + 8 <= at + n <= words.len().
-                let w = unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(at).cast())) };
+                // SAFETY: 2(at + 8) <= 2(at + n) <= words.len() at the round's start, and `at`
+                // grows by at most 8 per vector.
+                let w = unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast())) };
                 let perm = unsafe { _mm256_loadu_si256(PERM[m].as_ptr().cast()) };
                 let w = _mm256_permutevar8x32_epi32(w, perm);
                 let shifted = _mm256_or_si256(_mm256_slli_epi32::<16>(y), w);
@@ -891,17 +896,20 @@ mod simd {
     }
 }
 
-/// Relative values back to codes: q = r + sign(r)(m - 1).
+/// Relative values back to codes: q = r + sign(r)(m - 1). Wrapping i8 arithmetic with a
+/// sign check (a valid stream never overflows) keeps the loop vectorised.
 fn restore(row: &mut [i8], m: i32) -> Result<()> {
-    let d = (m - 1) as i16;
-    let mut bad = false;
+    let d = (m - 1) as i8;
+    let mut flipped = 0i8;
     for v in row.iter_mut() {
-        let r = *v as i16;
-        let q = r + r.signum() * d;
-        bad |= !(-128..=127).contains(&q);
-        *v = q as i8;
+        let r = *v;
+        let s = (r > 0) as i8 - (r < 0) as i8;
+        let q = r.wrapping_add(s.wrapping_mul(d));
+        // Overflow flips the sign of a non-zero value.
+        flipped |= q ^ r;
+        *v = q;
     }
-    if bad {
+    if flipped < 0 {
         return Err(corrupt("a code is out of the int8 range"));
     }
     Ok(())
