@@ -7,6 +7,7 @@
 //! proportion to the output it was asked to fill or to its input.
 pub mod bits;
 pub mod huffman;
+pub mod merge;
 pub mod rans;
 pub mod simple;
 pub mod srans;

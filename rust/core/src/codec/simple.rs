@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 const VALUE_MAX_LEN: u32 = 12;
 const ID_MAX_LEN: u32 = 15;
 /// Dictionary size cap of the pattern codec (ids fit a 15-bit length-limited code).
-const MAX_DICT: usize = 8191;
+pub(crate) const MAX_DICT: usize = 8191;
 
 #[inline]
 fn sym(q: i8) -> usize {
@@ -365,8 +365,28 @@ impl FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// The pattern codec's slicing: the vector length (see [`vector_len`]) and the codes with
+/// the last partial vector padded with zeros, so they split into whole vectors.
+pub(crate) fn pattern_vectors<'a>(codes: &'a [i8], shape: &[usize]) -> (usize, std::borrow::Cow<'a, [i8]>) {
+    let v = vector_len(shape);
+    if codes.len() % v == 0 {
+        return (v, std::borrow::Cow::Borrowed(codes));
+    }
+    let mut p = codes.to_vec();
+    p.resize(codes.len().div_ceil(v) * v, 0);
+    (v, std::borrow::Cow::Owned(p))
+}
+
+/// Sorts unique-pattern indices into dictionary order: most frequent first, ties by content
+/// (so the order, and every choice made from it, is deterministic).
+pub(crate) fn dictionary_order(ids: &mut [u32], counts: &[u32], vecs: &[&[i8]], first: &[usize]) {
+    ids.sort_unstable_by(|&a, &b| {
+        counts[b as usize].cmp(&counts[a as usize]).then(vecs[first[a as usize]].cmp(vecs[first[b as usize]]))
+    });
+}
+
 /// Unique-pattern index of every vector (first-seen order) and the first vector of each.
-fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
+pub(crate) fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
     let mut first: Vec<usize> = Vec::new();
     let mut vid = Vec::with_capacity(vecs.len());
     if vecs.first().is_some_and(|p| p.len() <= 16) {
@@ -400,17 +420,10 @@ fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
 }
 
 pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
-    let v = vector_len(shape);
     if codes.is_empty() {
         return;
     }
-    let padded: std::borrow::Cow<[i8]> = if codes.len() % v == 0 {
-        std::borrow::Cow::Borrowed(codes)
-    } else {
-        let mut p = codes.to_vec();
-        p.resize(codes.len().div_ceil(v) * v, 0);
-        std::borrow::Cow::Owned(p)
-    };
+    let (v, padded) = pattern_vectors(codes, shape);
     let vecs: Vec<&[i8]> = padded.chunks_exact(v).collect();
     let (vid, first) = unique_patterns(&vecs);
     let mut counts = vec![0u32; first.len()];
@@ -419,9 +432,7 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     }
     // Dictionary: patterns seen at least twice, most frequent first (ties by content).
     let mut dict: Vec<u32> = (0..first.len() as u32).filter(|&u| counts[u as usize] >= 2).collect();
-    dict.sort_unstable_by(|&a, &b| {
-        counts[b as usize].cmp(&counts[a as usize]).then(vecs[first[a as usize]].cmp(vecs[first[b as usize]]))
-    });
+    dictionary_order(&mut dict, &counts, &vecs, &first);
     dict.truncate(MAX_DICT);
     let d = dict.len();
     const NONE: u32 = u32::MAX;
