@@ -25,6 +25,7 @@ __all__ = [
     "encode_codes",
     "hwc_to_chw",
     "isa_resolve",
+    "merge_patterns",
     "sgemm",
 ]
 
@@ -39,6 +40,9 @@ def decode_codes(
 ) -> npt.NDArray[np.int8]: ...
 def encode_bytes(data: npt.NDArray[np.uint8], itemsize: int) -> bytes: ...
 def encode_codes(codes: npt.NDArray[np.int8], codec: str = "auto") -> tuple[str, bytes]: ...
+def merge_patterns(
+    codes: npt.NDArray[np.int8], tolerance: int, max_patterns: int | None = None, keep_zeros: bool = True
+) -> tuple[npt.NDArray[np.int8], int, int]: ...
 
 # --- conv (rust/py/src/conv.rs) ---
 def chw_to_hwc(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...

@@ -14,8 +14,13 @@ fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
     a: &'a numpy::PyReadonlyArray<'_, T, D>,
     what: &str,
 ) -> Result<&'a [T], PyCoreError> {
-    a.as_slice()
-        .map_err(|_| CoreError::InvalidArgument(format!("{what} must be C-contiguous")).into())
+    // as_slice also accepts Fortran order, whose memory order is not the C order the codecs
+    // read: such an array would be coded transposed.
+    let err = || CoreError::InvalidArgument(format!("{what} must be C-contiguous")).into();
+    if !a.is_c_contiguous() {
+        return Err(err());
+    }
+    a.as_slice().map_err(|_| err())
 }
 
 /// crc32(data) -> CRC-32 (IEEE) of a bytes object.
@@ -79,6 +84,26 @@ fn decode_codes<'py>(
     PyArray1::from_vec(py, out).reshape(shape)
 }
 
+/// merge_patterns(codes, tolerance, max_patterns=None, keep_zeros=True) -> (merged codes,
+/// distinct patterns before, after): rare patterns replaced by frequent ones within
+/// `tolerance` code units (see leanconv_core::codec::merge).
+#[pyfunction]
+#[pyo3(signature = (codes, tolerance, max_patterns=None, keep_zeros=true))]
+fn merge_patterns<'py>(
+    py: Python<'py>,
+    codes: PyReadonlyArrayDyn<'py, i8>,
+    tolerance: i64,
+    max_patterns: Option<i64>,
+    keep_zeros: bool,
+) -> PyResult<(Bound<'py, PyArrayDyn<i8>>, usize, usize)> {
+    let opt = codec::merge::MergeOptions::new(tolerance, max_patterns, keep_zeros).map_err(PyCoreError)?;
+    let shape = codes.shape().to_vec();
+    let s = contiguous(&codes, "codes")?;
+    let m = py.detach(|| codec::merge::merge_patterns(s, &shape, &opt)).map_err(PyCoreError)?;
+    let out = PyArray1::from_vec(py, m.codes).reshape(shape)?;
+    Ok((out, m.patterns_before, m.patterns_after))
+}
+
 /// encode_bytes(data, itemsize) -> bytes: lossless byte-grouped coding of a uint8 view of
 /// fixed-size items (e.g. float32 weights that are not quantized).
 #[pyfunction]
@@ -108,6 +133,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_codes, m)?)?;
     m.add_function(wrap_pyfunction!(codec_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(decode_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(encode_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(decode_bytes, m)?)?;
     Ok(())
