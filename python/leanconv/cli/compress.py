@@ -64,6 +64,10 @@ def compress(
     global_prune: Annotated[bool, typer.Option("--global", help="one pruning threshold over all layers")] = False,
     kmeans: Annotated[bool, typer.Option("--kmeans", help="k-means weight sharing instead of uniform")] = False,
     zstd: Annotated[bool, typer.Option("--zstd/--no-zstd", help="compare each layer with zstd-19")] = True,
+    merge_tolerance: Annotated[int, typer.Option(
+        "--merge-tolerance",
+        help="lossy: replace rare weight patterns by frequent ones within this many quantization steps "
+             "(zeros kept; 0 = off)")] = 0,
 ) -> None:
     """Prune, quantize and encode a model's weights into an .lcz container."""
     from leanconv.compress.api import CompressedModel
@@ -83,7 +87,7 @@ def compress(
 
         cm = do_compress(weights, sparsity=sparsity, bits=bits or None, codec=codec,
                          prune="global" if global_prune else "layer", method="kmeans" if kmeans else "uniform",
-                         progress=tick)
+                         progress=tick, merge_tolerance=merge_tolerance)
     assert isinstance(cm, CompressedModel)
     size = cm.save(out)
     console.print(layer_table(cm, with_zstd=zstd))

@@ -96,6 +96,7 @@ class CompressedTensor:
     sparsity: float = 0.0
     h0_bits: float = 0.0  # order-0 entropy of the codes, in bits (whole tensor)
     torch_dtype: str | None = None
+    merge_tolerance: int = 0  # lossy pattern merging applied to the codes (code units)
 
     @property
     def numel(self) -> int:
@@ -128,6 +129,8 @@ class CompressedTensor:
             meta["bits"] = self.bits
             meta["axis"] = self.axis
             meta["sparsity"] = self.sparsity
+            if self.merge_tolerance:
+                meta["merge_tolerance"] = self.merge_tolerance
         if self.torch_dtype:
             meta["torch_dtype"] = self.torch_dtype
         return ctr.TensorEntry(self.name, self.shape, self.dtype, self.kind, self.codec, meta, recs)
@@ -215,6 +218,7 @@ def _compress_one(
     method: str,
     pruned: npt.NDArray[np.float32] | None,
     torch_dtype: str | None,
+    merge_tolerance: int = 0,
 ) -> CompressedTensor:
     shape = tuple(int(s) for s in arr.shape)
     if arr.dtype == np.int8 and not quantize:
@@ -234,9 +238,12 @@ def _compress_one(
         return CompressedTensor(name, shape, "float32", "shared", used, blob, sw.centroids, bits, 0, sparsity,
                                 _h0_bits(sw.codes), torch_dtype)
     q = quantize_per_channel(w, bits)
-    used, blob = _native.encode_codes(q.codes, codec)
+    codes = q.codes
+    if merge_tolerance:
+        codes = _native.merge_patterns(codes, merge_tolerance)[0]
+    used, blob = _native.encode_codes(codes, codec)
     return CompressedTensor(name, shape, "float32", "quantized", used, blob, q.scales, bits, 0, sparsity,
-                            _h0_bits(q.codes), torch_dtype)
+                            _h0_bits(codes), torch_dtype, merge_tolerance)
 
 
 def compress(
@@ -250,6 +257,7 @@ def compress(
     select: Callable[[str, npt.NDArray[Any]], bool] | None = None,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
+    merge_tolerance: int = 0,
 ) -> CompressedModel | CompressedTensor:
     """Prunes, quantizes and encodes a tensor or a state dict.
 
@@ -262,6 +270,11 @@ def compress(
     - ``codec``: a codec name or ``"auto"`` (smallest per tensor).
     - ``select(name, array)``: which tensors to prune and quantize (default: float tensors with
       >= 2 dimensions); the others are stored losslessly.
+    - ``merge_tolerance``: lossy pattern merging (Wen & Gregg) of the quantized codes before
+      coding: each rare k×k kernel slice (or 4-vector of 1x1/linear weights) is replaced by a
+      frequent one that differs by at most this many code units per weight, with the same
+      zeros (``leanconv._native.merge_patterns``). 0, the default, is lossless; needs
+      ``method="uniform"``. Its accuracy cost on the default model: bench/results/pattern_merge.md.
     """
     if bits is not None and not (isinstance(bits, (int, np.integer)) and 2 <= int(bits) <= 8):
         raise LeanconvError(f"bits must be an integer in 2..8 or None, got {bits!r}")
@@ -271,6 +284,13 @@ def compress(
         raise LeanconvError(f"prune must be 'layer' or 'global', got {prune!r}")
     if method not in ("uniform", "kmeans"):
         raise LeanconvError(f"method must be 'uniform' or 'kmeans', got {method!r}")
+    if isinstance(merge_tolerance, bool) or not isinstance(merge_tolerance, (int, np.integer)) \
+            or not 0 <= int(merge_tolerance) <= 255:
+        raise LeanconvError(f"merge_tolerance must be an integer in 0..255 code units, got {merge_tolerance!r}")
+    merge_tolerance = int(merge_tolerance)
+    if merge_tolerance and (bits is None or method != "uniform"):
+        raise LeanconvError("merge_tolerance needs uniform quantization (bits set, method='uniform'): "
+                            "it moves codes by up to that many quantization steps")
     if codec != "auto" and codec not in codec_names():
         raise LeanconvError(f"unknown codec {codec!r}; known: auto, {', '.join(codec_names())}")
     single = not isinstance(x, Mapping)
@@ -290,7 +310,8 @@ def compress(
     nthreads = threads or min(4, os.cpu_count() or 1)
 
     def work(k: str) -> CompressedTensor:
-        ct = _compress_one(k, arrays[k], k in chosen, float(sparsity), bits, codec, method, pruned.get(k), tdtypes[k])
+        ct = _compress_one(k, arrays[k], k in chosen, float(sparsity), bits, codec, method, pruned.get(k), tdtypes[k],
+                           merge_tolerance)
         if progress is not None:
             progress(k)
         return ct
@@ -398,7 +419,8 @@ def load_codes(path: str | os.PathLike[str], name: str) -> tuple[npt.NDArray[np.
 
 def describe_container(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """One row per tensor of an ``.lcz`` file, for ``leanconv inspect``: name, shape, dtype,
-    kind, codec, bits, sparsity, stored bytes and bits per element. Reads only the header."""
+    kind, codec, bits, sparsity, merge tolerance, stored bytes and bits per element. Reads only
+    the header."""
     rows = []
     with ctr.LczFile(path) as f:
         for n in f.names():
@@ -416,6 +438,7 @@ def describe_container(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                     "codec": e["codec"],
                     "bits": e.get("bits"),
                     "sparsity": e.get("sparsity"),
+                    "merge_tolerance": e.get("merge_tolerance", 0),
                     "bytes": used,
                     "side_bytes": extra,
                     "bits_per_element": 8.0 * used / max(numel, 1),
