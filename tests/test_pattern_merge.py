@@ -1,5 +1,5 @@
 """Lossy pattern merging (Wen & Gregg): ``_native.merge_patterns`` and
-``leanconv.compress(..., merge_tolerance=)``."""
+``compress(..., merge_tolerance=)``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import leanconv
 from leanconv import LeanconvError, _native
 from leanconv.cli import main
 from leanconv.compress import describe_container, load_codes, prune_magnitude, quantize_per_channel
+from leanconv.compress.api import CompressedModel, compress
 
 
 def distinct_patterns(codes: np.ndarray) -> int:
@@ -99,7 +100,8 @@ def test_compress_with_merging_round_trips_through_save_and_load(tmp_path: Path)
     from leanconv.models.default_net import load_default
 
     sd = load_default().state_dict()
-    cm = leanconv.compress(sd, sparsity=0.75, bits=4, merge_tolerance=1)
+    cm = compress(sd, sparsity=0.75, bits=4, merge_tolerance=1)
+    assert isinstance(cm, CompressedModel)
     path = tmp_path / "m.lcz"
     leanconv.save(path, cm)
     rows = {r["name"]: r for r in describe_container(path)}
@@ -119,16 +121,17 @@ def test_compress_with_merging_round_trips_through_save_and_load(tmp_path: Path)
     assert rows["stem.1.weight"]["merge_tolerance"] == 0  # BN vectors are stored losslessly
     # Merging serves the pattern codec; auto mostly picks crans here, which it barely moves
     # (bench/results/pattern_merge.md).
-    merged_p = leanconv.compress(sd, sparsity=0.75, bits=4, codec="pattern", merge_tolerance=1)
-    plain_p = leanconv.compress(sd, sparsity=0.75, bits=4, codec="pattern")
-    assert merged_p.nbytes < plain_p.nbytes  # type: ignore[union-attr]
+    merged_p = compress(sd, sparsity=0.75, bits=4, codec="pattern", merge_tolerance=1)
+    plain_p = compress(sd, sparsity=0.75, bits=4, codec="pattern")
+    assert isinstance(merged_p, CompressedModel) and isinstance(plain_p, CompressedModel)
+    assert merged_p.nbytes < plain_p.nbytes
 
 
 @pytest.mark.parametrize("bad", [-1, 256, 1.5, True, "1"])
 def test_bad_tolerance_is_a_clear_error(bad: object) -> None:
     w = np.random.default_rng(0).standard_normal((4, 2, 3, 3)).astype(np.float32)
     with pytest.raises(LeanconvError, match="merge_tolerance must be an integer in 0..255"):
-        leanconv.compress(w, bits=4, merge_tolerance=bad)  # type: ignore[arg-type]
+        compress(w, bits=4, merge_tolerance=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad", [-1, 256, 10_000])
@@ -145,9 +148,9 @@ def test_native_bad_arguments_are_leanconv_errors(bad: int) -> None:
 def test_merging_needs_uniform_quantization() -> None:
     w = np.ones((4, 4), np.float32)
     with pytest.raises(LeanconvError, match="needs uniform quantization"):
-        leanconv.compress(w, bits=4, method="kmeans", merge_tolerance=1)
+        compress(w, bits=4, method="kmeans", merge_tolerance=1)
     with pytest.raises(LeanconvError, match="needs uniform quantization"):
-        leanconv.compress(w, bits=None, merge_tolerance=1)
+        compress(w, bits=None, merge_tolerance=1)
 
 
 def test_cli_merge_tolerance(tmp_path: Path) -> None:
@@ -163,3 +166,35 @@ def test_cli_merge_tolerance(tmp_path: Path) -> None:
     q = quantize_per_channel(prune_magnitude(net.state_dict()["2.weight"].numpy(), 0.75), 4)
     np.testing.assert_array_equal(load_codes(out, "2.weight")[0], _native.merge_patterns(q.codes, 1)[0])
     assert main(["compress", str(src), "-b", "4", "--merge-tolerance", "300", "-o", str(out)]) == 1
+
+
+def reference_merge(codes: np.ndarray, tol: int, cap: int | None) -> np.ndarray:
+    """The documented rule written out plainly (3x3 slices, zeros kept): targets are the
+    patterns seen at least twice in dictionary order (count descending, then content), the
+    first `cap` of them; every other pattern takes the most frequent target with its zeros
+    within `tol`, ties by the smaller L1 distance, then by dictionary order."""
+    vecs = codes.reshape(-1, 9).astype(np.int64)
+    keys = [tuple(r) for r in vecs]
+    counts: dict[tuple[int, ...], int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    targets = sorted((p for p, c in counts.items() if c >= 2), key=lambda p: (-counts[p], p))[:cap]
+    tset = set(targets)
+    out = vecs.copy()
+    for i, k in enumerate(keys):
+        if k in tset:
+            continue
+        p = np.array(k)
+        ok = [t for t in targets if np.array_equal(np.array(t) == 0, p == 0) and np.max(np.abs(np.array(t) - p)) <= tol]
+        if ok:
+            best = min(ok, key=lambda t: (-counts[t], int(np.abs(np.array(t) - p).sum()), targets.index(t)))
+            out[i] = best
+    return out.reshape(codes.shape).astype(np.int8)
+
+
+@pytest.mark.parametrize(("s", "bits", "tol", "cap"), [(0.75, 4, 1, None), (0.75, 4, 1, 16), (0.5, 4, 2, None),
+                                                       (0.0, 4, 2, 16), (0.75, 8, 2, None)])
+def test_native_merge_matches_a_plain_reference(s: float, bits: int, tol: int, cap: int | None) -> None:
+    codes = conv_codes(s, bits)
+    merged = _native.merge_patterns(codes, tol, max_patterns=cap)[0]
+    np.testing.assert_array_equal(merged, reference_merge(codes, tol, cap))
