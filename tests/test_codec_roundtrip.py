@@ -51,7 +51,10 @@ def test_every_codec_round_trips(codes: np.ndarray) -> None:
         assert out.dtype == np.int8 and out.shape == codes.shape
         np.testing.assert_array_equal(out, codes)
     used, blob = encode_codes(codes, "auto")
-    assert len(blob) == min(sizes.values())
+    # The smallest, or a fast decoder within 1% of a smaller adaptive (slow-decoding) one.
+    smallest = min(sizes.values())
+    assert smallest <= len(blob) <= smallest * 1.01
+    assert len(blob) == smallest or used != "crans"
     np.testing.assert_array_equal(decode_codes(blob, codes.shape, used), codes)
 
 

@@ -63,7 +63,13 @@ fn check_round_trip(codes: &[i8], shape: &[usize]) {
     }
     let (best, blob) = codec::encode("auto", codes, shape).unwrap();
     let sizes = codec::sizes(codes, shape).unwrap();
-    assert_eq!(blob.len(), sizes.iter().map(|s| s.1).min().unwrap());
+    let min = sizes.iter().map(|s| s.1).min().unwrap();
+    // The smallest, or a fast decoder within AUTO_SLACK of a smaller slow one.
+    if blob.len() != min {
+        let winner = sizes.iter().find(|s| s.1 == min).unwrap().0;
+        assert!(codec::codec_by_name(winner).unwrap().slow_decode && !best.slow_decode, "{} vs {winner}", best.name);
+        assert!(blob.len() as f64 <= min as f64 * (1.0 + codec::AUTO_SLACK), "{} vs {min}", blob.len());
+    }
     let mut out = vec![0i8; codes.len()];
     codec::decode(best.name, &blob, shape, &mut out).unwrap();
     assert_eq!(out, codes);

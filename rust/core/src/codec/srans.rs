@@ -185,11 +185,8 @@ fn table_bits(us: &[Option<u32>]) -> u64 {
 /// Signed relative value r (as its two's-complement byte) → symbol: 0, +1, -1, +2, -2, ...
 #[inline]
 fn sym_of(r: i32) -> usize {
-    if r > 0 {
-        (2 * r - 1) as usize
-    } else {
-        (-2 * r) as usize
-    }
+    // Without branches: the signs of weights are a coin flip to the predictor.
+    (2 * r.abs() - (r > 0) as i32) as usize
 }
 
 fn value_of_sym(sym: usize) -> i32 {
@@ -204,13 +201,7 @@ fn value_of_sym(sym: usize) -> i32 {
 #[inline]
 fn rel(q: i8, m: i32) -> i32 {
     let q = q as i32;
-    if q > 0 {
-        q - (m - 1)
-    } else if q < 0 {
-        q + (m - 1)
-    } else {
-        0
-    }
+    q - q.signum() * (m - 1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,10 +228,43 @@ struct Plan {
     bits: f64,
 }
 
-fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> Vec<RowInfo> {
-    (0..rows)
+/// Smallest non-zero magnitude and histogram over relative symbols, from a histogram of the
+/// code bytes.
+fn info_from_bytes(h: &[u32; 256], nsym: usize) -> RowInfo {
+    let count = |v: i32| h[(v as i8 as u8) as usize];
+    let mmin = (1..=128).find(|&m| count(m) + count(-m) > 0).unwrap_or(0);
+    let mut hist = vec![0u32; nsym];
+    if mmin > 0 {
+        hist[0] = count(0);
+        for m in mmin..=128 {
+            for v in [m, -m] {
+                if (-128..=127).contains(&v) && count(v) > 0 {
+                    hist[sym_of(rel(v as i8, mmin))] += count(v);
+                }
+            }
+        }
+    }
+    RowInfo { mmin, hist }
+}
+
+/// Per-row statistics of `rows` rows of `rowlen` codes, and those of the whole tensor as one
+/// row. One pass over the codes (a byte histogram per row); rows shorter than the alphabet
+/// are counted directly.
+fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> (Vec<RowInfo>, RowInfo) {
+    let mut total = [0u32; 256];
+    let infos = (0..rows)
         .map(|r| {
             let row = &codes[r * rowlen..(r + 1) * rowlen];
+            let mut h = [0u32; 256];
+            for &c in row {
+                h[c as u8 as usize] += 1;
+            }
+            for (t, &c) in total.iter_mut().zip(&h) {
+                *t += c;
+            }
+            if rowlen >= nsym {
+                return info_from_bytes(&h, nsym);
+            }
             let mmin = row.iter().filter(|&&c| c != 0).map(|&c| (c as i32).abs()).min().unwrap_or(0);
             let mut hist = vec![0u32; nsym];
             if mmin > 0 {
@@ -250,7 +274,8 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> Vec<RowIn
             }
             RowInfo { mmin, hist }
         })
-        .collect()
+        .collect();
+    (infos, info_from_bytes(&total, nsym))
 }
 
 /// Groups rows into at most k classes (Lloyd iterations on code cost), returns class ids.
@@ -373,16 +398,55 @@ fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], s: u32, p: u32, nsym
 // ---------------------------------------------------------------------------------------------
 // rANS
 
-/// Encodes one symbol into state `x`, pushing renormalisation words.
-#[inline(always)]
-fn put(x: &mut u32, start: u32, freq: u32, p: u32, words: &mut Vec<u16>) {
-    // u64: a certain symbol (freq = 2^p) never renormalises.
-    let x_max = (((RANS_L >> p) as u64) << 16) * freq as u64;
-    if *x as u64 >= x_max {
-        words.push(*x as u16);
-        *x >>= 16;
+/// A symbol ready for encoding: division by its frequency as a multiplication (exact for
+/// every 32-bit state: the reciprocal is rounded up with one spare bit, Granlund-Montgomery).
+#[derive(Clone, Copy)]
+struct EncSym {
+    /// States at or above this renormalise first (u64: a certain symbol never does).
+    x_max: u64,
+    rcp: u64,
+    shift: u32,
+    start: u32,
+    /// 2^p - freq: x' = x + start + q (2^p - freq) with q = x / freq.
+    cmpl: u32,
+}
+
+impl Table {
+    fn enc_syms(&self, p: u32) -> Vec<EncSym> {
+        self.freq
+            .iter()
+            .zip(&self.start)
+            .map(|(&f, &start)| {
+                let f = f.max(1); // absent symbols are never encoded
+                let shift = 32 - (f - 1).leading_zeros(); // ceil(log2 f)
+                EncSym {
+                    x_max: (((RANS_L >> p) as u64) << 16) * f as u64,
+                    rcp: ((1u128 << (32 + shift)).div_ceil(f as u128)) as u64,
+                    shift,
+                    start,
+                    cmpl: (1 << p) - f,
+                }
+            })
+            .collect()
     }
-    *x = ((*x / freq) << p) + (*x % freq) + start;
+}
+
+/// Encodes one symbol into state `x`, writing a renormalisation word at `words[*len]` when
+/// needed (`words` is sized for one word per symbol, so the write never needs a branch: the
+/// renormalisation is as unpredictable as the data).
+#[inline(always)]
+fn put(x: &mut u32, s: &EncSym, words: &mut [u16], len: &mut usize) {
+    let emit = (*x as u64 >= s.x_max) as usize;
+    words[*len] = *x as u16;
+    *len += emit;
+    let x0 = *x >> (16 * emit as u32);
+    let q = ((x0 as u128 * s.rcp as u128) >> (32 + s.shift)) as u32;
+    *x = x0.wrapping_add(s.start).wrapping_add(q.wrapping_mul(s.cmpl));
+}
+
+/// A word buffer for `symbols` symbols and `states` final states.
+fn word_buffer(symbols: usize, states: usize) -> Vec<u16> {
+    vec![0u16; symbols + 2 * states + 1]
 }
 
 /// One decoding step of state `x` with lookup table entry source `lut` and the word `w` that
@@ -417,11 +481,16 @@ fn push_words(out: &mut Vec<u8>, words: &[u16]) {
     }
 }
 
-fn flush(states: &[u32], words: &mut Vec<u16>) {
+/// Ends a stream: the final states (read first by the decoder), then the words so far, as
+/// bytes in decoding order.
+fn finish(states: &[u32], mut words: Vec<u16>, len: usize, out: &mut Vec<u8>) -> usize {
+    words.truncate(len);
     for &x in states.iter().rev() {
         words.push(x as u16);
         words.push((x >> 16) as u16);
     }
+    push_words(out, &words);
+    words.len()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,8 +512,9 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
     let (rows, rowlen) = rows_of(n, shape);
     let maxabs = codes.iter().map(|&c| (c as i32).abs()).max().unwrap_or(0) as usize;
     // Candidate models: one pseudo-row, or real rows with 1..16 classes.
-    let whole = row_infos(codes, 1, n, 2 * maxabs + 1);
-    let by_row = if rows > 1 { row_infos(codes, rows, rowlen, 2 * maxabs + 1) } else { Vec::new() };
+    let (by_row, whole) = row_infos(codes, rows, rowlen, 2 * maxabs + 1);
+    let whole = vec![whole];
+    let by_row = if rows > 1 { by_row } else { Vec::new() };
     let mut best: Option<Plan> = None;
     for (infos, rows_on) in [(&whole, false), (&by_row, true)] {
         if infos.is_empty() {
@@ -458,6 +528,7 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
         let maxmin = infos.iter().map(|r| r.mmin as usize).max().unwrap_or(1).max(1);
         let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
         let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
+        let mut prev = f64::INFINITY;
         for &k in ks {
             // Lookup tables of at most a quarter of the codes (the finest resolution that
             // allows), at least four rows per class.
@@ -471,12 +542,20 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
                 break;
             }
             let class = if k > 1 { classify(&live, k, nsym) } else { vec![0; live.len()] };
+            let mut here = f64::INFINITY;
             for s in [2, 4, 8] {
                 let plan = plan_for(&infos, rows_on, &class, s, p, nsym, maxmin);
+                here = here.min(plan.bits);
                 if best.as_ref().is_none_or(|b| plan.bits < b.bits) {
                     best = Some(plan);
                 }
             }
+            // More classes pay for themselves less and less: stop at the first count that
+            // codes no smaller than half as many.
+            if here >= prev {
+                break;
+            }
+            prev = here;
         }
     }
     let plan = best.expect("at least one candidate model");
@@ -485,10 +564,10 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
 
 fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
     let p = plan.p;
-    let tables: Vec<Table> = plan
+    let tables: Vec<Vec<EncSym>> = plan
         .tables
         .iter()
-        .map(|us| Table::new(normalize(us, plan.s, p).expect("encoder tables are valid")))
+        .map(|us| Table::new(normalize(us, plan.s, p).expect("encoder tables are valid")).enc_syms(p))
         .collect();
     let rowlen = if plan.rows_on { rowlen } else { codes.len() };
     let live: Vec<(usize, i32, usize)> = plan
@@ -515,45 +594,45 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
         write_table(&mut tw, us);
     }
     // Side symbols: kinds (0 = zero row, 1 + class), then each live row's minimum - 1.
-    let mut side_words = Vec::new();
+    let mut side = Vec::new();
     if plan.rows_on {
         write_table(&mut tw, &plan.kind_table);
-        let kinds = Table::new(normalize(&plan.kind_table, plan.s, p).expect("valid"));
+        let kinds = Table::new(normalize(&plan.kind_table, plan.s, p).expect("valid")).enc_syms(p);
         let mins = (!plan.min_table.is_empty())
-            .then(|| Table::new(normalize(&plan.min_table, plan.s, p).expect("valid")));
+            .then(|| Table::new(normalize(&plan.min_table, plan.s, p).expect("valid")).enc_syms(p));
         if !plan.min_table.is_empty() {
             write_table(&mut tw, &plan.min_table);
         }
-        let mut x = RANS_L;
+        let mut words = word_buffer(2 * plan.rows.len(), 1);
+        let (mut x, mut len) = (RANS_L, 0);
         for &(kind, m) in plan.rows.iter().rev() {
             if kind > 0 {
                 let t = mins.as_ref().expect("live rows have a minimum table");
-                let i = m as usize - 1;
-                put(&mut x, t.start[i], t.freq[i], p, &mut side_words);
+                put(&mut x, &t[m as usize - 1], &mut words, &mut len);
             }
-            put(&mut x, kinds.start[kind], kinds.freq[kind], p, &mut side_words);
+            put(&mut x, &kinds[kind], &mut words, &mut len);
         }
-        flush(&[x], &mut side_words);
+        finish(&[x], words, len, &mut side);
     }
     let tb = tw.finish();
     put_varint(&mut out, tb.len() as u64);
     out.extend_from_slice(&tb);
-    put_varint(&mut out, side_words.len() as u64);
-    push_words(&mut out, &side_words);
+    put_varint(&mut out, side.len() as u64 / 2);
+    out.extend_from_slice(&side);
     // Main stream: live rows' codes in order, code j on lane j % lanes; encoded backwards.
-    let mut words: Vec<u16> = Vec::with_capacity(total / 4 + 16);
+    let mut words = word_buffer(total, lanes);
+    let mut len = 0;
     let mut st = vec![RANS_L; lanes];
-    let mut j = total;
+    // Lane of the last code, then counting down (j % lanes without a division per code).
+    let mut lane = (total + lanes - 1) % lanes;
     for &(r, m, c) in live.iter().rev() {
         let t = &tables[c];
         for &q in codes[r * rowlen..(r + 1) * rowlen].iter().rev() {
-            j -= 1;
-            let s = sym_of(rel(q, m));
-            put(&mut st[j % lanes], t.start[s], t.freq[s], p, &mut words);
+            put(&mut st[lane], &t[sym_of(rel(q, m))], &mut words, &mut len);
+            lane = if lane == 0 { lanes - 1 } else { lane - 1 };
         }
     }
-    flush(&st, &mut words);
-    push_words(&mut out, &words);
+    finish(&st, words, len, &mut out);
     out
 }
 
