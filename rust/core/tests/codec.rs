@@ -249,3 +249,30 @@ fn srans_large_tensors_round_trip_on_every_path() {
         }
     }
 }
+
+/// Depthwise-like kernels whose distribution depends on the position in the kernel: srans
+/// chooses tables by position (header byte 5 = 2) and every decoding path round-trips them.
+#[test]
+fn srans_tables_by_position_round_trip() {
+    for (rows, k, seed) in [(700usize, 25usize, 11u64), (3000, 9, 12), (300, 9, 13)] {
+        let mut codes = codes_for(rows * k, 3, seed);
+        for (i, c) in codes.iter_mut().enumerate() {
+            let pos = i % k;
+            if pos == k / 2 {
+                *c = if i % 3 == 0 { -7 } else { 6 }; // the centre tap: large
+            } else if pos % 2 == 1 {
+                *c = 0; // odd taps pruned
+            }
+        }
+        let shape = [rows, 1, (k as f64).sqrt() as usize, (k as f64).sqrt() as usize];
+        let blob = codec::encode("srans", &codes, &shape).unwrap().1;
+        if rows * k >= 16384 {
+            assert_eq!(blob[5], 2, "{rows}x{k}: expected tables by position");
+        }
+        for simd in [true, false] {
+            let mut out = vec![0x55i8; codes.len()];
+            codec::srans::decode_with(&blob, &shape, &mut out, simd).unwrap();
+            assert!(out == codes, "{rows}x{k} (simd {simd}) does not round-trip");
+        }
+    }
+}

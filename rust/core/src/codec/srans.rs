@@ -8,7 +8,9 @@
 //!   magnitude pruning plus per-channel scales make m channel-specific, so codes are sent as
 //!   *relative* values r = q - sign(q)(m - 1). Rows are grouped into K classes by Lloyd
 //!   iterations on their histograms (each row goes to the class whose table codes it cheapest):
-//!   a class stands for how hard a channel was pruned and how its weights spread.
+//!   a class stands for how hard a channel was pruned and how its weights spread. Short rows
+//!   (depthwise kernels) may instead take their table by position in the row, positions
+//!   grouped the same way (the centre tap of a kernel is larger than its corners).
 //! - **Tables** (one per class, over signed r) are sent as log-scale counts, s steps per octave,
 //!   delta and Elias-gamma coded; the decoder rebuilds the same integer frequencies
 //!   ([`normalize`]). The encoder picks s, K and whether rows are on by the exact table cost
@@ -216,6 +218,8 @@ struct RowInfo {
 
 struct Plan {
     rows_on: bool,
+    /// Table class of each position in a row (empty: tables by row class instead).
+    posmap: Vec<u8>,
     p: u32,
     s: u32,
     maxrel: usize,
@@ -276,6 +280,22 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> (Vec<RowI
         })
         .collect();
     (infos, info_from_bytes(&total, nsym))
+}
+
+/// Rows up to this long may be coded with tables by position.
+const MAX_POSITIONAL: usize = 64;
+
+/// The statistics of each position of the live rows (relative to each row's minimum).
+fn position_infos(codes: &[i8], rows: &[RowInfo], rowlen: usize, nsym: usize) -> Vec<RowInfo> {
+    let mut pos: Vec<RowInfo> = (0..rowlen).map(|_| RowInfo { mmin: 1, hist: vec![0; nsym] }).collect();
+    for (row, info) in codes.chunks_exact(rowlen).zip(rows) {
+        if info.mmin > 0 {
+            for (p, &q) in pos.iter_mut().zip(row) {
+                p.hist[sym_of(rel(q, info.mmin))] += 1;
+            }
+        }
+    }
+    pos
 }
 
 /// Groups rows into at most k classes (Lloyd iterations on code cost), returns class ids.
@@ -348,16 +368,44 @@ fn fit_table(counts: &[u64], s: u32, p: u32) -> (f64, Vec<Option<u32>>) {
 }
 
 /// The model with live rows in classes `class`, tables at s steps per octave, and its cost.
-fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], s: u32, p: u32, nsym: usize, maxmin: usize) -> Plan {
+/// Tables by position instead of by row: the statistics of each position in a row and the
+/// class of each position.
+struct ByPosition<'a> {
+    infos: &'a [RowInfo],
+    posmap: &'a [u8],
+}
+
+/// Bits that name one of `n` classes.
+fn class_bits(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// Table parameters of a candidate model: s steps per octave, 2^p slots, the alphabets.
+#[derive(Clone, Copy)]
+struct Spec {
+    s: u32,
+    p: u32,
+    nsym: usize,
+    maxmin: usize,
+}
+
+fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], pos: Option<ByPosition>, spec: Spec) -> Plan {
+    let Spec { s, p, nsym, maxmin } = spec;
     let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
-    let nclass = class.iter().map(|&c| c as usize + 1).max().unwrap_or(1);
-    let mut counts = vec![vec![0u64; nsym]; nclass];
-    for (r, &c) in live.iter().zip(class) {
+    let (units, unit_class): (Vec<&RowInfo>, &[u8]) = match &pos {
+        Some(bp) => (bp.infos.iter().collect(), bp.posmap),
+        None => (live.clone(), class),
+    };
+    let ntables = unit_class.iter().map(|&c| c as usize + 1).max().unwrap_or(1);
+    let mut counts = vec![vec![0u64; nsym]; ntables];
+    for (r, &c) in units.iter().zip(unit_class) {
         for (a, &b) in counts[c as usize].iter_mut().zip(&r.hist) {
             *a += b as u64;
         }
     }
-    let mut bits = 0.0;
+    let posmap = pos.map_or(Vec::new(), |bp| bp.posmap.to_vec());
+    let nclass = if posmap.is_empty() { ntables } else { 1 };
+    let mut bits = (posmap.len() as u32 * class_bits(ntables)) as f64;
     let mut tables = Vec::new();
     for c in &counts {
         let (b, us) = fit_table(c, s, p);
@@ -392,7 +440,7 @@ fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], s: u32, p: u32, nsym
     } else {
         rows.push((1, infos.first().map_or(0, |r| r.mmin)));
     }
-    Plan { rows_on, p, s, maxrel: nsym / 2, maxmin, tables, kind_table, min_table, rows, bits }
+    Plan { rows_on, posmap, p, s, maxrel: nsym / 2, maxmin, tables, kind_table, min_table, rows, bits }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,27 +576,29 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
         let maxmin = infos.iter().map(|r| r.mmin as usize).max().unwrap_or(1).max(1);
         let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
         let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
+        // Lookup tables of at most a quarter of the codes, at the finest resolution that allows.
+        let p_for = |k: usize| PS.iter().copied().find(|&p| (k << p) <= n / 4);
+        let mut consider = |plan: Plan, here: &mut f64| {
+            *here = here.min(plan.bits);
+            if best.as_ref().is_none_or(|b| plan.bits < b.bits) {
+                best = Some(plan);
+            }
+        };
         let mut prev = f64::INFINITY;
         for &k in ks {
-            // Lookup tables of at most a quarter of the codes (the finest resolution that
-            // allows), at least four rows per class.
-            let fit = PS.iter().copied().find(|&p| (k << p) <= n / 4);
-            let p = match fit {
+            let p = match p_for(k) {
                 Some(p) => p,
                 None if k == 1 => PS[PS.len() - 1],
                 None => break,
             };
+            // At least four rows per class.
             if rows_on && k > 1 && rows < 4 * k {
                 break;
             }
             let class = if k > 1 { classify(&live, k, nsym) } else { vec![0; live.len()] };
             let mut here = f64::INFINITY;
             for s in [2, 4, 8] {
-                let plan = plan_for(&infos, rows_on, &class, s, p, nsym, maxmin);
-                here = here.min(plan.bits);
-                if best.as_ref().is_none_or(|b| plan.bits < b.bits) {
-                    best = Some(plan);
-                }
+                consider(plan_for(&infos, rows_on, &class, None, Spec { s, p, nsym, maxmin }), &mut here);
             }
             // More classes pay for themselves less and less: stop at the first count that
             // codes no smaller than half as many.
@@ -556,6 +606,26 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
                 break;
             }
             prev = here;
+        }
+        // Tables by position in short rows (depthwise kernels: the centre tap is larger).
+        if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
+            let pos_infos = position_infos(codes, &infos, rowlen, nsym);
+            let pos_refs: Vec<&RowInfo> = pos_infos.iter().collect();
+            let zeros = vec![0u8; live.len()];
+            let mut prev = f64::INFINITY;
+            for k in [2, 4, 8] {
+                let Some(p) = p_for(k).filter(|_| k <= rowlen) else { break };
+                let posmap = classify(&pos_refs, k, nsym);
+                let mut here = f64::INFINITY;
+                for s in [2, 4, 8] {
+                    let bp = ByPosition { infos: &pos_infos, posmap: &posmap };
+                    consider(plan_for(&infos, true, &zeros, Some(bp), Spec { s, p, nsym, maxmin }), &mut here);
+                }
+                if here >= prev {
+                    break;
+                }
+                prev = here;
+            }
         }
     }
     let plan = best.expect("at least one candidate model");
@@ -585,13 +655,17 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
         p as u8,
         plan.s as u8,
         tables.len() as u8,
-        plan.rows_on as u8,
+        // 0: one pseudo-row; 1: rows, tables by row class; 2: rows, tables by position.
+        plan.rows_on as u8 + !plan.posmap.is_empty() as u8,
         plan.maxrel as u8,
         plan.maxmin as u8,
     ];
     let mut tw = BitWriter::new();
     for us in &plan.tables {
         write_table(&mut tw, us);
+    }
+    for &c in &plan.posmap {
+        tw.put(c as u32, class_bits(tables.len()));
     }
     // Side symbols: kinds (0 = zero row, 1 + class), then each live row's minimum - 1.
     let mut side = Vec::new();
@@ -626,8 +700,8 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
     // Lane of the last code, then counting down (j % lanes without a division per code).
     let mut lane = (total + lanes - 1) % lanes;
     for &(r, m, c) in live.iter().rev() {
-        let t = &tables[c];
-        for &q in codes[r * rowlen..(r + 1) * rowlen].iter().rev() {
+        for (col, &q) in codes[r * rowlen..(r + 1) * rowlen].iter().enumerate().rev() {
+            let t = &tables[plan.posmap.get(col).map_or(c, |&pc| pc as usize)];
             put(&mut st[lane], &t[sym_of(rel(q, m))], &mut words, &mut len);
             lane = if lane == 0 { lanes - 1 } else { lane - 1 };
         }
@@ -693,7 +767,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         || ![1, 8, 32].contains(&lanes)
         || ![2, 4, 8].contains(&s)
         || !(1..=MAX_CLASSES).contains(&ntables)
-        || rows_on > 1
+        || rows_on > 2
         || maxrel > 128
         || !(1..=128).contains(&maxmin)
     {
@@ -703,22 +777,38 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let tlen = cur.varint_max(data.len() as u64, "table bytes")?;
     let tbytes = cur.take(tlen)?;
     let mut tr = BitReader::new(tbytes);
+    let (rows, rowlen) = if rows_on > 0 { rows_of(n, shape) } else { (1, n) };
+    if rows.checked_mul(rowlen) != Some(n) {
+        return Err(CoreError::Shape(format!("srans: shape {shape:?} does not match {n} elements")));
+    }
     // Every class's lookup table, one after another (the SIMD path gathers across them).
     let mut luts = vec![0u32; ntables << p];
     for lut in luts.chunks_exact_mut(1 << p) {
         let t = Table::new(normalize(&read_table(&mut tr, nsym, s)?, s, p)?);
         t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
     }
-    let (rows, rowlen) = if rows_on == 1 { rows_of(n, shape) } else { (1, n) };
-    if rows.checked_mul(rowlen) != Some(n) {
-        return Err(CoreError::Shape(format!("srans: shape {shape:?} does not match {n} elements")));
+    let positional = rows_on == 2;
+    let mut posmap = Vec::new();
+    if positional {
+        if !(2..=MAX_POSITIONAL).contains(&rowlen) {
+            return Err(corrupt("tables by position need rows of 2 to 64 codes"));
+        }
+        for _ in 0..rowlen {
+            let c = tr.get(class_bits(ntables));
+            if c as usize >= ntables {
+                return Err(corrupt("position class out of range"));
+            }
+            posmap.push(c);
+        }
     }
+    // Row kinds: 0 = all zero, else 1 + the row's class (always 1 with tables by position).
+    let nkinds = if positional { 2 } else { ntables + 1 };
     // Row kinds and minima.
     let mut row_kind = vec![(1u8, 1i32); rows];
     let side_count = cur.varint_max(data.len() as u64, "side words")?;
     let side = read_words(&mut cur, side_count)?;
-    if rows_on == 1 {
-        let kinds = Table::new(normalize(&read_table(&mut tr, ntables + 1, s)?, s, p)?);
+    if rows_on > 0 {
+        let kinds = Table::new(normalize(&read_table(&mut tr, nkinds, s)?, s, p)?);
         let kind_lut = byte_lut(&kinds, p, |sym| sym as u8);
         let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
             Some(byte_lut(&Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p)?), p, |sym| sym as u8))
@@ -763,7 +853,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let mut pos = 2 * lanes;
     let mut classes = Vec::with_capacity(rows);
     for &(kind, _) in &row_kind {
-        if kind as usize > ntables {
+        if kind as usize >= nkinds {
             return Err(corrupt("row class out of range"));
         }
         if kind > 0 {
@@ -778,7 +868,8 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         tmp.resize(classes.len() * rowlen, 0i8);
         &mut tmp
     };
-    let rows = Rows { p, rowlen, classes: &classes, luts: &luts };
+    let pos_off: Vec<i32> = (0..rowlen + 32).map(|i| (posmap.get(i % rowlen.max(1)).copied().unwrap_or(0) << p) as i32).collect();
+    let rows = Rows { p, rowlen, classes: &classes, luts: &luts, posmap: &posmap, pos_off: &pos_off };
     decode_stream(live_out, &rows, &mut st, words, &mut pos, simd);
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
@@ -811,6 +902,11 @@ struct Rows<'a> {
     rowlen: usize,
     classes: &'a [u32],
     luts: &'a [u32],
+    /// With tables by position: the class of each position (else empty), and the table
+    /// offset of position i % rowlen at i, for rowlen + 32 entries (a SIMD round's offsets
+    /// are one unaligned load from it).
+    posmap: &'a [u32],
+    pos_off: &'a [i32],
 }
 
 /// Decodes the live rows' codes into `out` (row r coded with table `classes[r]`), code j on
@@ -839,12 +935,18 @@ fn decode_stream(
         };
     }
     let mut lane = done % lanes;
-    for (j, o) in out.iter_mut().enumerate().skip(done) {
-        let lut = lut_of(rows, rows.classes[j / rows.rowlen]);
-        *o = take(&mut st[lane], lut, rows.p, words, pos) as i8;
+    let rowlen = rows.rowlen.max(1);
+    let (mut r, mut c) = (done / rowlen, done % rowlen);
+    for o in out.iter_mut().skip(done) {
+        let class = if rows.posmap.is_empty() { rows.classes[r] } else { rows.posmap[c] };
+        *o = take(&mut st[lane], lut_of(rows, class), rows.p, words, pos) as i8;
         lane += 1;
         if lane == lanes {
             lane = 0;
+        }
+        c += 1;
+        if c == rowlen {
+            (r, c) = (r + 1, 0);
         }
     }
 }
@@ -882,7 +984,10 @@ mod simd {
         pos: &mut usize,
     ) -> usize {
         let n = 8 * V;
-        let Rows { p, rowlen, classes, luts } = *rows;
+        let Rows { p, rowlen, classes, luts, posmap, pos_off } = *rows;
+        let positional = !posmap.is_empty();
+        // Position in the row of the round's first code (tables by position).
+        let mut col = 0usize;
         debug_assert_eq!(st.len(), n);
         let mut x = [_mm256_setzero_si256(); V];
         for (v, xv) in x.iter_mut().enumerate() {
@@ -913,7 +1018,9 @@ mod simd {
             // selects per lane by comparing lane numbers with the codes left in the row;
             // rows shorter than a round go through memory.
             let off0 = _mm256_set1_epi32(class_off(r0));
-            let cross = if left >= n {
+            let cross = if positional {
+                Some((off0, _mm256_set1_epi32(-1)))
+            } else if left >= n {
                 None
             } else if rowlen >= n {
                 Some((_mm256_set1_epi32(class_off(r0 + 1)), _mm256_set1_epi32(left as i32)))
@@ -932,6 +1039,8 @@ mod simd {
             for (v, xv) in x.iter_mut().enumerate() {
                 let off = match cross {
                     None => off0,
+                    // SAFETY: col < rowlen, and pos_off holds rowlen + 32 entries.
+                    Some(_) if positional => unsafe { _mm256_loadu_si256(pos_off[col + 8 * v..].as_ptr().cast()) },
                     Some((off1, left_v)) if rowlen >= n => {
                         let lanes = _mm256_add_epi32(lane0, _mm256_set1_epi32(8 * v as i32));
                         _mm256_blendv_epi8(off1, off0, _mm256_cmpgt_epi32(left_v, lanes))
@@ -959,6 +1068,7 @@ mod simd {
                 unsafe { _mm_storel_epi64(out.as_mut_ptr().add(j + 8 * v).cast(), _mm256_castsi256_si128(bytes)) };
             }
             j += n;
+            col = (col + n) % rowlen;
             if left > n {
                 left -= n;
             } else {
