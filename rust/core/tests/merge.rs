@@ -7,29 +7,12 @@ use leanconv_core::codec::merge::{merge_patterns, MergeOptions};
 use leanconv_core::codec::{self, simple::vector_len};
 use proptest::prelude::*;
 
-fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
-    prop_oneof![
-        Just(vec![0]),
-        Just(vec![1]),
-        Just(vec![1, 1, 1, 1]),
-        Just(vec![3, 0, 3, 3]),
-        (1usize..9, 1usize..7, Just(3usize), Just(3usize)).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
-        (1usize..6, 1usize..5, 1usize..4, 1usize..4).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
-        (1usize..40, 1usize..40).prop_map(|(a, b)| vec![a, b]),
-        (0usize..300).prop_map(|a| vec![a]),
-        (1usize..4, 1usize..3, 2usize..4, 5usize..7).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
-    ]
-}
+mod common;
+use common::shape_strategy;
 
 /// Codes like pruned, low-bit weights (many repeats, zeros) or the full int8 range.
 fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
-    let mut s = seed | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut next = common::xorshift(seed);
     (0..n)
         .map(|_| {
             let r = next();
