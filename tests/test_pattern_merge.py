@@ -153,7 +153,9 @@ def test_merging_needs_uniform_quantization() -> None:
         compress(w, bits=None, merge_tolerance=1)
 
 
-def test_cli_merge_tolerance(tmp_path: Path) -> None:
+def test_cli_merge_tolerance(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich folds headers in narrow terminals
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(8, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 16, 3))
     src = tmp_path / "net.pth"
@@ -163,6 +165,11 @@ def test_cli_merge_tolerance(tmp_path: Path) -> None:
                  "--no-zstd"]) == 0
     rows = {r["name"]: r for r in describe_container(out)}
     assert rows["2.weight"]["merge_tolerance"] == 1
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "merge tol." in shown
+    assert any("2.weight" in line and " 1 " in line for line in shown.splitlines())
     q = quantize_per_channel(prune_magnitude(net.state_dict()["2.weight"].numpy(), 0.75), 4)
     np.testing.assert_array_equal(load_codes(out, "2.weight")[0], _native.merge_patterns(q.codes, 1)[0])
     assert main(["compress", str(src), "-b", "4", "--merge-tolerance", "300", "-o", str(out)]) == 1

@@ -59,15 +59,17 @@ def container_table(path: str) -> Table:
     rows = describe_container(path)
     table = Table(title=f"{path}: {len(rows)} tensors", title_justify="left")
     for col, justify in (("tensor", "left"), ("shape", "left"), ("kind", "left"), ("codec", "left"),
-                         ("bits", "right"), ("sparsity", "right"), ("bytes", "right"), ("bits/elem", "right")):
+                         ("bits", "right"), ("sparsity", "right"), ("merge tol.", "right"), ("bytes", "right"),
+                         ("bits/elem", "right")):
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in rows:
         table.add_row(r["name"], "x".join(map(str, r["shape"])), r["kind"], r["codec"],
                       "" if r["bits"] is None else str(r["bits"]),
-                      "" if r["sparsity"] is None else f"{r['sparsity']:.2f}", f"{r['bytes']:,}",
+                      "" if r["sparsity"] is None else f"{r['sparsity']:.2f}",
+                      str(r["merge_tolerance"]) if r["merge_tolerance"] else "", f"{r['bytes']:,}",
                       f"{r['bits_per_element']:.3f}")
     table.add_section()
-    table.add_row("payload", "", "", "", "", "", f"{sum(r['bytes'] + r['side_bytes'] for r in rows):,}", "",
+    table.add_row("payload", "", "", "", "", "", "", f"{sum(r['bytes'] + r['side_bytes'] for r in rows):,}", "",
                   style="bold")
     return table
 
