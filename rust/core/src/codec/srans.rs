@@ -1,5 +1,5 @@
-//! `srans`: static-context rANS with eight interleaved states: the codec that decodes at memory
-//! speed.
+//! `srans`: static-context rANS with up to 32 interleaved states: the codec built to decode at
+//! memory speed.
 //!
 //! The model is fitted to the tensor and sent with it, so decoding is table lookups only:
 //!
@@ -13,16 +13,17 @@
 //!   grouped the same way (the centre tap of a kernel is larger than its corners).
 //! - **Tables** (one per class, over signed r) are sent as log-scale counts, s steps per octave,
 //!   delta and Elias-gamma coded; the decoder rebuilds the same integer frequencies
-//!   ([`normalize`]). The encoder picks s, K and whether rows are on by the exact table cost
-//!   plus the modelled data cost.
-//! - **Coding**: the side symbols go through one rANS state; the codes through eight states
-//!   that take turns on one word stream, so eight independent dependency chains overlap in the
-//!   CPU. A code costs one lookup in a 2^p-entry table that holds its frequency, its slot offset
-//!   and the output byte.
+//!   ([`normalize`]). The encoder picks s, K, rows or positions, and p by the exact table
+//!   cost plus the modelled data cost.
+//! - **Coding**: the side symbols go through one rANS state; the codes through 1, 8 or 32
+//!   states that take turns on one word stream, so independent dependency chains overlap in
+//!   the CPU (with AVX2, as vectors of eight). A code costs one lookup in a 2^p-entry table
+//!   that holds its frequency, its slot offset and the output byte.
 //!
-//! Stream: `0` for an all-zero tensor; else the header bytes (version, p, s, K, rows,
-//! maxrel, maxmin), the table bits (varint length), the side words (varint count), the main
-//! words.
+//! Stream: `0` for an all-zero tensor; else the header bytes (version, lanes, p, s, number of
+//! tables, rows: 0 none / 1 row classes / 2 position classes, maxrel, maxmin), the table bits
+//! (varint length; tables, position map, side tables), the side words (varint count), the
+//! main words.
 use super::bits::{BitReader, BitWriter, Cursor, put_varint};
 use super::huffman::{get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
@@ -531,14 +532,13 @@ fn push_words(out: &mut Vec<u8>, words: &[u16]) {
 
 /// Ends a stream: the final states (read first by the decoder), then the words so far, as
 /// bytes in decoding order.
-fn finish(states: &[u32], mut words: Vec<u16>, len: usize, out: &mut Vec<u8>) -> usize {
+fn finish(states: &[u32], mut words: Vec<u16>, len: usize, out: &mut Vec<u8>) {
     words.truncate(len);
     for &x in states.iter().rev() {
         words.push(x as u16);
         words.push((x >> 16) as u16);
     }
     push_words(out, &words);
-    words.len()
 }
 
 // ---------------------------------------------------------------------------------------------
