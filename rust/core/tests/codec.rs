@@ -40,7 +40,7 @@ fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
 fn check_round_trip(codes: &[i8], shape: &[usize]) {
     for c in CODECS {
         let blob = (c.encode)(codes, shape);
-        assert_eq!((c.size)(codes, shape), blob.len(), "{}: size estimate is not exact", c.name);
+        assert_eq!(c.size_of(codes, shape), blob.len(), "{}: size estimate is not exact", c.name);
         let mut out = vec![0x55i8; codes.len()];
         (c.decode)(&blob, shape, &mut out).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_eq!(out, codes, "{} did not round-trip {shape:?}", c.name);

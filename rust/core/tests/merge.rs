@@ -119,7 +119,7 @@ fn merging_shrinks_the_pattern_codec_on_near_duplicate_kernels() {
     assert_eq!(m.patterns_after, 1);
     assert_eq!(m.patterns_before, 41);
     let pattern = codec::codec_by_name("pattern").unwrap();
-    assert!((pattern.size)(&m.codes, &shape) < (pattern.size)(&codes, &shape) / 2);
+    assert!(pattern.size_of(&m.codes, &shape) < pattern.size_of(&codes, &shape) / 2);
 }
 
 #[test]

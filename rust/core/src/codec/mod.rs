@@ -23,6 +23,9 @@ pub fn crc32(data: &[u8]) -> u32 {
 /// A decoder: untrusted bytes, the shape, the output to fill.
 pub type DecodeFn = fn(&[u8], &[usize], &mut [i8]) -> Result<()>;
 
+/// An exact sizer: the length `encode` would return, without writing it.
+pub type SizeFn = fn(&[i8], &[usize]) -> usize;
+
 /// One codec: a name, a stable id, and its three functions.
 pub struct Codec {
     pub name: &'static str,
@@ -30,10 +33,21 @@ pub struct Codec {
     pub summary: &'static str,
     pub encode: fn(&[i8], &[usize]) -> Vec<u8>,
     pub decode: DecodeFn,
-    /// Exact length in bytes of `encode`'s output.
-    pub size: fn(&[i8], &[usize]) -> usize,
+    /// Exact length in bytes of `encode`'s output without writing it; None when the only way
+    /// to know is to encode (the adaptive and fitted rANS coders).
+    pub size: Option<SizeFn>,
     /// Decodes symbol by symbol with model updates (tens of MB/s, not memory speed).
     pub slow_decode: bool,
+}
+
+impl Codec {
+    /// Exact length in bytes of `encode`'s output (by encoding where no sizer exists).
+    pub fn size_of(&self, codes: &[i8], shape: &[usize]) -> usize {
+        match self.size {
+            Some(size) => size(codes, shape),
+            None => (self.encode)(codes, shape).len(),
+        }
+    }
 }
 
 type BitEnc = fn(&[i8], &[usize], &mut BitWriter);
@@ -74,7 +88,7 @@ macro_rules! bit_codec {
             summary: $summary,
             encode: |c, s| bit_encode($enc, c, s),
             decode: |d, s, o| bit_decode($dec, $name, d, s, o),
-            size: $size,
+            size: Some($size),
             slow_decode: false,
         }
     };
@@ -126,16 +140,16 @@ pub static CODECS: &[Codec] = &[
         summary: "context-modelled adaptive rANS (neighbours, channel density, zero rows, row minimum)",
         encode: rans::encode,
         decode: rans::decode,
-        size: |c, s| rans::encode(c, s).len(),
+        size: None,
         slow_decode: true,
     },
     Codec {
         name: "srans",
         id: 8,
-        summary: "static-context rANS, eight interleaved states (row classes, row minimum)",
+        summary: "static-context rANS, up to 32 interleaved states (row or position classes, row minimum)",
         encode: srans::encode,
         decode: srans::decode,
-        size: |c, s| srans::encode(c, s).len(),
+        size: None,
         slow_decode: false,
     },
 ];
@@ -184,7 +198,7 @@ pub fn decode(name: &str, data: &[u8], shape: &[usize], out: &mut [i8]) -> Resul
 /// Candidate codecs of `auto` (every codec in the table).
 pub fn sizes(codes: &[i8], shape: &[usize]) -> Result<Vec<(&'static str, usize)>> {
     check_shape(codes.len(), shape)?;
-    Ok(CODECS.iter().map(|c| (c.name, (c.size)(codes, shape))).collect())
+    Ok(CODECS.iter().map(|c| (c.name, c.size_of(codes, shape))).collect())
 }
 
 /// How much larger than the smallest encoding `auto` accepts to avoid a slow decoder.
@@ -198,11 +212,12 @@ pub const AUTO_SLACK: f64 = 0.01;
 pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
     let mut sized: Vec<(&'static Codec, usize, Option<Vec<u8>>)> = Vec::with_capacity(CODECS.len());
     for c in CODECS {
-        if c.name == "crans" || c.name == "srans" {
-            let blob = (c.encode)(codes, shape);
-            sized.push((c, blob.len(), Some(blob)));
-        } else {
-            sized.push((c, (c.size)(codes, shape), None));
+        match c.size {
+            Some(size) => sized.push((c, size(codes, shape), None)),
+            None => {
+                let blob = (c.encode)(codes, shape);
+                sized.push((c, blob.len(), Some(blob)));
+            }
         }
     }
     let smallest = |fast_only: bool| {

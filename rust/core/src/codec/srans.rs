@@ -283,6 +283,19 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> (Vec<RowI
     (infos, info_from_bytes(&total, nsym))
 }
 
+/// Tries class counts `ks` in turn (`bits_for` gives the best plan's bits, or None when the
+/// count is not allowed), stopping at the first count that codes no smaller than the one
+/// before: more classes pay for themselves less and less.
+fn over_class_counts(ks: &[usize], mut bits_for: impl FnMut(usize) -> Option<f64>) {
+    let mut prev = f64::INFINITY;
+    for &k in ks {
+        match bits_for(k) {
+            Some(here) if here < prev => prev = here,
+            _ => break,
+        }
+    }
+}
+
 /// Rows up to this long may be coded with tables by position.
 const MAX_POSITIONAL: usize = 64;
 
@@ -578,54 +591,42 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
         let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
         // Lookup tables of at most a quarter of the codes, at the finest resolution that allows.
         let p_for = |k: usize| PS.iter().copied().find(|&p| (k << p) <= n / 4);
-        let mut consider = |plan: Plan, here: &mut f64| {
-            *here = here.min(plan.bits);
-            if best.as_ref().is_none_or(|b| plan.bits < b.bits) {
-                best = Some(plan);
+        // The best of the three table resolutions for one class assignment; its bits.
+        let mut consider = |plan_at: &dyn Fn(u32) -> Plan| {
+            let mut here = f64::INFINITY;
+            for s in [2, 4, 8] {
+                let plan = plan_at(s);
+                here = here.min(plan.bits);
+                if best.as_ref().is_none_or(|b| plan.bits < b.bits) {
+                    best = Some(plan);
+                }
             }
+            here
         };
-        let mut prev = f64::INFINITY;
-        for &k in ks {
+        over_class_counts(ks, |k| {
             let p = match p_for(k) {
                 Some(p) => p,
                 None if k == 1 => PS[PS.len() - 1],
-                None => break,
+                None => return None,
             };
             // At least four rows per class.
             if rows_on && k > 1 && rows < 4 * k {
-                break;
+                return None;
             }
             let class = if k > 1 { classify(&live, k, nsym) } else { vec![0; live.len()] };
-            let mut here = f64::INFINITY;
-            for s in [2, 4, 8] {
-                consider(plan_for(&infos, rows_on, &class, None, Spec { s, p, nsym, maxmin }), &mut here);
-            }
-            // More classes pay for themselves less and less: stop at the first count that
-            // codes no smaller than half as many.
-            if here >= prev {
-                break;
-            }
-            prev = here;
-        }
+            Some(consider(&|s| plan_for(&infos, rows_on, &class, None, Spec { s, p, nsym, maxmin })))
+        });
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
             let pos_infos = position_infos(codes, &infos, rowlen, nsym);
             let pos_refs: Vec<&RowInfo> = pos_infos.iter().collect();
             let zeros = vec![0u8; live.len()];
-            let mut prev = f64::INFINITY;
-            for k in [2, 4, 8] {
-                let Some(p) = p_for(k).filter(|_| k <= rowlen) else { break };
+            over_class_counts(&[2, 4, 8], |k| {
+                let p = p_for(k).filter(|_| k <= rowlen)?;
                 let posmap = classify(&pos_refs, k, nsym);
-                let mut here = f64::INFINITY;
-                for s in [2, 4, 8] {
-                    let bp = ByPosition { infos: &pos_infos, posmap: &posmap };
-                    consider(plan_for(&infos, true, &zeros, Some(bp), Spec { s, p, nsym, maxmin }), &mut here);
-                }
-                if here >= prev {
-                    break;
-                }
-                prev = here;
-            }
+                let bp = || ByPosition { infos: &pos_infos, posmap: &posmap };
+                Some(consider(&|s| plan_for(&infos, true, &zeros, Some(bp()), Spec { s, p, nsym, maxmin })))
+            });
         }
     }
     let plan = best.expect("at least one candidate model");
