@@ -113,7 +113,10 @@ fn run() -> Result<bool> {
         ("resnet18 64x56x56->64 3x3", layer(64, 56, 64, 3, 1, 1)),
         ("resnet18 64x56x56->128 3x3 s2", layer(64, 56, 128, 3, 2, 1)),
         ("resnet18 256x14x14->256 3x3", layer(256, 14, 256, 3, 1, 1)),
-        ("resnet18 stem 3x224x224->64 7x7 s2", layer(3, 224, 64, 7, 2, 3)),
+        (
+            "resnet18 stem 3x224x224->64 7x7 s2",
+            layer(3, 224, 64, 7, 2, 3),
+        ),
     ];
     println!("leanconv isa_bench, {threads} thread(s) per convolution (GEMM: 1)");
     for isa in ISAS {
@@ -122,10 +125,17 @@ fn run() -> Result<bool> {
             continue;
         }
         println!("\n{}:", isa.as_str());
-        let e = worst_rel(&gemm_out(isa, gm, gn, gk, &ga, &gb)?, &gemm_ref, (gk as f64).sqrt());
+        let e = worst_rel(
+            &gemm_out(isa, gm, gn, gk, &ga, &gb)?,
+            &gemm_ref,
+            (gk as f64).sqrt(),
+        );
         let good = e < 1e-5;
         ok &= good;
-        println!("  check gemm {gm}x{gn}x{gk} vs scalar: rel err {e:.1e} {}", verdict(good));
+        println!(
+            "  check gemm {gm}x{gn}x{gk} vs scalar: rel err {e:.1e} {}",
+            verdict(good)
+        );
         for p in small {
             let mut dw = p;
             dw.groups = p.in_channels;
@@ -167,7 +177,10 @@ fn run() -> Result<bool> {
         let mut g = Gemm::new(n, n, n, isa)?;
         let reps = if isa == Isa::Scalar { 1 } else { 5 };
         let t = median_secs(reps, || g.run(&a, &b, &mut c, false))?;
-        println!("  gemm {n}^3: {:.1} GFLOP/s", 2.0 * (n as f64).powi(3) / t / 1e9);
+        println!(
+            "  gemm {n}^3: {:.1} GFLOP/s",
+            2.0 * (n as f64).powi(3) / t / 1e9
+        );
         for (label, p) in bench_layers {
             let mut p = p;
             p.isa = isa;
@@ -192,10 +205,22 @@ fn run() -> Result<bool> {
                     best = (name.to_string(), gf);
                 }
             }
-            println!("  {label}: best {} {:.1} GFLOP/s ({})", best.0, best.1, cells.join(", "));
+            println!(
+                "  {label}: best {} {:.1} GFLOP/s ({})",
+                best.0,
+                best.1,
+                cells.join(", ")
+            );
         }
     }
-    println!("\n{}", if ok { "all checks passed" } else { "SOME CHECKS FAILED" });
+    println!(
+        "\n{}",
+        if ok {
+            "all checks passed"
+        } else {
+            "SOME CHECKS FAILED"
+        }
+    );
     Ok(ok)
 }
 

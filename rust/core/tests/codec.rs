@@ -40,7 +40,12 @@ fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
 fn check_round_trip(codes: &[i8], shape: &[usize]) {
     for c in CODECS {
         let blob = (c.encode)(codes, shape);
-        assert_eq!(c.size_of(codes, shape), blob.len(), "{}: size estimate is not exact", c.name);
+        assert_eq!(
+            c.size_of(codes, shape),
+            blob.len(),
+            "{}: size estimate is not exact",
+            c.name
+        );
         let mut out = vec![0x55i8; codes.len()];
         (c.decode)(&blob, shape, &mut out).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_eq!(out, codes, "{} did not round-trip {shape:?}", c.name);
@@ -51,8 +56,16 @@ fn check_round_trip(codes: &[i8], shape: &[usize]) {
     // The smallest, or a fast decoder within AUTO_SLACK of a smaller slow one.
     if blob.len() != min {
         let winner = sizes.iter().find(|s| s.1 == min).unwrap().0;
-        assert!(codec::codec_by_name(winner).unwrap().slow_decode && !best.slow_decode, "{} vs {winner}", best.name);
-        assert!(blob.len() as f64 <= min as f64 * (1.0 + codec::AUTO_SLACK), "{} vs {min}", blob.len());
+        assert!(
+            codec::codec_by_name(winner).unwrap().slow_decode && !best.slow_decode,
+            "{} vs {winner}",
+            best.name
+        );
+        assert!(
+            blob.len() as f64 <= min as f64 * (1.0 + codec::AUTO_SLACK),
+            "{} vs {min}",
+            blob.len()
+        );
     }
     let mut out = vec![0i8; codes.len()];
     codec::decode(best.name, &blob, shape, &mut out).unwrap();
@@ -133,7 +146,12 @@ fn larger_sparse_tensor_round_trips_and_crans_beats_order0() {
     for &c in &codes {
         h[(c as i32 + 128) as usize] += 1.0;
     }
-    let h0: f64 = h.iter().filter(|&&f| f > 0.0).map(|&f| -f * (f / n as f64).log2()).sum::<f64>() / 8.0;
+    let h0: f64 = h
+        .iter()
+        .filter(|&&f| f > 0.0)
+        .map(|&f| -f * (f / n as f64).log2())
+        .sum::<f64>()
+        / 8.0;
     let crans = codec::encode("crans", &codes, &shape).unwrap().1.len() as f64;
     // i.i.d. data: crans can only lose its learning cost, which must stay small.
     assert!(crans < h0 * 1.03, "crans {crans} vs H0 {h0}");
@@ -153,7 +171,12 @@ fn pruned_channels_make_crans_beat_order0() {
     for &c in &codes {
         h[(c as i32 + 128) as usize] += 1.0;
     }
-    let h0: f64 = h.iter().filter(|&&f| f > 0.0).map(|&f| -f * (f / n).log2()).sum::<f64>() / 8.0;
+    let h0: f64 = h
+        .iter()
+        .filter(|&&f| f > 0.0)
+        .map(|&f| -f * (f / n).log2())
+        .sum::<f64>()
+        / 8.0;
     let (best, blob) = codec::encode("auto", &codes, &shape).unwrap();
     assert_eq!(best.name, "crans");
     assert!((blob.len() as f64) < 0.95 * h0, "{} vs H0 {h0}", blob.len());
@@ -171,11 +194,23 @@ fn csr_follows_deep_compression_fillers() {
 
 #[test]
 fn shape_mismatch_and_unknown_codec_are_errors() {
-    assert!(matches!(codec::encode("crans", &[1, 2, 3], &[2, 2]), Err(CoreError::Shape(_))));
-    assert!(matches!(codec::encode("zip", &[1], &[1]), Err(CoreError::InvalidArgument(_))));
+    assert!(matches!(
+        codec::encode("crans", &[1, 2, 3], &[2, 2]),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        codec::encode("zip", &[1], &[1]),
+        Err(CoreError::InvalidArgument(_))
+    ));
     let mut out = [0i8; 4];
-    assert!(matches!(codec::decode("crans", &[], &[4], &mut out), Err(CoreError::Corrupt(_))));
-    assert!(matches!(codec::decode("crans", &[], &[usize::MAX, 3], &mut out), Err(CoreError::Shape(_))));
+    assert!(matches!(
+        codec::decode("crans", &[], &[4], &mut out),
+        Err(CoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        codec::decode("crans", &[], &[usize::MAX, 3], &mut out),
+        Err(CoreError::Shape(_))
+    ));
 }
 
 /// Tensors large enough for 8 and 32 interleaved srans states (which take the AVX2 path where
@@ -221,7 +256,10 @@ fn srans_large_tensors_round_trip_on_every_path() {
         for simd in [true, false] {
             let mut out = vec![0x55i8; codes.len()];
             codec::srans::decode_with(&blob, &shape, &mut out, simd).unwrap();
-            assert!(out == codes, "srans {rows}x{rowlen} (simd {simd}) does not round-trip");
+            assert!(
+                out == codes,
+                "srans {rows}x{rowlen} (simd {simd}) does not round-trip"
+            );
         }
         // Damage: every decoder path reports it or decodes something, never panics.
         for k in (0..blob.len()).step_by(blob.len() / 50 + 1) {
@@ -248,7 +286,12 @@ fn srans_tables_by_position_round_trip() {
                 *c = 0; // odd taps pruned
             }
         }
-        let shape = [rows, 1, (k as f64).sqrt() as usize, (k as f64).sqrt() as usize];
+        let shape = [
+            rows,
+            1,
+            (k as f64).sqrt() as usize,
+            (k as f64).sqrt() as usize,
+        ];
         let blob = codec::encode("srans", &codes, &shape).unwrap().1;
         if rows * k >= 16384 {
             assert_eq!(blob[5], 2, "{rows}x{k}: expected tables by position");
@@ -259,4 +302,76 @@ fn srans_tables_by_position_round_trip() {
             assert!(out == codes, "{rows}x{k} (simd {simd}) does not round-trip");
         }
     }
+}
+
+/// A stream written by srans version 1 (whose log-scale weights ran backwards within each
+/// octave) still decodes to its codes: files written before the fix stay readable.
+#[test]
+fn srans_version_1_streams_still_decode() {
+    let codes: [[i8; 20]; 6] = [
+        [
+            -3, -1, 1, 0, -3, 0, 0, -2, 1, -2, 0, 0, 0, 0, 1, 4, -1, 1, 1, -1,
+        ],
+        [
+            -7, 4, -1, -1, 2, 0, 0, 1, -4, 1, 0, -3, 1, 3, -1, 0, -1, 1, 1, -1,
+        ],
+        [0; 20],
+        [
+            -2, 1, 1, 0, 3, -1, 2, -2, 4, 0, 0, 4, 1, 1, -3, 0, -3, -1, -1, 2,
+        ],
+        [
+            0, -1, 0, 2, 0, 1, 0, 0, 0, -3, 0, 0, 0, 1, 0, 0, 0, -1, 0, -2,
+        ],
+        [
+            0, 0, 1, 0, -5, 0, -1, 1, 0, 0, 3, 0, -1, -1, 0, -3, 0, 3, 0, 1,
+        ],
+    ];
+    let hex = "01010a020101070109a2424926a8ba903801021100ca6af0099f3346e072d4cba9a372e39ffe8da1d93613cbb79ad72c7d9104e0fcd2f57ad95974";
+    let v1: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(v1[0], 1, "the fixture is a version 1 stream");
+    let want: Vec<i8> = codes.iter().flatten().copied().collect();
+    let mut out = vec![0i8; want.len()];
+    codec::decode("srans", &v1, &[6, 20], &mut out).unwrap();
+    assert_eq!(out, want);
+    // Today's encoder writes version 2, which round-trips too.
+    let v2 = codec::encode("srans", &want, &[6, 20]).unwrap().1;
+    assert_eq!(v2[0], 2);
+    codec::decode("srans", &v2, &[6, 20], &mut out).unwrap();
+    assert_eq!(out, want);
+}
+
+/// One table fitted to a large Laplace-like tensor codes within 0.3% of its order-0 entropy
+/// (version 1's reversed log-scale weights cost 1.5-2% here).
+#[test]
+fn srans_tables_come_close_to_order0_entropy() {
+    let n = 1 << 18;
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let codes: Vec<i8> = (0..n)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
+            let mag = (-(1.0 - u).ln() * 1.6).round().min(7.0) as i8;
+            if rng & 1 == 0 {
+                mag
+            } else {
+                -mag
+            }
+        })
+        .collect();
+    let mut hist = [0u64; 256];
+    for &c in &codes {
+        hist[c as u8 as usize] += 1;
+    }
+    let h0: f64 = hist
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| -(c as f64) * (c as f64 / n as f64).log2())
+        .sum();
+    let bits = 8.0 * codec::encode("srans", &codes, &[n]).unwrap().1.len() as f64;
+    assert!(bits < 1.003 * h0, "srans {bits} bits against H0 {h0:.0}");
 }

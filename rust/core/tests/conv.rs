@@ -118,7 +118,11 @@ fn every_primitive_matches_reference_with_threads() {
             for threads in [2, 3, 16] {
                 let mut yt = vec![f32::NAN; batch * ol];
                 packed.run(&x, &mut yt, batch, threads).unwrap();
-                assert_eq!(y1, yt, "{} differs between 1 and {threads} threads", prim.name);
+                assert_eq!(
+                    y1, yt,
+                    "{} differs between 1 and {threads} threads",
+                    prim.name
+                );
             }
             let il = p.in_channels * p.height * p.width;
             for n in 0..batch {

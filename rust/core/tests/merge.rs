@@ -114,7 +114,11 @@ fn merging_shrinks_the_pattern_codec_on_near_duplicate_kernels() {
         codes.extend_from_slice(&k);
     }
     let shape = [80, 1, 3, 3];
-    let opt = MergeOptions { tolerance: 1, max_patterns: None, keep_zeros: true };
+    let opt = MergeOptions {
+        tolerance: 1,
+        max_patterns: None,
+        keep_zeros: true,
+    };
     let m = merge_patterns(&codes, &shape, &opt).unwrap();
     assert_eq!(m.patterns_after, 1);
     assert_eq!(m.patterns_before, 41);
@@ -124,7 +128,11 @@ fn merging_shrinks_the_pattern_codec_on_near_duplicate_kernels() {
 
 #[test]
 fn empty_and_single_element_tensors() {
-    let opt = MergeOptions { tolerance: 255, max_patterns: None, keep_zeros: false };
+    let opt = MergeOptions {
+        tolerance: 255,
+        max_patterns: None,
+        keep_zeros: false,
+    };
     let m = merge_patterns(&[], &[0, 3, 3, 3], &opt).unwrap();
     assert!(m.codes.is_empty());
     assert_eq!((m.patterns_before, m.patterns_after), (0, 0));

@@ -4,7 +4,10 @@
 //! releases the GIL around the work.
 use leanconv_core::codec;
 use leanconv_core::CoreError;
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -40,7 +43,10 @@ fn crc32_array(py: Python<'_>, data: PyReadonlyArray1<'_, u8>) -> PyResult<u32> 
 /// codec_table() -> [(name, id, summary)] of every codec (auto picks among them).
 #[pyfunction]
 fn codec_table() -> Vec<(&'static str, u8, &'static str)> {
-    codec::CODECS.iter().map(|c| (c.name, c.id, c.summary)).collect()
+    codec::CODECS
+        .iter()
+        .map(|c| (c.name, c.id, c.summary))
+        .collect()
 }
 
 /// encode_codes(codes, codec="auto") -> (codec used, encoded bytes) for an int8 array.
@@ -53,13 +59,18 @@ fn encode_codes<'py>(
 ) -> PyResult<(&'static str, Bound<'py, PyBytes>)> {
     let shape = codes.shape().to_vec();
     let s = contiguous(&codes, "codes")?;
-    let (c, blob) = py.detach(|| codec::encode(codec, s, &shape)).map_err(PyCoreError)?;
+    let (c, blob) = py
+        .detach(|| codec::encode(codec, s, &shape))
+        .map_err(PyCoreError)?;
     Ok((c.name, PyBytes::new(py, &blob)))
 }
 
 /// codec_sizes(codes) -> [(codec, exact encoded size in bytes)] for every codec in the table.
 #[pyfunction]
-fn codec_sizes(py: Python<'_>, codes: PyReadonlyArrayDyn<'_, i8>) -> PyResult<Vec<(&'static str, usize)>> {
+fn codec_sizes(
+    py: Python<'_>,
+    codes: PyReadonlyArrayDyn<'_, i8>,
+) -> PyResult<Vec<(&'static str, usize)>> {
     let shape = codes.shape().to_vec();
     let s = contiguous(&codes, "codes")?;
     Ok(py.detach(|| codec::sizes(s, &shape)).map_err(PyCoreError)?)
@@ -96,10 +107,13 @@ fn merge_patterns<'py>(
     max_patterns: Option<i64>,
     keep_zeros: bool,
 ) -> PyResult<(Bound<'py, PyArrayDyn<i8>>, usize, usize)> {
-    let opt = codec::merge::MergeOptions::new(tolerance, max_patterns, keep_zeros).map_err(PyCoreError)?;
+    let opt = codec::merge::MergeOptions::new(tolerance, max_patterns, keep_zeros)
+        .map_err(PyCoreError)?;
     let shape = codes.shape().to_vec();
     let s = contiguous(&codes, "codes")?;
-    let m = py.detach(|| codec::merge::merge_patterns(s, &shape, &opt)).map_err(PyCoreError)?;
+    let m = py
+        .detach(|| codec::merge::merge_patterns(s, &shape, &opt))
+        .map_err(PyCoreError)?;
     let out = PyArray1::from_vec(py, m.codes).reshape(shape)?;
     Ok((out, m.patterns_before, m.patterns_after))
 }
@@ -107,15 +121,25 @@ fn merge_patterns<'py>(
 /// encode_bytes(data, itemsize) -> bytes: lossless byte-grouped coding of a uint8 view of
 /// fixed-size items (e.g. float32 weights that are not quantized).
 #[pyfunction]
-fn encode_bytes<'py>(py: Python<'py>, data: PyReadonlyArray1<'py, u8>, itemsize: usize) -> PyResult<Bound<'py, PyBytes>> {
+fn encode_bytes<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    itemsize: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
     let src = contiguous(&data, "data")?;
-    let blob = py.detach(|| codec::encode_bytes(src, itemsize)).map_err(PyCoreError)?;
+    let blob = py
+        .detach(|| codec::encode_bytes(src, itemsize))
+        .map_err(PyCoreError)?;
     Ok(PyBytes::new(py, &blob))
 }
 
 /// decode_bytes(blob, nbytes) -> uint8 array of `nbytes` bytes.
 #[pyfunction]
-fn decode_bytes<'py>(py: Python<'py>, blob: PyReadonlyArray1<'py, u8>, nbytes: usize) -> PyResult<Bound<'py, PyArray1<u8>>> {
+fn decode_bytes<'py>(
+    py: Python<'py>,
+    blob: PyReadonlyArray1<'py, u8>,
+    nbytes: usize,
+) -> PyResult<Bound<'py, PyArray1<u8>>> {
     let src = contiguous(&blob, "blob")?;
     let out = py
         .detach(|| {

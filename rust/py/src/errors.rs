@@ -27,8 +27,8 @@ impl From<PyCoreError> for PyErr {
     fn from(PyCoreError(e): PyCoreError) -> PyErr {
         Python::attach(|py| {
             let message = e.to_string();
-            let class = PyModule::import(py, "leanconv.errors")
-                .and_then(|m| m.getattr(class_name(&e)));
+            let class =
+                PyModule::import(py, "leanconv.errors").and_then(|m| m.getattr(class_name(&e)));
             match class {
                 Ok(cls) => match cls.call1((message.clone(),)) {
                     Ok(instance) => PyErr::from_value(instance),

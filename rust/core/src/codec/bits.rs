@@ -21,7 +21,10 @@ impl BitWriter {
 
     /// A writer that only counts bits.
     pub fn counting() -> Self {
-        Self { count_only: true, ..Self::default() }
+        Self {
+            count_only: true,
+            ..Self::default()
+        }
     }
 
     /// Writes the low `n` bits of `v` (n <= 32).
@@ -78,7 +81,13 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        let mut r = Self { data, pos: 0, acc: 0, nbits: 0, consumed_past_end: 0 };
+        let mut r = Self {
+            data,
+            pos: 0,
+            acc: 0,
+            nbits: 0,
+            consumed_past_end: 0,
+        };
         r.refill();
         r
     }
@@ -151,7 +160,9 @@ impl<'a> BitReader<'a> {
 
     pub fn check(&self, what: &str) -> Result<()> {
         if self.overrun() {
-            Err(CoreError::Corrupt(format!("{what}: bit stream is truncated")))
+            Err(CoreError::Corrupt(format!(
+                "{what}: bit stream is truncated"
+            )))
         } else {
             Ok(())
         }
@@ -206,7 +217,9 @@ impl<'a> Cursor<'a> {
     pub fn varint_max(&mut self, max: u64, what: &str) -> Result<usize> {
         let v = self.varint()?;
         if v > max {
-            return Err(CoreError::Corrupt(format!("{what} {v} exceeds its bound {max}")));
+            return Err(CoreError::Corrupt(format!(
+                "{what} {v} exceeds its bound {max}"
+            )));
         }
         Ok(v as usize)
     }

@@ -102,7 +102,9 @@ fn reverse_bits(v: u32, n: u32) -> u32 {
 fn canonical_codes(lens: &[u8]) -> Result<Vec<u32>> {
     let max = lens.iter().copied().max().unwrap_or(0) as usize;
     if max as u32 > MAX_LEN_LIMIT {
-        return Err(CoreError::Corrupt(format!("Huffman code length {max} is too long")));
+        return Err(CoreError::Corrupt(format!(
+            "Huffman code length {max} is too long"
+        )));
     }
     let mut count = vec![0u32; max + 2];
     for &l in lens {
@@ -123,7 +125,9 @@ fn canonical_codes(lens: &[u8]) -> Result<Vec<u32>> {
         }
     }
     if max > 0 && kraft > (1u64 << max) {
-        return Err(CoreError::Corrupt("Huffman code lengths are over-subscribed".into()));
+        return Err(CoreError::Corrupt(
+            "Huffman code lengths are over-subscribed".into(),
+        ));
     }
     let mut codes = vec![0u32; lens.len()];
     for (s, &l) in lens.iter().enumerate() {
@@ -158,7 +162,11 @@ impl Encoder {
 
     /// Bits needed for `freqs` under this code.
     pub fn cost(&self, freqs: &[u64]) -> u64 {
-        freqs.iter().zip(&self.lens).map(|(&f, &l)| f * l as u64).sum()
+        freqs
+            .iter()
+            .zip(&self.lens)
+            .map(|(&f, &l)| f * l as u64)
+            .sum()
     }
 }
 
@@ -175,7 +183,11 @@ impl Decoder {
         let used: Vec<usize> = (0..lens.len()).filter(|&s| lens[s] > 0).collect();
         if used.len() == 1 {
             // A single symbol is written with a 1-bit code (0).
-            return Ok(Self { table: vec![], bits: 0, single: Some(used[0] as u32) });
+            return Ok(Self {
+                table: vec![],
+                bits: 0,
+                single: Some(used[0] as u32),
+            });
         }
         let bits = lens.iter().copied().max().unwrap_or(0) as u32;
         let mut table = vec![0u32; 1usize << bits];
@@ -188,7 +200,11 @@ impl Decoder {
                 i += step;
             }
         }
-        Ok(Self { table, bits, single: None })
+        Ok(Self {
+            table,
+            bits,
+            single: None,
+        })
     }
 
     #[inline]
@@ -244,7 +260,9 @@ pub fn read_lengths(r: &mut BitReader, n: usize) -> Result<Vec<u8>> {
     let lo = r.get(16) as usize;
     let span = r.get(16) as usize;
     if lo + span >= n {
-        return Err(CoreError::Corrupt("Huffman table range exceeds the alphabet".into()));
+        return Err(CoreError::Corrupt(
+            "Huffman table range exceeds the alphabet".into(),
+        ));
     }
     for l in &mut lens[lo..=lo + span] {
         *l = r.get(4) as u8;
@@ -270,7 +288,9 @@ pub fn read_sorted_lengths(r: &mut BitReader, max_symbols: usize) -> Result<Vec<
     for l in 1..16u8 {
         let c = get_gamma(r)? as usize;
         if c > max_symbols || lens.len() + c > max_symbols {
-            return Err(CoreError::Corrupt("Huffman table claims too many symbols".into()));
+            return Err(CoreError::Corrupt(
+                "Huffman table claims too many symbols".into(),
+            ));
         }
         lens.extend(std::iter::repeat_n(l, c));
     }
@@ -334,7 +354,9 @@ pub fn decode_block(r: &mut BitReader, out: &mut [u32], n: usize) -> Result<()> 
         return Ok(());
     }
     if lens.iter().all(|&l| l == 0) {
-        return Err(CoreError::Corrupt("empty Huffman table for a non-empty block".into()));
+        return Err(CoreError::Corrupt(
+            "empty Huffman table for a non-empty block".into(),
+        ));
     }
     let dec = Decoder::new(&lens)?;
     for o in out.iter_mut() {

@@ -55,7 +55,11 @@ impl MergeOptions {
                 CoreError::InvalidArgument(format!("max_patterns must be >= 0 (or None), got {k}"))
             })?),
         };
-        Ok(Self { tolerance, max_patterns, keep_zeros })
+        Ok(Self {
+            tolerance,
+            max_patterns,
+            keep_zeros,
+        })
     }
 }
 
@@ -72,7 +76,9 @@ pub struct Merged {
 
 /// Bit i set where element i of the pattern is non-zero (patterns have at most 64 elements).
 fn zero_mask(p: &[i8]) -> u64 {
-    p.iter().enumerate().fold(0u64, |m, (i, &q)| m | (((q != 0) as u64) << i))
+    p.iter()
+        .enumerate()
+        .fold(0u64, |m, (i, &q)| m | (((q != 0) as u64) << i))
 }
 
 /// Sum of |a - b| when every |a - b| <= tol, else None (stops at the first element over).
@@ -102,13 +108,23 @@ pub fn merge_patterns(codes: &[i8], shape: &[usize], opt: &MergeOptions) -> Resu
         )));
     }
     if codes.is_empty() {
-        return Ok(Merged { codes: Vec::new(), patterns_before: 0, patterns_after: 0, changed: 0 });
+        return Ok(Merged {
+            codes: Vec::new(),
+            patterns_before: 0,
+            patterns_after: 0,
+            changed: 0,
+        });
     }
     let (v, padded) = pattern_vectors(codes, shape);
     let vecs: Vec<&[i8]> = padded.chunks_exact(v).collect();
     let (vid, first) = unique_patterns(&vecs);
     let u = first.len();
-    let unchanged = |codes: &[i8]| Merged { codes: codes.to_vec(), patterns_before: u, patterns_after: u, changed: 0 };
+    let unchanged = |codes: &[i8]| Merged {
+        codes: codes.to_vec(),
+        patterns_before: u,
+        patterns_after: u,
+        changed: 0,
+    };
     if opt.tolerance == 0 {
         return Ok(unchanged(codes));
     }
@@ -148,7 +164,9 @@ pub fn merge_patterns(codes: &[i8], shape: &[usize], opt: &MergeOptions) -> Resu
         }
         let src = pat(p);
         let key = if opt.keep_zeros { zero_mask(src) } else { 0 };
-        let Some(cands) = buckets.get(&key) else { continue };
+        let Some(cands) = buckets.get(&key) else {
+            continue;
+        };
         let pads_ok = |t: u32| tail_pat != Some(p) || pat(t)[tail_len..].iter().all(|&q| q == 0);
         let mut best: Option<(u32, u32)> = None; // (target, L1 distance)
         for &t in cands {
@@ -178,7 +196,12 @@ pub fn merge_patterns(codes: &[i8], shape: &[usize], opt: &MergeOptions) -> Resu
             chunk.copy_from_slice(tp);
         }
     }
-    Ok(Merged { codes: out, patterns_before: u, patterns_after: u - merged, changed })
+    Ok(Merged {
+        codes: out,
+        patterns_before: u,
+        patterns_after: u - merged,
+        changed,
+    })
 }
 
 #[cfg(test)]
@@ -186,7 +209,11 @@ mod tests {
     use super::*;
 
     fn opts(tolerance: u8) -> MergeOptions {
-        MergeOptions { tolerance, max_patterns: None, keep_zeros: true }
+        MergeOptions {
+            tolerance,
+            max_patterns: None,
+            keep_zeros: true,
+        }
     }
 
     #[test]
@@ -216,7 +243,10 @@ mod tests {
         let shape = [5, 1, 2, 2];
         let kept = merge_patterns(&codes, &shape, &opts(1)).unwrap();
         assert_eq!(kept.codes, codes);
-        let free = MergeOptions { keep_zeros: false, ..opts(1) };
+        let free = MergeOptions {
+            keep_zeros: false,
+            ..opts(1)
+        };
         let m = merge_patterns(&codes, &shape, &free).unwrap();
         assert_eq!(m.codes, vec![0i8; 20]);
         assert_eq!(m.patterns_after, 1);
@@ -225,10 +255,21 @@ mod tests {
     #[test]
     fn a_cap_makes_frequent_patterns_candidates() {
         // [3,0,0,0] x3, [2,0,0,0] x2: both in the dictionary, unless it holds one pattern.
-        let codes: Vec<i8> = [[3, 0, 0, 0]; 3].iter().chain(&[[2, 0, 0, 0]; 2]).flatten().copied().collect();
+        let codes: Vec<i8> = [[3, 0, 0, 0]; 3]
+            .iter()
+            .chain(&[[2, 0, 0, 0]; 2])
+            .flatten()
+            .copied()
+            .collect();
         let shape = [5, 1, 2, 2];
-        assert_eq!(merge_patterns(&codes, &shape, &opts(1)).unwrap().codes, codes);
-        let capped = MergeOptions { max_patterns: Some(1), ..opts(1) };
+        assert_eq!(
+            merge_patterns(&codes, &shape, &opts(1)).unwrap().codes,
+            codes
+        );
+        let capped = MergeOptions {
+            max_patterns: Some(1),
+            ..opts(1)
+        };
         let m = merge_patterns(&codes, &shape, &capped).unwrap();
         assert_eq!(m.codes, [[3i8, 0, 0, 0]; 5].concat());
         assert_eq!((m.patterns_after, m.changed), (1, 2));
@@ -239,7 +280,10 @@ mod tests {
         // 4-vectors over 11 codes: [1,2,3,1] x2 then the tail [1,2,3] (padded [1,2,3,0]).
         // Moving the tail onto [1,2,3,1] would write [1,2,3]: the same pattern again.
         let codes = [1, 2, 3, 1, 1, 2, 3, 1, 1, 2, 3];
-        let free = MergeOptions { keep_zeros: false, ..opts(1) };
+        let free = MergeOptions {
+            keep_zeros: false,
+            ..opts(1)
+        };
         let m = merge_patterns(&codes, &[11], &free).unwrap();
         assert_eq!(m.codes, codes);
         assert_eq!(m.patterns_after, 2);
@@ -250,7 +294,13 @@ mod tests {
         assert!(MergeOptions::new(-1, None, true).is_err());
         assert!(MergeOptions::new(256, None, true).is_err());
         assert!(MergeOptions::new(2, Some(-3), true).is_err());
-        assert_eq!(MergeOptions::new(255, Some(0), false).unwrap().tolerance, 255);
-        assert!(matches!(merge_patterns(&[1, 2, 3], &[2, 2], &opts(1)), Err(CoreError::Shape(_))));
+        assert_eq!(
+            MergeOptions::new(255, Some(0), false).unwrap().tolerance,
+            255
+        );
+        assert!(matches!(
+            merge_patterns(&[1, 2, 3], &[2, 2], &opts(1)),
+            Err(CoreError::Shape(_))
+        ));
     }
 }

@@ -70,7 +70,9 @@ fn bit_decode(f: BitDec, name: &str, data: &[u8], shape: &[usize], out: &mut [i8
     f(&mut r, shape, out)?;
     r.check(name)?;
     if r.bytes_consumed() != data.len() {
-        return Err(CoreError::Corrupt(format!("{name}: trailing bytes after the code stream")));
+        return Err(CoreError::Corrupt(format!(
+            "{name}: trailing bytes after the code stream"
+        )));
     }
     Ok(())
 }
@@ -78,7 +80,9 @@ fn bit_decode(f: BitDec, name: &str, data: &[u8], shape: &[usize], out: &mut [i8
 macro_rules! bit_codec {
     // Size by encoding into a bit counter.
     ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path) => {
-        bit_codec!($name, $id, $summary, $enc, $dec, |c, s| bit_size($enc, c, s))
+        bit_codec!($name, $id, $summary, $enc, $dec, |c, s| bit_size(
+            $enc, c, s
+        ))
     };
     // With a size function computed from histograms (no pass over the bit stream).
     ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:expr) => {
@@ -158,14 +162,22 @@ pub static CODECS: &[Codec] = &[
 pub fn codec_by_name(name: &str) -> Result<&'static Codec> {
     CODECS.iter().find(|c| c.name == name).ok_or_else(|| {
         let names: Vec<&str> = CODECS.iter().map(|c| c.name).collect();
-        CoreError::InvalidArgument(format!("unknown codec {name:?}; known: auto, {}", names.join(", ")))
+        CoreError::InvalidArgument(format!(
+            "unknown codec {name:?}; known: auto, {}",
+            names.join(", ")
+        ))
     })
 }
 
 pub fn numel(shape: &[usize]) -> Result<usize> {
-    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| {
-        CoreError::Shape(format!("shape {shape:?} has more elements than fit in memory"))
-    })
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| {
+            CoreError::Shape(format!(
+                "shape {shape:?} has more elements than fit in memory"
+            ))
+        })
 }
 
 fn check_shape(len: usize, shape: &[usize]) -> Result<()> {
@@ -198,7 +210,10 @@ pub fn decode(name: &str, data: &[u8], shape: &[usize], out: &mut [i8]) -> Resul
 /// Candidate codecs of `auto` (every codec in the table).
 pub fn sizes(codes: &[i8], shape: &[usize]) -> Result<Vec<(&'static str, usize)>> {
     check_shape(codes.len(), shape)?;
-    Ok(CODECS.iter().map(|c| (c.name, c.size_of(codes, shape))).collect())
+    Ok(CODECS
+        .iter()
+        .map(|c| (c.name, c.size_of(codes, shape)))
+        .collect())
 }
 
 /// How much larger than the smallest encoding `auto` accepts to avoid a slow decoder.
@@ -230,7 +245,11 @@ pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
             .expect("the table has fast codecs")
     };
     let (best, fast) = (smallest(false), smallest(true));
-    let pick = if sized[fast].1 as f64 <= sized[best].1 as f64 * (1.0 + AUTO_SLACK) { fast } else { best };
+    let pick = if sized[fast].1 as f64 <= sized[best].1 as f64 * (1.0 + AUTO_SLACK) {
+        fast
+    } else {
+        best
+    };
     let (c, _, blob) = sized.swap_remove(pick);
     (c, blob.unwrap_or_else(|| (c.encode)(codes, shape)))
 }

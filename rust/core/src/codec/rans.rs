@@ -218,9 +218,16 @@ struct Models {
 impl Models {
     fn new(maxabs: u32) -> Self {
         let bucketed = maxabs > 15;
-        let ntok = if bucketed { bucket_of(maxabs) + 1 } else { maxabs as usize + 1 };
+        let ntok = if bucketed {
+            bucket_of(maxabs) + 1
+        } else {
+            maxabs as usize + 1
+        };
         let off = if bucketed {
-            BUCKETS[..ntok].iter().map(|&(_, w)| Model::with_init(w as usize, OFF_INIT)).collect()
+            BUCKETS[..ntok]
+                .iter()
+                .map(|&(_, w)| Model::with_init(w as usize, OFF_INIT))
+                .collect()
         } else {
             Vec::new()
         };
@@ -232,7 +239,10 @@ impl Models {
             sign: std::array::from_fn(|_| Model::new(2)),
             rmin: std::array::from_fn(|_| Model::new(ntok - 1)),
             rmin_off: if bucketed {
-                BUCKETS[..ntok].iter().map(|&(_, w)| Model::with_init(w as usize, OFF_INIT)).collect()
+                BUCKETS[..ntok]
+                    .iter()
+                    .map(|&(_, w)| Model::with_init(w as usize, OFF_INIT))
+                    .collect()
             } else {
                 Vec::new()
             },
@@ -300,7 +310,11 @@ const SMALL: usize = 1 << 16;
 /// Header byte: 0 = all zero; 1..=128 = max |q| (full contexts); 129..=255 = 128 + max |q|
 /// (reduced contexts, only when max |q| <= 127). Then the rANS words.
 pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
-    let maxabs = codes.iter().map(|&c| (c as i32).unsigned_abs()).max().unwrap_or(0);
+    let maxabs = codes
+        .iter()
+        .map(|&c| (c as i32).unsigned_abs())
+        .max()
+        .unwrap_or(0);
     if maxabs == 0 {
         return vec![0];
     }
@@ -316,12 +330,22 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
 
 fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8> {
     let n = codes.len();
-    let mut out = vec![if dens { maxabs as u8 } else { 128 + maxabs as u8 }];
+    let mut out = vec![if dens {
+        maxabs as u8
+    } else {
+        128 + maxabs as u8
+    }];
     let (rows, rowlen) = rows_of(n, shape);
     let mut m = Models::new(maxabs);
     // Forward pass: (start, freq) of every symbol, and the sign bits.
     let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
-    let mut ctx = Ctx { hist: 0, dens: 0, t1: 3, z2: 0, dens_on: dens as u8 };
+    let mut ctx = Ctx {
+        hist: 0,
+        dens: 0,
+        t1: 3,
+        z2: 0,
+        dens_on: dens as u8,
+    };
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     for r in 0..rows {
@@ -335,8 +359,19 @@ fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8
         if nz == 0 {
             continue;
         }
-        let tok_of = |mag: u32| if m.bucketed { bucket_of(mag) as u32 } else { mag };
-        let mmin = row.iter().filter(|&&c| c != 0).map(|&c| (c as i32).unsigned_abs()).min().unwrap_or(1);
+        let tok_of = |mag: u32| {
+            if m.bucketed {
+                bucket_of(mag) as u32
+            } else {
+                mag
+            }
+        };
+        let mmin = row
+            .iter()
+            .filter(|&&c| c != 0)
+            .map(|&c| (c as i32).unsigned_abs())
+            .min()
+            .unwrap_or(1);
         let tmin = tok_of(mmin);
         let rm = &mut m.rmin[prev_min];
         let (st, f) = rm.start_freq(tmin as usize - 1);
@@ -460,27 +495,48 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
         out.fill(0);
         return Ok(());
     }
-    let (maxabs, dens) = if h <= 128 { (h, true) } else { (h - 128, false) };
+    let (maxabs, dens) = if h <= 128 {
+        (h, true)
+    } else {
+        (h - 128, false)
+    };
     let wbytes = cur.rest();
     if wbytes.len() % 2 != 0 {
-        return Err(CoreError::Corrupt("crans: the rANS stream has an odd length".into()));
+        return Err(CoreError::Corrupt(
+            "crans: the rANS stream has an odd length".into(),
+        ));
     }
     let (rows, rowlen) = rows_of(n, shape);
     if rows.checked_mul(rowlen) != Some(n) {
-        return Err(CoreError::Shape(format!("crans: shape {shape:?} does not match {n} elements")));
+        return Err(CoreError::Shape(format!(
+            "crans: shape {shape:?} does not match {n} elements"
+        )));
     }
     let mut m = Models::new(maxabs);
-    let mut words: Vec<u16> = wbytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let mut words: Vec<u16> = wbytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     let nwords = words.len();
     words.push(0);
-    let mut d = Dec { words, pos: 0, x: 0 };
+    let mut d = Dec {
+        words,
+        pos: 0,
+        x: 0,
+    };
     let hi = d.word();
     let lo = d.word();
     d.x = (hi << 16) | lo;
     if d.x < RANS_L {
         return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
     }
-    let mut ctx = Ctx { hist: 0, dens: 0, t1: 3, z2: 0, dens_on: dens as u8 };
+    let mut ctx = Ctx {
+        hist: 0,
+        dens: 0,
+        t1: 3,
+        z2: 0,
+        dens_on: dens as u8,
+    };
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     let bucketed = m.bucketed;
@@ -544,7 +600,9 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
         }
     }
     if d.pos != nwords || d.x != RANS_L {
-        return Err(CoreError::Corrupt("crans: rANS stream does not end where it should".into()));
+        return Err(CoreError::Corrupt(
+            "crans: rANS stream does not end where it should".into(),
+        ));
     }
     Ok(())
 }

@@ -68,7 +68,12 @@ fn table_bits(lens: &[u8]) -> u64 {
 /// Table plus payload bits of a value Huffman code built from `freqs`.
 fn huffman_bits(freqs: &[u64]) -> u64 {
     let lens = code_lengths(freqs, VALUE_MAX_LEN);
-    table_bits(&lens) + freqs.iter().zip(&lens).map(|(&f, &l)| f * l as u64).sum::<u64>()
+    table_bits(&lens)
+        + freqs
+            .iter()
+            .zip(&lens)
+            .map(|(&f, &l)| f * l as u64)
+            .sum::<u64>()
 }
 
 /// Exact encoded size of `dense` (bytes), without writing it.
@@ -367,7 +372,10 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The pattern codec's slicing: the vector length (see [`vector_len`]) and the codes with
 /// the last partial vector padded with zeros, so they split into whole vectors.
-pub(crate) fn pattern_vectors<'a>(codes: &'a [i8], shape: &[usize]) -> (usize, std::borrow::Cow<'a, [i8]>) {
+pub(crate) fn pattern_vectors<'a>(
+    codes: &'a [i8],
+    shape: &[usize],
+) -> (usize, std::borrow::Cow<'a, [i8]>) {
     let v = vector_len(shape);
     if codes.len() % v == 0 {
         return (v, std::borrow::Cow::Borrowed(codes));
@@ -381,7 +389,9 @@ pub(crate) fn pattern_vectors<'a>(codes: &'a [i8], shape: &[usize]) -> (usize, s
 /// (so the order, and every choice made from it, is deterministic).
 pub(crate) fn dictionary_order(ids: &mut [u32], counts: &[u32], vecs: &[&[i8]], first: &[usize]) {
     ids.sort_unstable_by(|&a, &b| {
-        counts[b as usize].cmp(&counts[a as usize]).then(vecs[first[a as usize]].cmp(vecs[first[b as usize]]))
+        counts[b as usize]
+            .cmp(&counts[a as usize])
+            .then(vecs[first[a as usize]].cmp(vecs[first[b as usize]]))
     });
 }
 
@@ -431,7 +441,9 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
         counts[u as usize] += 1;
     }
     // Dictionary: patterns seen at least twice, most frequent first (ties by content).
-    let mut dict: Vec<u32> = (0..first.len() as u32).filter(|&u| counts[u as usize] >= 2).collect();
+    let mut dict: Vec<u32> = (0..first.len() as u32)
+        .filter(|&u| counts[u as usize] >= 2)
+        .collect();
     dictionary_order(&mut dict, &counts, &vecs, &first);
     dict.truncate(MAX_DICT);
     let d = dict.len();
@@ -479,7 +491,13 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
             venc.put(w, sym(q));
         }
     }
-    let rank_of = |id: u32| if (id as usize) < esc_rank { id as usize } else { id as usize + 1 };
+    let rank_of = |id: u32| {
+        if (id as usize) < esc_rank {
+            id as usize
+        } else {
+            id as usize + 1
+        }
+    };
     for (p, &u) in vecs.iter().zip(&vid) {
         match id_of[u as usize] {
             NONE => {
@@ -606,7 +624,11 @@ pub fn bytegroup_decode(blob: &[u8], out: &mut [u8]) -> Result<()> {
                 }
                 r.check("bytegroup plane")?;
             }
-            m => return Err(CoreError::Corrupt(format!("bytegroup: unknown plane mode {m}"))),
+            m => {
+                return Err(CoreError::Corrupt(format!(
+                    "bytegroup: unknown plane mode {m}"
+                )))
+            }
         }
     }
     if cur.pos != blob.len() {

@@ -24,11 +24,14 @@
 //! tables, rows: 0 none / 1 row classes / 2 position classes, maxrel, maxmin), the table bits
 //! (varint length; tables, position map, side tables), the side words (varint count), the
 //! main words.
-use super::bits::{BitReader, BitWriter, Cursor, put_varint};
+use super::bits::{put_varint, BitReader, BitWriter, Cursor};
 use super::huffman::{get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
 
-const VERSION: u8 = 1;
+/// Stream version. Version 1 rebuilt log-scale weights with the mantissa of each octave in
+/// reverse (2^(+k/s) where 2^(-k/s) was meant), which cost 1.5-2% on large tensors; its streams
+/// still decode ([`weight`]).
+const VERSION: u8 = 2;
 /// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
 const RANS_L: u32 = 1 << 16;
 /// Interleaved states of the main stream, by tensor size: every state costs 4 bytes at the
@@ -61,31 +64,54 @@ struct Table {
     start: Vec<u32>,
 }
 
-/// Weight of log-scale value u (u = 0 is the most frequent symbol) at s steps per octave.
-fn weight(u: u32, s: u32) -> u64 {
+/// Weight of log-scale value u (u = 0 is the most frequent symbol) at s steps per octave:
+/// 2^(-u/s), scaled to integers. Version 1 streams used 2^(frac(u/s) - floor(u/s)).
+fn weight(u: u32, s: u32, version: u8) -> u64 {
     let u = u.min(MAX_OCTAVES * s - 1);
-    MANT[((u % s) * (8 / s)) as usize] << (MAX_OCTAVES - u / s)
+    let (octave, step) = (u / s, u % s);
+    if version == 1 {
+        return MANT[(step * (8 / s)) as usize] << (MAX_OCTAVES - octave);
+    }
+    if step == 0 {
+        MANT[0] << (MAX_OCTAVES - octave)
+    } else {
+        // 2^(-octave - step/s) = 2^((s - step)/s) / 2^(octave + 1)
+        MANT[((s - step) * (8 / s)) as usize] << (MAX_OCTAVES - octave - 1)
+    }
 }
 
 /// Frequencies summing to 2^p from log-scale values (None = absent symbol). Every present
 /// symbol gets at least 1. Shared by encoder and decoder: the single source of the table.
-fn normalize(us: &[Option<u32>], s: u32, p: u32) -> Result<Vec<u32>> {
+fn normalize(us: &[Option<u32>], s: u32, p: u32, version: u8) -> Result<Vec<u32>> {
     let total = 1u64 << p;
     let present = us.iter().filter(|u| u.is_some()).count() as u64;
     if present == 0 || present > total {
-        return Err(CoreError::Corrupt(format!("srans: a table has {present} symbols for 2^{p} slots")));
+        return Err(CoreError::Corrupt(format!(
+            "srans: a table has {present} symbols for 2^{p} slots"
+        )));
     }
-    let ws: Vec<u64> = us.iter().map(|u| u.map_or(0, |u| weight(u, s))).collect();
+    let ws: Vec<u64> = us
+        .iter()
+        .map(|u| u.map_or(0, |u| weight(u, s, version)))
+        .collect();
     let sum: u128 = ws.iter().map(|&w| w as u128).sum();
     let budget = (total - present) as u128;
     let mut freq: Vec<u32> = ws
         .iter()
         .zip(us)
-        .map(|(&w, u)| if u.is_some() { 1 + (w as u128 * budget / sum) as u32 } else { 0 })
+        .map(|(&w, u)| {
+            if u.is_some() {
+                1 + (w as u128 * budget / sum) as u32
+            } else {
+                0
+            }
+        })
         .collect();
     let got: u64 = freq.iter().map(|&f| f as u64).sum();
     // 0 <= total - got < present: the rounding remainder goes to the most frequent symbol.
-    let best = (0..freq.len()).max_by_key(|&i| (freq[i], std::cmp::Reverse(i))).unwrap_or(0);
+    let best = (0..freq.len())
+        .max_by_key(|&i| (freq[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
     freq[best] += (total - got) as u32;
     Ok(freq)
 }
@@ -109,7 +135,12 @@ impl Table {
                 *e = ((f - 1) << 20) | ((k as u32) << 8) | b;
             }
         }
-        debug_assert!(self.start.last().map_or(0, |s| s + self.freq.last().unwrap_or(&0)) == 1 << p);
+        debug_assert!(
+            self.start
+                .last()
+                .map_or(0, |s| s + self.freq.last().unwrap_or(&0))
+                == 1 << p
+        );
     }
 
     /// Modelled cost in bits of coding `counts` with this table.
@@ -129,7 +160,9 @@ fn log_values(counts: &[u64], s: u32) -> Vec<Option<u32>> {
     counts
         .iter()
         .map(|&c| {
-            (c > 0).then(|| ((s as f64 * (max / c as f64).log2()).round() as u32).min(MAX_OCTAVES * s - 1))
+            (c > 0).then(|| {
+                ((s as f64 * (max / c as f64).log2()).round() as u32).min(MAX_OCTAVES * s - 1)
+            })
         })
         .collect()
 }
@@ -270,7 +303,12 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> (Vec<RowI
             if rowlen >= nsym {
                 return info_from_bytes(&h, nsym);
             }
-            let mmin = row.iter().filter(|&&c| c != 0).map(|&c| (c as i32).abs()).min().unwrap_or(0);
+            let mmin = row
+                .iter()
+                .filter(|&&c| c != 0)
+                .map(|&c| (c as i32).abs())
+                .min()
+                .unwrap_or(0);
             let mut hist = vec![0u32; nsym];
             if mmin > 0 {
                 for &c in row {
@@ -301,7 +339,12 @@ const MAX_POSITIONAL: usize = 64;
 
 /// The statistics of each position of the live rows (relative to each row's minimum).
 fn position_infos(codes: &[i8], rows: &[RowInfo], rowlen: usize, nsym: usize) -> Vec<RowInfo> {
-    let mut pos: Vec<RowInfo> = (0..rowlen).map(|_| RowInfo { mmin: 1, hist: vec![0; nsym] }).collect();
+    let mut pos: Vec<RowInfo> = (0..rowlen)
+        .map(|_| RowInfo {
+            mmin: 1,
+            hist: vec![0; nsym],
+        })
+        .collect();
     for (row, info) in codes.chunks_exact(rowlen).zip(rows) {
         if info.mmin > 0 {
             for (p, &q) in pos.iter_mut().zip(row) {
@@ -317,7 +360,11 @@ fn classify(infos: &[&RowInfo], k: usize, nsym: usize) -> Vec<u8> {
     // Initial classes: quantiles of the mean symbol index (grows with density and spread).
     let mean = |h: &[u32]| {
         let n: u64 = h.iter().map(|&c| c as u64).sum();
-        h.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum::<f64>() / n.max(1) as f64
+        h.iter()
+            .enumerate()
+            .map(|(i, &c)| i as f64 * c as f64)
+            .sum::<f64>()
+            / n.max(1) as f64
     };
     let mut order: Vec<usize> = (0..infos.len()).collect();
     let keys: Vec<f64> = infos.iter().map(|r| mean(&r.hist)).collect();
@@ -337,15 +384,24 @@ fn classify(infos: &[&RowInfo], k: usize, nsym: usize) -> Vec<u8> {
             .iter()
             .map(|c| {
                 let n: u64 = c.iter().sum();
-                c.iter().map(|&x| -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32).collect()
+                c.iter()
+                    .map(|&x| -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32)
+                    .collect()
             })
             .collect();
-        let used: Vec<usize> = (0..k).filter(|&j| counts[j].iter().any(|&x| x > 0)).collect();
+        let used: Vec<usize> = (0..k)
+            .filter(|&j| counts[j].iter().any(|&x| x > 0))
+            .collect();
         let mut changed = false;
         for (r, c) in infos.iter().zip(class.iter_mut()) {
             let mut best = (f32::INFINITY, *c);
             for &j in &used {
-                let cost: f32 = r.hist.iter().zip(&costs[j]).map(|(&h, &x)| h as f32 * x).sum();
+                let cost: f32 = r
+                    .hist
+                    .iter()
+                    .zip(&costs[j])
+                    .map(|(&h, &x)| h as f32 * x)
+                    .sum();
                 if cost < best.0 {
                     best = (cost, j as u8);
                 }
@@ -375,8 +431,11 @@ fn classify(infos: &[&RowInfo], k: usize, nsym: usize) -> Vec<u8> {
 /// EfficientNet-Lite0: signs are not a fair coin within a row class.)
 fn fit_table(counts: &[u64], s: u32, p: u32) -> (f64, Vec<Option<u32>>) {
     let us = log_values(counts, s);
-    match normalize(&us, s, p) {
-        Ok(freq) => (table_bits(&us) as f64 + Table::new(freq).cost(counts, p), us),
+    match normalize(&us, s, p, VERSION) {
+        Ok(freq) => (
+            table_bits(&us) as f64 + Table::new(freq).cost(counts, p),
+            us,
+        ),
         Err(_) => (f64::INFINITY, us),
     }
 }
@@ -403,14 +462,24 @@ struct Spec {
     maxmin: usize,
 }
 
-fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], pos: Option<ByPosition>, spec: Spec) -> Plan {
+fn plan_for(
+    infos: &[RowInfo],
+    rows_on: bool,
+    class: &[u8],
+    pos: Option<ByPosition>,
+    spec: Spec,
+) -> Plan {
     let Spec { s, p, nsym, maxmin } = spec;
     let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
     let (units, unit_class): (Vec<&RowInfo>, &[u8]) = match &pos {
         Some(bp) => (bp.infos.iter().collect(), bp.posmap),
         None => (live.clone(), class),
     };
-    let ntables = unit_class.iter().map(|&c| c as usize + 1).max().unwrap_or(1);
+    let ntables = unit_class
+        .iter()
+        .map(|&c| c as usize + 1)
+        .max()
+        .unwrap_or(1);
     let mut counts = vec![vec![0u64; nsym]; ntables];
     for (r, &c) in units.iter().zip(unit_class) {
         for (a, &b) in counts[c as usize].iter_mut().zip(&r.hist) {
@@ -454,7 +523,19 @@ fn plan_for(infos: &[RowInfo], rows_on: bool, class: &[u8], pos: Option<ByPositi
     } else {
         rows.push((1, infos.first().map_or(0, |r| r.mmin)));
     }
-    Plan { rows_on, posmap, p, s, maxrel: nsym / 2, maxmin, tables, kind_table, min_table, rows, bits }
+    Plan {
+        rows_on,
+        posmap,
+        p,
+        s,
+        maxrel: nsym / 2,
+        maxmin,
+        tables,
+        kind_table,
+        min_table,
+        rows,
+        bits,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,7 +584,9 @@ fn put(x: &mut u32, s: &EncSym, words: &mut [u16], len: &mut usize) {
     *len += emit;
     let x0 = *x >> (16 * emit as u32);
     let q = ((x0 as u128 * s.rcp as u128) >> (32 + s.shift)) as u32;
-    *x = x0.wrapping_add(s.start).wrapping_add(q.wrapping_mul(s.cmpl));
+    *x = x0
+        .wrapping_add(s.start)
+        .wrapping_add(q.wrapping_mul(s.cmpl));
 }
 
 /// A word buffer for `symbols` symbols and `states` final states.
@@ -582,11 +665,25 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
             continue;
         }
         // Symbols actually used (relative values shrink the alphabet).
-        let nsym = infos.iter().map(|r| r.hist.iter().rposition(|&c| c > 0).map_or(1, |i| i + 1)).max().unwrap_or(1);
+        let nsym = infos
+            .iter()
+            .map(|r| r.hist.iter().rposition(|&c| c > 0).map_or(1, |i| i + 1))
+            .max()
+            .unwrap_or(1);
         let nsym = if nsym % 2 == 0 { nsym + 1 } else { nsym };
-        let infos: Vec<RowInfo> =
-            infos.iter().map(|r| RowInfo { mmin: r.mmin, hist: r.hist[..nsym].to_vec() }).collect();
-        let maxmin = infos.iter().map(|r| r.mmin as usize).max().unwrap_or(1).max(1);
+        let infos: Vec<RowInfo> = infos
+            .iter()
+            .map(|r| RowInfo {
+                mmin: r.mmin,
+                hist: r.hist[..nsym].to_vec(),
+            })
+            .collect();
+        let maxmin = infos
+            .iter()
+            .map(|r| r.mmin as usize)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
         let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
         // Lookup tables of at most a quarter of the codes, at the finest resolution that allows.
@@ -613,8 +710,14 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
             if rows_on && k > 1 && rows < 4 * k {
                 return None;
             }
-            let class = if k > 1 { classify(&live, k, nsym) } else { vec![0; live.len()] };
-            Some(consider(&|s| plan_for(&infos, rows_on, &class, None, Spec { s, p, nsym, maxmin })))
+            let class = if k > 1 {
+                classify(&live, k, nsym)
+            } else {
+                vec![0; live.len()]
+            };
+            Some(consider(&|s| {
+                plan_for(&infos, rows_on, &class, None, Spec { s, p, nsym, maxmin })
+            }))
         });
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
@@ -624,8 +727,19 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
             over_class_counts(&[2, 4, 8], |k| {
                 let p = p_for(k).filter(|_| k <= rowlen)?;
                 let posmap = classify(&pos_refs, k, nsym);
-                let bp = || ByPosition { infos: &pos_infos, posmap: &posmap };
-                Some(consider(&|s| plan_for(&infos, true, &zeros, Some(bp()), Spec { s, p, nsym, maxmin })))
+                let bp = || ByPosition {
+                    infos: &pos_infos,
+                    posmap: &posmap,
+                };
+                Some(consider(&|s| {
+                    plan_for(
+                        &infos,
+                        true,
+                        &zeros,
+                        Some(bp()),
+                        Spec { s, p, nsym, maxmin },
+                    )
+                }))
             });
         }
     }
@@ -638,7 +752,10 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
     let tables: Vec<Vec<EncSym>> = plan
         .tables
         .iter()
-        .map(|us| Table::new(normalize(us, plan.s, p).expect("encoder tables are valid")).enc_syms(p))
+        .map(|us| {
+            Table::new(normalize(us, plan.s, p, VERSION).expect("encoder tables are valid"))
+                .enc_syms(p)
+        })
         .collect();
     let rowlen = if plan.rows_on { rowlen } else { codes.len() };
     let live: Vec<(usize, i32, usize)> = plan
@@ -672,9 +789,11 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan) -> Vec<u8> {
     let mut side = Vec::new();
     if plan.rows_on {
         write_table(&mut tw, &plan.kind_table);
-        let kinds = Table::new(normalize(&plan.kind_table, plan.s, p).expect("valid")).enc_syms(p);
-        let mins = (!plan.min_table.is_empty())
-            .then(|| Table::new(normalize(&plan.min_table, plan.s, p).expect("valid")).enc_syms(p));
+        let kinds =
+            Table::new(normalize(&plan.kind_table, plan.s, p, VERSION).expect("valid")).enc_syms(p);
+        let mins = (!plan.min_table.is_empty()).then(|| {
+            Table::new(normalize(&plan.min_table, plan.s, p, VERSION).expect("valid")).enc_syms(p)
+        });
         if !plan.min_table.is_empty() {
             write_table(&mut tw, &plan.min_table);
         }
@@ -728,7 +847,11 @@ fn word(words: &[u8], i: usize) -> u16 {
 }
 
 fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {
-    cur.take(count.checked_mul(2).ok_or_else(|| corrupt("word count overflows"))?)
+    cur.take(
+        count
+            .checked_mul(2)
+            .ok_or_else(|| corrupt("word count overflows"))?,
+    )
 }
 
 fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Vec<u32> {
@@ -754,7 +877,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         }
         return Err(corrupt("trailing bytes after an all-zero tensor"));
     }
-    if version != VERSION {
+    if version > VERSION {
         return Err(corrupt(&format!("unknown version {version}")));
     }
     let lanes = cur.u8()? as usize;
@@ -778,14 +901,20 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let tlen = cur.varint_max(data.len() as u64, "table bytes")?;
     let tbytes = cur.take(tlen)?;
     let mut tr = BitReader::new(tbytes);
-    let (rows, rowlen) = if rows_on > 0 { rows_of(n, shape) } else { (1, n) };
+    let (rows, rowlen) = if rows_on > 0 {
+        rows_of(n, shape)
+    } else {
+        (1, n)
+    };
     if rows.checked_mul(rowlen) != Some(n) {
-        return Err(CoreError::Shape(format!("srans: shape {shape:?} does not match {n} elements")));
+        return Err(CoreError::Shape(format!(
+            "srans: shape {shape:?} does not match {n} elements"
+        )));
     }
     // Every class's lookup table, one after another (the SIMD path gathers across them).
     let mut luts = vec![0u32; ntables << p];
     for lut in luts.chunks_exact_mut(1 << p) {
-        let t = Table::new(normalize(&read_table(&mut tr, nsym, s)?, s, p)?);
+        let t = Table::new(normalize(&read_table(&mut tr, nsym, s)?, s, p, version)?);
         t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
     }
     let positional = rows_on == 2;
@@ -809,10 +938,14 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let side_count = cur.varint_max(data.len() as u64, "side words")?;
     let side = read_words(&mut cur, side_count)?;
     if rows_on > 0 {
-        let kinds = Table::new(normalize(&read_table(&mut tr, nkinds, s)?, s, p)?);
+        let kinds = Table::new(normalize(&read_table(&mut tr, nkinds, s)?, s, p, version)?);
         let kind_lut = byte_lut(&kinds, p, |sym| sym as u8);
         let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
-            Some(byte_lut(&Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p)?), p, |sym| sym as u8))
+            Some(byte_lut(
+                &Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p, version)?),
+                p,
+                |sym| sym as u8,
+            ))
         } else {
             None
         };
@@ -825,7 +958,9 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         for rk in row_kind.iter_mut() {
             let kind = take(&mut x, &kind_lut, p, side, &mut pos);
             let m = if kind > 0 {
-                let ml = min_lut.as_ref().ok_or_else(|| corrupt("live row without a minimum table"))?;
+                let ml = min_lut
+                    .as_ref()
+                    .ok_or_else(|| corrupt("live row without a minimum table"))?;
                 take(&mut x, ml, p, side, &mut pos) as i32 + 1
             } else {
                 0
@@ -849,8 +984,9 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     }
     let nwords = rest.len() / 2;
     let words = rest;
-    let mut st: Vec<u32> =
-        (0..lanes).map(|l| ((word(words, 2 * l) as u32) << 16) | word(words, 2 * l + 1) as u32).collect();
+    let mut st: Vec<u32> = (0..lanes)
+        .map(|l| ((word(words, 2 * l) as u32) << 16) | word(words, 2 * l + 1) as u32)
+        .collect();
     let mut pos = 2 * lanes;
     let mut classes = Vec::with_capacity(rows);
     for &(kind, _) in &row_kind {
@@ -869,8 +1005,17 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         tmp.resize(classes.len() * rowlen, 0i8);
         &mut tmp
     };
-    let pos_off: Vec<i32> = (0..rowlen + 32).map(|i| (posmap.get(i % rowlen.max(1)).copied().unwrap_or(0) << p) as i32).collect();
-    let rows = Rows { p, rowlen, classes: &classes, luts: &luts, posmap: &posmap, pos_off: &pos_off };
+    let pos_off: Vec<i32> = (0..rowlen + 32)
+        .map(|i| (posmap.get(i % rowlen.max(1)).copied().unwrap_or(0) << p) as i32)
+        .collect();
+    let rows = Rows {
+        p,
+        rowlen,
+        classes: &classes,
+        luts: &luts,
+        posmap: &posmap,
+        pos_off: &pos_off,
+    };
     decode_stream(live_out, &rows, &mut st, words, &mut pos, simd);
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
@@ -939,7 +1084,11 @@ fn decode_stream(
     let rowlen = rows.rowlen.max(1);
     let (mut r, mut c) = (done / rowlen, done % rowlen);
     for o in out.iter_mut().skip(done) {
-        let class = if rows.posmap.is_empty() { rows.classes[r] } else { rows.posmap[c] };
+        let class = if rows.posmap.is_empty() {
+            rows.classes[r]
+        } else {
+            rows.posmap[c]
+        };
         *o = take(&mut st[lane], lut_of(rows, class), rows.p, words, pos) as i8;
         lane += 1;
         if lane == lanes {
@@ -985,7 +1134,14 @@ mod simd {
         pos: &mut usize,
     ) -> usize {
         let n = 8 * V;
-        let Rows { p, rowlen, classes, luts, posmap, pos_off } = *rows;
+        let Rows {
+            p,
+            rowlen,
+            classes,
+            luts,
+            posmap,
+            pos_off,
+        } = *rows;
         let positional = !posmap.is_empty();
         // Position in the row of the round's first code (tables by position).
         let mut col = 0usize;
@@ -1002,8 +1158,8 @@ mod simd {
         // Byte 0 of each 32-bit lane to the low bytes of its 128-bit half, then the halves
         // side by side.
         let pick = _mm256_setr_epi8(
-            0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1,
-            -1, -1, -1, -1, -1, -1, -1,
+            0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1,
+            -1, -1, -1, -1, -1, -1, -1, -1, -1,
         );
         let join = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
         let mut offs = [0i32; 32];
@@ -1024,7 +1180,10 @@ mod simd {
             } else if left >= n {
                 None
             } else if rowlen >= n {
-                Some((_mm256_set1_epi32(class_off(r0 + 1)), _mm256_set1_epi32(left as i32)))
+                Some((
+                    _mm256_set1_epi32(class_off(r0 + 1)),
+                    _mm256_set1_epi32(left as i32),
+                ))
             } else {
                 let (mut r, mut l) = (r0, left);
                 for o in offs[..n].iter_mut() {
@@ -1041,7 +1200,9 @@ mod simd {
                 let off = match cross {
                     None => off0,
                     // SAFETY: col < rowlen, and pos_off holds rowlen + 32 entries.
-                    Some(_) if positional => unsafe { _mm256_loadu_si256(pos_off[col + 8 * v..].as_ptr().cast()) },
+                    Some(_) if positional => unsafe {
+                        _mm256_loadu_si256(pos_off[col + 8 * v..].as_ptr().cast())
+                    },
                     Some((off1, left_v)) if rowlen >= n => {
                         let lanes = _mm256_add_epi32(lane0, _mm256_set1_epi32(8 * v as i32));
                         _mm256_blendv_epi8(off1, off0, _mm256_cmpgt_epi32(left_v, lanes))
@@ -1058,7 +1219,9 @@ mod simd {
                 let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
                 // SAFETY: 2(at + 8) <= 2(at + n) <= words.len() at the round's start, and `at`
                 // grows by at most 8 per vector.
-                let w = unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast())) };
+                let w = unsafe {
+                    _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast()))
+                };
                 let perm = unsafe { _mm256_loadu_si256(PERM[m].as_ptr().cast()) };
                 let w = _mm256_permutevar8x32_epi32(w, perm);
                 let shifted = _mm256_or_si256(_mm256_slli_epi32::<16>(y), w);
@@ -1066,7 +1229,12 @@ mod simd {
                 at += m.count_ones() as usize;
                 let bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(e, pick), join);
                 // SAFETY: j + 8v + 8 <= j + n <= out.len().
-                unsafe { _mm_storel_epi64(out.as_mut_ptr().add(j + 8 * v).cast(), _mm256_castsi256_si128(bytes)) };
+                unsafe {
+                    _mm_storel_epi64(
+                        out.as_mut_ptr().add(j + 8 * v).cast(),
+                        _mm256_castsi256_si128(bytes),
+                    )
+                };
             }
             j += n;
             col = (col + n) % rowlen;

@@ -10,7 +10,8 @@ pub fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
         Just(vec![1, 1, 1, 1]),
         Just(vec![3, 0, 3, 3]),
         (1usize..6, 1usize..5, 1usize..4, 1usize..4).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
-        (1usize..9, 1usize..7, Just(3usize), Just(3usize)).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
+        (1usize..9, 1usize..7, Just(3usize), Just(3usize))
+            .prop_map(|(a, b, c, d)| vec![a, b, c, d]),
         (1usize..40, 1usize..40).prop_map(|(a, b)| vec![a, b]),
         (0usize..300).prop_map(|a| vec![a]),
         (1usize..4, 0usize..3, 1usize..4, 5usize..7).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
