@@ -1125,6 +1125,10 @@ mod simd {
 
     /// Decodes whole rounds of 8·V codes (V vectors of eight lanes) while the words allow;
     /// returns the number of codes decoded. The scalar loop finishes the rest.
+    ///
+    /// Each round first settles the table offset of every lane (in `offs`, or straight from
+    /// `pos_off` with tables by position), so the vector loop itself has no branches and few
+    /// live registers: the states, the offsets and five constants.
     #[target_feature(enable = "avx2,popcnt")]
     pub(super) unsafe fn decode<const V: usize>(
         out: &mut [i8],
@@ -1134,17 +1138,8 @@ mod simd {
         pos: &mut usize,
     ) -> usize {
         let n = 8 * V;
-        let Rows {
-            p,
-            rowlen,
-            classes,
-            luts,
-            posmap,
-            pos_off,
-        } = *rows;
+        let Rows { p, rowlen, classes, luts, posmap, pos_off } = *rows;
         let positional = !posmap.is_empty();
-        // Position in the row of the round's first code (tables by position).
-        let mut col = 0usize;
         debug_assert_eq!(st.len(), n);
         let mut x = [_mm256_setzero_si256(); V];
         for (v, xv) in x.iter_mut().enumerate() {
@@ -1154,88 +1149,78 @@ mod simd {
         let slot_mask = _mm256_set1_epi32((1 << p) - 1);
         let pshift = _mm_cvtsi32_si128(p as i32);
         let one = _mm256_set1_epi32(1);
-        let zero = _mm256_setzero_si256();
-        // Byte 0 of each 32-bit lane to the low bytes of its 128-bit half, then the halves
-        // side by side.
-        let pick = _mm256_setr_epi8(
-            0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1,
-            -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        );
-        let join = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
-        let mut offs = [0i32; 32];
+        let word_max = _mm256_set1_epi32(0xFFFF);
         let lane0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let class_off = |r: usize| ((classes[r] as usize) << p) as i32;
+        // Table offset of each lane this round (rows by class).
+        let mut offs = [0i32; 32];
+        // The row whose table fills every lane of `offs` (usize::MAX: none).
+        let mut offs_row = usize::MAX;
+        let mut col = 0usize; // position in the row of the round's first code
+        let (mut r0, mut left) = (0usize, rowlen); // its row, and the codes left in that row
+        let mut e = [_mm256_setzero_si256(); V];
         let mut j = 0;
         let mut at = *pos;
-        // Rows and the offsets of their tables, kept across rounds (no division per round).
-        let (mut r0, mut left) = (0usize, rowlen);
         // A round reads eight words per vector in place: it runs while they are in the stream.
         while j + n <= out.len() && 2 * (at + n) <= words.len() {
-            let class_off = |r: usize| ((classes[r] as usize) << p) as i32;
-            // A round inside one row uses one table; one that crosses a single boundary
-            // selects per lane by comparing lane numbers with the codes left in the row;
-            // rows shorter than a round go through memory.
-            let off0 = _mm256_set1_epi32(class_off(r0));
-            let cross = if positional {
-                Some((off0, _mm256_set1_epi32(-1)))
-            } else if left >= n {
-                None
-            } else if rowlen >= n {
-                Some((
-                    _mm256_set1_epi32(class_off(r0 + 1)),
-                    _mm256_set1_epi32(left as i32),
-                ))
+            let offp: *const i32 = if positional {
+                // col < rowlen, and pos_off holds rowlen + 32 entries.
+                pos_off[col..col + n].as_ptr()
             } else {
-                let (mut r, mut l) = (r0, left);
-                for o in offs[..n].iter_mut() {
-                    if l == 0 {
-                        r += 1;
-                        l = rowlen;
+                if left >= n {
+                    if offs_row != r0 {
+                        offs[..n].fill(class_off(r0));
+                        offs_row = r0;
                     }
-                    *o = class_off(r);
-                    l -= 1;
-                }
-                Some((off0, _mm256_set1_epi32(-1)))
-            };
-            for (v, xv) in x.iter_mut().enumerate() {
-                let off = match cross {
-                    None => off0,
-                    // SAFETY: col < rowlen, and pos_off holds rowlen + 32 entries.
-                    Some(_) if positional => unsafe {
-                        _mm256_loadu_si256(pos_off[col + 8 * v..].as_ptr().cast())
-                    },
-                    Some((off1, left_v)) if rowlen >= n => {
+                } else if rowlen >= n {
+                    // One row boundary in the round: lanes below `left` stay in row r0.
+                    let (off0, off1) = (_mm256_set1_epi32(class_off(r0)), _mm256_set1_epi32(class_off(r0 + 1)));
+                    let left_v = _mm256_set1_epi32(left as i32);
+                    for v in 0..V {
                         let lanes = _mm256_add_epi32(lane0, _mm256_set1_epi32(8 * v as i32));
-                        _mm256_blendv_epi8(off1, off0, _mm256_cmpgt_epi32(left_v, lanes))
+                        let off = _mm256_blendv_epi8(off1, off0, _mm256_cmpgt_epi32(left_v, lanes));
+                        // SAFETY: 8v + 8 <= n <= 32.
+                        unsafe { _mm256_storeu_si256(offs[8 * v..].as_mut_ptr().cast(), off) };
                     }
-                    Some(_) => unsafe { _mm256_loadu_si256(offs[8 * v..].as_ptr().cast()) },
-                };
-                let idx = _mm256_add_epi32(_mm256_and_si256(*xv, slot_mask), off);
+                    offs_row = usize::MAX;
+                } else {
+                    // Rows shorter than a round.
+                    let (mut r, mut l) = (r0, left);
+                    for o in offs[..n].iter_mut() {
+                        if l == 0 {
+                            r += 1;
+                            l = rowlen;
+                        }
+                        *o = class_off(r);
+                        l -= 1;
+                    }
+                    offs_row = usize::MAX;
+                }
+                offs.as_ptr()
+            };
+            for v in 0..V {
+                // SAFETY: offp points at n >= 8v + 8 offsets.
+                let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
+                let xv = x[v];
+                let idx = _mm256_add_epi32(_mm256_and_si256(xv, slot_mask), off);
                 // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
-                let e = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
-                let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(e), one);
-                let o = _mm256_and_si256(_mm256_srli_epi32::<8>(e), low12);
-                let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(*xv, pshift)), o);
-                let need = _mm256_cmpeq_epi32(_mm256_srli_epi32::<16>(y), zero);
+                let ev = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
+                let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(ev), one);
+                let o = _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12);
+                let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(xv, pshift)), o);
+                let need = _mm256_cmpeq_epi32(_mm256_min_epu32(y, word_max), y);
                 let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
                 // SAFETY: 2(at + 8) <= 2(at + n) <= words.len() at the round's start, and `at`
                 // grows by at most 8 per vector.
-                let w = unsafe {
-                    _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast()))
-                };
+                let w = unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast())) };
                 let perm = unsafe { _mm256_loadu_si256(PERM[m].as_ptr().cast()) };
                 let w = _mm256_permutevar8x32_epi32(w, perm);
-                let shifted = _mm256_or_si256(_mm256_slli_epi32::<16>(y), w);
-                *xv = _mm256_blendv_epi8(y, shifted, need);
+                x[v] = _mm256_blendv_epi8(y, _mm256_or_si256(_mm256_slli_epi32::<16>(y), w), need);
                 at += m.count_ones() as usize;
-                let bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(e, pick), join);
-                // SAFETY: j + 8v + 8 <= j + n <= out.len().
-                unsafe {
-                    _mm_storel_epi64(
-                        out.as_mut_ptr().add(j + 8 * v).cast(),
-                        _mm256_castsi256_si128(bytes),
-                    )
-                };
+                e[v] = ev;
             }
+            // SAFETY: j + n <= out.len().
+            unsafe { store_bytes(&e, out.as_mut_ptr().add(j)) };
             j += n;
             col = (col + n) % rowlen;
             if left > n {
@@ -1251,6 +1236,30 @@ mod simd {
         }
         *pos = at;
         j
+    }
+
+    /// The low byte of every 32-bit lane of `e`, in order, to `dst` (8·V bytes).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store_bytes<const V: usize>(e: &[__m256i; V], dst: *mut i8) {
+        let ff = _mm256_set1_epi32(0xFF);
+        if V == 4 {
+            // Saturating packs keep 128-bit halves apart: the result holds dwords
+            // (e0 lo, e1 lo, e2 lo, e3 lo, e0 hi, e1 hi, e2 hi, e3 hi); one permutation orders them.
+            let lo = |v: usize| _mm256_and_si256(e[v], ff);
+            let a = _mm256_packus_epi32(lo(0), lo(1));
+            let b = _mm256_packus_epi32(lo(2), lo(3));
+            let c = _mm256_packus_epi16(a, b);
+            let c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            unsafe { _mm256_storeu_si256(dst.cast(), c) };
+        } else {
+            for (v, ev) in e.iter().enumerate() {
+                let a = _mm256_packus_epi32(_mm256_and_si256(*ev, ff), _mm256_setzero_si256());
+                let c = _mm256_packus_epi16(a, a);
+                let c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+                unsafe { _mm_storel_epi64(dst.add(8 * v).cast(), _mm256_castsi256_si128(c)) };
+            }
+        }
     }
 }
 
