@@ -213,10 +213,54 @@ fn shape_mismatch_and_unknown_codec_are_errors() {
     ));
 }
 
+/// Rows of different kinds (all zero, several spreads and densities, minima of 3), with codes
+/// clamped to ±`max`.
+fn srans_rows(rows: usize, rowlen: usize, seed: u64, max: i8) -> Vec<i8> {
+    let mut codes = Vec::with_capacity(rows * rowlen);
+    for r in 0..rows {
+        let kind = match r % 7 {
+            0 => 0,
+            1 | 4 => 2,
+            2 => 4,
+            _ => 3,
+        };
+        let mut row = codes_for(rowlen, kind, seed * 1000 + r as u64);
+        if r % 5 == 3 {
+            // A row whose smallest non-zero magnitude is 3.
+            for c in row.iter_mut() {
+                if *c != 0 && c.unsigned_abs() < 3 {
+                    *c = 3 * c.signum();
+                }
+            }
+        }
+        codes.extend(row.iter().map(|&c| c.clamp(-max, max)));
+    }
+    codes
+}
+
+/// SIMD and scalar decoding both return `codes`; damaged streams never panic either path.
+fn check_srans_paths(codes: &[i8], shape: &[usize]) {
+    let blob = codec::encode("srans", codes, shape).unwrap().1;
+    for simd in [true, false] {
+        let mut out = vec![0x55i8; codes.len()];
+        codec::srans::decode_with(&blob, shape, &mut out, simd).unwrap();
+        assert!(
+            out == codes,
+            "srans {shape:?} (simd {simd}) does not round-trip"
+        );
+    }
+    for k in (0..blob.len()).step_by(blob.len() / 50 + 1) {
+        let mut bad = blob.clone();
+        bad[k] ^= 0x20;
+        let mut out = vec![0i8; codes.len()];
+        let _ = codec::srans::decode_with(&bad, shape, &mut out, true);
+        let _ = codec::srans::decode_with(&bad, shape, &mut out, false);
+    }
+}
+
 /// Tensors large enough for 8 and 32 interleaved srans states (which take the AVX2 path where
-/// the CPU has it): rows of odd lengths, all-zero rows, rows with
-/// different minima and spreads (several classes), the full int8 range. SIMD and scalar
-/// decoding agree with the input.
+/// the CPU has it): rows of odd lengths, all-zero rows, rows with different minima and
+/// spreads (several classes), the full int8 range.
 #[test]
 fn srans_large_tensors_round_trip_on_every_path() {
     // (rows, row length, seed): rows shorter than a SIMD round of 8 or 32 lanes, one
@@ -232,43 +276,27 @@ fn srans_large_tensors_round_trip_on_every_path() {
         (8000, 25, 7),
     ];
     for (rows, rowlen, seed) in cases {
-        let shape = [rows, rowlen];
-        let mut codes = Vec::with_capacity(rows * rowlen);
-        for r in 0..rows {
-            let kind = match r % 7 {
-                0 => 0,
-                1 | 4 => 2,
-                2 => 4,
-                _ => 3,
-            };
-            let mut row = codes_for(rowlen, kind, seed * 1000 + r as u64);
-            if r % 5 == 3 {
-                // A row whose smallest non-zero magnitude is 3.
-                for c in row.iter_mut() {
-                    if *c != 0 && c.unsigned_abs() < 3 {
-                        *c = 3 * c.signum();
-                    }
-                }
-            }
-            codes.extend(row);
-        }
-        let blob = codec::encode("srans", &codes, &shape).unwrap().1;
-        for simd in [true, false] {
-            let mut out = vec![0x55i8; codes.len()];
-            codec::srans::decode_with(&blob, &shape, &mut out, simd).unwrap();
-            assert!(
-                out == codes,
-                "srans {rows}x{rowlen} (simd {simd}) does not round-trip"
-            );
-        }
-        // Damage: every decoder path reports it or decodes something, never panics.
-        for k in (0..blob.len()).step_by(blob.len() / 50 + 1) {
-            let mut bad = blob.clone();
-            bad[k] ^= 0x20;
-            let mut out = vec![0i8; codes.len()];
-            let _ = codec::srans::decode_with(&bad, &shape, &mut out, true);
-            let _ = codec::srans::decode_with(&bad, &shape, &mut out, false);
-        }
+        check_srans_paths(&srans_rows(rows, rowlen, seed, 127), &[rows, rowlen]);
+    }
+}
+
+/// Alphabets of at most 15 relative values (4-bit codes) decode by searching the tables in
+/// registers when rows are whole vectors of eight (row lengths 8, 40, 64, 1152, one class or
+/// several), and by table lookups otherwise (37, 5): all paths round-trip.
+#[test]
+fn srans_small_alphabets_round_trip_on_every_path() {
+    let cases: [(usize, usize, u64); 7] = [
+        (300, 8, 11),
+        (500, 40, 12),
+        (300, 64, 13),
+        (30, 1152, 14),
+        (1, 20000, 15),
+        (150, 37, 16),
+        (4000, 5, 17),
+    ];
+    for (rows, rowlen, seed) in cases {
+        check_srans_paths(&srans_rows(rows, rowlen, seed, 7), &[rows, rowlen]);
+        check_srans_paths(&srans_rows(rows, rowlen, seed, 1), &[rows, rowlen]);
     }
 }
 

@@ -18,7 +18,10 @@
 //! - **Coding**: the side symbols go through one rANS state; the codes through 1, 8 or 32
 //!   states that take turns on one word stream, so independent dependency chains overlap in
 //!   the CPU (with AVX2, as vectors of eight). A code costs one lookup in a 2^p-entry table
-//!   that holds its frequency, its slot offset and the output byte.
+//!   that holds its frequency, its slot offset and the output byte; with at most 16 symbols
+//!   (4-bit codes) and rows of whole vectors, the AVX2 decoder instead searches the class's
+//!   16 starts held in registers (four compare steps), which is faster than Zen 3's gather and
+//!   needs no table to be built.
 //!
 //! Stream: `0` for an all-zero tensor; else the header bytes (version, lanes, p, s, number of
 //! tables, rows: 0 none / 1 row classes / 2 position classes, maxrel, maxmin), the table bits
@@ -141,6 +144,13 @@ impl Table {
                 .map_or(0, |s| s + self.freq.last().unwrap_or(&0))
                 == 1 << p
         );
+    }
+
+    /// The lookup table entry of `slot` (< 2^p), found by binary search over the starts.
+    fn entry(&self, slot: u32, byte_of: impl Fn(usize) -> u8) -> u32 {
+        // The last symbol starting at or below the slot (absent symbols share the next start).
+        let sym = self.start.partition_point(|&st| st <= slot) - 1;
+        ((self.freq[sym] - 1) << 20) | ((slot - self.start[sym]) << 8) | byte_of(sym) as u32
     }
 
     /// Modelled cost in bits of coding `counts` with this table.
@@ -599,7 +609,12 @@ fn word_buffer(symbols: usize, states: usize) -> Vec<u16> {
 #[inline(always)]
 fn step(x: u32, lut: &[u32], p: u32, w: u16) -> (u8, u32, bool) {
     // lut has 2^p entries, so the masked slot is in bounds.
-    let e = lut[(x as usize) & (lut.len() - 1)];
+    step_entry(x, lut[(x as usize) & (lut.len() - 1)], p, w)
+}
+
+/// `step` given the slot's lookup table entry.
+#[inline(always)]
+fn step_entry(x: u32, e: u32, p: u32, w: u16) -> (u8, u32, bool) {
     let y = ((e >> 20) + 1) * (x >> p) + ((e >> 8) & 0xFFF);
     let need = y < RANS_L;
     // Without a branch: it would be mispredicted about as often as a word is read, which
@@ -911,13 +926,38 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             "srans: shape {shape:?} does not match {n} elements"
         )));
     }
-    // Every class's lookup table, one after another (the SIMD path gathers across them).
-    let mut luts = vec![0u32; ntables << p];
-    for lut in luts.chunks_exact_mut(1 << p) {
-        let t = Table::new(normalize(&read_table(&mut tr, nsym, s)?, s, p, version)?);
-        t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
+    let mut tables = Vec::with_capacity(ntables);
+    for _ in 0..ntables {
+        tables.push(Table::new(normalize(
+            &read_table(&mut tr, nsym, s)?,
+            s,
+            p,
+            version,
+        )?));
     }
     let positional = rows_on == 2;
+    // Small alphabets in rows of whole vectors decode by searching each class's 16 starts in
+    // registers; the others look up every slot in a 2^p-entry table per class (laid out one
+    // after another: the SIMD path gathers across them).
+    let by_search = simd
+        && simd_search_available()
+        && lanes >= 8
+        && nsym <= 16
+        && !positional
+        && (ntables == 1 || rowlen % 8 == 0);
+    let byte_of = |sym: usize| value_of_sym(sym) as i8 as u8;
+    let (luts, search) = if by_search {
+        (
+            Vec::new(),
+            tables.iter().map(|t| Search::new(t, p, byte_of)).collect(),
+        )
+    } else {
+        let mut luts = vec![0u32; ntables << p];
+        for (t, lut) in tables.iter().zip(luts.chunks_exact_mut(1 << p)) {
+            t.fill_lut(p, byte_of, lut);
+        }
+        (luts, Vec::new())
+    };
     let mut posmap = Vec::new();
     if positional {
         if !(2..=MAX_POSITIONAL).contains(&rowlen) {
@@ -1013,6 +1053,8 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         rowlen,
         classes: &classes,
         luts: &luts,
+        tables: &tables,
+        search: &search,
         posmap: &posmap,
         pos_off: &pos_off,
     };
@@ -1042,17 +1084,71 @@ fn lut_of<'a>(rows: &Rows<'a>, class: u32) -> &'a [u32] {
     &rows.luts[c..c + (1 << rows.p)]
 }
 
-/// The live rows of a tensor: their length, each one's class, and every class's lookup table.
+/// The live rows of a tensor: their length, each one's class, and every class's table, as a
+/// lookup table per slot (`luts`) or, with small alphabets, as starts to search (`search`
+/// non-empty, `luts` empty).
 struct Rows<'a> {
     p: u32,
     rowlen: usize,
     classes: &'a [u32],
     luts: &'a [u32],
+    tables: &'a [Table],
+    search: &'a [Search],
     /// With tables by position: the class of each position (else empty), and the table
     /// offset of position i % rowlen at i, for rowlen + 32 entries (a SIMD round's offsets
     /// are one unaligned load from it).
     posmap: &'a [u32],
     pos_off: &'a [i32],
+}
+
+/// A table of at most 16 symbols as the SIMD decoder searches it: a slot's symbol is the last
+/// k with start(k) <= slot, found in four steps (k += 8, 4, 2, 1) whose candidate starts sit
+/// in registers; symbols past the alphabet start at 2^p, beyond every slot.
+#[repr(C, align(32))]
+#[derive(Clone, Copy)]
+struct Search {
+    /// start(4i + 2) for the third step, start(2i + 1) for the fourth.
+    quarter: [i32; 8],
+    eighth: [i32; 8],
+    /// Entries of symbols 0..8 and 8..16: (freq - 1) << 20 | start << 8 | output byte.
+    lo: [u32; 8],
+    hi: [u32; 8],
+    /// start(8), start(4), start(12).
+    half: [i32; 3],
+}
+
+impl Search {
+    fn new(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Self {
+        let start = |k: usize| {
+            if k < t.start.len() {
+                t.start[k] as i32
+            } else {
+                1 << p
+            }
+        };
+        let entry = |k: usize| match t.freq.get(k) {
+            Some(&f) if f > 0 => ((f - 1) << 20) | (t.start[k] << 8) | byte_of(k) as u32,
+            _ => 0,
+        };
+        let mut quarter = [0; 8];
+        for (i, q) in quarter.iter_mut().take(4).enumerate() {
+            *q = start(4 * i + 2);
+        }
+        Search {
+            quarter,
+            eighth: std::array::from_fn(|i| start(2 * i + 1)),
+            lo: std::array::from_fn(entry),
+            hi: std::array::from_fn(|i| entry(8 + i)),
+            half: [start(8), start(4), start(12)],
+        }
+    }
+}
+
+fn simd_search_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 /// Decodes the live rows' codes into `out` (row r coded with table `classes[r]`), code j on
@@ -1073,9 +1169,11 @@ fn decode_stream(
     if simd && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is present; the function checks its own bounds.
         done = unsafe {
-            match lanes {
-                8 => simd::decode::<1>(out, rows, st, words, pos),
-                32 => simd::decode::<4>(out, rows, st, words, pos),
+            match (lanes, rows.search.is_empty()) {
+                (8, true) => simd::decode::<1, false>(out, rows, st, words, pos),
+                (32, true) => simd::decode::<4, false>(out, rows, st, words, pos),
+                (8, false) => simd::decode::<1, true>(out, rows, st, words, pos),
+                (32, false) => simd::decode::<4, true>(out, rows, st, words, pos),
                 _ => 0,
             }
         };
@@ -1089,7 +1187,17 @@ fn decode_stream(
         } else {
             rows.posmap[c]
         };
-        *o = take(&mut st[lane], lut_of(rows, class), rows.p, words, pos) as i8;
+        *o = if rows.luts.is_empty() {
+            let t = &rows.tables[class as usize];
+            let x = st[lane];
+            let e = t.entry(x & ((1 << rows.p) - 1), |sym| value_of_sym(sym) as i8 as u8);
+            let (b, nx, need) = step_entry(x, e, rows.p, word(words, *pos));
+            st[lane] = nx;
+            *pos += need as usize;
+            b as i8
+        } else {
+            take(&mut st[lane], lut_of(rows, class), rows.p, words, pos) as i8
+        };
         lane += 1;
         if lane == lanes {
             lane = 0;
@@ -1103,7 +1211,7 @@ fn decode_stream(
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::Rows;
+    use super::{Rows, Search};
 
     use std::arch::x86_64::*;
 
@@ -1130,7 +1238,7 @@ mod simd {
     /// `pos_off` with tables by position), so the vector loop itself has no branches and few
     /// live registers: the states, the offsets and five constants.
     #[target_feature(enable = "avx2,popcnt")]
-    pub(super) unsafe fn decode<const V: usize>(
+    pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
         out: &mut [i8],
         rows: &Rows,
         st: &mut [u32],
@@ -1138,7 +1246,16 @@ mod simd {
         pos: &mut usize,
     ) -> usize {
         let n = 8 * V;
-        let Rows { p, rowlen, classes, luts, posmap, pos_off } = *rows;
+        let Rows {
+            p,
+            rowlen,
+            classes,
+            luts,
+            search,
+            posmap,
+            pos_off,
+            ..
+        } = *rows;
         let positional = !posmap.is_empty();
         debug_assert_eq!(st.len(), n);
         let mut x = [_mm256_setzero_si256(); V];
@@ -1158,12 +1275,33 @@ mod simd {
         let mut offs_row = usize::MAX;
         let mut col = 0usize; // position in the row of the round's first code
         let (mut r0, mut left) = (0usize, rowlen); // its row, and the codes left in that row
+                                                   // SEARCH: each vector's table (a vector never spans two rows: rows are whole vectors,
+                                                   // or one table serves all), tracked by the row and codes left of the next vector.
+        let mut cls: [*const Search; V] = [search.as_ptr(); V];
+        let (mut vr, mut vleft) = (0usize, rowlen);
+        let steps = [
+            _mm256_set1_epi32(8),
+            _mm256_set1_epi32(4),
+            _mm256_set1_epi32(2),
+            _mm256_set1_epi32(1),
+        ];
         let mut e = [_mm256_setzero_si256(); V];
         let mut j = 0;
         let mut at = *pos;
         // A round reads eight words per vector in place: it runs while they are in the stream.
         while j + n <= out.len() && 2 * (at + n) <= words.len() {
-            let offp: *const i32 = if positional {
+            let offp: *const i32 = if SEARCH {
+                if search.len() > 1 {
+                    for c in cls.iter_mut() {
+                        *c = &search[classes[vr] as usize];
+                        vleft -= 8;
+                        if vleft == 0 {
+                            (vr, vleft) = (vr + 1, rowlen);
+                        }
+                    }
+                }
+                offs.as_ptr()
+            } else if positional {
                 // col < rowlen, and pos_off holds rowlen + 32 entries.
                 pos_off[col..col + n].as_ptr()
             } else {
@@ -1174,7 +1312,10 @@ mod simd {
                     }
                 } else if rowlen >= n {
                     // One row boundary in the round: lanes below `left` stay in row r0.
-                    let (off0, off1) = (_mm256_set1_epi32(class_off(r0)), _mm256_set1_epi32(class_off(r0 + 1)));
+                    let (off0, off1) = (
+                        _mm256_set1_epi32(class_off(r0)),
+                        _mm256_set1_epi32(class_off(r0 + 1)),
+                    );
                     let left_v = _mm256_set1_epi32(left as i32);
                     for v in 0..V {
                         let lanes = _mm256_add_epi32(lane0, _mm256_set1_epi32(8 * v as i32));
@@ -1200,19 +1341,31 @@ mod simd {
             };
             for v in 0..V {
                 // SAFETY: offp points at n >= 8v + 8 offsets.
-                let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
                 let xv = x[v];
-                let idx = _mm256_add_epi32(_mm256_and_si256(xv, slot_mask), off);
-                // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
-                let ev = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
+                let slot = _mm256_and_si256(xv, slot_mask);
+                let (ev, o) = if SEARCH {
+                    // SAFETY: cls[v] points into `search`.
+                    let ev = unsafe { find(&*cls[v], slot, &steps) };
+                    (
+                        ev,
+                        _mm256_sub_epi32(slot, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12)),
+                    )
+                } else {
+                    let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
+                    let idx = _mm256_add_epi32(slot, off);
+                    // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
+                    let ev = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
+                    (ev, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12))
+                };
                 let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(ev), one);
-                let o = _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12);
                 let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(xv, pshift)), o);
                 let need = _mm256_cmpeq_epi32(_mm256_min_epu32(y, word_max), y);
                 let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
                 // SAFETY: 2(at + 8) <= 2(at + n) <= words.len() at the round's start, and `at`
                 // grows by at most 8 per vector.
-                let w = unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast())) };
+                let w = unsafe {
+                    _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast()))
+                };
                 let perm = unsafe { _mm256_loadu_si256(PERM[m].as_ptr().cast()) };
                 let w = _mm256_permutevar8x32_epi32(w, perm);
                 x[v] = _mm256_blendv_epi8(y, _mm256_or_si256(_mm256_slli_epi32::<16>(y), w), need);
@@ -1236,6 +1389,46 @@ mod simd {
         }
         *pos = at;
         j
+    }
+
+    /// The entry of each lane's slot in table `t` (see [`Search`]); `steps` holds 8, 4, 2, 1.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn find(t: &Search, slot: __m256i, steps: &[__m256i; 4]) -> __m256i {
+        let load = |a: &[i32; 8]| unsafe { _mm256_load_si256(a.as_ptr().cast()) };
+        // k += step where start(k + step) <= slot, i.e. not (start > slot).
+        let add = |k: __m256i, start: __m256i, step: __m256i| {
+            _mm256_or_si256(
+                k,
+                _mm256_andnot_si256(_mm256_cmpgt_epi32(start, slot), step),
+            )
+        };
+        let below = _mm256_cmpgt_epi32(_mm256_set1_epi32(t.half[0]), slot);
+        let k = _mm256_andnot_si256(below, steps[0]);
+        let start = _mm256_blendv_epi8(
+            _mm256_set1_epi32(t.half[2]),
+            _mm256_set1_epi32(t.half[1]),
+            below,
+        );
+        let k = add(k, start, steps[1]);
+        let k = add(
+            k,
+            _mm256_permutevar8x32_epi32(load(&t.quarter), _mm256_srli_epi32::<2>(k)),
+            steps[2],
+        );
+        let k = add(
+            k,
+            _mm256_permutevar8x32_epi32(load(&t.eighth), _mm256_srli_epi32::<1>(k)),
+            steps[3],
+        );
+        let lo = _mm256_permutevar8x32_epi32(unsafe { _mm256_load_si256(t.lo.as_ptr().cast()) }, k);
+        let hi = _mm256_permutevar8x32_epi32(unsafe { _mm256_load_si256(t.hi.as_ptr().cast()) }, k);
+        // Bit 3 of k (moved to the sign bit) picks the upper eight symbols.
+        _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(lo),
+            _mm256_castsi256_ps(hi),
+            _mm256_castsi256_ps(_mm256_slli_epi32::<28>(k)),
+        ))
     }
 
     /// The low byte of every 32-bit lane of `e`, in order, to `dst` (8·V bytes).
