@@ -9,7 +9,9 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+AUTO_SLACK: float
 __all__ = [
+    "AUTO_SLACK",
     "PackedConv",
     "__version__",
     "chw_to_hwc",
