@@ -180,7 +180,11 @@ fn pruned_channels_make_context_codecs_beat_order0() {
         / 8.0;
     for name in ["crans", "srans", "auto"] {
         let blob = codec::encode(name, &codes, &shape).unwrap().1;
-        assert!((blob.len() as f64) < 0.95 * h0, "{name}: {} vs H0 {h0}", blob.len());
+        assert!(
+            (blob.len() as f64) < 0.95 * h0,
+            "{name}: {} vs H0 {h0}",
+            blob.len()
+        );
     }
 }
 

@@ -280,11 +280,15 @@ struct Plan {
 /// code bytes.
 fn info_from_bytes(h: &[u32; 256], nsym: usize) -> RowInfo {
     let count = |v: i32| h[(v as i8 as u8) as usize];
-    let mmin = (1..=128).find(|&m| count(m) + count(-m) > 0).unwrap_or(0);
+    // Codes are within ±nsym/2 (the alphabet was sized for them).
+    let maxabs = (nsym / 2).min(128) as i32;
+    let mmin = (1..=maxabs)
+        .find(|&m| count(m) + count(-m) > 0)
+        .unwrap_or(0);
     let mut hist = vec![0u32; nsym];
     if mmin > 0 {
         hist[0] = count(0);
-        for m in mmin..=128 {
+        for m in mmin..=maxabs {
             for v in [m, -m] {
                 if (-128..=127).contains(&v) && count(v) > 0 {
                     hist[sym_of(rel(v as i8, mmin))] += count(v);
@@ -383,6 +387,24 @@ fn classify(infos: &[&RowInfo], k: usize, nsym: usize) -> Vec<u8> {
     for (rank, &i) in order.iter().enumerate() {
         class[i] = (rank * k / infos.len().max(1)) as u8;
     }
+    // Histograms and costs as f32 rows padded to whole vectors of eight (the dot products
+    // below are the search's inner loop).
+    let w = nsym.next_multiple_of(8);
+    let mut hists = vec![0f32; infos.len() * w];
+    for (h, r) in hists.chunks_exact_mut(w).zip(infos) {
+        for (a, &b) in h.iter_mut().zip(&r.hist) {
+            *a = b as f32;
+        }
+    }
+    let dot = |a: &[f32], b: &[f32]| {
+        let mut acc = [0f32; 8];
+        for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+            for i in 0..8 {
+                acc[i] += x[i] * y[i];
+            }
+        }
+        acc.iter().sum::<f32>()
+    };
     for _ in 0..4 {
         let mut counts = vec![vec![0u64; nsym]; k];
         for (r, &c) in infos.iter().zip(&class) {
@@ -390,28 +412,21 @@ fn classify(infos: &[&RowInfo], k: usize, nsym: usize) -> Vec<u8> {
                 *a += b as u64;
             }
         }
-        let costs: Vec<Vec<f32>> = counts
-            .iter()
-            .map(|c| {
-                let n: u64 = c.iter().sum();
-                c.iter()
-                    .map(|&x| -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32)
-                    .collect()
-            })
-            .collect();
+        let mut costs = vec![0f32; k * w];
+        for (cost, c) in costs.chunks_exact_mut(w).zip(&counts) {
+            let n: u64 = c.iter().sum();
+            for (a, &x) in cost.iter_mut().zip(c) {
+                *a = -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32;
+            }
+        }
         let used: Vec<usize> = (0..k)
             .filter(|&j| counts[j].iter().any(|&x| x > 0))
             .collect();
         let mut changed = false;
-        for (r, c) in infos.iter().zip(class.iter_mut()) {
+        for (h, c) in hists.chunks_exact(w).zip(class.iter_mut()) {
             let mut best = (f32::INFINITY, *c);
             for &j in &used {
-                let cost: f32 = r
-                    .hist
-                    .iter()
-                    .zip(&costs[j])
-                    .map(|(&h, &x)| h as f32 * x)
-                    .sum();
+                let cost = dot(h, &costs[j * w..(j + 1) * w]);
                 if cost < best.0 {
                     best = (cost, j as u8);
                 }
@@ -551,14 +566,16 @@ fn plan_for(
 // ---------------------------------------------------------------------------------------------
 // rANS
 
-/// A symbol ready for encoding: division by its frequency as a multiplication (exact for
-/// every 32-bit state: the reciprocal is rounded up with one spare bit, Granlund-Montgomery).
+/// A symbol ready for encoding: division by its frequency as a multiplication by its
+/// reciprocal in f64, rounded up. For a state x < 2^32 and f <= 2^12 the product's floor is
+/// exactly x / f: it is never below the true quotient (the reciprocal is rounded up and
+/// rounding to nearest cannot pass an integer), and exceeds it by less than x·2^-51 / f, far
+/// less than the 1/f that separates a non-integer quotient from the next integer.
 #[derive(Clone, Copy)]
 struct EncSym {
     /// States at or above this renormalise first (u64: a certain symbol never does).
     x_max: u64,
-    rcp: u64,
-    shift: u32,
+    rcp: f64,
     start: u32,
     /// 2^p - freq: x' = x + start + q (2^p - freq) with q = x / freq.
     cmpl: u32,
@@ -571,11 +588,10 @@ impl Table {
             .zip(&self.start)
             .map(|(&f, &start)| {
                 let f = f.max(1); // absent symbols are never encoded
-                let shift = 32 - (f - 1).leading_zeros(); // ceil(log2 f)
                 EncSym {
                     x_max: (((RANS_L >> p) as u64) << 16) * f as u64,
-                    rcp: ((1u128 << (32 + shift)).div_ceil(f as u128)) as u64,
-                    shift,
+                    // The next f64 above 1/f (positive, so one more in the bit pattern).
+                    rcp: f64::from_bits((1.0 / f as f64).to_bits() + 1),
                     start,
                     cmpl: (1 << p) - f,
                 }
@@ -593,7 +609,7 @@ fn put(x: &mut u32, s: &EncSym, words: &mut [u16], len: &mut usize) {
     words[*len] = *x as u16;
     *len += emit;
     let x0 = *x >> (16 * emit as u32);
-    let q = ((x0 as u128 * s.rcp as u128) >> (32 + s.shift)) as u32;
+    let q = (x0 as f64 * s.rcp) as u32;
     *x = x0
         .wrapping_add(s.start)
         .wrapping_add(q.wrapping_mul(s.cmpl));
@@ -1473,4 +1489,32 @@ fn restore(row: &mut [i8], m: i32) -> Result<()> {
         return Err(corrupt("a code is out of the int8 range"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoder's division by multiplication is exact for every frequency at the states
+    /// where it could slip: just below and at each multiple of f near 2^32, 2^31, 2^24 and
+    /// small states, and at the largest state.
+    #[test]
+    fn reciprocal_division_is_exact() {
+        for f in 1u32..=4096 {
+            let t = Table::new(vec![f, (1 << 12) - f]);
+            let e = t.enc_syms(12)[0];
+            let mut check = |x: u32| assert_eq!((x as f64 * e.rcp) as u32, x / f, "x {x} f {f}");
+            for base in [u32::MAX, 1 << 31, 1 << 24, 1 << 17, 3 * f] {
+                let k = base / f;
+                for m in [k.saturating_sub(2), k.saturating_sub(1), k] {
+                    let x = m.saturating_mul(f);
+                    for d in [0u32, 1, 2] {
+                        check(x.saturating_sub(d));
+                        check(x.saturating_add(d));
+                    }
+                }
+            }
+            check(u32::MAX);
+        }
+    }
 }
