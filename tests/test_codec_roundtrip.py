@@ -82,6 +82,28 @@ def test_bad_arguments_are_leanconv_errors() -> None:
         decode_codes(b"", (2**62, 2**62), "crans")
 
 
+def test_decode_into_caller_memory() -> None:
+    rng = np.random.default_rng(5)
+    codes = np.clip(np.round(rng.laplace(0, 2, (48, 200))), -7, 7).astype(np.int8)
+    for name in ("auto", "srans", "huffman"):
+        used, blob = encode_codes(codes, name)
+        out = np.full(codes.shape, 99, np.int8)
+        got = decode_codes(blob, codes.shape, used, out=out)
+        assert got is out
+        np.testing.assert_array_equal(out, codes)
+    _, blob = encode_codes(codes, "srans")
+    with pytest.raises(leanconv.ShapeError, match="out must be"):
+        decode_codes(blob, codes.shape, "srans", out=np.zeros((200, 48), np.int8))
+    with pytest.raises(leanconv.ShapeError, match="out must be"):
+        decode_codes(blob, codes.shape, "srans", out=np.zeros((48, 400), np.int8)[:, ::2])
+    with pytest.raises(leanconv.LeanconvError, match="int8"):
+        decode_codes(blob, codes.shape, "srans", out=np.zeros(codes.shape, np.int16))  # type: ignore[arg-type]
+    frozen = np.zeros(codes.shape, np.int8)
+    frozen.flags.writeable = False
+    with pytest.raises(leanconv.LeanconvError, match="not writable"):
+        decode_codes(blob, codes.shape, "srans", out=frozen)
+
+
 @given(st.binary(max_size=200), st.sampled_from(CODECS), shapes)
 @settings(max_examples=300, deadline=None)
 def test_garbage_never_crashes_a_decoder(data: bytes, name: str, shape: tuple[int, ...]) -> None:

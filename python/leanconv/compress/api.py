@@ -74,10 +74,18 @@ def encode_codes(codes: npt.NDArray[np.int8], codec: str = "auto") -> tuple[str,
     return _native.encode_codes(a, codec)
 
 
-def decode_codes(data: bytes | npt.NDArray[np.uint8], shape: tuple[int, ...] | list[int], codec: str) -> npt.NDArray[np.int8]:
-    """Decodes bytes written by ``encode_codes``."""
+def decode_codes(
+    data: bytes | npt.NDArray[np.uint8],
+    shape: tuple[int, ...] | list[int],
+    codec: str,
+    out: npt.NDArray[np.int8] | None = None,
+) -> npt.NDArray[np.int8]:
+    """Decodes bytes written by ``encode_codes``; into ``out`` (C-contiguous int8 of ``shape``,
+    returned) when given, without allocating."""
     view = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    return _native.decode_codes(view, list(shape), codec)
+    if out is not None and (not isinstance(out, np.ndarray) or out.dtype != np.int8):
+        raise LeanconvError(f"out must be an int8 numpy array, got {getattr(out, 'dtype', type(out))}")
+    return _native.decode_codes(view, list(shape), codec, out)
 
 
 @dataclass

@@ -6,7 +6,7 @@ use leanconv_core::codec;
 use leanconv_core::CoreError;
 use numpy::{
     PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn,
-    PyUntypedArrayMethods,
+    PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -76,16 +76,37 @@ fn codec_sizes(
     Ok(py.detach(|| codec::sizes(s, &shape)).map_err(PyCoreError)?)
 }
 
-/// decode_codes(data, shape, codec) -> int8 array of `shape` decoded from a uint8 array.
+/// decode_codes(data, shape, codec, out=None) -> int8 array of `shape` decoded from a uint8
+/// array; into `out` (a C-contiguous int8 array of that shape, returned) when given, so a
+/// caller can decode into memory it already holds.
 #[pyfunction]
+#[pyo3(signature = (data, shape, codec, out=None))]
 fn decode_codes<'py>(
     py: Python<'py>,
     data: PyReadonlyArray1<'py, u8>,
     shape: Vec<usize>,
     codec: &str,
+    out: Option<Bound<'py, PyArrayDyn<i8>>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<i8>>> {
     let src = contiguous(&data, "data")?;
     let n = codec::numel(&shape).map_err(PyCoreError)?;
+    if let Some(arr) = out {
+        {
+            let mut rw: PyReadwriteArrayDyn<'py, i8> = arr.try_readwrite().map_err(|e| {
+                PyCoreError(CoreError::InvalidArgument(format!("out is not writable: {e}")))
+            })?;
+            if rw.shape() != shape.as_slice() || !rw.is_c_contiguous() {
+                return Err(PyCoreError(CoreError::Shape(format!(
+                    "out must be a C-contiguous int8 array of shape {shape:?}, got {:?}",
+                    rw.shape()
+                )))
+                .into());
+            }
+            let dst = rw.as_slice_mut().map_err(|e| PyCoreError(CoreError::InvalidArgument(e.to_string())))?;
+            py.detach(|| codec::decode(codec, src, &shape, dst)).map_err(PyCoreError)?;
+        }
+        return Ok(arr);
+    }
     let out = py
         .detach(|| {
             let mut out = vec![0i8; n];
