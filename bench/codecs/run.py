@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -244,6 +245,36 @@ def speeds(layers: list[np.ndarray]) -> dict[str, float]:
     return out
 
 
+def paired_decode(layers: list[np.ndarray], rounds: int = 21) -> dict[str, float]:
+    """auto against zstd-3, decoded in alternation so that both see the same machine: the
+    median of the per-round speed ratios, and each side's median MB/s."""
+    import zstandard
+
+    mb = sum(q.size for q in layers) / 1e6
+    raw = np.concatenate([q.reshape(-1) for q in layers]).tobytes()
+    zblob = zstandard.ZstdCompressor(level=3).compress(raw)
+    zd = zstandard.ZstdDecompressor()
+    used = [_native.encode_codes(q, "auto") for q in layers]
+    views = [(np.frombuffer(bl, np.uint8), list(q.shape), u) for (u, bl), q in zip(used, layers)]
+    bufs = [np.empty(q.shape, np.int8) for q in layers]
+    fns = {
+        "zstd3": lambda: zd.decompress(zblob),
+        "auto": lambda: [_native.decode_codes(*v) for v in views],
+        "auto_held": lambda: [_native.decode_codes(*v, o) for v, o in zip(views, bufs)],
+    }
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(rounds + 2):  # two warm-up rounds
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if r >= 2:
+                times[k].append(time.perf_counter() - t)
+    out = {f"{k}_mbs_median": mb / statistics.median(ts) for k, ts in times.items()}
+    for k in ("auto", "auto_held"):
+        out[f"{k}_vs_zstd3_median"] = statistics.median(z / a for z, a in zip(times["zstd3"], times[k]))
+    return out
+
+
 def state_dict_time() -> float:
     """Whole EfficientNet-Lite0 state_dict: prune + quantize + encode + write, from Python."""
     import tempfile
@@ -302,6 +333,7 @@ def main() -> None:
         w = models["M1_effnet_lite0"]()
         layers = [quantize_per_channel(prune_magnitude(x, 0.5), 4).codes for x in w.values()]
         result["speed_effnet_s0.5_b4"] = speeds(layers)
+        result["paired_decode_effnet_s0.5_b4"] = paired_decode(layers)
         result["state_dict_compress_save_s"] = state_dict_time()
     write(result)
 
@@ -360,6 +392,11 @@ def write(result: dict[str, Any]) -> None:
         for nm in ("lc_auto", "lc_crans", "lc_srans"):
             if nm + "_encode_2t" in sp:
                 lines.append(f"| {nm} (2 threads) | {sp[nm + '_encode_2t']:.0f} | {sp[nm + '_decode_2t']:.0f} | - |")
+        pd = result["paired_decode_effnet_s0.5_b4"]
+        lines += ["", "Decoding auto's output and zstd-3's in alternation (21 rounds, medians): zstd-3 "
+                  f"{pd['zstd3_mbs_median']:.0f} MB/s, auto {pd['auto_mbs_median']:.0f} MB/s "
+                  f"({pd['auto_vs_zstd3_median']:.2f}x zstd-3), auto into held memory {pd['auto_held_mbs_median']:.0f} MB/s "
+                  f"({pd['auto_held_vs_zstd3_median']:.2f}x)."]
         lines += ["", f"Whole EfficientNet-Lite0 state_dict, `leanconv.save(path, leanconv.compress(sd, sparsity=0.5, bits=4))`: "
                   f"{result['state_dict_compress_save_s']:.3f} s (best of 3)."]
     (out / "codecs.md").write_text("\n".join(lines) + "\n")
