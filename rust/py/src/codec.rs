@@ -93,7 +93,9 @@ fn decode_codes<'py>(
     if let Some(arr) = out {
         {
             let mut rw: PyReadwriteArrayDyn<'py, i8> = arr.try_readwrite().map_err(|e| {
-                PyCoreError(CoreError::InvalidArgument(format!("out is not writable: {e}")))
+                PyCoreError(CoreError::InvalidArgument(format!(
+                    "out is not writable: {e}"
+                )))
             })?;
             if rw.shape() != shape.as_slice() || !rw.is_c_contiguous() {
                 return Err(PyCoreError(CoreError::Shape(format!(
@@ -102,8 +104,11 @@ fn decode_codes<'py>(
                 )))
                 .into());
             }
-            let dst = rw.as_slice_mut().map_err(|e| PyCoreError(CoreError::InvalidArgument(e.to_string())))?;
-            py.detach(|| codec::decode(codec, src, &shape, dst)).map_err(PyCoreError)?;
+            let dst = rw
+                .as_slice_mut()
+                .map_err(|e| PyCoreError(CoreError::InvalidArgument(e.to_string())))?;
+            py.detach(|| codec::decode(codec, src, &shape, dst))
+                .map_err(PyCoreError)?;
         }
         return Ok(arr);
     }

@@ -1503,7 +1503,7 @@ mod tests {
         for f in 1u32..=4096 {
             let t = Table::new(vec![f, (1 << 12) - f]);
             let e = t.enc_syms(12)[0];
-            let mut check = |x: u32| assert_eq!((x as f64 * e.rcp) as u32, x / f, "x {x} f {f}");
+            let check = |x: u32| assert_eq!((x as f64 * e.rcp) as u32, x / f, "x {x} f {f}");
             for base in [u32::MAX, 1 << 31, 1 << 24, 1 << 17, 3 * f] {
                 let k = base / f;
                 for m in [k.saturating_sub(2), k.saturating_sub(1), k] {
