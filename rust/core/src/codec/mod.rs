@@ -256,6 +256,15 @@ pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
     (c, blob.unwrap_or_else(|| (c.encode)(codes, shape)))
 }
 
+/// The smallest non-zero |code| of a row (None for an all-zero row): per-layer magnitude
+/// pruning with per-channel scales makes it a per-channel constant worth sending once.
+pub(crate) fn min_magnitude(row: &[i8]) -> Option<u32> {
+    row.iter()
+        .filter(|&&c| c != 0)
+        .map(|&c| c.unsigned_abs() as u32)
+        .min()
+}
+
 /// Lossless byte-grouped coding of fixed-size items (floats that are not quantized).
 pub fn encode_bytes(data: &[u8], itemsize: usize) -> Result<Vec<u8>> {
     if itemsize == 0 || itemsize > 16 || data.len() % itemsize != 0 {

@@ -262,6 +262,17 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The context at the start of a tensor (`dens`: with the density term).
+    fn new(dens: bool) -> Self {
+        Ctx {
+            hist: 0,
+            dens: 0,
+            t1: 3,
+            z2: 0,
+            dens_on: dens as u8,
+        }
+    }
+
     #[inline(always)]
     fn index(&self) -> usize {
         ((self.t1 * 2 + self.z2) * 5) as usize
@@ -339,13 +350,7 @@ fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8
     let mut m = Models::new(maxabs);
     // Forward pass: (start, freq) of every symbol, and the sign bits.
     let mut syms: Vec<(u16, u16)> = Vec::with_capacity(n + rows);
-    let mut ctx = Ctx {
-        hist: 0,
-        dens: 0,
-        t1: 3,
-        z2: 0,
-        dens_on: dens as u8,
-    };
+    let mut ctx = Ctx::new(dens);
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     for r in 0..rows {
@@ -366,12 +371,7 @@ fn encode_with(codes: &[i8], shape: &[usize], maxabs: u32, dens: bool) -> Vec<u8
                 mag
             }
         };
-        let mmin = row
-            .iter()
-            .filter(|&&c| c != 0)
-            .map(|&c| (c as i32).unsigned_abs())
-            .min()
-            .unwrap_or(1);
+        let mmin = super::min_magnitude(row).unwrap_or(1);
         let tmin = tok_of(mmin);
         let rm = &mut m.rmin[prev_min];
         let (st, f) = rm.start_freq(tmin as usize - 1);
@@ -530,13 +530,7 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     if d.x < RANS_L {
         return Err(CoreError::Corrupt("crans: bad initial rANS state".into()));
     }
-    let mut ctx = Ctx {
-        hist: 0,
-        dens: 0,
-        t1: 3,
-        z2: 0,
-        dens_on: dens as u8,
-    };
+    let mut ctx = Ctx::new(dens);
     let mut prev_row = 0usize;
     let mut prev_min = 0usize;
     let bucketed = m.bucketed;

@@ -317,12 +317,7 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, nsym: usize) -> (Vec<RowI
             if rowlen >= nsym {
                 return info_from_bytes(&h, nsym);
             }
-            let mmin = row
-                .iter()
-                .filter(|&&c| c != 0)
-                .map(|&c| (c as i32).abs())
-                .min()
-                .unwrap_or(0);
+            let mmin = super::min_magnitude(row).map_or(0, |m| m as i32);
             let mut hist = vec![0u32; nsym];
             if mmin > 0 {
                 for &c in row {
