@@ -1,0 +1,246 @@
+//! The AVX2 decoder of srans's main stream: whole rounds of 8·V codes, V vectors of eight
+//! lanes, either by a gather from each class's 2^p-entry table or, for 4-bit alphabets, by a
+//! search of the class's starts held in registers ([`super::Search`]).
+use super::{Rows, Search};
+
+use std::arch::x86_64::*;
+
+/// For a mask of lanes that read a word: lane i takes the word at the count of reading
+/// lanes below it.
+static PERM: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let mut i = 0;
+        while i < 8 {
+            t[m][i] = (m & ((1 << i) - 1)).count_ones();
+            i += 1;
+        }
+        m += 1;
+    }
+    t
+};
+
+/// Decodes whole rounds of 8·V codes (V vectors of eight lanes) while the words allow;
+/// returns the number of codes decoded. The scalar loop finishes the rest.
+///
+/// Each round first settles the table offset of every lane (in `offs`, or straight from
+/// `pos_off` with tables by position), so the vector loop itself has no branches and few
+/// live registers: the states, the offsets and five constants.
+#[target_feature(enable = "avx2,popcnt")]
+pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
+    out: &mut [i8],
+    rows: &Rows,
+    st: &mut [u32],
+    words: &[u8],
+    pos: &mut usize,
+) -> usize {
+    let n = 8 * V;
+    let Rows {
+        p,
+        rowlen,
+        classes,
+        luts,
+        search,
+        posmap,
+        pos_off,
+        ..
+    } = *rows;
+    let positional = !posmap.is_empty();
+    debug_assert_eq!(st.len(), n);
+    let mut x = [_mm256_setzero_si256(); V];
+    for (v, xv) in x.iter_mut().enumerate() {
+        *xv = unsafe { _mm256_loadu_si256(st[8 * v..].as_ptr().cast()) };
+    }
+    let low12 = _mm256_set1_epi32(0xFFF);
+    let slot_mask = _mm256_set1_epi32((1 << p) - 1);
+    let pshift = _mm_cvtsi32_si128(p as i32);
+    let one = _mm256_set1_epi32(1);
+    let word_max = _mm256_set1_epi32(0xFFFF);
+    let lane0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let class_off = |r: usize| ((classes[r] as usize) << p) as i32;
+    // Table offset of each lane this round (rows by class).
+    let mut offs = [0i32; 32];
+    // The row whose table fills every lane of `offs` (usize::MAX: none).
+    let mut offs_row = usize::MAX;
+    let mut col = 0usize; // position in the row of the round's first code
+    let (mut r0, mut left) = (0usize, rowlen); // its row, and the codes left in that row
+                                               // SEARCH: each vector's table (a vector never spans two rows: rows are whole vectors,
+                                               // or one table serves all), tracked by the row and codes left of the next vector.
+    let mut cls: [*const Search; V] = [search.as_ptr(); V];
+    let (mut vr, mut vleft) = (0usize, rowlen);
+    let steps = [
+        _mm256_set1_epi32(8),
+        _mm256_set1_epi32(4),
+        _mm256_set1_epi32(2),
+        _mm256_set1_epi32(1),
+    ];
+    let mut e = [_mm256_setzero_si256(); V];
+    let mut j = 0;
+    let mut at = *pos;
+    // A round reads eight words per vector in place: it runs while they are in the stream.
+    while j + n <= out.len() && 2 * (at + n) <= words.len() {
+        let offp: *const i32 = if SEARCH {
+            if search.len() > 1 {
+                for c in cls.iter_mut() {
+                    *c = &search[classes[vr] as usize];
+                    vleft -= 8;
+                    if vleft == 0 {
+                        (vr, vleft) = (vr + 1, rowlen);
+                    }
+                }
+            }
+            offs.as_ptr()
+        } else if positional {
+            // col < rowlen, and pos_off holds rowlen + 32 entries.
+            pos_off[col..col + n].as_ptr()
+        } else {
+            if left >= n {
+                if offs_row != r0 {
+                    offs[..n].fill(class_off(r0));
+                    offs_row = r0;
+                }
+            } else if rowlen >= n {
+                // One row boundary in the round: lanes below `left` stay in row r0.
+                let (off0, off1) = (
+                    _mm256_set1_epi32(class_off(r0)),
+                    _mm256_set1_epi32(class_off(r0 + 1)),
+                );
+                let left_v = _mm256_set1_epi32(left as i32);
+                for v in 0..V {
+                    let lanes = _mm256_add_epi32(lane0, _mm256_set1_epi32(8 * v as i32));
+                    let off = _mm256_blendv_epi8(off1, off0, _mm256_cmpgt_epi32(left_v, lanes));
+                    // SAFETY: 8v + 8 <= n <= 32.
+                    unsafe { _mm256_storeu_si256(offs[8 * v..].as_mut_ptr().cast(), off) };
+                }
+                offs_row = usize::MAX;
+            } else {
+                // Rows shorter than a round.
+                let (mut r, mut l) = (r0, left);
+                for o in offs[..n].iter_mut() {
+                    if l == 0 {
+                        r += 1;
+                        l = rowlen;
+                    }
+                    *o = class_off(r);
+                    l -= 1;
+                }
+                offs_row = usize::MAX;
+            }
+            offs.as_ptr()
+        };
+        for v in 0..V {
+            // SAFETY: offp points at n >= 8v + 8 offsets.
+            let xv = x[v];
+            let slot = _mm256_and_si256(xv, slot_mask);
+            let (ev, o) = if SEARCH {
+                // SAFETY: cls[v] points into `search`.
+                let ev = unsafe { find(&*cls[v], slot, &steps) };
+                (
+                    ev,
+                    _mm256_sub_epi32(slot, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12)),
+                )
+            } else {
+                let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
+                let idx = _mm256_add_epi32(slot, off);
+                // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
+                let ev = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
+                (ev, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12))
+            };
+            let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(ev), one);
+            let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(xv, pshift)), o);
+            let need = _mm256_cmpeq_epi32(_mm256_min_epu32(y, word_max), y);
+            let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
+            // SAFETY: 2(at + 8) <= 2(at + n) <= words.len() at the round's start, and `at`
+            // grows by at most 8 per vector.
+            let w = unsafe {
+                _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().add(2 * at).cast()))
+            };
+            let perm = unsafe { _mm256_loadu_si256(PERM[m].as_ptr().cast()) };
+            let w = _mm256_permutevar8x32_epi32(w, perm);
+            x[v] = _mm256_blendv_epi8(y, _mm256_or_si256(_mm256_slli_epi32::<16>(y), w), need);
+            at += m.count_ones() as usize;
+            e[v] = ev;
+        }
+        // SAFETY: j + n <= out.len().
+        unsafe { store_bytes(&e, out.as_mut_ptr().add(j)) };
+        j += n;
+        col = (col + n) % rowlen;
+        if left > n {
+            left -= n;
+        } else {
+            let past = n - left;
+            r0 += 1 + past / rowlen;
+            left = rowlen - past % rowlen;
+        }
+    }
+    for (v, xv) in x.iter().enumerate() {
+        unsafe { _mm256_storeu_si256(st[8 * v..].as_mut_ptr().cast(), *xv) };
+    }
+    *pos = at;
+    j
+}
+
+/// The entry of each lane's slot in table `t` (see [`Search`]); `steps` holds 8, 4, 2, 1.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn find(t: &Search, slot: __m256i, steps: &[__m256i; 4]) -> __m256i {
+    let load = |a: &[i32; 8]| unsafe { _mm256_load_si256(a.as_ptr().cast()) };
+    // k += step where start(k + step) <= slot, i.e. not (start > slot).
+    let add = |k: __m256i, start: __m256i, step: __m256i| {
+        _mm256_or_si256(
+            k,
+            _mm256_andnot_si256(_mm256_cmpgt_epi32(start, slot), step),
+        )
+    };
+    let below = _mm256_cmpgt_epi32(_mm256_set1_epi32(t.half[0]), slot);
+    let k = _mm256_andnot_si256(below, steps[0]);
+    let start = _mm256_blendv_epi8(
+        _mm256_set1_epi32(t.half[2]),
+        _mm256_set1_epi32(t.half[1]),
+        below,
+    );
+    let k = add(k, start, steps[1]);
+    let k = add(
+        k,
+        _mm256_permutevar8x32_epi32(load(&t.quarter), _mm256_srli_epi32::<2>(k)),
+        steps[2],
+    );
+    let k = add(
+        k,
+        _mm256_permutevar8x32_epi32(load(&t.eighth), _mm256_srli_epi32::<1>(k)),
+        steps[3],
+    );
+    let lo = _mm256_permutevar8x32_epi32(unsafe { _mm256_load_si256(t.lo.as_ptr().cast()) }, k);
+    let hi = _mm256_permutevar8x32_epi32(unsafe { _mm256_load_si256(t.hi.as_ptr().cast()) }, k);
+    // Bit 3 of k (moved to the sign bit) picks the upper eight symbols.
+    _mm256_castps_si256(_mm256_blendv_ps(
+        _mm256_castsi256_ps(lo),
+        _mm256_castsi256_ps(hi),
+        _mm256_castsi256_ps(_mm256_slli_epi32::<28>(k)),
+    ))
+}
+
+/// The low byte of every 32-bit lane of `e`, in order, to `dst` (8·V bytes).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn store_bytes<const V: usize>(e: &[__m256i; V], dst: *mut i8) {
+    let ff = _mm256_set1_epi32(0xFF);
+    if V == 4 {
+        // Saturating packs keep 128-bit halves apart: the result holds dwords
+        // (e0 lo, e1 lo, e2 lo, e3 lo, e0 hi, e1 hi, e2 hi, e3 hi); one permutation orders them.
+        let lo = |v: usize| _mm256_and_si256(e[v], ff);
+        let a = _mm256_packus_epi32(lo(0), lo(1));
+        let b = _mm256_packus_epi32(lo(2), lo(3));
+        let c = _mm256_packus_epi16(a, b);
+        let c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        unsafe { _mm256_storeu_si256(dst.cast(), c) };
+    } else {
+        for (v, ev) in e.iter().enumerate() {
+            let a = _mm256_packus_epi32(_mm256_and_si256(*ev, ff), _mm256_setzero_si256());
+            let c = _mm256_packus_epi16(a, a);
+            let c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+            unsafe { _mm_storel_epi64(dst.add(8 * v).cast(), _mm256_castsi256_si128(c)) };
+        }
+    }
+}
