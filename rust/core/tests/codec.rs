@@ -5,37 +5,7 @@ use leanconv_core::CoreError;
 use proptest::prelude::*;
 
 mod common;
-use common::shape_strategy;
-
-/// Codes like pruned + quantized weights: mostly zeros, small magnitudes, some extremes.
-fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
-    let mut next = common::xorshift(seed);
-    (0..n)
-        .map(|_| {
-            let r = next();
-            match kind {
-                0 => 0,
-                1 => 5,
-                2 => (r as u8) as i8, // full int8 range, -128 included
-                3 => {
-                    if r % 4 != 0 {
-                        0
-                    } else {
-                        ((r >> 8) % 15) as i8 - 7
-                    }
-                }
-                4 => {
-                    if r % 2 == 0 {
-                        0
-                    } else {
-                        (((r >> 8) % 255) as i32 - 127) as i8
-                    }
-                }
-                _ => -128,
-            }
-        })
-        .collect()
-}
+use common::{codes_for, shape_strategy, KINDS};
 
 fn check_round_trip(codes: &[i8], shape: &[usize]) {
     for c in CODECS {
@@ -76,7 +46,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_codec_round_trips(shape in shape_strategy(), kind in 0u8..6, seed in any::<u64>()) {
+    fn every_codec_round_trips(shape in shape_strategy(), kind in 0u8..KINDS, seed in any::<u64>()) {
         let n: usize = shape.iter().product();
         let codes = codes_for(n, kind, seed);
         check_round_trip(&codes, &shape);
@@ -104,7 +74,7 @@ proptest! {
 
     #[test]
     fn decoders_never_panic_on_damaged_streams(
-        shape in shape_strategy(), kind in 0u8..6, seed in any::<u64>(),
+        shape in shape_strategy(), kind in 0u8..KINDS, seed in any::<u64>(),
         flip in any::<usize>(), cut in any::<usize>(),
     ) {
         let n: usize = shape.iter().product();

@@ -8,36 +8,7 @@ use leanconv_core::codec::{self, simple::vector_len};
 use proptest::prelude::*;
 
 mod common;
-use common::shape_strategy;
-
-/// Codes like pruned, low-bit weights (many repeats, zeros) or the full int8 range.
-fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
-    let mut next = common::xorshift(seed);
-    (0..n)
-        .map(|_| {
-            let r = next();
-            match kind {
-                0 => 0,
-                1 => {
-                    if r % 3 != 0 {
-                        0
-                    } else {
-                        ((r >> 8) % 5) as i8 - 2
-                    }
-                }
-                2 => ((r >> 8) % 15) as i8 - 7,
-                3 => (r as u8) as i8,
-                _ => {
-                    if r % 2 == 0 {
-                        -128
-                    } else {
-                        127
-                    }
-                }
-            }
-        })
-        .collect()
-}
+use common::{codes_for, shape_strategy, KINDS};
 
 /// Distinct zero-padded vectors, counted independently of the crate's hashing.
 fn distinct_patterns(codes: &[i8], shape: &[usize]) -> usize {
@@ -59,7 +30,7 @@ proptest! {
     #[test]
     fn merging_stays_within_tolerance_and_never_adds_patterns(
         shape in shape_strategy(),
-        kind in 0u8..5,
+        kind in 0u8..KINDS,
         seed in any::<u64>(),
         tol in prop_oneof![Just(0u8), Just(1u8), Just(2u8), 0u8..=255],
         cap in prop_oneof![Just(None), (0usize..6).prop_map(Some)],

@@ -222,8 +222,9 @@ pub const AUTO_SLACK: f64 = 0.05;
 /// The smallest encoding over every codec in the table (ties go to the earlier entry), except
 /// that a fast-decoding codec within [`AUTO_SLACK`] of a slow-decoding winner is taken instead:
 /// a model decoded on every load (and on a device) is worth a few percent more bytes at 10-20
-/// times the decoding speed. With srans as the fast codec this costs at most 0.3% of auto's
-/// bits on the bench models and gives up crans mostly on small depthwise layers.
+/// times the decoding speed. With srans as the fast codec this costs up to 1% of auto's bits
+/// on the three large bench models and up to 3% on the small default model (`lc min` against
+/// `lc auto` in bench/results/codecs.md), and gives up crans mostly on small depthwise layers.
 /// Codecs sized by encoding (their size is their length) are encoded once; the others are
 /// sized exactly with a counting writer and only the winner is written.
 pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {

@@ -28,3 +28,33 @@ pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
         s
     }
 }
+
+/// Kinds of code tensors `codes_for` makes.
+pub const KINDS: u8 = 9;
+
+/// Codes like pruned and quantized weights, by kind: 0 all zero, 1 one value, 2 the full int8
+/// range (-128 included), 3 mostly zeros with 4-bit values, 4 half zeros with wide values,
+/// 5 all -128, 6 two thirds zeros with values in -2..=2, 7 dense 4-bit values, 8 only the
+/// extremes -128 and 127.
+pub fn codes_for(n: usize, kind: u8, seed: u64) -> Vec<i8> {
+    let mut next = xorshift(seed);
+    (0..n)
+        .map(|_| {
+            let r = next();
+            match kind {
+                0 => 0,
+                1 => 5,
+                2 => (r as u8) as i8,
+                3 if r % 4 != 0 => 0,
+                3 | 7 => ((r >> 8) % 15) as i8 - 7,
+                4 if r % 2 == 0 => 0,
+                4 => (((r >> 8) % 255) as i32 - 127) as i8,
+                6 if r % 3 != 0 => 0,
+                6 => ((r >> 8) % 5) as i8 - 2,
+                8 if r % 2 == 0 => -128,
+                8 => 127,
+                _ => -128,
+            }
+        })
+        .collect()
+}
