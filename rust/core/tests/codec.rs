@@ -216,17 +216,24 @@ fn srans_rows(rows: usize, rowlen: usize, seed: u64, max: i8) -> Vec<i8> {
 
 /// SIMD and scalar decoding both return `codes`; damaged streams never panic either path.
 fn check_srans_paths(codes: &[i8], shape: &[usize]) {
-    let blob = codec::encode("srans", codes, shape).unwrap().1;
+    check_srans_blob(
+        codes,
+        shape,
+        &codec::encode("srans", codes, shape).unwrap().1,
+    );
+}
+
+fn check_srans_blob(codes: &[i8], shape: &[usize], blob: &[u8]) {
     for simd in [true, false] {
         let mut out = vec![0x55i8; codes.len()];
-        codec::srans::decode_with(&blob, shape, &mut out, simd).unwrap();
+        codec::srans::decode_with(blob, shape, &mut out, simd).unwrap();
         assert!(
             out == codes,
             "srans {shape:?} (simd {simd}) does not round-trip"
         );
     }
     for k in (0..blob.len()).step_by(blob.len() / 50 + 1) {
-        let mut bad = blob.clone();
+        let mut bad = blob.to_vec();
         bad[k] ^= 0x20;
         let mut out = vec![0i8; codes.len()];
         let _ = codec::srans::decode_with(&bad, shape, &mut out, true);
@@ -276,6 +283,46 @@ fn srans_small_alphabets_round_trip_on_every_path() {
     }
 }
 
+/// Tensors of 4-bit codes large enough for 32 states can code neighbouring codes as pairs
+/// (header byte 8; forced here, whatever they cost) and round-trip on every path: rows whose pairs are whole SIMD chunks of 16 or 8,
+/// or leave a scalar tail, many short rows, one long row; and rows of large magnitudes whose
+/// codes for unused symbols would leave int8 (which must not be reported as damage).
+#[test]
+fn srans_pairs_round_trip_on_every_path() {
+    let cases: [(usize, usize, u64); 7] = [
+        (4000, 6, 21),
+        (700, 34, 22),
+        (500, 46, 23),
+        (200, 112, 24),
+        (60, 1152, 25),
+        (1, 30000, 26),
+        (600, 64, 27),
+    ];
+    for (rows, rowlen, seed) in cases {
+        let mut codes = srans_rows(rows + 1, rowlen, seed, 7).split_off(rowlen); // not row 0: it is all zero
+        if seed == 27 {
+            // Every fourth row holds only ±122 and ±123: its minimum is 122, so relative
+            // values up to 7 would code 128.
+            for (r, row) in codes.chunks_exact_mut(rowlen).enumerate() {
+                if r % 4 == 1 {
+                    for c in row.iter_mut().filter(|c| **c != 0) {
+                        *c = c.signum() * (122 + (c.unsigned_abs() % 2) as i8);
+                    }
+                }
+            }
+        }
+        let blob = codec::srans::encode_with(&codes, &[rows, rowlen], f64::INFINITY);
+        assert_eq!(blob[8], 1, "{rows}x{rowlen} codes as pairs");
+        if seed == 27 {
+            assert!(
+                blob[6] as i32 + 122 - 1 > 127,
+                "the largest relative value leaves int8"
+            );
+        }
+        check_srans_blob(&codes, &[rows, rowlen], &blob);
+    }
+}
+
 /// Depthwise-like kernels whose distribution depends on the position in the kernel: srans
 /// chooses tables by position (header byte 5 = 2) and every decoding path round-trips them.
 #[test]
@@ -308,10 +355,11 @@ fn srans_tables_by_position_round_trip() {
     }
 }
 
-/// A stream written by srans version 1 (whose log-scale weights ran backwards within each
-/// octave) still decodes to its codes: files written before the fix stay readable.
+/// Streams written by srans version 1 (whose log-scale weights ran backwards within each
+/// octave) and version 2 (before pairs) still decode to their codes: files written before
+/// stay readable.
 #[test]
-fn srans_version_1_streams_still_decode() {
+fn srans_older_versions_still_decode() {
     let codes: [[i8; 20]; 6] = [
         [
             -3, -1, 1, 0, -3, 0, 0, -2, 1, -2, 0, 0, 0, 0, 1, 4, -1, 1, 1, -1,
@@ -330,20 +378,28 @@ fn srans_version_1_streams_still_decode() {
             0, 0, 1, 0, -5, 0, -1, 1, 0, 0, 3, 0, -1, -1, 0, -3, 0, 3, 0, 1,
         ],
     ];
-    let hex = "01010a020101070109a2424926a8ba903801021100ca6af0099f3346e072d4cba9a372e39ffe8da1d93613cbb79ad72c7d9104e0fcd2f57ad95974";
-    let v1: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    assert_eq!(v1[0], 1, "the fixture is a version 1 stream");
     let want: Vec<i8> = codes.iter().flatten().copied().collect();
+    let fixtures = [
+        (1, "01010a020101070109a2424926a8ba903801021100ca6af0099f3346e072d4cba9a372e39ffe8da1d93613cbb79ad72c7d9104e0fcd2f57ad95974"),
+        (2, "02010a020101070109a2424926a8ba903801020f00ec0cc702a44fa78349d4357ec24f20767c39cbd96015b1cb80b90277b77d18e88964e7b5c6b4"),
+    ];
     let mut out = vec![0i8; want.len()];
-    codec::decode("srans", &v1, &[6, 20], &mut out).unwrap();
-    assert_eq!(out, want);
-    // Today's encoder writes version 2, which round-trips too.
-    let v2 = codec::encode("srans", &want, &[6, 20]).unwrap().1;
-    assert_eq!(v2[0], 2);
-    codec::decode("srans", &v2, &[6, 20], &mut out).unwrap();
+    for (version, hex) in fixtures {
+        let blob: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(
+            blob[0], version,
+            "the fixture is a version {version} stream"
+        );
+        codec::decode("srans", &blob, &[6, 20], &mut out).unwrap();
+        assert_eq!(out, want, "version {version}");
+    }
+    // Today's encoder writes version 3, which round-trips too.
+    let v3 = codec::encode("srans", &want, &[6, 20]).unwrap().1;
+    assert_eq!(v3[0], 3);
+    codec::decode("srans", &v3, &[6, 20], &mut out).unwrap();
     assert_eq!(out, want);
 }
 

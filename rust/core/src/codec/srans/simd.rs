@@ -144,7 +144,7 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
                 let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
                 let idx = _mm256_add_epi32(slot, off);
                 // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
-                let ev = unsafe { _mm256_i32gather_epi32::<4>(luts.as_ptr().cast(), idx) };
+                let ev = unsafe { gather(luts.as_ptr(), idx) };
                 (ev, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12))
             };
             let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(ev), one);
@@ -179,6 +179,32 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
     }
     *pos = at;
     j
+}
+
+/// `base[idx[i]]` for the eight lanes, by scalar loads: on Zen 3 this is about a third faster
+/// than `vpgatherdd`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn gather(base: *const u32, idx: __m256i) -> __m256i {
+    let lo = _mm256_castsi256_si128(idx);
+    let hi = _mm256_extracti128_si256::<1>(idx);
+    let (a, b) = (
+        _mm_cvtsi128_si64(lo) as u64,
+        _mm_extract_epi64::<1>(lo) as u64,
+    );
+    let (c, d) = (
+        _mm_cvtsi128_si64(hi) as u64,
+        _mm_extract_epi64::<1>(hi) as u64,
+    );
+    // SAFETY: the caller guarantees every index is in bounds.
+    let at = |i: u64| unsafe { *base.add(i as u32 as usize) as i32 };
+    let half = |x: u64, y: u64| {
+        let v = _mm_cvtsi32_si128(at(x));
+        let v = _mm_insert_epi32::<1>(v, at(x >> 32));
+        let v = _mm_insert_epi32::<2>(v, at(y));
+        _mm_insert_epi32::<3>(v, at(y >> 32))
+    };
+    _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(half(a, b)), half(c, d))
 }
 
 /// The entry of each lane's slot in table `t` (see [`Search`]); `steps` holds 8, 4, 2, 1.
@@ -243,4 +269,50 @@ unsafe fn store_bytes<const V: usize>(e: &[__m256i; V], dst: *mut i8) {
             unsafe { _mm_storel_epi64(dst.add(8 * v).cast(), _mm256_castsi256_si128(c)) };
         }
     }
+}
+
+/// One row of pair symbols a + 16 b to the codes of a and b, in chunks of 16 and 8 symbols:
+/// the row's codes of the 16 symbols are values[k] + sign(values[k])(m - 1). Returns the
+/// symbols done (the caller finishes the rest), those codes (wrapping) and a mask of the
+/// symbols whose code leaves int8.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn expand_pairs(
+    syms: &[i8],
+    out: &mut [i8],
+    values: &[i8; 16],
+    m: i32,
+) -> (usize, [i8; 16], u32) {
+    let r = unsafe { _mm_loadu_si128(values.as_ptr().cast()) };
+    let d = _mm_sign_epi8(_mm_set1_epi8((m - 1) as i8), r);
+    let table = _mm_add_epi8(r, d);
+    let bad = !_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_adds_epi8(r, d), table)) as u32 & 0xFFFF;
+    let mut codes = [0i8; 16];
+    unsafe { _mm_storeu_si128(codes.as_mut_ptr().cast(), table) };
+    let low4 = _mm_set1_epi8(15);
+    let split = |v: __m128i| {
+        let a = _mm_shuffle_epi8(table, _mm_and_si128(v, low4));
+        let b = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16::<4>(v), low4));
+        (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b))
+    };
+    let n = syms.len().min(out.len() / 2);
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= syms.len() and 2i + 32 <= out.len().
+        unsafe {
+            let (lo, hi) = split(_mm_loadu_si128(syms.as_ptr().add(i).cast()));
+            let dst = out.as_mut_ptr().add(2 * i);
+            _mm_storeu_si128(dst.cast(), lo);
+            _mm_storeu_si128(dst.add(16).cast(), hi);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: i + 8 <= syms.len() and 2i + 16 <= out.len().
+        unsafe {
+            let (lo, _) = split(_mm_loadl_epi64(syms.as_ptr().add(i).cast()));
+            _mm_storeu_si128(out.as_mut_ptr().add(2 * i).cast(), lo);
+        }
+        i += 8;
+    }
+    (i, codes, bad)
 }
