@@ -947,7 +947,10 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
             .map(|t| pair_table(t, p).enc_syms(p))
             .collect();
         let tables = &tables;
-        let syms = live.iter().rev().flat_map(|&(r, m, c)| {
+        // Rows in class order: the decoder then gathers from one class's table for long runs.
+        let mut by_class = live.clone();
+        by_class.sort_by_key(|&(_, _, c)| c);
+        let syms = by_class.iter().rev().flat_map(|&(r, m, c)| {
             row(r)
                 .chunks_exact(2)
                 .rev()
@@ -1082,7 +1085,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         )?));
     }
     let positional = rows_on == 2;
-    if pairs && (nsym > 16 || positional || rowlen % 2 != 0) {
+    if pairs && (nsym > 16 || positional || rowlen % 2 != 0 || rowlen == 0) {
         return Err(corrupt(
             "pairs need at most 16 symbols and tables by row of even length",
         ));
@@ -1194,6 +1197,37 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             classes.push(kind as u32 - 1);
         }
     }
+    if pairs {
+        // Live rows come in class order (stable); each row's pairs expand into its place.
+        let mut live: Vec<(usize, u32, i32)> = (row_kind.iter().enumerate())
+            .filter(|(_, k)| k.0 > 0)
+            .map(|(r, &(kind, m))| (r, kind as u32 - 1, m))
+            .collect();
+        live.sort_by_key(|&(_, c, _)| c);
+        let classes: Vec<u32> = live.iter().map(|l| l.1).collect();
+        let rows = Rows {
+            p,
+            rowlen: rowlen / 2,
+            classes: &classes,
+            luts: &luts,
+            tables: &tables,
+            search: &search,
+            posmap: &posmap,
+            pos_off: &[],
+        };
+        let mut syms = vec![0i8; live.len() * rowlen / 2];
+        decode_stream(&mut syms, &rows, &mut st, words, &mut pos, simd);
+        for (row, &(kind, _)) in out.chunks_exact_mut(rowlen).zip(&row_kind) {
+            if kind == 0 {
+                row.fill(0);
+            }
+        }
+        expand_pairs(&syms, out, rowlen, &live, nsym, simd)?;
+        if pos != nwords || st.iter().any(|&x| x != RANS_L) {
+            return Err(corrupt("main stream does not end where it should"));
+        }
+        return Ok(());
+    }
     let all_live = classes.len() == rows;
     let mut tmp = Vec::new();
     let live_out: &mut [i8] = if all_live {
@@ -1207,7 +1241,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         .collect();
     let rows = Rows {
         p,
-        rowlen: if pairs { rowlen / 2 } else { rowlen },
+        rowlen,
         classes: &classes,
         luts: &luts,
         tables: &tables,
@@ -1215,14 +1249,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         posmap: &posmap,
         pos_off: &pos_off,
     };
-    if pairs {
-        let mut syms = vec![0i8; live_out.len() / 2];
-        decode_stream(&mut syms, &rows, &mut st, words, &mut pos, simd);
-        let mins = row_kind.iter().filter(|k| k.0 > 0).map(|k| k.1);
-        expand_pairs(&syms, live_out, rowlen, mins, nsym, simd)?;
-    } else {
-        decode_stream(live_out, &rows, &mut st, words, &mut pos, simd);
-    }
+    decode_stream(live_out, &rows, &mut st, words, &mut pos, simd);
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
         for (row, &(kind, _)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
@@ -1233,7 +1260,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         }
     }
     for (row, &(kind, m)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
-        if kind > 0 && m > 1 && !pairs {
+        if kind > 0 && m > 1 {
             restore(row, m)?;
         }
     }
@@ -1376,13 +1403,14 @@ fn decode_stream(
 #[cfg(target_arch = "x86_64")]
 mod simd;
 
-/// Pair symbols a + 16 b back to the codes of a and b, row by row (`rowlen` codes, each row's
-/// smallest magnitude from `mins`): one table lookup per code does what [`restore`] does.
+/// Pair symbols a + 16 b back to the codes of a and b: the symbols of `live` rows (row, class,
+/// smallest magnitude m) one after another, each into its row of `out` (`rowlen` codes). One
+/// table lookup per code does what [`restore`] does.
 fn expand_pairs(
     syms: &[i8],
     out: &mut [i8],
     rowlen: usize,
-    mins: impl Iterator<Item = i32>,
+    live: &[(usize, u32, i32)],
     nsym: usize,
     simd: bool,
 ) -> Result<()> {
@@ -1396,11 +1424,8 @@ fn expand_pairs(
     // Relative values of the symbols (0 past the alphabet: those never occur).
     let values: [i8; 16] =
         std::array::from_fn(|k| if k < nsym { value_of_sym(k) as i8 } else { 0 });
-    for ((srow, orow), m) in syms
-        .chunks_exact(rowlen / 2)
-        .zip(out.chunks_exact_mut(rowlen))
-        .zip(mins)
-    {
+    for (srow, &(r, _, m)) in syms.chunks_exact(rowlen / 2).zip(live) {
+        let orow = &mut out[r * rowlen..(r + 1) * rowlen];
         // The row's codes of the 16 symbols (wrapping), and which of them leave int8.
         let (mut done, mut codes, mut bad) = (0, [0i8; 16], 0u32);
         #[cfg(target_arch = "x86_64")]

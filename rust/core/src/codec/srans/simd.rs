@@ -61,8 +61,8 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
     let class_off = |r: usize| ((classes[r] as usize) << p) as i32;
     // Table offset of each lane this round (rows by class).
     let mut offs = [0i32; 32];
-    // The row whose table fills every lane of `offs` (usize::MAX: none).
-    let mut offs_row = usize::MAX;
+    // The table offset that fills every lane of `offs` (-1: none).
+    let mut offs_class = -1;
     let mut col = 0usize; // position in the row of the round's first code
     let (mut r0, mut left) = (0usize, rowlen); // its row, and the codes left in that row
                                                // SEARCH: each vector's table (a vector never spans two rows: rows are whole vectors,
@@ -95,10 +95,11 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
             // col < rowlen, and pos_off holds rowlen + 32 entries.
             pos_off[col..col + n].as_ptr()
         } else {
-            if left >= n {
-                if offs_row != r0 {
-                    offs[..n].fill(class_off(r0));
-                    offs_row = r0;
+            if left >= n || (rowlen >= n && class_off(r0) == class_off(r0 + 1)) {
+                // The whole round in one class's table (rows in class order make this common).
+                if offs_class != class_off(r0) {
+                    offs_class = class_off(r0);
+                    offs[..n].fill(offs_class);
                 }
             } else if rowlen >= n {
                 // One row boundary in the round: lanes below `left` stay in row r0.
@@ -113,7 +114,7 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
                     // SAFETY: 8v + 8 <= n <= 32.
                     unsafe { _mm256_storeu_si256(offs[8 * v..].as_mut_ptr().cast(), off) };
                 }
-                offs_row = usize::MAX;
+                offs_class = -1;
             } else {
                 // Rows shorter than a round.
                 let (mut r, mut l) = (r0, left);
@@ -125,7 +126,7 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
                     *o = class_off(r);
                     l -= 1;
                 }
-                offs_row = usize::MAX;
+                offs_class = -1;
             }
             offs.as_ptr()
         };
