@@ -10,8 +10,10 @@ import numpy.typing as npt
 
 __version__: str
 AUTO_SLACK: float
+AUTO_SLACK_BYTES: int
 __all__ = [
     "AUTO_SLACK",
+    "AUTO_SLACK_BYTES",
     "PackedConv",
     "__version__",
     "chw_to_hwc",

@@ -178,6 +178,7 @@ fn decode_bytes<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AUTO_SLACK", codec::AUTO_SLACK)?;
+    m.add("AUTO_SLACK_BYTES", codec::AUTO_SLACK_BYTES)?;
     m.add_function(wrap_pyfunction!(crc32, m)?)?;
     m.add_function(wrap_pyfunction!(crc32_array, m)?)?;
     m.add_function(wrap_pyfunction!(codec_table, m)?)?;

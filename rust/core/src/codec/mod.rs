@@ -216,11 +216,20 @@ pub fn sizes(codes: &[i8], shape: &[usize]) -> Result<Vec<(&'static str, usize)>
         .collect())
 }
 
-/// How much larger than the smallest encoding `auto` accepts to avoid a slow decoder.
+/// How much larger than the smallest encoding `auto` accepts to avoid a slow decoder: this
+/// fraction, or this many bytes (small tensors: crans decodes a 3600-code depthwise layer in
+/// about 70 us, as long as srans takes for 100000 codes, to save a few dozen bytes).
 pub const AUTO_SLACK: f64 = 0.05;
+pub const AUTO_SLACK_BYTES: usize = 128;
+
+/// Whether `auto` takes a fast decoder of `fast` bytes over a slow one of `best` bytes.
+pub fn auto_takes_fast(fast: usize, best: usize) -> bool {
+    fast as f64 <= best as f64 * (1.0 + AUTO_SLACK) || fast <= best + AUTO_SLACK_BYTES
+}
 
 /// The smallest encoding over every codec in the table (ties go to the earlier entry), except
-/// that a fast-decoding codec within [`AUTO_SLACK`] of a slow-decoding winner is taken instead:
+/// that a fast-decoding codec within [`AUTO_SLACK`] (or [`AUTO_SLACK_BYTES`]) of a
+/// slow-decoding winner is taken instead:
 /// a model decoded on every load (and on a device) is worth a few percent more bytes at 10-20
 /// times the decoding speed. With srans as the fast codec this costs up to 1% of auto's bits
 /// on the three large bench models and up to 3% on the small default model (`lc min` against
@@ -248,7 +257,7 @@ pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
             .expect("the table has fast codecs")
     };
     let (best, fast) = (smallest(false), smallest(true));
-    let pick = if sized[fast].1 as f64 <= sized[best].1 as f64 * (1.0 + AUTO_SLACK) {
+    let pick = if auto_takes_fast(sized[fast].1, sized[best].1) {
         fast
     } else {
         best
