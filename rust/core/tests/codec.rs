@@ -437,3 +437,23 @@ fn srans_tables_come_close_to_order0_entropy() {
     let bits = 8.0 * codec::encode("srans", &codes, &[n]).unwrap().1.len() as f64;
     assert!(bits < 1.003 * h0, "srans {bits} bits against H0 {h0:.0}");
 }
+
+/// Long Huffman streams decode two codes per table lookup where both fit the window: skewed
+/// values (a 1-bit zero, so most windows hold two codes), the full int8 range (12-bit codes,
+/// mostly one per window), 4-bit values, odd lengths (a last code alone). Damaged streams are
+/// reported or decode to something, never panic.
+#[test]
+fn huffman_long_runs_round_trip() {
+    for (kind, n) in [(3u8, 50_001usize), (2, 70_000), (7, 20_001), (6, 9_999)] {
+        let codes = codes_for(n, kind, 40 + kind as u64);
+        let blob = codec::encode("huffman", &codes, &[n]).unwrap().1;
+        let mut out = vec![0i8; n];
+        codec::decode("huffman", &blob, &[n], &mut out).unwrap();
+        assert!(out == codes, "kind {kind}, {n} codes");
+        for k in (0..blob.len()).step_by(blob.len() / 40 + 1) {
+            let mut bad = blob.clone();
+            bad[k] ^= 0x08;
+            let _ = codec::decode("huffman", &bad, &[n], &mut out);
+        }
+    }
+}

@@ -223,6 +223,56 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// Decodes `out.len()` symbols (below 256), each mapped by `map`. Long runs go two symbols
+    /// per table lookup: a second table holds, for every `bits`-bit window, its first code and,
+    /// when it also fits in the window, the second.
+    pub fn get_many(
+        &self,
+        r: &mut BitReader,
+        out: &mut [i8],
+        map: impl Fn(u32) -> i8,
+    ) -> Result<()> {
+        let mut i = 0;
+        // Building the pair table costs about a lookup per entry: worth it for long runs.
+        if self.single.is_none() && out.len() >= 4 * self.table.len() {
+            let mask = self.table.len() - 1;
+            let pairs: Vec<u32> = (0..self.table.len())
+                .map(|w| {
+                    let e = self.table[w];
+                    let l = e & 31;
+                    if l == 0 || e >> 5 > 255 {
+                        return 0; // invalid code: count 0
+                    }
+                    let e2 = self.table[(w >> l) & mask];
+                    let l2 = e2 & 31;
+                    if l2 > 0 && l + l2 <= self.bits && e2 >> 5 <= 255 {
+                        2 << 24 | (l + l2) << 16 | (e2 >> 5) << 8 | e >> 5
+                    } else {
+                        1 << 24 | l << 16 | e >> 5
+                    }
+                })
+                .collect();
+            while i + 2 <= out.len() {
+                let e = pairs[r.peek(self.bits) as usize];
+                let n = (e >> 24) as usize;
+                if n == 0 {
+                    return Err(CoreError::Corrupt("invalid Huffman code".into()));
+                }
+                // The second byte of a single is overwritten by the next lookup.
+                out[i] = map(e & 0xFF);
+                out[i + 1] = map((e >> 8) & 0xFF);
+                r.consume((e >> 16) & 31);
+                i += n;
+            }
+        }
+        for o in &mut out[i..] {
+            *o = map(self.get(r)?);
+        }
+        Ok(())
+    }
+}
+
 impl BitReader<'_> {
     #[inline]
     pub fn consume_checked(&mut self, n: u32) {

@@ -165,10 +165,7 @@ pub fn huffman_dec(r: &mut BitReader, _shape: &[usize], out: &mut [i8]) -> Resul
     if out.is_empty() {
         return Ok(());
     }
-    let dec = value_decoder(r)?;
-    for o in out.iter_mut() {
-        *o = unsym(dec.get(r)?);
-    }
+    value_decoder(r)?.get_many(r, out, unsym)?;
     r.check("huffman")
 }
 

@@ -101,14 +101,16 @@ fn normalize(us: &[Option<u32>], s: u32, p: u32, version: u8) -> Result<Vec<u32>
         .iter()
         .map(|u| u.map_or(0, |u| weight(u, s, version)))
         .collect();
-    let sum: u128 = ws.iter().map(|&w| w as u128).sum();
-    let budget = (total - present) as u128;
+    // Weights are below 2^49 (MANT < 2^17, shifted by at most 32), at most 257 of them, and
+    // the budget is below 2^12: sums and products fit in 64 bits.
+    let sum: u64 = ws.iter().sum();
+    let budget = total - present;
     let mut freq: Vec<u32> = ws
         .iter()
         .zip(us)
         .map(|(&w, u)| {
             if u.is_some() {
-                1 + (w as u128 * budget / sum) as u32
+                1 + (w * budget / sum) as u32
             } else {
                 0
             }
