@@ -185,20 +185,16 @@ impl Table {
         Self { freq, start }
     }
 
-    /// Fills `lut` (2^p used entries): (freq - 1) << 20 | (slot - start) << 8 | output byte.
-    fn fill_lut(&self, p: u32, byte_of: impl Fn(usize) -> u8, lut: &mut [u32]) {
-        for (sym, (&f, &st)) in self.freq.iter().zip(&self.start).enumerate() {
-            let b = byte_of(sym) as u32;
-            for (k, e) in lut[st as usize..(st + f) as usize].iter_mut().enumerate() {
-                *e = ((f - 1) << 20) | ((k as u32) << 8) | b;
-            }
+    /// Appends the lookup table (2^p entries) to `lut`: (freq - 1) << 20 | (slot - start) << 8
+    /// | output byte. (Appended, not filled in: the tables are rebuilt on every decode, and
+    /// zeroing them first cost a few percent of it.)
+    fn push_lut(&self, p: u32, byte_of: impl Fn(usize) -> u8, lut: &mut Vec<u32>) {
+        let end = lut.len() + (1 << p);
+        for (sym, &f) in self.freq.iter().enumerate() {
+            let e = (f.max(1) - 1) << 20 | byte_of(sym) as u32;
+            lut.extend((0..f).map(|k| e | k << 8));
         }
-        debug_assert!(
-            self.start
-                .last()
-                .map_or(0, |s| s + self.freq.last().unwrap_or(&0))
-                == 1 << p
-        );
+        debug_assert_eq!(lut.len(), end);
     }
 
     /// The lookup table entry of `slot` (< 2^p), found by binary search over the starts.
@@ -1018,8 +1014,8 @@ fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {
 }
 
 fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Vec<u32> {
-    let mut lut = vec![0u32; 1 << p];
-    t.fill_lut(p, byte_of, &mut lut);
+    let mut lut = Vec::with_capacity(1 << p);
+    t.push_lut(p, byte_of, &mut lut);
     lut
 }
 
@@ -1109,13 +1105,13 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             tables.iter().map(|t| Search::new(t, p, byte_of)).collect(),
         )
     } else {
-        let mut luts = vec![0u32; ntables << p];
-        for (t, lut) in tables.iter().zip(luts.chunks_exact_mut(1 << p)) {
+        let mut luts = Vec::with_capacity(ntables << p);
+        for t in &tables {
             if pairs {
                 // The output byte is the pair symbol, split by `expand_pairs`.
-                pair_table(t, p).fill_lut(p, |sym| sym as u8, lut);
+                pair_table(t, p).push_lut(p, |sym| sym as u8, &mut luts);
             } else {
-                t.fill_lut(p, byte_of, lut);
+                t.push_lut(p, byte_of, &mut luts);
             }
         }
         (luts, Vec::new())
