@@ -839,26 +839,25 @@ const PAIR_SLACK: f64 = 0.01;
 /// would spend more on building pair tables than they save), and pair tables within `slack`
 /// of the class tables.
 fn pairs_pay(
-    codes: &[i8],
+    syms: &[u16],
     rowlen: usize,
     live: &[(usize, i32, usize)],
     tables: &[Table],
     plan: &Plan,
     slack: f64,
 ) -> bool {
-    let total = live.len() * rowlen;
     if 2 * plan.maxrel + 1 > 16
         || !plan.posmap.is_empty()
         || rowlen % 2 != 0
-        || lanes_for(total) < 32
+        || lanes_for(syms.len()) < 32
     {
         return false;
     }
     let mut single = vec![[0u64; 16]; tables.len()];
     let mut pair = vec![[0u64; PAIR_SYMBOLS]; tables.len()];
-    for &(r, m, c) in live {
-        for pr in codes[r * rowlen..(r + 1) * rowlen].chunks_exact(2) {
-            let (a, b) = (sym_of(rel(pr[0], m)), sym_of(rel(pr[1], m)));
+    for (row, &(_, _, c)) in syms.chunks_exact(rowlen).zip(live) {
+        for pr in row.chunks_exact(2) {
+            let (a, b) = (pr[0] as usize & 15, pr[1] as usize & 15);
             single[c][a] += 1;
             single[c][b] += 1;
             pair[c][a + 16 * b] += 1;
@@ -870,6 +869,17 @@ fn pairs_pay(
         pair_bits += pair_table(t, plan.p).cost(&pair[c], plan.p);
     }
     pair_bits <= single_bits * (1.0 + slack)
+}
+
+/// The symbols of a row's codes given its smallest magnitude m: `sym_of(rel(q, m))`, in 16-bit
+/// arithmetic so that the loop vectorises.
+fn row_symbols(row: &[i8], m: i32) -> impl Iterator<Item = u16> + '_ {
+    let d = (m - 1) as i16;
+    row.iter().map(move |&q| {
+        let q = q as i16;
+        let r = q - q.signum() * d;
+        (2 * r.abs() - (r > 0) as i16) as u16
+    })
 }
 
 fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
@@ -889,7 +899,12 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
         .collect();
     let total: usize = live.len() * rowlen;
     let lanes = lanes_for(total);
-    let pairs = pairs_pay(codes, rowlen, &live, &class_tables, plan, pair_slack);
+    // Every live row's symbols, once (the pair test and the coder both read them).
+    let mut syms: Vec<u16> = Vec::with_capacity(total);
+    for &(r, m, _) in &live {
+        syms.extend(row_symbols(&codes[r * rowlen..(r + 1) * rowlen], m));
+    }
+    let pairs = pairs_pay(&syms, rowlen, &live, &class_tables, plan, pair_slack);
     let mut out = vec![
         VERSION,
         lanes as u8,
@@ -938,7 +953,8 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
     put_varint(&mut out, side.len() as u64 / 2);
     out.extend_from_slice(&side);
     // Main stream: live rows' codes (or pairs) in order, symbol j on lane j % lanes.
-    let row = |r: usize| &codes[r * rowlen..(r + 1) * rowlen];
+    let row = |i: usize| &syms[i * rowlen..(i + 1) * rowlen];
+    let live = &live;
     if pairs {
         let tables: Vec<Vec<EncSym>> = class_tables
             .iter()
@@ -946,22 +962,23 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
             .collect();
         let tables = &tables;
         // Rows in class order: the decoder then gathers from one class's table for long runs.
-        let mut by_class = live.clone();
-        by_class.sort_by_key(|&(_, _, c)| c);
-        let syms = by_class.iter().rev().flat_map(|&(r, m, c)| {
-            row(r)
+        let mut by_class: Vec<usize> = (0..live.len()).collect();
+        by_class.sort_by_key(|&i| live[i].2);
+        let syms = by_class.iter().rev().flat_map(|&i| {
+            let t = &tables[live[i].2];
+            row(i)
                 .chunks_exact(2)
                 .rev()
-                .map(move |pr| &tables[c][sym_of(rel(pr[0], m)) + 16 * sym_of(rel(pr[1], m))])
+                .map(move |pr| &t[pr[0] as usize + 16 * pr[1] as usize])
         });
         put_main(syms, total / 2, lanes, &mut out);
     } else {
         let tables: Vec<Vec<EncSym>> = class_tables.iter().map(|t| t.enc_syms(p)).collect();
         let tables = &tables;
-        let syms = live.iter().rev().flat_map(|&(r, m, c)| {
-            row(r).iter().enumerate().rev().map(move |(col, &q)| {
-                let t = &tables[plan.posmap.get(col).map_or(c, |&pc| pc as usize)];
-                &t[sym_of(rel(q, m))]
+        let syms = (0..live.len()).rev().flat_map(|i| {
+            row(i).iter().enumerate().rev().map(move |(col, &s)| {
+                let c = plan.posmap.get(col).map_or(live[i].2, |&pc| pc as usize);
+                &tables[c][s as usize]
             })
         });
         put_main(syms, total, lanes, &mut out);
