@@ -96,9 +96,10 @@ void lc_epilogue_chw(float *out, size_t plane, size_t j0, size_t j1, const float
 void lc_epilogue_hwc(float *out, size_t pixels, size_t k, const float *bias, size_t k0, size_t k1,
                      int act);
 
-/* Weights (packed B) up to this size stay in L1/L2 while a primitive sweeps every output pixel
- * over them, so reading A in place (lc_sgemm_indirect) beats packing or lowering it: the
- * 3-channel stems and small-C 1x1 layers, where packing cost as much as the multiply. */
+/* 1x1 HWC: weights (packed B) up to this size stay in L1/L2 while the primitive sweeps every
+ * output pixel over them, so reading A in place (lc_sgemm_indirect) beats packing it: small-C
+ * 1x1 layers, where packing cost as much as the multiply. (im2row reads in place whatever the
+ * weights' size: lowering costs more than packing.) */
 #ifndef LC_INDIRECT_B_BYTES
 #define LC_INDIRECT_B_BYTES (64 * 1024)
 #endif

@@ -1,8 +1,9 @@
 /* im2col + GEMM (CHW) and im2row + GEMM (HWC), per group: any kernel, stride, padding,
  * dilation and groups. im2col writes its matrix straight into the GEMM's packed-B panel order
  * and the weights are prepacked, so the GEMM packs nothing. The output pixels go in blocks
- * (lower_block): each block is lowered into the workspace and multiplied while it is still in
- * the cache, so the workspace is one block, not the whole lowered matrix.
+ * (lower_block): each CHW block is lowered into the workspace and multiplied while it is still
+ * in the cache, so the workspace is one block, not the whole lowered matrix. HWC reads the
+ * input rows in place where all taps are inside and lowers only the other pixels.
  * CHW: out_g (K/g x OH*OW) = W_g (K/g x C/g*KH*KW) * col_g; weights stay in PyTorch layout.
  * HWC: out_g (OH*OW x K/g) = row_g (OH*OW x KH*KW*C/g) * W_g; weights packed [g][kh][kw][c][k]. */
 #include "lc_internal.h"
@@ -157,11 +158,12 @@ static size_t interior_run(const lc_conv_params *p, size_t q, size_t end, size_t
 }
 
 int lc_im2row_hwc_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
-/* Workspace: one block of lowered rows, then the kdim tap offsets of the indirect path. */
+/* Workspace: one tile of mr lowered rows (pixels whose taps leave the input), then the kdim
+ * tap offsets of the pixels read in place. */
 static size_t im2row_rows_bytes(const lc_conv_params *p) {
     size_t kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
-    return lc_align64(lc_gemm_packed_a_floats(p->isa, lower_block(p, mr), kdim) * sizeof(float));
+    return lc_align64(lc_gemm_packed_a_floats(p->isa, mr, kdim) * sizeof(float));
 }
 size_t lc_im2row_hwc_workspace_bytes(const lc_conv_params *p) {
     size_t kdim = (p->c / p->groups) * p->kh * p->kw;
@@ -195,42 +197,36 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
     lc_gemm_tile(p->isa, &mr, &nr);
     size_t nb = lower_block(p, mr), ie = oy_end * p->ow, cg = p->c / p->groups;
     float *rows = (float *)workspace;
-    /* Small weights: runs of mr pixels of one output row whose taps are all inside the input
-     * are multiplied in place (tap offsets `off`, pixel stride sw*C); only the others are
-     * lowered. */
-    int indirect = group_b_floats(p) * sizeof(float) <= LC_INDIRECT_B_BYTES;
+    /* Runs of mr pixels of one output row whose taps are all inside the input are multiplied
+     * in place (tap offsets `off`, pixel stride sw*C); only the others are lowered, a tile at
+     * a time. Lowering every pixel instead (packing A) cost a quarter of the time of a ResNet-18
+     * stride-2 layer, more than streaming even megabytes of weights from L2/L3 per tile. */
     size_t *off = (size_t *)((char *)workspace + im2row_rows_bytes(p));
-    if (indirect)
-        for (size_t r = 0; r < p->kh; ++r)
-            for (size_t s = 0; s < p->kw; ++s)
-                for (size_t ci = 0; ci < cg; ++ci)
-                    off[(r * p->kw + s) * cg + ci] = (r * p->dh * p->w + s * p->dw) * p->c + ci;
+    for (size_t r = 0; r < p->kh; ++r)
+        for (size_t s = 0; s < p->kw; ++s)
+            for (size_t ci = 0; ci < cg; ++ci)
+                off[(r * p->kw + s) * cg + ci] = (r * p->dh * p->w + s * p->dw) * p->c + ci;
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
         const float *bg = packed + g * group_b_floats(p);
+        /* Blocks of output pixels, so the epilogue runs while the block is in cache. */
         for (size_t i = oy_begin * p->ow; i < ie; i += nb) {
             size_t n = LC_MIN(nb, ie - i);
-            if (!indirect) {
-                im2row_panels(p, input, g, i, i + n, rows, mr);
-                lc_sgemm_papb(p->isa, 0, n, klo - g * kg, khi - g * kg, kdim, rows, bg,
-                              output + i * p->k + klo, p->k, 0);
-            } else {
-                for (size_t q = i; q < i + n;) {
-                    size_t run = interior_run(p, q, i + n, mr);
-                    if (run) {
-                        size_t oy = q / p->ow, ox = q % p->ow;
-                        const float *a = input + ((oy * p->sh - p->ph) * p->w + ox * p->sw - p->pw) *
-                                                     p->c + g * cg;
-                        lc_sgemm_indirect(p->isa, run, klo - g * kg, khi - g * kg, kdim, a,
-                                          p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
-                        q += run;
-                    } else {
-                        size_t m = LC_MIN(mr, i + n - q);
-                        im2row_panels(p, input, g, q, q + m, rows, mr);
-                        lc_sgemm_papb(p->isa, 0, m, klo - g * kg, khi - g * kg, kdim, rows, bg,
-                                      output + q * p->k + klo, p->k, 0);
-                        q += m;
-                    }
+            for (size_t q = i; q < i + n;) {
+                size_t run = interior_run(p, q, i + n, mr);
+                if (run) {
+                    size_t oy = q / p->ow, ox = q % p->ow;
+                    const float *a =
+                        input + ((oy * p->sh - p->ph) * p->w + ox * p->sw - p->pw) * p->c + g * cg;
+                    lc_sgemm_indirect(p->isa, run, klo - g * kg, khi - g * kg, kdim, a,
+                                      p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
+                    q += run;
+                } else {
+                    size_t m = LC_MIN(mr, i + n - q);
+                    im2row_panels(p, input, g, q, q + m, rows, mr);
+                    lc_sgemm_papb(p->isa, 0, m, klo - g * kg, khi - g * kg, kdim, rows, bg,
+                                  output + q * p->k + klo, p->k, 0);
+                    q += m;
                 }
             }
             lc_epilogue_hwc(output + i * p->k, n, p->k, bias, klo, khi, p->act);

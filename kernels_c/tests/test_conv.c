@@ -211,7 +211,8 @@ int main(void) {
         {4, 6, 34, 8, 3, 3, 1, 2, 2, 2},   {16, 3, 70, 16, 3, 3, 2, 1, 1, 16},
         /* C*KH*KW = 576: im2col/im2row lower the output pixels in several blocks */
         {64, 12, 12, 8, 3, 3, 1, 1, 1, 1}, {64, 23, 21, 7, 3, 3, 2, 1, 1, 1},
-        /* packed weights over LC_INDIRECT_B_BYTES: im2row and gemm1x1_hwc lower / pack A */
+        /* packed weights over LC_INDIRECT_B_BYTES: gemm1x1_hwc packs A (im2row reads in place
+         * whatever the weights' size) */
         {64, 6, 6, 40, 3, 3, 1, 1, 1, 1},  {256, 3, 4, 70, 1, 1, 1, 0, 1, 1},
     };
     int isas[3];
