@@ -835,10 +835,10 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
 /// fast.
 const PAIR_SLACK: f64 = 0.01;
 
-/// Whether the live rows code as pairs ([`pair_table`]): small alphabets, tables by row, rows
-/// of whole pairs, tensors large enough for 32 states (smaller ones decode fast by search and
-/// would spend more on building pair tables than they save), and pair tables within `slack`
-/// of the class tables.
+/// The pair tables ([`pair_table`]) of the classes when the live rows code as pairs: small
+/// alphabets, tables by row, rows of whole pairs, tensors large enough for 32 states (smaller
+/// ones decode fast by search and would spend more on building pair tables than they save),
+/// and pair tables within `slack` of the class tables.
 fn pairs_pay(
     syms: &[u16],
     rowlen: usize,
@@ -846,13 +846,13 @@ fn pairs_pay(
     tables: &[Table],
     plan: &Plan,
     slack: f64,
-) -> bool {
+) -> Option<Vec<Table>> {
     if 2 * plan.maxrel + 1 > 16
         || !plan.posmap.is_empty()
         || rowlen % 2 != 0
         || lanes_for(syms.len()) < 32
     {
-        return false;
+        return None;
     }
     let mut single = vec![[0u64; 16]; tables.len()];
     let mut pair = vec![[0u64; PAIR_SYMBOLS]; tables.len()];
@@ -864,12 +864,13 @@ fn pairs_pay(
             pair[c][a + 16 * b] += 1;
         }
     }
+    let pair_tables: Vec<Table> = tables.iter().map(|t| pair_table(t, plan.p)).collect();
     let (mut single_bits, mut pair_bits) = (0.0, 0.0);
-    for (c, t) in tables.iter().enumerate() {
+    for (c, (t, pt)) in tables.iter().zip(&pair_tables).enumerate() {
         single_bits += t.cost(&single[c], plan.p);
-        pair_bits += pair_table(t, plan.p).cost(&pair[c], plan.p);
+        pair_bits += pt.cost(&pair[c], plan.p);
     }
-    pair_bits <= single_bits * (1.0 + slack)
+    (pair_bits <= single_bits * (1.0 + slack)).then_some(pair_tables)
 }
 
 /// The symbols of a row's codes given its smallest magnitude m: `sym_of(rel(q, m))`, in 16-bit
@@ -916,7 +917,7 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
         plan.rows_on as u8 + !plan.posmap.is_empty() as u8,
         plan.maxrel as u8,
         plan.maxmin as u8,
-        pairs as u8,
+        pairs.is_some() as u8,
     ];
     let mut tw = BitWriter::new();
     for us in &plan.tables {
@@ -956,11 +957,8 @@ fn write(codes: &[i8], rowlen: usize, plan: &Plan, pair_slack: f64) -> Vec<u8> {
     // Main stream: live rows' codes (or pairs) in order, symbol j on lane j % lanes.
     let row = |i: usize| &syms[i * rowlen..(i + 1) * rowlen];
     let live = &live;
-    if pairs {
-        let tables: Vec<Vec<EncSym>> = class_tables
-            .iter()
-            .map(|t| pair_table(t, p).enc_syms(p))
-            .collect();
+    if let Some(pair_tables) = pairs {
+        let tables: Vec<Vec<EncSym>> = pair_tables.iter().map(|t| t.enc_syms(p)).collect();
         let tables = &tables;
         // Rows in class order: the decoder then gathers from one class's table for long runs.
         let mut by_class: Vec<usize> = (0..live.len()).collect();
