@@ -224,9 +224,9 @@ impl Decoder {
 }
 
 impl Decoder {
-    /// Decodes `out.len()` symbols (below 256), each mapped by `map`. Long runs go two symbols
-    /// per table lookup: a second table holds, for every `bits`-bit window, its first code and,
-    /// when it also fits in the window, the second.
+    /// Decodes `out.len()` symbols, each mapped by `map`. Long runs of an alphabet below 256
+    /// go two symbols per table lookup: a second table holds, for every `bits`-bit window, its
+    /// first code and, when it also fits in the window, the second.
     pub fn get_many(
         &self,
         r: &mut BitReader,
@@ -235,24 +235,31 @@ impl Decoder {
     ) -> Result<()> {
         let mut i = 0;
         // Building the pair table costs about a lookup per entry: worth it for long runs.
-        if self.single.is_none() && out.len() >= 4 * self.table.len() {
-            let mask = self.table.len() - 1;
-            let pairs: Vec<u32> = (0..self.table.len())
-                .map(|w| {
-                    let e = self.table[w];
-                    let l = e & 31;
-                    if l == 0 || e >> 5 > 255 {
-                        return 0; // invalid code: count 0
-                    }
-                    let e2 = self.table[(w >> l) & mask];
-                    let l2 = e2 & 31;
-                    if l2 > 0 && l + l2 <= self.bits && e2 >> 5 <= 255 {
-                        2 << 24 | (l + l2) << 16 | (e2 >> 5) << 8 | e >> 5
-                    } else {
-                        1 << 24 | l << 16 | e >> 5
-                    }
-                })
-                .collect();
+        let pairs: Option<Vec<u32>> = (self.single.is_none() && out.len() >= 4 * self.table.len())
+            .then(|| {
+                let mask = self.table.len() - 1;
+                (0..self.table.len())
+                    .map(|w| {
+                        let e = self.table[w];
+                        let l = e & 31;
+                        if l == 0 {
+                            return Some(0); // invalid code: count 0
+                        }
+                        if e >> 5 > 255 {
+                            return None; // a symbol that does not fit a byte: one at a time
+                        }
+                        let e2 = self.table[(w >> l) & mask];
+                        let l2 = e2 & 31;
+                        Some(if l2 > 0 && l + l2 <= self.bits && e2 >> 5 <= 255 {
+                            2 << 24 | (l + l2) << 16 | (e2 >> 5) << 8 | e >> 5
+                        } else {
+                            1 << 24 | l << 16 | e >> 5
+                        })
+                    })
+                    .collect()
+            })
+            .flatten();
+        if let Some(pairs) = pairs {
             while i + 2 <= out.len() {
                 let e = pairs[r.peek(self.bits) as usize];
                 let n = (e >> 24) as usize;
