@@ -286,9 +286,10 @@ fn srans_small_alphabets_round_trip_on_every_path() {
 }
 
 /// Tensors of 4-bit codes large enough for 32 states can code neighbouring codes as pairs
-/// (header byte 8; forced here, whatever they cost) and round-trip on every path: rows whose pairs are whole SIMD chunks of 16 or 8,
-/// or leave a scalar tail, many short rows, one long row; and rows of large magnitudes whose
-/// codes for unused symbols would leave int8 (which must not be reported as damage).
+/// (header byte 8; forced here, whatever they cost) and round-trip on every path: rows whose
+/// pairs are whole SIMD chunks of 16 or 8, or leave a scalar tail, many short rows, one long
+/// row; and rows of large magnitudes whose codes for unused symbols would leave int8 (which
+/// must not be reported as damage).
 #[test]
 fn srans_pairs_round_trip_on_every_path() {
     let cases: [(usize, usize, u64); 7] = [
@@ -301,7 +302,8 @@ fn srans_pairs_round_trip_on_every_path() {
         (600, 64, 27),
     ];
     for (rows, rowlen, seed) in cases {
-        let mut codes = srans_rows(rows + 1, rowlen, seed, 7).split_off(rowlen); // not row 0: it is all zero
+        // Not row 0 of srans_rows: it is all zero.
+        let mut codes = srans_rows(rows + 1, rowlen, seed, 7).split_off(rowlen);
         if seed == 27 {
             // Every fourth row holds only ±122 and ±123: its minimum is 122, so relative
             // values up to 7 would code 128.

@@ -1211,45 +1211,6 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             classes.push(kind as u32 - 1);
         }
     }
-    if pairs {
-        // Live rows come in class order (stable); each row's pairs expand into its place.
-        let mut live: Vec<(usize, u32, i32)> = (row_kind.iter().enumerate())
-            .filter(|(_, k)| k.0 > 0)
-            .map(|(r, &(kind, m))| (r, kind as u32 - 1, m))
-            .collect();
-        live.sort_by_key(|&(_, c, _)| c);
-        let classes: Vec<u32> = live.iter().map(|l| l.1).collect();
-        let rows = Rows {
-            p,
-            rowlen: rowlen / 2,
-            classes: &classes,
-            luts: &luts,
-            tables: &tables,
-            search: &search,
-            posmap: &posmap,
-            pos_off: &[],
-        };
-        let mut syms = vec![0i8; live.len() * rowlen / 2];
-        decode_stream(&mut syms, &rows, &mut st, words, &mut pos, simd);
-        for (row, &(kind, _)) in out.chunks_exact_mut(rowlen).zip(&row_kind) {
-            if kind == 0 {
-                row.fill(0);
-            }
-        }
-        expand_pairs(&syms, out, rowlen, &live, nsym, simd)?;
-        if pos != nwords || st.iter().any(|&x| x != RANS_L) {
-            return Err(corrupt("main stream does not end where it should"));
-        }
-        return Ok(());
-    }
-    let all_live = classes.len() == rows;
-    let mut tmp = Vec::new();
-    let live_out: &mut [i8] = if all_live {
-        out
-    } else {
-        tmp.resize(classes.len() * rowlen, 0i8);
-        &mut tmp
-    };
     let pos_off: Vec<i32> = (0..rowlen + 32)
         .map(|i| (posmap.get(i % rowlen.max(1)).copied().unwrap_or(0) << p) as i32)
         .collect();
@@ -1263,24 +1224,88 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         posmap: &posmap,
         pos_off: &pos_off,
     };
-    decode_stream(live_out, &rows, &mut st, words, &mut pos, simd);
+    if pairs {
+        decode_pairs(out, &rows, &row_kind, nsym, &mut st, words, &mut pos, simd)?;
+    } else {
+        decode_codes(out, &rows, &row_kind, &mut st, words, &mut pos, simd)?;
+    }
+    if pos != nwords || st.iter().any(|&x| x != RANS_L) {
+        return Err(corrupt("main stream does not end where it should"));
+    }
+    Ok(())
+}
+
+/// The main stream's codes into `out`: live rows in order, then zero rows filled in and
+/// relative values restored.
+fn decode_codes(
+    out: &mut [i8],
+    rows: &Rows,
+    row_kind: &[(u8, i32)],
+    st: &mut [u32],
+    words: &[u8],
+    pos: &mut usize,
+    simd: bool,
+) -> Result<()> {
+    let rowlen = rows.rowlen;
+    let all_live = rows.classes.len() == row_kind.len();
+    let mut tmp = Vec::new();
+    let live_out: &mut [i8] = if all_live {
+        out
+    } else {
+        tmp.resize(rows.classes.len() * rowlen, 0i8);
+        &mut tmp
+    };
+    decode_stream(live_out, rows, st, words, pos, simd);
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
-        for (row, &(kind, _)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
+        for (row, &(kind, _)) in out.chunks_exact_mut(rowlen.max(1)).zip(row_kind) {
             match kind {
                 0 => row.fill(0),
                 _ => row.copy_from_slice(src.next().expect("one decoded row per live row")),
             }
         }
     }
-    for (row, &(kind, m)) in out.chunks_exact_mut(rowlen.max(1)).zip(&row_kind) {
+    for (row, &(kind, m)) in out.chunks_exact_mut(rowlen.max(1)).zip(row_kind) {
         if kind > 0 && m > 1 {
             restore(row, m)?;
         }
     }
-    if pos != nwords || st.iter().any(|&x| x != RANS_L) {
-        return Err(corrupt("main stream does not end where it should"));
+    Ok(())
+}
+
+/// The main stream's pairs into `out`: live rows come in class order (stable), and each row's
+/// pairs expand into its place.
+#[allow(clippy::too_many_arguments)]
+fn decode_pairs(
+    out: &mut [i8],
+    rows: &Rows,
+    row_kind: &[(u8, i32)],
+    nsym: usize,
+    st: &mut [u32],
+    words: &[u8],
+    pos: &mut usize,
+    simd: bool,
+) -> Result<()> {
+    let rowlen = rows.rowlen;
+    let mut live: Vec<(usize, u32, i32)> = (row_kind.iter().enumerate())
+        .filter(|(_, k)| k.0 > 0)
+        .map(|(r, &(kind, m))| (r, kind as u32 - 1, m))
+        .collect();
+    live.sort_by_key(|&(_, c, _)| c);
+    let classes: Vec<u32> = live.iter().map(|l| l.1).collect();
+    let pair_rows = Rows {
+        rowlen: rowlen / 2,
+        classes: &classes,
+        ..*rows
+    };
+    let mut syms = vec![0i8; live.len() * rowlen / 2];
+    decode_stream(&mut syms, &pair_rows, st, words, pos, simd);
+    for (row, &(kind, _)) in out.chunks_exact_mut(rowlen).zip(row_kind) {
+        if kind == 0 {
+            row.fill(0);
+        }
     }
+    expand_pairs(&syms, out, rowlen, &live, nsym, simd)?;
     Ok(())
 }
 
