@@ -11,7 +11,6 @@ from hypothesis.extra import numpy as hnp
 
 import leanconv
 from leanconv import _native
-from leanconv._native import AUTO_SLACK, AUTO_SLACK_BYTES
 from leanconv.compress import codec_names, decode_codes, encode_codes
 
 CODECS = codec_names()
@@ -52,11 +51,11 @@ def test_every_codec_round_trips(codes: np.ndarray) -> None:
         assert out.dtype == np.int8 and out.shape == codes.shape
         np.testing.assert_array_equal(out, codes)
     used, blob = encode_codes(codes, "auto")
-    # The smallest, or a fast decoder within AUTO_SLACK (or AUTO_SLACK_BYTES) of a smaller
-    # adaptive (slow-decoding) one.
-    smallest = min(sizes.values())
-    assert smallest <= len(blob) <= max(smallest * (1 + AUTO_SLACK), smallest + AUTO_SLACK_BYTES)
-    assert len(blob) == smallest or used != "crans"
+    # The first of the smallest among the codecs auto tries on a tensor of this size.
+    candidates = _native.auto_candidates(codes.size)
+    smallest = min(sizes[c] for c in candidates)
+    assert len(blob) == smallest
+    assert used == next(c for c in candidates if sizes[c] == smallest)
     np.testing.assert_array_equal(decode_codes(blob, codes.shape, used), codes)
 
 

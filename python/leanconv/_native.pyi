@@ -9,13 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
-AUTO_SLACK: float
-AUTO_SLACK_BYTES: int
 __all__ = [
-    "AUTO_SLACK",
-    "AUTO_SLACK_BYTES",
     "PackedConv",
     "__version__",
+    "auto_candidates",
     "chw_to_hwc",
     "codec_sizes",
     "codec_table",
@@ -34,6 +31,7 @@ __all__ = [
 ]
 
 # --- codec (rust/py/src/codec.rs) ---
+def auto_candidates(n: int) -> list[str]: ...
 def codec_sizes(codes: npt.NDArray[np.int8]) -> list[tuple[str, int]]: ...
 def codec_table() -> list[tuple[str, int, str]]: ...
 def crc32(data: bytes) -> int: ...

@@ -20,25 +20,14 @@ fn check_round_trip(codes: &[i8], shape: &[usize]) {
         (c.decode)(&blob, shape, &mut out).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_eq!(out, codes, "{} did not round-trip {shape:?}", c.name);
     }
+    // auto: the first of the smallest among its candidates.
     let (best, blob) = codec::encode("auto", codes, shape).unwrap();
-    let sizes = codec::sizes(codes, shape).unwrap();
+    let sizes: Vec<(&str, usize)> = codec::auto_candidates(codes.len())
+        .map(|c| (c.name, c.size_of(codes, shape)))
+        .collect();
     let min = sizes.iter().map(|s| s.1).min().unwrap();
-    // The smallest, or a fast decoder within AUTO_SLACK (or AUTO_SLACK_BYTES) of a smaller
-    // slow one.
-    if blob.len() != min {
-        let winner = sizes.iter().find(|s| s.1 == min).unwrap().0;
-        assert!(
-            codec::codec_by_name(winner).unwrap().slow_decode && !best.slow_decode,
-            "{} vs {winner}",
-            best.name
-        );
-        assert!(
-            blob.len() as f64 <= min as f64 * (1.0 + codec::AUTO_SLACK)
-                || blob.len() <= min + codec::AUTO_SLACK_BYTES,
-            "{} vs {min}",
-            blob.len()
-        );
-    }
+    assert_eq!(blob.len(), min);
+    assert_eq!(best.name, sizes.iter().find(|s| s.1 == min).unwrap().0);
     let mut out = vec![0i8; codes.len()];
     codec::decode(best.name, &blob, shape, &mut out).unwrap();
     assert_eq!(out, codes);

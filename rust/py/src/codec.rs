@@ -49,6 +49,12 @@ fn codec_table() -> Vec<(&'static str, u8, &'static str)> {
         .collect()
 }
 
+/// auto_candidates(n) -> names of the codecs `auto` tries on a tensor of n codes.
+#[pyfunction]
+fn auto_candidates(n: usize) -> Vec<&'static str> {
+    codec::auto_candidates(n).map(|c| c.name).collect()
+}
+
 /// encode_codes(codes, codec="auto") -> (codec used, encoded bytes) for an int8 array.
 #[pyfunction]
 #[pyo3(signature = (codes, codec="auto"))]
@@ -177,8 +183,7 @@ fn decode_bytes<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("AUTO_SLACK", codec::AUTO_SLACK)?;
-    m.add("AUTO_SLACK_BYTES", codec::AUTO_SLACK_BYTES)?;
+    m.add_function(wrap_pyfunction!(auto_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(crc32, m)?)?;
     m.add_function(wrap_pyfunction!(crc32_array, m)?)?;
     m.add_function(wrap_pyfunction!(codec_table, m)?)?;

@@ -23,8 +23,15 @@ pub fn crc32(data: &[u8]) -> u32 {
 /// A decoder: untrusted bytes, the shape, the output to fill.
 pub type DecodeFn = fn(&[u8], &[usize], &mut [i8]) -> Result<()>;
 
-/// An exact sizer: the length `encode` would return, without writing it.
-pub type SizeFn = fn(&[i8], &[usize]) -> usize;
+/// How a codec's exact encoded length is known without keeping its output.
+pub enum Size {
+    /// From the histogram of code values ([`simple::code_histogram`]) alone.
+    Histogram(fn(&[u64]) -> usize),
+    /// By running the coder into a bit counter.
+    Counting(fn(&[i8], &[usize]) -> usize),
+    /// Only by encoding (the adaptive and fitted rANS coders).
+    Encoding,
+}
 
 /// One codec: a name, a stable id, and its three functions.
 pub struct Codec {
@@ -33,19 +40,28 @@ pub struct Codec {
     pub summary: &'static str,
     pub encode: fn(&[i8], &[usize]) -> Vec<u8>,
     pub decode: DecodeFn,
-    /// Exact length in bytes of `encode`'s output without writing it; None when the only way
-    /// to know is to encode (the adaptive and fitted rANS coders).
-    pub size: Option<SizeFn>,
-    /// Decodes symbol by symbol with model updates (tens of MB/s, not memory speed).
-    pub slow_decode: bool,
+    /// How its exact length in bytes is known without writing it.
+    pub size: Size,
+    /// `auto` tries this codec on tensors of at most this many codes, or never (None;
+    /// [`auto_candidates`]).
+    pub auto_codes: Option<usize>,
 }
 
 impl Codec {
     /// Exact length in bytes of `encode`'s output (by encoding where no sizer exists).
     pub fn size_of(&self, codes: &[i8], shape: &[usize]) -> usize {
+        self.size_with(codes, shape, &mut None)
+    }
+
+    /// `size_of`, with the value histogram computed at most once into `hist` for every codec
+    /// sized from it.
+    fn size_with(&self, codes: &[i8], shape: &[usize], hist: &mut Option<Vec<u64>>) -> usize {
         match self.size {
-            Some(size) => size(codes, shape),
-            None => (self.encode)(codes, shape).len(),
+            Size::Histogram(size) => {
+                size(hist.get_or_insert_with(|| simple::code_histogram(codes)))
+            }
+            Size::Counting(size) => size(codes, shape),
+            Size::Encoding => (self.encode)(codes, shape).len(),
         }
     }
 }
@@ -78,25 +94,47 @@ fn bit_decode(f: BitDec, name: &str, data: &[u8], shape: &[usize], out: &mut [i8
 }
 
 macro_rules! bit_codec {
-    // Size by encoding into a bit counter.
+    // Size by encoding into a bit counter: auto tries it on small tensors only.
     ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path) => {
-        bit_codec!($name, $id, $summary, $enc, $dec, |c, s| bit_size(
-            $enc, c, s
-        ))
+        bit_codec!(
+            $name,
+            $id,
+            $summary,
+            $enc,
+            $dec,
+            Size::Counting(|c, s| bit_size($enc, c, s)),
+            Some(AUTO_SMALL_CODES)
+        )
     };
-    // With a size function computed from histograms (no pass over the bit stream).
+    // Sized from the value histogram (no pass over the bit stream): auto tries it everywhere.
     ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:expr) => {
+        bit_codec!(
+            $name,
+            $id,
+            $summary,
+            $enc,
+            $dec,
+            Size::Histogram($size),
+            Some(usize::MAX)
+        )
+    };
+    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:expr, $auto:expr) => {
         Codec {
             name: $name,
             id: $id,
             summary: $summary,
             encode: |c, s| bit_encode($enc, c, s),
             decode: |d, s, o| bit_decode($dec, $name, d, s, o),
-            size: Some($size),
-            slow_decode: false,
+            size: $size,
+            auto_codes: $auto,
         }
     };
 }
+
+/// The largest tensor on which `auto` tries the codecs that it can size only by running their
+/// coder (csr, bsr, pattern). On the bench's 16 model cells they won only on tensors below
+/// this size, or by under 0.03% above it, and trying them everywhere cost most of auto's time.
+pub const AUTO_SMALL_CODES: usize = 16384;
 
 /// The codec table. Ids are stable (they are written into containers).
 pub static CODECS: &[Codec] = &[
@@ -144,8 +182,10 @@ pub static CODECS: &[Codec] = &[
         summary: "context-modelled adaptive rANS (neighbours, channel density, zero rows, row minimum)",
         encode: rans::encode,
         decode: rans::decode,
-        size: None,
-        slow_decode: true,
+        size: Size::Encoding,
+        // It decodes symbol by symbol with model updates (tens of MB/s, not memory speed):
+        // on the bench's models it would have saved auto at most 0.25%.
+        auto_codes: None,
     },
     Codec {
         name: "srans",
@@ -153,8 +193,8 @@ pub static CODECS: &[Codec] = &[
         summary: "static-context rANS, up to 32 interleaved states (row or position classes, row minimum)",
         encode: srans::encode,
         decode: srans::decode,
-        size: None,
-        slow_decode: false,
+        size: Size::Encoding,
+        auto_codes: Some(usize::MAX),
     },
 ];
 
@@ -207,63 +247,71 @@ pub fn decode(name: &str, data: &[u8], shape: &[usize], out: &mut [i8]) -> Resul
     (c.decode)(data, shape, out)
 }
 
-/// Candidate codecs of `auto` (every codec in the table).
+/// Exact sizes of every codec in the table.
 pub fn sizes(codes: &[i8], shape: &[usize]) -> Result<Vec<(&'static str, usize)>> {
     check_shape(codes.len(), shape)?;
+    let mut hist = None;
     Ok(CODECS
         .iter()
-        .map(|c| (c.name, c.size_of(codes, shape)))
+        .map(|c| (c.name, c.size_with(codes, shape, &mut hist)))
         .collect())
 }
 
-/// How much larger than the smallest encoding `auto` accepts to avoid a slow decoder: this
-/// fraction, or this many bytes (small tensors: crans decodes a 3600-code depthwise layer in
-/// about 70 us, as long as srans takes for 100000 codes, to save a few dozen bytes).
-pub const AUTO_SLACK: f64 = 0.05;
-pub const AUTO_SLACK_BYTES: usize = 128;
-
-/// Whether `auto` takes a fast decoder of `fast` bytes over a slow one of `best` bytes.
-pub fn auto_takes_fast(fast: usize, best: usize) -> bool {
-    fast as f64 <= best as f64 * (1.0 + AUTO_SLACK) || fast <= best + AUTO_SLACK_BYTES
+/// The codecs `auto` tries on a tensor of `n` codes: those that decode at memory speed, and
+/// of them the ones sized only by running their coder on small tensors ([`AUTO_SMALL_CODES`]).
+pub fn auto_candidates(n: usize) -> impl Iterator<Item = &'static Codec> {
+    CODECS
+        .iter()
+        .filter(move |c| c.auto_codes.is_some_and(|most| n <= most))
 }
 
-/// The smallest encoding over every codec in the table (ties go to the earlier entry), except
-/// that a fast-decoding codec within [`AUTO_SLACK`] (or [`AUTO_SLACK_BYTES`]) of a
-/// slow-decoding winner is taken instead:
-/// a model decoded on every load (and on a device) is worth a few percent more bytes at 10-20
-/// times the decoding speed. With srans as the fast codec this costs up to 1% of auto's bits
-/// on the three large bench models and up to 3% on the small default model (`lc min` against
-/// `lc auto` in bench/results/codecs.md), and gives up crans mostly on small depthwise layers.
-/// Codecs sized by encoding (their size is their length) are encoded once; the others are
-/// sized exactly with a counting writer and only the winner is written.
+/// The smallest encoding among [`auto_candidates`] (ties go to the earlier entry). Codecs
+/// sized only by encoding are encoded once (their size is their length); the others are
+/// sized exactly, those sized from the value histogram from one histogram, and only the
+/// winner is written.
 pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
-    let mut sized: Vec<(&'static Codec, usize, Option<Vec<u8>>)> = Vec::with_capacity(CODECS.len());
-    for c in CODECS {
-        match c.size {
-            Some(size) => sized.push((c, size(codes, shape), None)),
-            None => {
+    let mut best: Option<(&'static Codec, usize, Option<Vec<u8>>)> = None;
+    let mut hist = None;
+    for c in auto_candidates(codes.len()) {
+        let (size, blob) = match c.size {
+            Size::Encoding => {
                 let blob = (c.encode)(codes, shape);
-                sized.push((c, blob.len(), Some(blob)));
+                (blob.len(), Some(blob))
             }
+            _ => (c.size_with(codes, shape, &mut hist), None),
+        };
+        if best.as_ref().is_none_or(|b| size < b.1) {
+            best = Some((c, size, blob));
         }
     }
-    let smallest = |fast_only: bool| {
-        sized
-            .iter()
-            .enumerate()
-            .filter(|(_, (c, _, _))| !fast_only || !c.slow_decode)
-            .min_by_key(|(i, (_, n, _))| (*n, *i))
-            .map(|(i, _)| i)
-            .expect("the table has fast codecs")
-    };
-    let (best, fast) = (smallest(false), smallest(true));
-    let pick = if auto_takes_fast(sized[fast].1, sized[best].1) {
-        fast
-    } else {
-        best
-    };
-    let (c, _, blob) = sized.swap_remove(pick);
+    let (c, _, blob) = best.expect("auto has candidates for every size");
     (c, blob.unwrap_or_else(|| (c.encode)(codes, shape)))
+}
+
+/// The largest |code| (0 for none or all zeros), in one pass that vectorises (per-lane
+/// extremes of 32 codes at a time).
+pub(crate) fn max_magnitude(codes: &[i8]) -> u32 {
+    let (mut lo, mut hi) = ([0i8; 32], [0i8; 32]);
+    let mut blocks = codes.chunks_exact(32);
+    for b in &mut blocks {
+        for i in 0..32 {
+            lo[i] = lo[i].min(b[i]);
+            hi[i] = hi[i].max(b[i]);
+        }
+    }
+    let lo = lo
+        .iter()
+        .chain(blocks.remainder())
+        .copied()
+        .min()
+        .unwrap_or(0);
+    let hi = hi
+        .iter()
+        .chain(blocks.remainder())
+        .copied()
+        .max()
+        .unwrap_or(0);
+    lo.unsigned_abs().max(hi.unsigned_abs()) as u32
 }
 
 /// The smallest non-zero |code| of a row (None for an all-zero row): per-layer magnitude
@@ -311,5 +359,20 @@ mod tests {
         }
         assert!(codec_by_name("auto").is_err());
         assert!(codec_by_name("nope").is_err());
+    }
+
+    #[test]
+    fn auto_tries_coder_sized_codecs_on_small_tensors_only_and_never_crans() {
+        let names = |n: usize| auto_candidates(n).map(|c| c.name).collect::<Vec<_>>();
+        for n in [0, 1, AUTO_SMALL_CODES, AUTO_SMALL_CODES + 1, usize::MAX] {
+            let small = n <= AUTO_SMALL_CODES;
+            assert!(!names(n).contains(&"crans"), "{n}");
+            for c in ["csr", "bsr", "pattern"] {
+                assert_eq!(names(n).contains(&c), small, "{c} at {n}");
+            }
+            for c in ["dense", "huffman", "bitmap", "srans"] {
+                assert!(names(n).contains(&c), "{c} at {n}");
+            }
+        }
     }
 }

@@ -36,6 +36,27 @@ fn value_freqs<'a, I: IntoIterator<Item = &'a i8>>(it: I) -> Vec<u64> {
     h
 }
 
+/// The histogram of code values (index q + 128) that the simple codecs are sized from,
+/// counted in four interleaved histograms: a run of one value (zeros, mostly) would
+/// otherwise wait on the previous increment's store.
+pub fn code_histogram(codes: &[i8]) -> Vec<u64> {
+    let mut h4 = [[0u32; 4]; 256];
+    let mut quads = codes.chunks_exact(4);
+    for q in &mut quads {
+        for (k, &c) in q.iter().enumerate() {
+            h4[sym(c)][k] += 1;
+        }
+    }
+    let mut h: Vec<u64> = h4
+        .iter()
+        .map(|c| c.iter().map(|&x| x as u64).sum())
+        .collect();
+    for &c in quads.remainder() {
+        h[sym(c)] += 1;
+    }
+    h
+}
+
 fn corrupt(msg: &str) -> CoreError {
     CoreError::Corrupt(msg.to_string())
 }
@@ -76,31 +97,34 @@ fn huffman_bits(freqs: &[u64]) -> u64 {
             .sum::<u64>()
 }
 
-/// Exact encoded size of `dense` (bytes), without writing it.
-pub fn dense_size(codes: &[i8], _shape: &[usize]) -> usize {
-    if codes.is_empty() {
+/// Exact encoded size of `dense` (bytes), from the value histogram (`code_histogram`).
+pub fn dense_size(freqs: &[u64]) -> usize {
+    let n: u64 = freqs.iter().sum();
+    let (Some(lo), Some(hi)) = (
+        freqs.iter().position(|&f| f > 0),
+        freqs.iter().rposition(|&f| f > 0),
+    ) else {
         return 0;
-    }
-    let lo = codes.iter().copied().min().unwrap_or(0) as i32;
-    let hi = codes.iter().copied().max().unwrap_or(0) as i32;
+    };
     let width = 32 - ((hi - lo) as u32).leading_zeros();
-    (12 + codes.len() as u64 * width as u64).div_ceil(8) as usize
+    (12 + n * width as u64).div_ceil(8) as usize
 }
 
 /// Exact encoded size of `huffman` (bytes), from the value histogram.
-pub fn huffman_size(codes: &[i8], _shape: &[usize]) -> usize {
-    if codes.is_empty() {
+pub fn huffman_size(freqs: &[u64]) -> usize {
+    if freqs.iter().all(|&f| f == 0) {
         return 0;
     }
-    huffman_bits(&value_freqs(codes)).div_ceil(8) as usize
+    huffman_bits(freqs).div_ceil(8) as usize
 }
 
-/// Exact encoded size of `bitmap` (bytes), from the histogram of the non-zeros.
-pub fn bitmap_size(codes: &[i8], _shape: &[usize]) -> usize {
-    let mut f = value_freqs(codes);
+/// Exact encoded size of `bitmap` (bytes), from the value histogram.
+pub fn bitmap_size(freqs: &[u64]) -> usize {
+    let n: u64 = freqs.iter().sum();
+    let mut f = freqs.to_vec();
     f[sym(0)] = 0;
     let nnz: u64 = f.iter().sum();
-    let bits = codes.len() as u64 + if nnz > 0 { huffman_bits(&f) } else { 0 };
+    let bits = n + if nnz > 0 { huffman_bits(&f) } else { 0 };
     bits.div_ceil(8) as usize
 }
 
@@ -146,7 +170,7 @@ pub fn huffman_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
     if codes.is_empty() {
         return;
     }
-    let enc = Encoder::from_freqs(&value_freqs(codes), VALUE_MAX_LEN);
+    let enc = Encoder::from_freqs(&code_histogram(codes), VALUE_MAX_LEN);
     write_lengths(w, &enc.lens);
     for &q in codes {
         enc.put(w, sym(q));

@@ -872,17 +872,17 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
 #[doc(hidden)]
 pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
     let n = codes.len();
-    if codes.iter().all(|&c| c == 0) {
+    let maxabs = super::max_magnitude(codes) as usize;
+    if maxabs == 0 {
         return vec![0];
     }
     let (rows, rowlen) = rows_of(n, shape);
-    let maxabs = codes.iter().map(|&c| (c as i32).abs()).max().unwrap_or(0) as usize;
     // Candidate models: one pseudo-row, or real rows with 1..16 classes.
     let (by_row, whole) = row_infos(codes, rows, rowlen, maxabs);
-    let whole = vec![whole];
-    let by_row = if rows > 1 { by_row } else { Vec::new() };
+    let mut whole = vec![whole];
+    let mut by_row = if rows > 1 { by_row } else { Vec::new() };
     let mut best: Option<(Candidate, Fit)> = None;
-    for (infos, rows_on) in [(&whole, false), (&by_row, true)] {
+    for (infos, rows_on) in [(&mut whole, false), (&mut by_row, true)] {
         if infos.is_empty() {
             continue;
         }
@@ -893,13 +893,10 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
             .max()
             .unwrap_or(1);
         let nsym = if nsym % 2 == 0 { nsym + 1 } else { nsym };
-        let infos: Vec<RowInfo> = infos
-            .iter()
-            .map(|r| RowInfo {
-                mmin: r.mmin,
-                hist: r.hist[..nsym].to_vec(),
-            })
-            .collect();
+        for r in infos.iter_mut() {
+            r.hist.truncate(nsym);
+        }
+        let infos = &*infos;
         let maxmin = infos
             .iter()
             .map(|r| r.mmin as usize)
@@ -942,12 +939,12 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
             };
             last = Some(class.clone());
             Some(consider(candidate(
-                &infos, rows_on, &class, None, p, nsym, maxmin,
+                infos, rows_on, &class, None, p, nsym, maxmin,
             )))
         });
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
-            let pos_infos = position_infos(codes, &infos, rowlen, nsym);
+            let pos_infos = position_infos(codes, infos, rowlen, nsym);
             let pos_refs: Vec<&RowInfo> = pos_infos.iter().collect();
             let pos_classes = Classes::new(&pos_refs, nsym);
             let zeros = vec![0u8; live.len()];
@@ -959,7 +956,7 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
                     posmap: &posmap,
                 };
                 Some(consider(candidate(
-                    &infos,
+                    infos,
                     true,
                     &zeros,
                     Some(bp),
