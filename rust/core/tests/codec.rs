@@ -304,7 +304,7 @@ fn srans_pairs_round_trip_on_every_path() {
                 }
             }
         }
-        let blob = codec::srans::encode_with(&codes, &[rows, rowlen], f64::INFINITY);
+        let blob = codec::srans::encode_with(&codes, &[rows, rowlen], f64::INFINITY, true);
         assert_eq!(blob[8], 1, "{rows}x{rowlen} codes as pairs");
         if seed == 27 {
             assert!(
@@ -313,6 +313,33 @@ fn srans_pairs_round_trip_on_every_path() {
             );
         }
         check_srans_blob(&codes, &[rows, rowlen], &blob);
+    }
+}
+
+/// The AVX2 encoder writes the scalar encoder's stream byte for byte: 8 and 32 states, pairs
+/// and single codes, 4- and 8-bit codes, row and position tables, rows that leave a partial
+/// round.
+#[test]
+fn srans_vector_encoder_writes_the_scalar_stream() {
+    let cases = [
+        (300usize, 9usize, 31u64, 7i8),
+        (1000, 9, 32, 127),
+        (250, 17, 33, 7),
+        (700, 34, 34, 7),
+        (60, 1152, 35, 7),
+        (60, 1152, 36, 127),
+        (9, 2000, 37, 100),
+        (1, 30001, 38, 7),
+    ];
+    for (rows, rowlen, seed, max) in cases {
+        let codes = srans_rows(rows, rowlen, seed, max);
+        let shape = [rows, rowlen];
+        for pair_slack in [0.0, f64::INFINITY] {
+            let vector = codec::srans::encode_with(&codes, &shape, pair_slack, true);
+            let scalar = codec::srans::encode_with(&codes, &shape, pair_slack, false);
+            assert_eq!(vector, scalar, "{rows}x{rowlen} max {max}");
+        }
+        check_srans_paths(&codes, &shape);
     }
 }
 

@@ -865,12 +865,13 @@ fn rows_of(n: usize, shape: &[usize]) -> (usize, usize) {
 }
 
 pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
-    encode_with(codes, shape, PAIR_SLACK)
+    encode_with(codes, shape, PAIR_SLACK, true)
 }
 
-/// `encode`, with pairs taken when they cost at most `pair_slack` more (the tests force them).
+/// `encode`, with pairs taken when they cost at most `pair_slack` more (the tests force them),
+/// and the AVX2 encoder where the CPU has it unless `simd` is false (the tests compare them).
 #[doc(hidden)]
-pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
+pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> Vec<u8> {
     let n = codes.len();
     let maxabs = super::max_magnitude(codes) as usize;
     if maxabs == 0 {
@@ -968,7 +969,7 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64) -> Vec<u8> {
         }
     }
     let (cand, fit) = best.expect("at least one candidate model");
-    write(codes, rowlen, &cand, &fit, pair_slack)
+    write(codes, rowlen, &cand, &fit, pair_slack, simd)
 }
 
 /// Pairs may cost this much more than single codes (modelled bits): they decode 1.7-1.9x as
@@ -1033,7 +1034,14 @@ fn row_symbols(row: &[i8], m: i32, out: &mut [u16]) {
     }
 }
 
-fn write(codes: &[i8], rowlen: usize, plan: &Candidate, fit: &Fit, pair_slack: f64) -> Vec<u8> {
+fn write(
+    codes: &[i8],
+    rowlen: usize,
+    plan: &Candidate,
+    fit: &Fit,
+    pair_slack: f64,
+    simd: bool,
+) -> Vec<u8> {
     let p = plan.p;
     let class_tables: Vec<Table> = fit
         .tables
@@ -1148,16 +1156,16 @@ fn write(codes: &[i8], rowlen: usize, plan: &Candidate, fit: &Fit, pair_slack: f
         enc.resize(enc.len().next_multiple_of(width), enc[enc.len() - 1]);
     }
     match lanes {
-        1 => put_main::<1>(&ids, &enc, &mut out),
-        8 => put_main::<8>(&ids, &enc, &mut out),
-        _ => put_main::<32>(&ids, &enc, &mut out),
+        1 => put_main::<1>(&ids, &enc, p, simd, &mut out),
+        8 => put_main::<8>(&ids, &enc, p, simd, &mut out),
+        _ => put_main::<32>(&ids, &enc, p, simd, &mut out),
     }
     out
 }
 
 /// Encodes the symbols `ids` (indices into `enc`, in decoding order) on `L` states, symbol j
 /// on state j % L, and ends the stream. rANS runs backwards: the last symbols first.
-fn put_main<const L: usize>(ids: &[u16], enc: &[EncSym], out: &mut Vec<u8>) {
+fn put_main<const L: usize>(ids: &[u16], enc: &[EncSym], p: u32, simd: bool, out: &mut Vec<u8>) {
     let mut words = word_buffer(ids.len(), L);
     let mut len = 0;
     let mut st = [RANS_L; L];
@@ -1165,6 +1173,27 @@ fn put_main<const L: usize>(ids: &[u16], enc: &[EncSym], out: &mut Vec<u8>) {
     let tail = rounds.remainder();
     for (x, &id) in st.iter_mut().zip(tail).rev() {
         put(x, &enc[id as usize], &mut words, &mut len);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd && L >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+        // Frequency and start of each id, for the vector loop's one gather per lane.
+        let packed: Vec<u32> = enc
+            .iter()
+            .map(|e| ((1 << p) - e.cmpl) | e.start << 16)
+            .collect();
+        let ids = &ids[..ids.len() - tail.len()];
+        // The vector loop reads `packed` unchecked.
+        assert!(ids.iter().copied().max().unwrap_or(0) < packed.len() as u16);
+        // SAFETY: the CPU has AVX2, every id is in bounds, whole rounds of L, and `words` has
+        // one word per symbol and 2L + 1 >= 8 more.
+        unsafe {
+            match L {
+                8 => simd::put_rounds::<1>(ids, &packed, p, &mut st, &mut words, &mut len),
+                _ => simd::put_rounds::<4>(ids, &packed, p, &mut st, &mut words, &mut len),
+            }
+        }
+        finish(&st, words, len, out);
+        return;
     }
     for round in rounds.rev() {
         for (x, &id) in st.iter_mut().zip(round).rev() {

@@ -182,6 +182,99 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
     j
 }
 
+/// For a mask of lanes that write a word: the `pshufb` control that packs their 16-bit words
+/// into the low words, highest lane first (the encoder runs backwards).
+static PACK_DESC: [[u8; 16]; 256] = {
+    let mut t = [[0x80u8; 16]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut lane, mut j) = (8, 0);
+        while lane > 0 {
+            lane -= 1;
+            if m & (1 << lane) != 0 {
+                t[m][2 * j] = 2 * lane as u8;
+                t[m][2 * j + 1] = 2 * lane as u8 + 1;
+                j += 1;
+            }
+        }
+        m += 1;
+    }
+    t
+};
+
+/// Encodes whole rounds of 8·V symbols (ids into `packed`, whose entries are freq | start <<
+/// 16), last round first, on the states `st` (8·V): the AVX2 form of the scalar encoder's
+/// loop, word for word the same stream. Each vector of eight lanes renormalises, packs the
+/// words of the lanes that renormalise (highest lane first) with one shuffle, and divides by
+/// the frequencies in f64: the quotient of two integers below 2^32 and 2^13, correctly
+/// rounded, never reaches the next integer, so truncation gives x / f exactly.
+///
+/// The caller guarantees every id is below `packed.len()`, `rounds.len()` is a multiple of
+/// 8·V, and `words` holds 8 words past `*len` plus one per symbol.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn put_rounds<const V: usize>(
+    rounds: &[u16],
+    packed: &[u32],
+    p: u32,
+    st: &mut [u32],
+    words: &mut [u16],
+    len: &mut usize,
+) {
+    let shift = _mm_cvtsi32_si128(32 - p as i32);
+    let (low13, one, total) = (
+        _mm256_set1_epi32(0x1FFF),
+        _mm256_set1_epi32(1),
+        _mm256_set1_epi32(1 << p),
+    );
+    let (bias, two31) = (_mm_set1_epi32(i32::MIN), _mm256_set1_pd(2147483648.0));
+    let low16 = _mm_set1_epi32(0xFFFF);
+    // SAFETY (loads and stores below): `st` holds 8·V states, each round 8·V ids.
+    let mut x: [__m256i; V] =
+        std::array::from_fn(|v| unsafe { _mm256_loadu_si256(st[8 * v..].as_ptr().cast()) });
+    for round in rounds.chunks_exact(8 * V).rev() {
+        for v in (0..V).rev() {
+            let idx =
+                _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(round[8 * v..].as_ptr().cast()) });
+            // SAFETY: the caller guarantees the ids are in bounds.
+            let e = unsafe { gather(packed.as_ptr(), idx) };
+            let f = _mm256_and_si256(e, low13);
+            let start = _mm256_srli_epi32::<16>(e);
+            let xv = x[v];
+            // x >= f 2^(32-p), compared as x >> (32-p) > f - 1 (both below 2^13).
+            let emit = _mm256_cmpgt_epi32(_mm256_srl_epi32(xv, shift), _mm256_sub_epi32(f, one));
+            let m = _mm256_movemask_ps(_mm256_castsi256_ps(emit)) as usize;
+            let w = _mm_packus_epi32(
+                _mm_and_si128(_mm256_castsi256_si128(xv), low16),
+                _mm_and_si128(_mm256_extracti128_si256::<1>(xv), low16),
+            );
+            let w = _mm_shuffle_epi8(w, unsafe { _mm_loadu_si128(PACK_DESC[m].as_ptr().cast()) });
+            let dst = &mut words[*len..*len + 8];
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), w) };
+            *len += m.count_ones() as usize;
+            let x0 = _mm256_blendv_epi8(xv, _mm256_srli_epi32::<16>(xv), emit);
+            let to_f64 =
+                |h: __m128i| _mm256_add_pd(_mm256_cvtepi32_pd(_mm_xor_si128(h, bias)), two31);
+            let q_lo = _mm256_cvttpd_epi32(_mm256_div_pd(
+                to_f64(_mm256_castsi256_si128(x0)),
+                _mm256_cvtepi32_pd(_mm256_castsi256_si128(f)),
+            ));
+            let q_hi = _mm256_cvttpd_epi32(_mm256_div_pd(
+                to_f64(_mm256_extracti128_si256::<1>(x0)),
+                _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(f)),
+            ));
+            let q = _mm256_set_m128i(q_hi, q_lo);
+            // x' = x0 + start + q (2^p - f), wrapping like the scalar encoder.
+            x[v] = _mm256_add_epi32(
+                _mm256_add_epi32(x0, start),
+                _mm256_mullo_epi32(q, _mm256_sub_epi32(total, f)),
+            );
+        }
+    }
+    for (v, xv) in x.iter().enumerate() {
+        unsafe { _mm256_storeu_si256(st[8 * v..8 * v + 8].as_mut_ptr().cast(), *xv) };
+    }
+}
+
 /// `base[idx[i]]` for the eight lanes, by scalar loads: on Zen 3 this is about a third faster
 /// than `vpgatherdd`.
 #[target_feature(enable = "avx2")]
