@@ -446,6 +446,18 @@ fn position_infos(codes: &[i8], rows: &[RowInfo], rowlen: usize, nsym: usize) ->
     pos
 }
 
+fn add_row(counts: &mut [u64], syms: &[u16], ns: &[u32]) {
+    for (&i, &n) in syms.iter().zip(ns) {
+        counts[i as usize] += n as u64;
+    }
+}
+
+fn sub_row(counts: &mut [u64], syms: &[u16], ns: &[u32]) {
+    for (&i, &n) in syms.iter().zip(ns) {
+        counts[i as usize] -= n as u64;
+    }
+}
+
 /// Groups rows (or positions) into classes that share a table: Lloyd iterations on code
 /// cost. Built once per set of rows; [`Classes::of`] then tries any number of classes.
 struct Classes {
@@ -493,10 +505,10 @@ impl Classes {
             .map(|(a, &b)| (&self.sym[a..b], &self.count[a..b]))
     }
 
-    /// Class ids (compacted: those in use are 0..) of at most k classes, starting from the
-    /// quantiles of the mean symbol index, or from splitting each class of `half` (a search
-    /// with about k/2 classes) at its median.
-    fn of(&self, k: usize, half: Option<&[u8]>) -> Vec<u8> {
+    /// Class ids (compacted: those in use are 0..) of at most k classes and the counts of
+    /// each class, starting from the quantiles of the mean symbol index, or from splitting
+    /// each class of `half` (a search with about k/2 classes) at its median.
+    fn of(&self, k: usize, half: Option<&[u8]>) -> (Vec<u8>, Vec<Vec<u64>>) {
         let rows = self.end.len();
         let mut class = vec![0u8; rows];
         match half {
@@ -520,15 +532,12 @@ impl Classes {
             }
         }
         let nsym = self.nsym;
+        let mut counts = vec![vec![0u64; nsym]; k];
+        for ((syms, ns), &c) in self.rows().zip(&class) {
+            add_row(&mut counts[c as usize], syms, ns);
+        }
         // Two rounds: from a split of the classes before, more gain 0.05% at most.
         for _ in 0..2 {
-            let mut counts = vec![vec![0u64; nsym]; k];
-            for ((syms, ns), &c) in self.rows().zip(&class) {
-                let counts = &mut counts[c as usize];
-                for (&i, &n) in syms.iter().zip(ns) {
-                    counts[i as usize] += n as u64;
-                }
-            }
             // costs[symbol][class]; classes not in use cost infinitely much.
             let mut costs = vec![[f32::INFINITY; MAX_CLASSES]; nsym];
             for (j, c) in counts.iter().enumerate() {
@@ -540,33 +549,56 @@ impl Classes {
                     cost[j] = -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32;
                 }
             }
-            if !self.assign(&costs, k, &mut class) {
+            if !self.assign(&costs, k, &mut class, &mut counts) {
                 break;
             }
         }
         // Compact the ids of the classes in use.
         let mut remap = [u8::MAX; MAX_CLASSES];
-        let mut next = 0u8;
+        let mut used = Vec::new();
         for c in class.iter_mut() {
             if remap[*c as usize] == u8::MAX {
-                remap[*c as usize] = next;
-                next += 1;
+                remap[*c as usize] = used.len() as u8;
+                used.push(std::mem::take(&mut counts[*c as usize]));
             }
             *c = remap[*c as usize];
         }
-        class
+        (class, used)
     }
 
-    /// Moves every row to its cheapest class under `costs[symbol][class]` (k classes); returns
-    /// whether any row moved. The search's inner loop: every class's cost of a row at once,
+    /// One class: every row in class 0, and the counts of them all.
+    fn one(&self) -> (Vec<u8>, Vec<Vec<u64>>) {
+        let mut counts = vec![0u64; self.nsym];
+        for (syms, ns) in self.rows() {
+            add_row(&mut counts, syms, ns);
+        }
+        (vec![0; self.end.len()], vec![counts])
+    }
+
+    /// Moves every row to its cheapest class under `costs[symbol][class]` (k classes), moving
+    /// its counts along in `counts`; returns whether any row moved. The search's inner loop: every class's cost of a row at once,
     /// K side by side (the smallest power of two for k), in AVX2 where the CPU has it; the
     /// same arithmetic either way, so the choice does not depend on the CPU.
-    fn assign(&self, costs: &[[f32; MAX_CLASSES]], k: usize, class: &mut [u8]) -> bool {
-        match k {
+    fn assign(
+        &self,
+        costs: &[[f32; MAX_CLASSES]],
+        k: usize,
+        class: &mut [u8],
+        counts: &mut [Vec<u64>],
+    ) -> bool {
+        let before = class.to_vec();
+        let changed = match k {
             0..=4 => self.assign_k::<4>(costs, k, class),
             5..=8 => self.assign_k::<8>(costs, k, class),
             _ => self.assign_k::<16>(costs, k, class),
+        };
+        for (((syms, ns), &a), &b) in self.rows().zip(&before).zip(class.iter()) {
+            if a != b {
+                sub_row(&mut counts[a as usize], syms, ns);
+                add_row(&mut counts[b as usize], syms, ns);
+            }
         }
+        changed
     }
 
     fn assign_k<const K: usize>(
@@ -636,45 +668,23 @@ fn fit_table(counts: &[u64], s: u32, p: u32) -> (f64, Vec<Option<u32>>) {
     }
 }
 
-/// The model with live rows in classes `class`, tables at s steps per octave, and its cost.
-/// Tables by position instead of by row: the statistics of each position in a row and the
-/// class of each position.
-struct ByPosition<'a> {
-    infos: &'a [RowInfo],
-    posmap: &'a [u8],
-}
-
 /// Bits that name one of `n` classes.
 fn class_bits(n: usize) -> u32 {
     usize::BITS - n.saturating_sub(1).leading_zeros()
 }
 
+/// The candidate with tables `counts`, used by row class (`class`, one per live row) or by
+/// position in the row (`posmap`, when not empty).
 fn candidate(
     infos: &[RowInfo],
     rows_on: bool,
-    class: &[u8],
-    pos: Option<ByPosition>,
+    (class, counts): (&[u8], Vec<Vec<u64>>),
+    posmap: Vec<u8>,
     p: u32,
     nsym: usize,
     maxmin: usize,
 ) -> Candidate {
-    let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
-    let (units, unit_class): (Vec<&RowInfo>, &[u8]) = match &pos {
-        Some(bp) => (bp.infos.iter().collect(), bp.posmap),
-        None => (live, class),
-    };
-    let ntables = unit_class
-        .iter()
-        .map(|&c| c as usize + 1)
-        .max()
-        .unwrap_or(1);
-    let mut counts = vec![vec![0u64; nsym]; ntables];
-    for (r, &c) in units.iter().zip(unit_class) {
-        for (a, &b) in counts[c as usize].iter_mut().zip(&r.hist) {
-            *a += b as u64;
-        }
-    }
-    let posmap = pos.map_or(Vec::new(), |bp| bp.posmap.to_vec());
+    let ntables = counts.len();
     let nclass = if posmap.is_empty() { ntables } else { 1 };
     let (mut kinds, mut mins) = (Vec::new(), Vec::new());
     let mut rows = Vec::new();
@@ -835,10 +845,12 @@ fn take(x: &mut u32, lut: &[u32], p: u32, words: &[u8], pos: &mut usize) -> u8 {
     b
 }
 
+/// Appends `words` last to first as little-endian bytes (into place, so the loop vectorises).
 fn push_words(out: &mut Vec<u8>, words: &[u16]) {
-    out.reserve(words.len() * 2);
-    for w in words.iter().rev() {
-        out.extend_from_slice(&w.to_le_bytes());
+    let at = out.len();
+    out.resize(at + 2 * words.len(), 0);
+    for (b, w) in out[at..].chunks_exact_mut(2).zip(words.iter().rev()) {
+        b.copy_from_slice(&w.to_le_bytes());
     }
 }
 
@@ -933,15 +945,22 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
             if rows_on && k > 1 && rows < 4 * k {
                 return None;
             }
-            let class = if k > 1 {
+            let (class, counts) = if k > 1 {
                 row_classes.of(k, last.as_deref())
             } else {
-                vec![0; live.len()]
+                row_classes.one()
             };
-            last = Some(class.clone());
-            Some(consider(candidate(
-                infos, rows_on, &class, None, p, nsym, maxmin,
-            )))
+            let cand = candidate(
+                infos,
+                rows_on,
+                (&class, counts),
+                Vec::new(),
+                p,
+                nsym,
+                maxmin,
+            );
+            last = Some(class);
+            Some(consider(cand))
         });
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
@@ -951,16 +970,12 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
             let zeros = vec![0u8; live.len()];
             over_class_counts(&[2, 4, 8], |k| {
                 let p = p_for(k).filter(|_| k <= rowlen)?;
-                let posmap = pos_classes.of(k, None);
-                let bp = ByPosition {
-                    infos: &pos_infos,
-                    posmap: &posmap,
-                };
+                let (posmap, counts) = pos_classes.of(k, None);
                 Some(consider(candidate(
                     infos,
                     true,
-                    &zeros,
-                    Some(bp),
+                    (&zeros, counts),
+                    posmap,
                     p,
                     nsym,
                     maxmin,
@@ -1174,6 +1189,8 @@ fn put_main<const L: usize>(ids: &[u16], enc: &[EncSym], p: u32, simd: bool, out
     for (x, &id) in st.iter_mut().zip(tail).rev() {
         put(x, &enc[id as usize], &mut words, &mut len);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, simd);
     #[cfg(target_arch = "x86_64")]
     if simd && L >= 8 && std::arch::is_x86_feature_detected!("avx2") {
         // Frequency and start of each id, for the vector loop's one gather per lane.
