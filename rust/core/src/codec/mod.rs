@@ -6,6 +6,7 @@
 //! it returns `CoreError::Corrupt` on anything malformed, never panics, and allocates only in
 //! proportion to the output it was asked to fill or to its input.
 pub mod bits;
+mod count;
 pub mod huffman;
 pub mod merge;
 pub mod rans;

@@ -36,23 +36,24 @@ fn value_freqs<'a, I: IntoIterator<Item = &'a i8>>(it: I) -> Vec<u64> {
     h
 }
 
-/// The histogram of code values (index q + 128) that the simple codecs are sized from,
-/// counted in four interleaved histograms: a run of one value (zeros, mostly) would
-/// otherwise wait on the previous increment's store.
+/// The histogram of code values (index q + 128) that the simple codecs are sized from
+/// (counted by [`super::count::Counter`]).
 pub fn code_histogram(codes: &[i8]) -> Vec<u64> {
-    let mut h4 = [[0u32; 4]; 256];
-    let mut quads = codes.chunks_exact(4);
-    for q in &mut quads {
-        for (k, &c) in q.iter().enumerate() {
-            h4[sym(c)][k] += 1;
+    let maxabs = super::max_magnitude(codes) as usize;
+    let mut counts = vec![0u64; 2 * maxabs + 1];
+    // In pieces, so that no count can overflow.
+    let mut counter = super::count::Counter::new(maxabs);
+    let mut piece = vec![0u32; counts.len()];
+    for part in codes.chunks(1 << 30) {
+        counter.count(part, &mut piece);
+        for (c, &p) in counts.iter_mut().zip(&piece) {
+            *c += p as u64;
         }
     }
-    let mut h: Vec<u64> = h4
-        .iter()
-        .map(|c| c.iter().map(|&x| x as u64).sum())
-        .collect();
-    for &c in quads.remainder() {
-        h[sym(c)] += 1;
+    // maxabs = 128 has a slot for +128, which no code holds.
+    let mut h = vec![0u64; 256];
+    for (v, &c) in counts.iter().enumerate().filter(|(_, &c)| c > 0) {
+        h[sym((v as i32 - maxabs as i32) as i8)] = c;
     }
     h
 }
@@ -198,20 +199,20 @@ pub fn huffman_dec(r: &mut BitReader, _shape: &[usize], out: &mut [i8]) -> Resul
 /// Relative-index CSR entries (skip, code): a gap over 15 adds filler entries (15, 0);
 /// trailing zeros are not stored.
 pub fn csr_entries(codes: &[i8]) -> Vec<(u8, i8)> {
-    let mut out = Vec::new();
-    let mut z = 0usize;
+    // Without branches on the codes (half of them are zero, in no pattern a predictor could
+    // learn): every code writes an entry slot and keeps it when it is non-zero or the 16th
+    // zero of a run (a filler); fillers after the last non-zero are dropped at the end.
+    let mut out = vec![(0u8, 0i8); codes.len()];
+    let (mut len, mut kept, mut z) = (0usize, 0usize, 0u8);
     for &q in codes {
-        if q == 0 {
-            z += 1;
-            continue;
-        }
-        while z > 15 {
-            out.push((15, 0));
-            z -= 16;
-        }
-        out.push((z as u8, q));
-        z = 0;
+        let nonzero = q != 0;
+        let filler = !nonzero & (z == 15);
+        out[len] = (z, q);
+        len += (nonzero | filler) as usize;
+        kept = if nonzero { len } else { kept };
+        z = if nonzero | filler { 0 } else { z + 1 };
     }
+    out.truncate(kept);
     out
 }
 

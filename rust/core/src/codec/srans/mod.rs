@@ -361,14 +361,13 @@ fn info_from_counts(h: &[u32], maxabs: usize) -> RowInfo {
 }
 
 /// Per-row statistics of `rows` rows of `rowlen` codes within ±maxabs, and those of the whole
-/// tensor as one row. One pass over the codes, counting each row in four interleaved
-/// histograms (a run of one value, zeros mostly, would otherwise wait on the previous
-/// increment's store); rows shorter than the alphabet are counted directly.
+/// tensor as one row. One pass over the codes ([`super::count::Counter`] per row); rows
+/// shorter than the alphabet are counted directly.
 fn row_infos(codes: &[i8], rows: usize, rowlen: usize, maxabs: usize) -> (Vec<RowInfo>, RowInfo) {
     let width = 2 * maxabs + 1;
     let at = |c: i8| (c as i32 + maxabs as i32) as usize;
     let mut total = vec![0u32; width];
-    let mut h4 = vec![[0u32; 4]; width];
+    let mut counter = super::count::Counter::new(maxabs);
     let mut h = vec![0u32; width];
     let infos = (0..rows)
         .map(|r| {
@@ -386,29 +385,14 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, maxabs: usize) -> (Vec<Ro
                 }
                 return RowInfo { mmin, hist };
             }
-            count4(row, maxabs as i32, &mut h4);
-            for ((x, t), c) in h.iter_mut().zip(total.iter_mut()).zip(&h4) {
-                *x = c.iter().sum();
-                *t += *x;
+            counter.count(row, &mut h);
+            for (t, &x) in total.iter_mut().zip(&h) {
+                *t += x;
             }
             info_from_counts(&h, maxabs)
         })
         .collect();
     (infos, info_from_counts(&total, maxabs))
-}
-
-/// Counts `codes` (within ±off) into `h4[off + code]`, in four interleaved copies.
-fn count4(codes: &[i8], off: i32, h4: &mut [[u32; 4]]) {
-    h4.fill([0; 4]);
-    let mut quads = codes.chunks_exact(4);
-    for q in &mut quads {
-        for (k, &c) in q.iter().enumerate() {
-            h4[(c as i32 + off) as usize][k] += 1;
-        }
-    }
-    for &c in quads.remainder() {
-        h4[(c as i32 + off) as usize][0] += 1;
-    }
 }
 
 /// Tries class counts `ks` in turn (`bits_for` gives the best plan's bits, or None when the
