@@ -289,30 +289,23 @@ pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
     (c, blob.unwrap_or_else(|| (c.encode)(codes, shape)))
 }
 
-/// The largest |code| (0 for none or all zeros), in one pass that vectorises (per-lane
-/// extremes of 32 codes at a time).
+/// The largest |code| (0 for none or all zeros), in one pass that vectorises: per-lane
+/// extremes of 32 codes at a time, as bytes offset by 128 (SSE2 has byte minimum and maximum
+/// only unsigned).
 pub(crate) fn max_magnitude(codes: &[i8]) -> u32 {
-    let (mut lo, mut hi) = ([0i8; 32], [0i8; 32]);
+    let (mut lo, mut hi) = ([128u8; 32], [128u8; 32]);
     let mut blocks = codes.chunks_exact(32);
     for b in &mut blocks {
         for i in 0..32 {
-            lo[i] = lo[i].min(b[i]);
-            hi[i] = hi[i].max(b[i]);
+            let u = b[i] as u8 ^ 0x80;
+            lo[i] = lo[i].min(u);
+            hi[i] = hi[i].max(u);
         }
     }
-    let lo = lo
-        .iter()
-        .chain(blocks.remainder())
-        .copied()
-        .min()
-        .unwrap_or(0);
-    let hi = hi
-        .iter()
-        .chain(blocks.remainder())
-        .copied()
-        .max()
-        .unwrap_or(0);
-    lo.unsigned_abs().max(hi.unsigned_abs()) as u32
+    let rest = blocks.remainder().iter().map(|&c| c as u8 ^ 0x80);
+    let lo = lo.iter().copied().chain(rest.clone()).min().unwrap_or(128) as i32 - 128;
+    let hi = hi.iter().copied().chain(rest).max().unwrap_or(128) as i32 - 128;
+    lo.unsigned_abs().max(hi.unsigned_abs())
 }
 
 /// The smallest non-zero |code| of a row (None for an all-zero row): per-layer magnitude
@@ -360,6 +353,28 @@ mod tests {
         }
         assert!(codec_by_name("auto").is_err());
         assert!(codec_by_name("nope").is_err());
+    }
+
+    #[test]
+    fn max_magnitude_sees_every_code() {
+        for len in [0usize, 1, 31, 32, 33, 100] {
+            for (at, v, want) in [
+                (0, -128i8, 128u32),
+                (len / 2, 127, 127),
+                (len.saturating_sub(1), -5, 5),
+            ] {
+                let mut codes = vec![0i8; len];
+                if len > 0 {
+                    codes[at] = v;
+                }
+                assert_eq!(
+                    max_magnitude(&codes),
+                    if len > 0 { want } else { 0 },
+                    "{len} {v}"
+                );
+            }
+        }
+        assert_eq!(max_magnitude(&[3, -4, 2]), 4);
     }
 
     #[test]

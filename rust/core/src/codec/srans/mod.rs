@@ -1033,6 +1033,34 @@ fn row_symbols(row: &[i8], m: i32, out: &mut [u16]) {
     }
 }
 
+/// The pair ids (`base` + a + 16 b) of a row of codes with smallest magnitude m into `out`,
+/// by AVX2 where the CPU has it and `small` says the codes are within ±7.
+fn pair_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbols: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    if small && std::arch::is_x86_feature_detected!("avx2") {
+        let lut: [u8; 16] = std::array::from_fn(|k| {
+            let q = k as i32 - 8;
+            if q == 0 || q.abs() < m {
+                0 // zero, or not in this row
+            } else {
+                sym_of(rel(q as i8, m)) as u8
+            }
+        });
+        // SAFETY: the CPU has AVX2.
+        let done = unsafe { simd::pair_ids(row, &lut, base, out) };
+        for (id, pr) in out[done..].iter_mut().zip(row[2 * done..].chunks_exact(2)) {
+            *id = base + lut[(pr[0] + 8) as usize] as u16 + 16 * lut[(pr[1] + 8) as usize] as u16;
+        }
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = small;
+    row_symbols(row, m, symbols);
+    for (id, pr) in out.iter_mut().zip(symbols.chunks_exact(2)) {
+        *id = base + pr[0] + 16 * pr[1];
+    }
+}
+
 fn write(
     codes: &[i8],
     rowlen: usize,
@@ -1066,11 +1094,15 @@ fn write(
     if pairs_possible(plan, rowlen, total) {
         let mut by_class: Vec<usize> = (0..live.len()).collect();
         by_class.sort_by_key(|&i| live[i].2);
+        // Codes within ±7 (the relative values and the row minimums allow no more).
+        let small = plan.maxrel + plan.maxmin <= 8;
         for &i in &by_class {
             let (r, m, c) = live[i];
             let base = (c * PAIR_SYMBOLS) as u16;
-            row_symbols(&codes[r * rowlen..(r + 1) * rowlen], m, &mut symbols);
-            ids.extend(symbols.chunks_exact(2).map(|pr| base + pr[0] + 16 * pr[1]));
+            let row = &codes[r * rowlen..(r + 1) * rowlen];
+            let at = ids.len();
+            ids.resize(at + rowlen / 2, 0);
+            pair_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
         }
         let hist = histogram(&ids, class_tables.len() * PAIR_SYMBOLS);
         pairs = pairs_pay(&hist, &class_tables, p, pair_slack);
