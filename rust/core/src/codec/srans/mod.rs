@@ -430,6 +430,20 @@ fn position_infos(codes: &[i8], rows: &[RowInfo], rowlen: usize, nsym: usize) ->
     pos
 }
 
+/// Renumbers the classes in use 0.. (in order of first use) with their counts.
+fn compact(mut class: Vec<u8>, mut counts: Vec<Vec<u64>>) -> (Vec<u8>, Vec<Vec<u64>>) {
+    let mut remap = [u8::MAX; MAX_CLASSES];
+    let mut used = Vec::new();
+    for c in class.iter_mut() {
+        if remap[*c as usize] == u8::MAX {
+            remap[*c as usize] = used.len() as u8;
+            used.push(std::mem::take(&mut counts[*c as usize]));
+        }
+        *c = remap[*c as usize];
+    }
+    (class, used)
+}
+
 fn add_row(counts: &mut [u64], syms: &[u16], ns: &[u32]) {
     for (&i, &n) in syms.iter().zip(ns) {
         counts[i as usize] += n as u64;
@@ -515,39 +529,41 @@ impl Classes {
                 }
             }
         }
-        let nsym = self.nsym;
-        let mut counts = vec![vec![0u64; nsym]; k];
-        for ((syms, ns), &c) in self.rows().zip(&class) {
-            add_row(&mut counts[c as usize], syms, ns);
-        }
+        let mut counts = self.counts(&class, k);
         // Two rounds: from a split of the classes before, more gain 0.05% at most.
         for _ in 0..2 {
-            // costs[symbol][class]; classes not in use cost infinitely much.
-            let mut costs = vec![[f32::INFINITY; MAX_CLASSES]; nsym];
-            for (j, c) in counts.iter().enumerate() {
-                let n: u64 = c.iter().sum();
-                if n == 0 {
-                    continue;
-                }
-                for (cost, &x) in costs.iter_mut().zip(c) {
-                    cost[j] = -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32;
-                }
-            }
+            let costs = self.costs(&counts);
             if !self.assign(&costs, k, &mut class, &mut counts) {
                 break;
             }
         }
-        // Compact the ids of the classes in use.
-        let mut remap = [u8::MAX; MAX_CLASSES];
-        let mut used = Vec::new();
-        for c in class.iter_mut() {
-            if remap[*c as usize] == u8::MAX {
-                remap[*c as usize] = used.len() as u8;
-                used.push(std::mem::take(&mut counts[*c as usize]));
-            }
-            *c = remap[*c as usize];
+        compact(class, counts)
+    }
+
+    /// The counts of each of k classes.
+    fn counts(&self, class: &[u8], k: usize) -> Vec<Vec<u64>> {
+        let mut counts = vec![vec![0u64; self.nsym]; k];
+        for ((syms, ns), &c) in self.rows().zip(class) {
+            add_row(&mut counts[c as usize], syms, ns);
         }
-        (class, used)
+        counts
+    }
+
+    /// costs[symbol][class] in bits under the tables of `counts` (with a small prior);
+    /// classes not in use cost infinitely much.
+    fn costs(&self, counts: &[Vec<u64>]) -> Vec<[f32; MAX_CLASSES]> {
+        let nsym = self.nsym;
+        let mut costs = vec![[f32::INFINITY; MAX_CLASSES]; nsym];
+        for (j, c) in counts.iter().enumerate() {
+            let n: u64 = c.iter().sum();
+            if n == 0 {
+                continue;
+            }
+            for (cost, &x) in costs.iter_mut().zip(c) {
+                cost[j] = -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32;
+            }
+        }
+        costs
     }
 
     /// One class: every row in class 0, and the counts of them all.
