@@ -27,6 +27,18 @@ impl BitWriter {
         }
     }
 
+    /// Whether this writer only counts: a coder may then add the length of a run of Huffman
+    /// codes (frequencies × lengths) with [`Self::count`] instead of writing each.
+    pub fn counts_only(&self) -> bool {
+        self.count_only
+    }
+
+    /// Counts `bits` more (counting writers only).
+    pub fn count(&mut self, bits: u64) {
+        debug_assert!(self.count_only);
+        self.counted += bits;
+    }
+
     /// Writes the low `n` bits of `v` (n <= 32).
     #[inline]
     pub fn put(&mut self, v: u32, n: u32) {

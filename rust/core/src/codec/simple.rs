@@ -222,7 +222,8 @@ pub fn csr_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
     if e.is_empty() {
         return;
     }
-    let cenc = Encoder::from_freqs(&value_freqs(e.iter().map(|(_, q)| q)), VALUE_MAX_LEN);
+    let cf = value_freqs(e.iter().map(|(_, q)| q));
+    let cenc = Encoder::from_freqs(&cf, VALUE_MAX_LEN);
     let mut sf = vec![0u64; 16];
     for &(s, _) in &e {
         sf[s as usize] += 1;
@@ -230,6 +231,10 @@ pub fn csr_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
     let senc = Encoder::from_freqs(&sf, VALUE_MAX_LEN);
     write_lengths(w, &cenc.lens);
     write_lengths(w, &senc.lens);
+    if w.counts_only() {
+        w.count(senc.cost(&sf) + cenc.cost(&cf));
+        return;
+    }
     for &(s, q) in &e {
         senc.put(w, s as usize);
         cenc.put(w, sym(q));
@@ -327,6 +332,10 @@ pub fn bsr_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     }
     let enc = Encoder::from_freqs(&f, VALUE_MAX_LEN);
     write_lengths(w, &enc.lens);
+    if w.counts_only() {
+        w.count(enc.cost(&f));
+        return;
+    }
     for blk in codes.chunks(v) {
         if blk.iter().any(|&q| q != 0) {
             for &q in blk {
@@ -508,6 +517,11 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     put_gamma(w, esc_rank as u32);
     write_sorted_lengths(w, &lens);
     write_lengths(w, &venc.lens);
+    if w.counts_only() {
+        // Every vector's id (or escape), and the values of the dictionary and the escapes.
+        w.count(idenc.cost(&freq) + venc.cost(&vf));
+        return;
+    }
     for &u in &dict {
         for &q in vecs[first[u as usize]] {
             venc.put(w, sym(q));
