@@ -432,7 +432,9 @@ pub(crate) fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
     let mut vid = Vec::with_capacity(vecs.len());
     if vecs.first().is_some_and(|p| p.len() <= 16) {
         // Short patterns (k×k up to 4×4, 4-vectors) are packed into one integer key.
-        let mut map: FxMap<u128, u32> = FxMap::default();
+        // Sized for every vector unique (no rehashing as the map fills).
+        let mut map: FxMap<u128, u32> =
+            FxMap::with_capacity_and_hasher(vecs.len(), Default::default());
         for (i, p) in vecs.iter().enumerate() {
             let mut b = [0u8; 16];
             for (d, &q) in b.iter_mut().zip(p.iter()) {
@@ -447,7 +449,8 @@ pub(crate) fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
             vid.push(id);
         }
     } else {
-        let mut map: FxMap<&[i8], u32> = FxMap::default();
+        let mut map: FxMap<&[i8], u32> =
+            FxMap::with_capacity_and_hasher(vecs.len(), Default::default());
         for (i, &p) in vecs.iter().enumerate() {
             let next = first.len() as u32;
             let id = *map.entry(p).or_insert(next);
