@@ -478,18 +478,26 @@ impl Classes {
             sym: Vec::new(),
             count: Vec::new(),
         };
+        let slots = infos.iter().map(|r| r.hist.len()).sum();
+        (c.sym, c.count) = (vec![0; slots], vec![0; slots]);
         let mut keys = Vec::with_capacity(infos.len());
+        // Written in place, every slot and a cursor that advances past non-zero counts (a
+        // branch per symbol would be mispredicted often).
+        let mut len = 0;
         for r in infos {
             let (mut n, mut sum) = (0u64, 0u64);
-            for (i, &x) in r.hist.iter().enumerate().filter(|(_, &x)| x > 0) {
-                c.sym.push(i as u16);
-                c.count.push(x);
+            for (i, &x) in r.hist.iter().enumerate() {
+                c.sym[len] = i as u16;
+                c.count[len] = x;
+                len += (x > 0) as usize;
                 n += x as u64;
                 sum += i as u64 * x as u64;
             }
-            c.end.push(c.sym.len());
+            c.end.push(len);
             keys.push(sum as f64 / n.max(1) as f64);
         }
+        c.sym.truncate(len);
+        c.count.truncate(len);
         c.order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
         c
     }
