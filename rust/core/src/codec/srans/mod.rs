@@ -211,9 +211,19 @@ impl Table {
             .iter()
             .zip(&self.freq)
             .filter(|(&c, _)| c > 0)
-            .map(|(&c, &f)| c as f64 * (p as f64 - (f as f64).log2()))
+            .map(|(&c, &f)| c as f64 * (p as f64 - log2_of(f)))
             .sum()
     }
+}
+
+/// log2(f) for a frequency f <= 2^12, from a table (the model search sizes tables by the
+/// thousand).
+fn log2_of(f: u32) -> f64 {
+    static LOG2: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let t = LOG2.get_or_init(|| (0..=1u32 << 12).map(|f| (f as f64).log2()).collect());
+    t.get(f as usize)
+        .copied()
+        .unwrap_or_else(|| (f as f64).log2())
 }
 
 /// Log-scale values of `counts` (relative to the largest) at s steps per octave.
