@@ -1067,19 +1067,25 @@ fn row_symbols(row: &[i8], m: i32, out: &mut [u16]) {
     }
 }
 
+/// The symbols of a row with smallest magnitude m for the codes -8..=7 (`lut[q + 8]`; 0 for
+/// codes that cannot occur in it).
+fn symbol_lut(m: i32) -> [u8; 16] {
+    std::array::from_fn(|k| {
+        let q = k as i32 - 8;
+        if q == 0 || q.abs() < m {
+            0
+        } else {
+            sym_of(rel(q as i8, m)) as u8
+        }
+    })
+}
+
 /// The pair ids (`base` + a + 16 b) of a row of codes with smallest magnitude m into `out`,
 /// by AVX2 where the CPU has it and `small` says the codes are within ±7.
 fn pair_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbols: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
     if small && std::arch::is_x86_feature_detected!("avx2") {
-        let lut: [u8; 16] = std::array::from_fn(|k| {
-            let q = k as i32 - 8;
-            if q == 0 || q.abs() < m {
-                0 // zero, or not in this row
-            } else {
-                sym_of(rel(q as i8, m)) as u8
-            }
-        });
+        let lut = symbol_lut(m);
         // SAFETY: the CPU has AVX2.
         let done = unsafe { simd::pair_ids(row, &lut, base, out) };
         for (id, pr) in out[done..].iter_mut().zip(row[2 * done..].chunks_exact(2)) {
@@ -1092,6 +1098,27 @@ fn pair_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbols
     row_symbols(row, m, symbols);
     for (id, pr) in out.iter_mut().zip(symbols.chunks_exact(2)) {
         *id = base + pr[0] + 16 * pr[1];
+    }
+}
+
+/// The ids (`base` + symbol) of a row of codes with smallest magnitude m into `out`, like
+/// [`pair_ids`].
+fn single_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbols: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    if small && std::arch::is_x86_feature_detected!("avx2") {
+        let lut = symbol_lut(m);
+        // SAFETY: the CPU has AVX2.
+        let done = unsafe { simd::single_ids(row, &lut, base, out) };
+        for (id, &q) in out[done..].iter_mut().zip(&row[done..]) {
+            *id = base + lut[(q + 8) as usize] as u16;
+        }
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = small;
+    row_symbols(row, m, symbols);
+    for (id, &s) in out.iter_mut().zip(symbols.iter()) {
+        *id = base + s;
     }
 }
 
@@ -1125,11 +1152,11 @@ fn write(
     // class's table for long runs; else codes (table · nsym + symbol) in row order.
     let mut ids: Vec<u16> = Vec::with_capacity(total);
     let mut pairs = None;
+    // Codes within ±7 (the relative values and the row minimums allow no more).
+    let small = plan.maxrel + plan.maxmin <= 8;
     if pairs_possible(plan, rowlen, total) {
         let mut by_class: Vec<usize> = (0..live.len()).collect();
         by_class.sort_by_key(|&i| live[i].2);
-        // Codes within ±7 (the relative values and the row minimums allow no more).
-        let small = plan.maxrel + plan.maxmin <= 8;
         for &i in &by_class {
             let (r, m, c) = live[i];
             let base = (c * PAIR_SYMBOLS) as u16;
@@ -1146,21 +1173,28 @@ fn write(
     }
     if pairs.is_none() {
         let nsym = 2 * plan.maxrel + 1;
+        // With tables by position, each position's table base is added after the symbols.
+        let pos_base: Vec<u16> = plan
+            .posmap
+            .iter()
+            .map(|&t| t as u16 * nsym as u16)
+            .collect();
         for &(r, m, c) in &live {
-            row_symbols(&codes[r * rowlen..(r + 1) * rowlen], m, &mut symbols);
-            if plan.posmap.is_empty() {
-                let base = (c * nsym) as u16;
-                ids.extend(symbols.iter().map(|&s| base + s));
+            let base = if pos_base.is_empty() {
+                (c * nsym) as u16
             } else {
-                ids.extend(
-                    symbols
-                        .iter()
-                        .zip(&plan.posmap)
-                        .map(|(&s, &t)| t as u16 * nsym as u16 + s),
-                );
+                0
+            };
+            let at = ids.len();
+            ids.resize(at + rowlen, 0);
+            let row = &codes[r * rowlen..(r + 1) * rowlen];
+            single_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
+            for (id, &b) in ids[at..].iter_mut().zip(&pos_base) {
+                *id += b;
             }
         }
     }
+
     let mut out = vec![
         VERSION,
         lanes as u8,
