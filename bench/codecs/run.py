@@ -247,9 +247,26 @@ def speeds(layers: list[np.ndarray]) -> dict[str, float]:
     return out
 
 
-def paired_decode(layers: list[np.ndarray], rounds: int = 21) -> dict[str, float]:
-    """auto against zstd-3, decoded in alternation so that both see the same machine: the
-    median of the per-round speed ratios, and each side's median MB/s."""
+def alternate(fns: dict[str, Any], mb: float, rounds: int = 21) -> dict[str, float]:
+    """Runs `fns` in turn for `rounds` rounds (after two warm-up rounds), so that every one sees
+    the same machine: each one's median MB/s, and each one's median speed ratio to the first
+    (the peer) over the rounds."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(rounds + 2):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if r >= 2:
+                times[k].append(time.perf_counter() - t)
+    out = {f"{k}_mbs_median": mb / statistics.median(ts) for k, ts in times.items()}
+    peer = next(iter(fns))
+    for k in list(fns)[1:]:
+        out[f"{k}_vs_{peer}_median"] = statistics.median(z / a for z, a in zip(times[peer], times[k]))
+    return out
+
+
+def paired_decode(layers: list[np.ndarray]) -> dict[str, float]:
+    """auto's decode against zstd-3's, in alternation."""
     import zstandard
 
     mb = sum(q.size for q in layers) / 1e6
@@ -259,22 +276,26 @@ def paired_decode(layers: list[np.ndarray], rounds: int = 21) -> dict[str, float
     used = [_native.encode_codes(q, "auto") for q in layers]
     views = [(np.frombuffer(bl, np.uint8), list(q.shape), u) for (u, bl), q in zip(used, layers)]
     bufs = [np.empty(q.shape, np.int8) for q in layers]
-    fns = {
+    return alternate({
         "zstd3": lambda: zd.decompress(zblob),
         "auto": lambda: [_native.decode_codes(*v) for v in views],
         "auto_held": lambda: [_native.decode_codes(*v, o) for v, o in zip(views, bufs)],
-    }
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(rounds + 2):  # two warm-up rounds
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            if r >= 2:
-                times[k].append(time.perf_counter() - t)
-    out = {f"{k}_mbs_median": mb / statistics.median(ts) for k, ts in times.items()}
-    for k in ("auto", "auto_held"):
-        out[f"{k}_vs_zstd3_median"] = statistics.median(z / a for z, a in zip(times["zstd3"], times[k]))
-    return out
+    }, mb)
+
+
+def paired_encode(layers: list[np.ndarray]) -> dict[str, float]:
+    """auto's encode (one thread, and two over tensors) against zstd-3's, in alternation."""
+    import zstandard
+
+    mb = sum(q.size for q in layers) / 1e6
+    raw = np.concatenate([q.reshape(-1) for q in layers]).tobytes()
+    zc = zstandard.ZstdCompressor(level=3)
+    with ThreadPoolExecutor(2) as ex:
+        return alternate({
+            "zstd3": lambda: zc.compress(raw),
+            "auto": lambda: [_native.encode_codes(q, "auto") for q in layers],
+            "auto_2t": lambda: list(ex.map(lambda q: _native.encode_codes(q, "auto"), layers)),
+        }, mb, rounds=11)
 
 
 def state_dict_time() -> float:
@@ -336,6 +357,7 @@ def main() -> None:
         layers = [quantize_per_channel(prune_magnitude(x, 0.5), 4).codes for x in w.values()]
         result["speed_effnet_s0.5_b4"] = speeds(layers)
         result["paired_decode_effnet_s0.5_b4"] = paired_decode(layers)
+        result["paired_encode_effnet_s0.5_b4"] = paired_encode(layers)
         result["state_dict_compress_save_s"] = state_dict_time()
     write(result)
 
@@ -399,6 +421,11 @@ def write(result: dict[str, Any]) -> None:
                   f"{pd['zstd3_mbs_median']:.0f} MB/s, auto {pd['auto_mbs_median']:.0f} MB/s "
                   f"({pd['auto_vs_zstd3_median']:.2f}x zstd-3), auto into held memory {pd['auto_held_mbs_median']:.0f} MB/s "
                   f"({pd['auto_held_vs_zstd3_median']:.2f}x)."]
+        pe = result["paired_encode_effnet_s0.5_b4"]
+        lines += ["", "Encoding with auto and with zstd-3 in alternation (11 rounds, medians): zstd-3 "
+                  f"{pe['zstd3_mbs_median']:.0f} MB/s, auto {pe['auto_mbs_median']:.0f} MB/s "
+                  f"({pe['auto_vs_zstd3_median']:.2f}x zstd-3), auto on two threads {pe['auto_2t_mbs_median']:.0f} MB/s "
+                  f"({pe['auto_2t_vs_zstd3_median']:.2f}x)."]
         lines += ["", f"Whole EfficientNet-Lite0 state_dict, `leanconv.save(path, leanconv.compress(sd, sparsity=0.5, bits=4))`: "
                   f"{result['state_dict_compress_save_s']:.3f} s (best of 3)."]
     (out / "codecs.md").write_text("\n".join(lines) + "\n")

@@ -1130,6 +1130,66 @@ fn single_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbo
     }
 }
 
+/// The main stream's symbols in decoding order, as ids into the concatenated tables: pairs
+/// (class · 256 + a + 16 b) in rows of class order, so that the decoder gathers from one
+/// class's table for long runs, with the pair tables when pairs pay ([`pairs_pay`]); else
+/// codes (table · nsym + symbol) in row order. `live` holds each live row's index, smallest
+/// magnitude and class.
+fn main_ids(
+    codes: &[i8],
+    rowlen: usize,
+    plan: &Candidate,
+    live: &[(usize, i32, usize)],
+    class_tables: &[Table],
+    pair_slack: f64,
+    simd: bool,
+) -> (Vec<u16>, Option<Vec<Table>>) {
+    let total = live.len() * rowlen;
+    let mut symbols = vec![0u16; rowlen];
+    let mut ids: Vec<u16> = Vec::with_capacity(total);
+    // Codes within ±7 (the relative values and the row minimums allow no more).
+    let small = plan.maxrel + plan.maxmin <= 8;
+    if pairs_possible(plan, rowlen, total) {
+        let mut by_class: Vec<usize> = (0..live.len()).collect();
+        by_class.sort_by_key(|&i| live[i].2);
+        for &i in &by_class {
+            let (r, m, c) = live[i];
+            let base = (c * PAIR_SYMBOLS) as u16;
+            let row = &codes[r * rowlen..(r + 1) * rowlen];
+            let at = ids.len();
+            ids.resize(at + rowlen / 2, 0);
+            pair_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
+        }
+        let hist = sampled_histogram(&ids, class_tables.len() * PAIR_SYMBOLS);
+        if let Some(pair_tables) = pairs_pay(&hist, class_tables, plan.p, pair_slack) {
+            return (ids, Some(pair_tables));
+        }
+        ids.clear();
+    }
+    let nsym = 2 * plan.maxrel + 1;
+    // With tables by position, each position's table base is added after the symbols.
+    let pos_base: Vec<u16> = plan
+        .posmap
+        .iter()
+        .map(|&t| t as u16 * nsym as u16)
+        .collect();
+    for &(r, m, c) in live {
+        let base = if pos_base.is_empty() {
+            (c * nsym) as u16
+        } else {
+            0
+        };
+        let at = ids.len();
+        ids.resize(at + rowlen, 0);
+        let row = &codes[r * rowlen..(r + 1) * rowlen];
+        single_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
+        for (id, &b) in ids[at..].iter_mut().zip(&pos_base) {
+            *id += b;
+        }
+    }
+    (ids, None)
+}
+
 fn write(
     codes: &[i8],
     rowlen: usize,
@@ -1154,55 +1214,7 @@ fn write(
         .collect();
     let total: usize = live.len() * rowlen;
     let lanes = lanes_for(total);
-    let mut symbols = vec![0u16; rowlen];
-    // Main stream symbols in decoding order as ids into the concatenated class tables: pairs
-    // (class · 256 + a + 16 b) in rows of class order, so that the decoder gathers from one
-    // class's table for long runs; else codes (table · nsym + symbol) in row order.
-    let mut ids: Vec<u16> = Vec::with_capacity(total);
-    let mut pairs = None;
-    // Codes within ±7 (the relative values and the row minimums allow no more).
-    let small = plan.maxrel + plan.maxmin <= 8;
-    if pairs_possible(plan, rowlen, total) {
-        let mut by_class: Vec<usize> = (0..live.len()).collect();
-        by_class.sort_by_key(|&i| live[i].2);
-        for &i in &by_class {
-            let (r, m, c) = live[i];
-            let base = (c * PAIR_SYMBOLS) as u16;
-            let row = &codes[r * rowlen..(r + 1) * rowlen];
-            let at = ids.len();
-            ids.resize(at + rowlen / 2, 0);
-            pair_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
-        }
-        let hist = sampled_histogram(&ids, class_tables.len() * PAIR_SYMBOLS);
-        pairs = pairs_pay(&hist, &class_tables, p, pair_slack);
-        if pairs.is_none() {
-            ids.clear();
-        }
-    }
-    if pairs.is_none() {
-        let nsym = 2 * plan.maxrel + 1;
-        // With tables by position, each position's table base is added after the symbols.
-        let pos_base: Vec<u16> = plan
-            .posmap
-            .iter()
-            .map(|&t| t as u16 * nsym as u16)
-            .collect();
-        for &(r, m, c) in &live {
-            let base = if pos_base.is_empty() {
-                (c * nsym) as u16
-            } else {
-                0
-            };
-            let at = ids.len();
-            ids.resize(at + rowlen, 0);
-            let row = &codes[r * rowlen..(r + 1) * rowlen];
-            single_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
-            for (id, &b) in ids[at..].iter_mut().zip(&pos_base) {
-                *id += b;
-            }
-        }
-    }
-
+    let (ids, pairs) = main_ids(codes, rowlen, plan, &live, &class_tables, pair_slack, simd);
     let mut out = vec![
         VERSION,
         lanes as u8,
