@@ -487,7 +487,7 @@ impl Classes {
     fn new(infos: &[&RowInfo], nsym: usize) -> Self {
         let mut c = Self {
             nsym,
-            order: (0..infos.len()).collect(),
+            order: Vec::new(),
             end: Vec::with_capacity(infos.len()),
             sym: Vec::new(),
             count: Vec::new(),
@@ -512,7 +512,11 @@ impl Classes {
         }
         c.sym.truncate(len);
         c.count.truncate(len);
-        c.order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+        // By key, ties by index (the order of a stable sort), as integers: the keys are
+        // non-negative, so their bit patterns sort like them.
+        let mut ranked: Vec<(u64, usize)> = keys.iter().map(|k| k.to_bits()).zip(0..).collect();
+        ranked.sort_unstable();
+        c.order = ranked.into_iter().map(|(_, i)| i).collect();
         c
     }
 
