@@ -94,40 +94,31 @@ fn bit_decode(f: BitDec, name: &str, data: &[u8], shape: &[usize], out: &mut [i8
     Ok(())
 }
 
-macro_rules! bit_codec {
-    // Size by encoding into a bit counter: auto tries it on small tensors only.
-    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path) => {
-        bit_codec!(
-            $name,
-            $id,
-            $summary,
-            $enc,
-            $dec,
+/// How a bit-stream codec is sized and the largest tensor auto tries it on: from the value
+/// histogram when it has a sizer (everywhere), else by running its coder into a bit counter
+/// (small tensors only).
+macro_rules! sizing {
+    ($enc:path) => {
+        (
             Size::Counting(|c, s| bit_size($enc, c, s)),
-            Some(AUTO_SMALL_CODES)
+            Some(AUTO_SMALL_CODES),
         )
     };
-    // Sized from the value histogram (no pass over the bit stream): auto tries it everywhere.
-    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:expr) => {
-        bit_codec!(
-            $name,
-            $id,
-            $summary,
-            $enc,
-            $dec,
-            Size::Histogram($size),
-            Some(usize::MAX)
-        )
+    ($enc:path, $size:expr) => {
+        (Size::Histogram($size), Some(usize::MAX))
     };
-    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path, $size:expr, $auto:expr) => {
+}
+
+macro_rules! bit_codec {
+    ($name:literal, $id:literal, $summary:literal, $enc:path, $dec:path $(, $size:expr)?) => {
         Codec {
             name: $name,
             id: $id,
             summary: $summary,
             encode: |c, s| bit_encode($enc, c, s),
             decode: |d, s, o| bit_decode($dec, $name, d, s, o),
-            size: $size,
-            auto_codes: $auto,
+            size: sizing!($enc $(, $size)?).0,
+            auto_codes: sizing!($enc $(, $size)?).1,
         }
     };
 }
