@@ -1013,7 +1013,9 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
             fit = other;
         }
     }
-    write(codes, rowlen, &cand, &fit, pair_slack, simd)
+    // Codes within ±7 take the shuffle paths of `pair_ids` and `single_ids`.
+    let simd_ids = simd && maxabs <= 7;
+    write(codes, rowlen, &cand, &fit, pair_slack, simd, simd_ids)
 }
 
 /// Pairs may cost this much more than single codes (modelled bits, on every fourth pair):
@@ -1138,7 +1140,7 @@ fn single_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbo
 /// (class · 256 + a + 16 b) in rows of class order, so that the decoder gathers from one
 /// class's table for long runs, with the pair tables when pairs pay ([`pairs_pay`]); else
 /// codes (table · nsym + symbol) in row order. `live` holds each live row's index, smallest
-/// magnitude and class.
+/// magnitude and class; `small` says every code is within ±7.
 fn main_ids(
     codes: &[i8],
     rowlen: usize,
@@ -1146,13 +1148,11 @@ fn main_ids(
     live: &[(usize, i32, usize)],
     class_tables: &[Table],
     pair_slack: f64,
-    simd: bool,
+    small: bool,
 ) -> (Vec<u16>, Option<Vec<Table>>) {
     let total = live.len() * rowlen;
     let mut symbols = vec![0u16; rowlen];
     let mut ids: Vec<u16> = Vec::with_capacity(total);
-    // Codes within ±7 (the relative values and the row minimums allow no more).
-    let small = plan.maxrel + plan.maxmin <= 8;
     if pairs_possible(plan, rowlen, total) {
         let mut by_class: Vec<usize> = (0..live.len()).collect();
         by_class.sort_by_key(|&i| live[i].2);
@@ -1162,7 +1162,7 @@ fn main_ids(
             let row = &codes[r * rowlen..(r + 1) * rowlen];
             let at = ids.len();
             ids.resize(at + rowlen / 2, 0);
-            pair_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
+            pair_ids(row, m, base, small, &mut ids[at..], &mut symbols);
         }
         let hist = sampled_histogram(&ids, class_tables.len() * PAIR_SYMBOLS);
         if let Some(pair_tables) = pairs_pay(&hist, class_tables, plan.p, pair_slack) {
@@ -1186,7 +1186,7 @@ fn main_ids(
         let at = ids.len();
         ids.resize(at + rowlen, 0);
         let row = &codes[r * rowlen..(r + 1) * rowlen];
-        single_ids(row, m, base, small && simd, &mut ids[at..], &mut symbols);
+        single_ids(row, m, base, small, &mut ids[at..], &mut symbols);
         for (id, &b) in ids[at..].iter_mut().zip(&pos_base) {
             *id += b;
         }
@@ -1201,6 +1201,7 @@ fn write(
     fit: &Fit,
     pair_slack: f64,
     simd: bool,
+    simd_ids: bool,
 ) -> Vec<u8> {
     let p = plan.p;
     let class_tables: Vec<Table> = fit
@@ -1218,7 +1219,15 @@ fn write(
         .collect();
     let total: usize = live.len() * rowlen;
     let lanes = lanes_for(total);
-    let (ids, pairs) = main_ids(codes, rowlen, plan, &live, &class_tables, pair_slack, simd);
+    let (ids, pairs) = main_ids(
+        codes,
+        rowlen,
+        plan,
+        &live,
+        &class_tables,
+        pair_slack,
+        simd_ids,
+    );
     let mut out = vec![
         VERSION,
         lanes as u8,
