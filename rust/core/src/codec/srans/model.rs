@@ -1,0 +1,480 @@
+//! srans's model search: per-row statistics, classes of rows (or of positions in short rows)
+//! found by Lloyd iterations on code cost, and the candidate models whose tables the encoder
+//! weighs ([`Candidate::fit`]).
+use super::*;
+
+pub(super) struct RowInfo {
+    /// Smallest non-zero magnitude (0 for an all-zero row).
+    pub(super) mmin: i32,
+    /// Histogram over signed symbols.
+    pub(super) hist: Vec<u32>,
+}
+
+/// A candidate model: which table codes each code, and the counts that the tables are fitted
+/// to (at any resolution s, [`Candidate::fit`]).
+pub(super) struct Candidate {
+    pub(super) rows_on: bool,
+    /// Table class of each position in a row (empty: tables by row class instead).
+    pub(super) posmap: Vec<u8>,
+    pub(super) p: u32,
+    pub(super) maxrel: usize,
+    pub(super) maxmin: usize,
+    /// Each row's kind (0 all-zero, else 1 + class) and smallest magnitude.
+    pub(super) rows: Vec<(usize, i32)>,
+    /// Counts of each class table, of the row kinds and of the row minimums - 1.
+    pub(super) counts: Vec<Vec<u64>>,
+    pub(super) kinds: Vec<u64>,
+    pub(super) mins: Vec<u64>,
+}
+
+/// Tables fitted to a candidate at s steps per octave: their log-scale values, and the bits
+/// of tables and data together.
+pub(super) struct Fit {
+    pub(super) s: u32,
+    pub(super) tables: Vec<Vec<Option<u32>>>,
+    pub(super) kind_table: Vec<Option<u32>>,
+    pub(super) min_table: Vec<Option<u32>>,
+    pub(super) bits: f64,
+}
+
+/// Smallest non-zero magnitude and histogram over relative symbols, from a histogram `h` of
+/// the codes -maxabs..=maxabs (h[maxabs + v] counts v).
+fn info_from_counts(h: &[u32], maxabs: usize) -> RowInfo {
+    let count = |v: i32| h[(maxabs as i32 + v) as usize];
+    let mmin = (1..=maxabs as i32)
+        .find(|&m| count(m) + count(-m) > 0)
+        .unwrap_or(0);
+    let mut hist = vec![0u32; 2 * maxabs + 1];
+    if mmin > 0 {
+        hist[0] = count(0);
+        // ±m have the relative values ±r, r = m - (mmin - 1): symbols 2r - 1 and 2r.
+        for m in mmin..=maxabs as i32 {
+            let r = (m - mmin + 1) as usize;
+            hist[2 * r - 1] = count(m);
+            hist[2 * r] = count(-m);
+        }
+    }
+    RowInfo { mmin, hist }
+}
+
+/// Per-row statistics of `rows` rows of `rowlen` codes within ±maxabs, and those of the whole
+/// tensor as one row. One pass over the codes ([`crate::codec::count::Counter`] per row); rows
+/// shorter than the alphabet are counted directly.
+pub(super) fn row_infos(
+    codes: &[i8],
+    rows: usize,
+    rowlen: usize,
+    maxabs: usize,
+) -> (Vec<RowInfo>, RowInfo) {
+    let width = 2 * maxabs + 1;
+    let at = |c: i8| (c as i32 + maxabs as i32) as usize;
+    let mut total = vec![0u32; width];
+    let mut counter = crate::codec::count::Counter::new(maxabs);
+    let mut h = vec![0u32; width];
+    let infos = (0..rows)
+        .map(|r| {
+            let row = &codes[r * rowlen..(r + 1) * rowlen];
+            if rowlen < width {
+                for &c in row {
+                    total[at(c)] += 1;
+                }
+                let mmin = crate::codec::min_magnitude(row).map_or(0, |m| m as i32);
+                let mut hist = vec![0u32; width];
+                if mmin > 0 {
+                    for &c in row {
+                        hist[sym_of(rel(c, mmin))] += 1;
+                    }
+                }
+                return RowInfo { mmin, hist };
+            }
+            counter.count(row, &mut h);
+            for (t, &x) in total.iter_mut().zip(&h) {
+                *t += x;
+            }
+            info_from_counts(&h, maxabs)
+        })
+        .collect();
+    (infos, info_from_counts(&total, maxabs))
+}
+
+/// Tries class counts `ks` in turn (`bits_for` gives the best plan's bits, or None when the
+/// count is not allowed), stopping after the first count that codes less than
+/// [`CLASS_GAIN`] smaller than the one before: more classes pay for themselves less and less.
+pub(super) fn over_class_counts(ks: &[usize], mut bits_for: impl FnMut(usize) -> Option<f64>) {
+    let mut prev = f64::INFINITY;
+    for &k in ks {
+        match bits_for(k) {
+            Some(here) if here < prev * (1.0 - CLASS_GAIN) => prev = here,
+            _ => break,
+        }
+    }
+}
+
+/// More classes are tried only while the last count saved at least this fraction: a count
+/// that saved less rarely makes the next worth its search (0.07% at most on the bench's
+/// models, for an encoder 1.12x as fast).
+const CLASS_GAIN: f64 = 0.003;
+
+/// Rows up to this long may be coded with tables by position.
+pub(super) const MAX_POSITIONAL: usize = 64;
+
+/// The statistics of each position of the live rows (relative to each row's minimum).
+pub(super) fn position_infos(
+    codes: &[i8],
+    rows: &[RowInfo],
+    rowlen: usize,
+    nsym: usize,
+) -> Vec<RowInfo> {
+    let mut pos: Vec<RowInfo> = (0..rowlen)
+        .map(|_| RowInfo {
+            mmin: 1,
+            hist: vec![0; nsym],
+        })
+        .collect();
+    for (row, info) in codes.chunks_exact(rowlen).zip(rows) {
+        if info.mmin > 0 {
+            for (p, &q) in pos.iter_mut().zip(row) {
+                p.hist[sym_of(rel(q, info.mmin))] += 1;
+            }
+        }
+    }
+    pos
+}
+
+/// Renumbers the classes in use 0.. (in order of first use) with their counts.
+fn compact(mut class: Vec<u8>, mut counts: Vec<Vec<u64>>) -> (Vec<u8>, Vec<Vec<u64>>) {
+    let mut remap = [u8::MAX; MAX_CLASSES];
+    let mut used = Vec::new();
+    for c in class.iter_mut() {
+        if remap[*c as usize] == u8::MAX {
+            remap[*c as usize] = used.len() as u8;
+            used.push(std::mem::take(&mut counts[*c as usize]));
+        }
+        *c = remap[*c as usize];
+    }
+    (class, used)
+}
+
+fn add_row(counts: &mut [u64], syms: &[u16], ns: &[u32]) {
+    for (&i, &n) in syms.iter().zip(ns) {
+        counts[i as usize] += n as u64;
+    }
+}
+
+fn sub_row(counts: &mut [u64], syms: &[u16], ns: &[u32]) {
+    for (&i, &n) in syms.iter().zip(ns) {
+        counts[i as usize] -= n as u64;
+    }
+}
+
+/// Groups rows (or positions) into classes that share a table: Lloyd iterations on code
+/// cost. Built once per set of rows; [`Classes::of`] then tries any number of classes.
+pub(super) struct Classes {
+    pub(super) nsym: usize,
+    /// The rows by their mean symbol index (grows with density and spread): the initial
+    /// classes are its quantiles.
+    pub(super) order: Vec<usize>,
+    /// Rows' histograms as (symbol, count) lists, flattened: the search visits only the
+    /// symbols a row uses (a few of 255 with 8-bit codes).
+    pub(super) end: Vec<usize>,
+    pub(super) sym: Vec<u16>,
+    pub(super) count: Vec<u32>,
+}
+
+impl Classes {
+    pub(super) fn new(infos: &[&RowInfo], nsym: usize) -> Self {
+        let mut c = Self {
+            nsym,
+            order: Vec::new(),
+            end: Vec::with_capacity(infos.len()),
+            sym: Vec::new(),
+            count: Vec::new(),
+        };
+        let slots = infos.iter().map(|r| r.hist.len()).sum();
+        (c.sym, c.count) = (vec![0; slots], vec![0; slots]);
+        let mut keys = Vec::with_capacity(infos.len());
+        // Written in place, every slot and a cursor that advances past non-zero counts (a
+        // branch per symbol would be mispredicted often).
+        let mut len = 0;
+        for r in infos {
+            let (mut n, mut sum) = (0u64, 0u64);
+            for (i, &x) in r.hist.iter().enumerate() {
+                c.sym[len] = i as u16;
+                c.count[len] = x;
+                len += (x > 0) as usize;
+                n += x as u64;
+                sum += i as u64 * x as u64;
+            }
+            c.end.push(len);
+            keys.push(sum as f64 / n.max(1) as f64);
+        }
+        c.sym.truncate(len);
+        c.count.truncate(len);
+        // By key, ties by index (the order of a stable sort), as integers: the keys are
+        // non-negative, so their bit patterns sort like them.
+        let mut ranked: Vec<(u64, usize)> = keys.iter().map(|k| k.to_bits()).zip(0..).collect();
+        ranked.sort_unstable();
+        c.order = ranked.into_iter().map(|(_, i)| i).collect();
+        c
+    }
+
+    /// The rows' histograms, one (symbols, counts) pair per row.
+    fn rows(&self) -> impl Iterator<Item = (&[u16], &[u32])> {
+        let starts = std::iter::once(0).chain(self.end.iter().copied());
+        starts
+            .zip(&self.end)
+            .map(|(a, &b)| (&self.sym[a..b], &self.count[a..b]))
+    }
+
+    /// Class ids (compacted: those in use are 0..) of at most k classes and the counts of
+    /// each class, starting from the quantiles of the mean symbol index, or from splitting
+    /// each class of `half` (a search with about k/2 classes) at its median.
+    pub(super) fn of(&self, k: usize, half: Option<&[u8]>) -> (Vec<u8>, Vec<Vec<u64>>) {
+        let rows = self.end.len();
+        let mut class = vec![0u8; rows];
+        match half {
+            Some(half) => {
+                let mut size = [0usize; MAX_CLASSES];
+                for &c in half {
+                    size[c as usize] += 1;
+                }
+                let mut seen = [0usize; MAX_CLASSES];
+                for &i in &self.order {
+                    let c = half[i] as usize;
+                    let upper = (2 * seen[c] >= size[c]) as usize;
+                    seen[c] += 1;
+                    class[i] = ((2 * c + upper).min(k - 1)) as u8;
+                }
+            }
+            None => {
+                for (rank, &i) in self.order.iter().enumerate() {
+                    class[i] = (rank * k / rows.max(1)) as u8;
+                }
+            }
+        }
+        let mut counts = self.counts(&class, k);
+        // Two rounds: from a split of the classes before, more gain 0.05% at most.
+        for _ in 0..2 {
+            let costs = self.costs(&counts);
+            if !self.assign(&costs, k, &mut class, &mut counts) {
+                break;
+            }
+        }
+        compact(class, counts)
+    }
+
+    /// The counts of each of k classes.
+    fn counts(&self, class: &[u8], k: usize) -> Vec<Vec<u64>> {
+        let mut counts = vec![vec![0u64; self.nsym]; k];
+        for ((syms, ns), &c) in self.rows().zip(class) {
+            add_row(&mut counts[c as usize], syms, ns);
+        }
+        counts
+    }
+
+    /// costs[symbol][class] in bits under the tables of `counts` (with a small prior);
+    /// classes not in use cost infinitely much.
+    fn costs(&self, counts: &[Vec<u64>]) -> Vec<[f32; MAX_CLASSES]> {
+        let nsym = self.nsym;
+        let mut costs = vec![[f32::INFINITY; MAX_CLASSES]; nsym];
+        for (j, c) in counts.iter().enumerate() {
+            let n: u64 = c.iter().sum();
+            if n == 0 {
+                continue;
+            }
+            for (cost, &x) in costs.iter_mut().zip(c) {
+                cost[j] = -((x as f64 + 0.02) / (n as f64 + 0.02 * nsym as f64)).log2() as f32;
+            }
+        }
+        costs
+    }
+
+    /// One class: every row in class 0, and the counts of them all.
+    pub(super) fn one(&self) -> (Vec<u8>, Vec<Vec<u64>>) {
+        let mut counts = vec![0u64; self.nsym];
+        for (syms, ns) in self.rows() {
+            add_row(&mut counts, syms, ns);
+        }
+        (vec![0; self.end.len()], vec![counts])
+    }
+
+    /// Moves every row to its cheapest class under `costs[symbol][class]` (k classes), moving
+    /// its counts along in `counts`; returns whether any row moved. The search's inner loop: every class's cost of a row at once,
+    /// K side by side (the smallest power of two for k), in AVX2 where the CPU has it; the
+    /// same arithmetic either way, so the choice does not depend on the CPU.
+    fn assign(
+        &self,
+        costs: &[[f32; MAX_CLASSES]],
+        k: usize,
+        class: &mut [u8],
+        counts: &mut [Vec<u64>],
+    ) -> bool {
+        let before = class.to_vec();
+        let changed = match k {
+            0..=4 => self.assign_k::<4>(costs, k, class),
+            5..=8 => self.assign_k::<8>(costs, k, class),
+            _ => self.assign_k::<16>(costs, k, class),
+        };
+        for (((syms, ns), &a), &b) in self.rows().zip(&before).zip(class.iter()) {
+            if a != b {
+                sub_row(&mut counts[a as usize], syms, ns);
+                add_row(&mut counts[b as usize], syms, ns);
+            }
+        }
+        changed
+    }
+
+    fn assign_k<const K: usize>(
+        &self,
+        costs: &[[f32; MAX_CLASSES]],
+        k: usize,
+        class: &mut [u8],
+    ) -> bool {
+        let costs: Vec<[f32; K]> = costs
+            .iter()
+            .map(|c| std::array::from_fn(|j| c[j]))
+            .collect();
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.assign_avx2::<K>(&costs, k, class) };
+        }
+        self.assign_with::<K>(&costs, k, class)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn assign_avx2<const K: usize>(
+        &self,
+        costs: &[[f32; K]],
+        k: usize,
+        class: &mut [u8],
+    ) -> bool {
+        self.assign_with::<K>(costs, k, class)
+    }
+
+    #[inline(always)]
+    fn assign_with<const K: usize>(
+        &self,
+        costs: &[[f32; K]],
+        k: usize,
+        class: &mut [u8],
+    ) -> bool {
+        let mut changed = false;
+        for ((syms, ns), c) in self.rows().zip(class.iter_mut()) {
+            let mut acc = [0f32; K];
+            for (&i, &n) in syms.iter().zip(ns) {
+                let n = n as f32;
+                for (a, &x) in acc.iter_mut().zip(&costs[i as usize]) {
+                    *a += n * x;
+                }
+            }
+            let mut best = (f32::INFINITY, *c);
+            for (j, &cost) in acc.iter().enumerate().take(k) {
+                if cost < best.0 {
+                    best = (cost, j as u8);
+                }
+            }
+            changed |= best.1 != *c;
+            *c = best.1;
+        }
+        changed
+    }
+}
+
+/// The cost of a table over `counts` (table bits + data bits) and its log-scale values.
+/// (Tables symmetric in the sign cost half the bits to send but coded 0.2% larger on
+/// EfficientNet-Lite0: signs are not a fair coin within a row class.)
+fn fit_table(counts: &[u64], s: u32, p: u32) -> (f64, Vec<Option<u32>>) {
+    let us = log_values(counts, s);
+    match normalize(&us, s, p, VERSION) {
+        Ok(freq) => (
+            table_bits(&us) as f64 + Table::new(freq).cost(counts, p),
+            us,
+        ),
+        Err(_) => (f64::INFINITY, us),
+    }
+}
+
+/// Bits that name one of `n` classes.
+pub(super) fn class_bits(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// The candidate with tables `counts`, used by row class (`class`, one per live row) or by
+/// position in the row (`posmap`, when not empty).
+pub(super) fn candidate(
+    infos: &[RowInfo],
+    rows_on: bool,
+    (class, counts): (&[u8], Vec<Vec<u64>>),
+    posmap: Vec<u8>,
+    p: u32,
+    nsym: usize,
+    maxmin: usize,
+) -> Candidate {
+    let ntables = counts.len();
+    let nclass = if posmap.is_empty() { ntables } else { 1 };
+    let (mut kinds, mut mins) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
+    if rows_on {
+        kinds = vec![0u64; nclass + 1];
+        mins = vec![0u64; maxmin];
+        let mut it = class.iter();
+        for r in infos {
+            if r.mmin == 0 {
+                kinds[0] += 1;
+                rows.push((0, 0));
+            } else {
+                let c = *it.next().expect("one class per live row") as usize;
+                kinds[c + 1] += 1;
+                mins[r.mmin as usize - 1] += 1;
+                rows.push((c + 1, r.mmin));
+            }
+        }
+    } else {
+        rows.push((1, infos.first().map_or(0, |r| r.mmin)));
+    }
+    Candidate {
+        rows_on,
+        posmap,
+        p,
+        maxrel: nsym / 2,
+        maxmin,
+        rows,
+        counts,
+        kinds,
+        mins,
+    }
+}
+
+impl Candidate {
+    /// The tables at s steps per octave and the bits they code the candidate in.
+    pub(super) fn fit(&self, s: u32) -> Fit {
+        let p = self.p;
+        let mut bits = (self.posmap.len() as u32 * class_bits(self.counts.len())) as f64;
+        let mut tables = Vec::new();
+        for c in &self.counts {
+            let (b, us) = fit_table(c, s, p);
+            bits += b;
+            tables.push(us);
+        }
+        let (mut kind_table, mut min_table) = (Vec::new(), Vec::new());
+        if self.rows_on {
+            let (b, us) = fit_table(&self.kinds, s, p);
+            bits += b;
+            kind_table = us;
+            if self.mins.iter().any(|&c| c > 0) {
+                let (b, us) = fit_table(&self.mins, s, p);
+                bits += b;
+                min_table = us;
+            }
+        }
+        Fit {
+            s,
+            tables,
+            kind_table,
+            min_table,
+            bits,
+        }
+    }
+}
