@@ -624,6 +624,7 @@ fn row_symbols(row: &[i8], m: i32, out: &mut [u16]) {
 
 /// The symbols of a row with smallest magnitude m for the codes -8..=7 (`lut[q + 8]`; 0 for
 /// codes that cannot occur in it).
+#[cfg(target_arch = "x86_64")]
 fn symbol_lut(m: i32) -> [u8; 16] {
     std::array::from_fn(|k| {
         let q = k as i32 - 8;
@@ -1190,6 +1191,7 @@ fn lut_of<'a>(rows: &Rows<'a>, class: u32) -> &'a [u32] {
 /// The live rows of a tensor: their length, each one's class, and every class's table, as a
 /// lookup table per slot (`luts`) or, with small alphabets, as starts to search (`search`
 /// non-empty, `luts` empty).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `search`, `pos_off`: SIMD only
 struct Rows<'a> {
     p: u32,
     rowlen: usize,
@@ -1265,6 +1267,7 @@ fn decode_stream(
     simd: bool,
 ) {
     let lanes = st.len();
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut done = 0;
     #[cfg(not(target_arch = "x86_64"))]
     let _ = simd;
@@ -1339,6 +1342,7 @@ fn expand_pairs(
     for (srow, &(r, _, m)) in syms.chunks_exact(rowlen / 2).zip(live) {
         let orow = &mut out[r * rowlen..(r + 1) * rowlen];
         // The row's codes of the 16 symbols (wrapping), and which of them leave int8.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let (mut done, mut codes, mut bad) = (0, [0i8; 16], 0u32);
         #[cfg(target_arch = "x86_64")]
         if simd {

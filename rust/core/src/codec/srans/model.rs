@@ -354,12 +354,7 @@ impl Classes {
     }
 
     #[inline(always)]
-    fn assign_with<const K: usize>(
-        &self,
-        costs: &[[f32; K]],
-        k: usize,
-        class: &mut [u8],
-    ) -> bool {
+    fn assign_with<const K: usize>(&self, costs: &[[f32; K]], k: usize, class: &mut [u8]) -> bool {
         let mut changed = false;
         for ((syms, ns), c) in self.rows().zip(class.iter_mut()) {
             let mut acc = [0f32; K];
