@@ -554,7 +554,7 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
             fit = other;
         }
     }
-    // Codes within ±7 take the shuffle paths of `pair_ids` and `single_ids`.
+    // Codes within ±7 take the shuffle paths of `row_ids`.
     let simd_ids = simd && maxabs <= 7;
     write(codes, rowlen, &cand, &fit, pair_slack, simd, simd_ids)
 }
@@ -636,45 +636,41 @@ fn symbol_lut(m: i32) -> [u8; 16] {
     })
 }
 
-/// The pair ids (`base` + a + 16 b) of a row of codes with smallest magnitude m into `out`,
-/// by AVX2 where the CPU has it and `small` says the codes are within ±7.
-fn pair_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbols: &mut [u16]) {
+/// The ids of a row of codes with smallest magnitude m into `out`: `base` + symbol (W = 1),
+/// or `base` + a + 16 b for the symbols of each two neighbouring codes (W = 2). By AVX2
+/// shuffles where the CPU has it and `small` says the codes are within ±7.
+fn row_ids<const W: usize>(
+    row: &[i8],
+    m: i32,
+    base: u16,
+    small: bool,
+    out: &mut [u16],
+    symbols: &mut [u16],
+) {
+    // Symbols of W codes as one id: the first in the low 4 bits.
+    let join = |syms: &[u16]| base + syms.iter().rev().fold(0, |a, &s| 16 * a + s);
     #[cfg(target_arch = "x86_64")]
     if small && std::arch::is_x86_feature_detected!("avx2") {
         let lut = symbol_lut(m);
         // SAFETY: the CPU has AVX2.
-        let done = unsafe { simd::pair_ids(row, &lut, base, out) };
-        for (id, pr) in out[done..].iter_mut().zip(row[2 * done..].chunks_exact(2)) {
-            *id = base + lut[(pr[0] + 8) as usize] as u16 + 16 * lut[(pr[1] + 8) as usize] as u16;
+        let done = unsafe {
+            if W == 2 {
+                simd::pair_ids(row, &lut, base, out)
+            } else {
+                simd::single_ids(row, &lut, base, out)
+            }
+        };
+        for (id, codes) in out[done..].iter_mut().zip(row[W * done..].chunks_exact(W)) {
+            let syms: [u16; W] = std::array::from_fn(|k| lut[(codes[k] + 8) as usize] as u16);
+            *id = join(&syms);
         }
         return;
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = small;
     row_symbols(row, m, symbols);
-    for (id, pr) in out.iter_mut().zip(symbols.chunks_exact(2)) {
-        *id = base + pr[0] + 16 * pr[1];
-    }
-}
-
-/// The ids (`base` + symbol) of a row of codes with smallest magnitude m into `out`, like
-/// [`pair_ids`].
-fn single_ids(row: &[i8], m: i32, base: u16, small: bool, out: &mut [u16], symbols: &mut [u16]) {
-    #[cfg(target_arch = "x86_64")]
-    if small && std::arch::is_x86_feature_detected!("avx2") {
-        let lut = symbol_lut(m);
-        // SAFETY: the CPU has AVX2.
-        let done = unsafe { simd::single_ids(row, &lut, base, out) };
-        for (id, &q) in out[done..].iter_mut().zip(&row[done..]) {
-            *id = base + lut[(q + 8) as usize] as u16;
-        }
-        return;
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = small;
-    row_symbols(row, m, symbols);
-    for (id, &s) in out.iter_mut().zip(symbols.iter()) {
-        *id = base + s;
+    for (id, syms) in out.iter_mut().zip(symbols.chunks_exact(W)) {
+        *id = join(syms);
     }
 }
 
@@ -704,7 +700,7 @@ fn main_ids(
             let row = &codes[r * rowlen..(r + 1) * rowlen];
             let at = ids.len();
             ids.resize(at + rowlen / 2, 0);
-            pair_ids(row, m, base, small, &mut ids[at..], &mut symbols);
+            row_ids::<2>(row, m, base, small, &mut ids[at..], &mut symbols);
         }
         let hist = sampled_histogram(&ids, class_tables.len() * PAIR_SYMBOLS);
         if let Some(pair_tables) = pairs_pay(&hist, class_tables, plan.p, pair_slack) {
@@ -728,7 +724,7 @@ fn main_ids(
         let at = ids.len();
         ids.resize(at + rowlen, 0);
         let row = &codes[r * rowlen..(r + 1) * rowlen];
-        single_ids(row, m, base, small, &mut ids[at..], &mut symbols);
+        row_ids::<1>(row, m, base, small, &mut ids[at..], &mut symbols);
         for (id, &b) in ids[at..].iter_mut().zip(&pos_base) {
             *id += b;
         }
