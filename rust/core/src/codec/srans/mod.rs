@@ -1190,9 +1190,12 @@ fn decode_pairs(
     let zero_rows = next[1];
     let mut live = vec![(0usize, 0u32, 0i32); row_kind.len() - zero_rows];
     let mut classes = vec![0u32; live.len()];
+    // The place of each live row in the stream, in row order.
+    let mut order = Vec::with_capacity(live.len());
     for (r, &(kind, m)) in row_kind.iter().enumerate() {
         if kind > 0 {
             let at = next[kind as usize] - zero_rows;
+            order.push(at);
             next[kind as usize] += 1;
             live[at] = (r, kind as u32 - 1, m);
             classes[at] = kind as u32 - 1;
@@ -1216,7 +1219,7 @@ fn decode_pairs(
             row.fill(0);
         }
     }
-    let expanded = expand_pairs(syms, out, rowlen, &live, nsym, simd);
+    let expanded = expand_pairs(syms, out, rowlen, &live, &order, nsym, simd);
     SYMS.set(buffer);
     expanded
 }
@@ -1366,12 +1369,16 @@ mod simd;
 
 /// Pair symbols a + 16 b back to the codes of a and b: the symbols of `live` rows (row, class,
 /// smallest magnitude m) one after another, each into its row of `out` (`rowlen` codes). One
-/// table lookup per code does what [`restore`] does.
+/// table lookup per code does what [`restore`] does. Rows are written in order (`order`: the
+/// place of each in `live`), which the hardware prefetcher follows: a whole-model decode ran
+/// 4-7% faster than writing them in class order with software prefetches.
+#[allow(clippy::too_many_arguments)]
 fn expand_pairs(
     syms: &[i8],
     out: &mut [i8],
     rowlen: usize,
     live: &[(usize, u32, i32)],
+    order: &[usize],
     nsym: usize,
     simd: bool,
 ) -> Result<()> {
@@ -1385,10 +1392,10 @@ fn expand_pairs(
     // Relative values of the symbols (0 past the alphabet: those never occur).
     let values: [i8; 16] =
         std::array::from_fn(|k| if k < nsym { value_of_sym(k) as i8 } else { 0 });
-    for (i, (srow, &(r, _, m))) in syms.chunks_exact(rowlen / 2).zip(live).enumerate() {
-        if let Some(&(ahead, _, _)) = live.get(i + 2) {
-            prefetch_for_write(&out[ahead * rowlen..(ahead + 1) * rowlen]);
-        }
+    let half = rowlen / 2;
+    for &i in order {
+        let (r, _, m) = live[i];
+        let srow = &syms[i * half..(i + 1) * half];
         let orow = &mut out[r * rowlen..(r + 1) * rowlen];
         // The row's codes of the 16 symbols (wrapping), and which of them leave int8.
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
@@ -1415,20 +1422,6 @@ fn expand_pairs(
         }
     }
     Ok(())
-}
-
-/// Asks for the cache lines of `row` to be fetched for writing. Live rows expand in class
-/// order, which the hardware prefetcher cannot follow: asking two rows ahead took
-/// `expand_pairs` from 17% to 9% of a whole-model decode.
-fn prefetch_for_write(row: &[i8]) {
-    #[cfg(target_arch = "x86_64")]
-    for k in (0..row.len()).step_by(64) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        // SAFETY: SSE is part of x86_64; a prefetch never faults (and the address is in `row`).
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(row[k..].as_ptr()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
 }
 
 /// Relative values back to codes: q = r + sign(r)(m - 1). Wrapping i8 arithmetic with a
