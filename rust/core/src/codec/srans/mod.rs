@@ -38,7 +38,7 @@ use crate::error::{CoreError, Result};
 mod model;
 use model::{
     candidate, class_bits, over_class_counts, position_infos, row_infos, Candidate, Classes, Fit,
-    RowInfo, MAX_POSITIONAL,
+    MAX_POSITIONAL,
 };
 
 /// Stream version. Version 1 rebuilt log-scale weights with the mantissa of each octave in
@@ -470,32 +470,33 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
     let (rows, rowlen) = rows_of(n, shape);
     // Candidate models: one pseudo-row, or real rows with 1..16 classes.
     let (by_row, whole) = row_infos(codes, rows, rowlen, maxabs);
-    let mut whole = vec![whole];
-    let mut by_row = if rows > 1 { by_row } else { Vec::new() };
+    let mut by_row = Some(by_row).filter(|_| rows > 1);
     let mut best: Option<(Candidate, Fit)> = None;
-    for (infos, rows_on) in [(&mut whole, false), (&mut by_row, true)] {
-        if infos.is_empty() {
-            continue;
-        }
+    for (infos, rows_on) in [(Some(whole), false), (by_row.take(), true)] {
+        let Some(mut infos) = infos else { continue };
         // Symbols actually used (relative values shrink the alphabet).
-        let nsym = infos
-            .iter()
-            .map(|r| r.hist.iter().rposition(|&c| c > 0).map_or(1, |i| i + 1))
+        let nsym = (0..infos.len())
+            .map(|r| {
+                infos
+                    .hist(r)
+                    .iter()
+                    .rposition(|&c| c > 0)
+                    .map_or(1, |i| i + 1)
+            })
             .max()
             .unwrap_or(1);
         let nsym = if nsym % 2 == 0 { nsym + 1 } else { nsym };
-        for r in infos.iter_mut() {
-            r.hist.truncate(nsym);
-        }
-        let infos = &*infos;
+        infos.truncate(nsym);
+        let infos = &infos;
         let maxmin = infos
+            .mmin
             .iter()
-            .map(|r| r.mmin as usize)
+            .map(|&m| m as usize)
             .max()
             .unwrap_or(1)
             .max(1);
         let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
-        let live: Vec<&RowInfo> = infos.iter().filter(|r| r.mmin > 0).collect();
+        let live = infos.live();
         let row_classes = Classes::new(&live, nsym);
         let mut last: Option<Vec<u8>> = None;
         // Lookup tables of at most a quarter of the codes, at the finest resolution that allows.
@@ -525,7 +526,7 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
                 row_classes.one()
             };
             let cand = candidate(
-                infos,
+                &infos.mmin,
                 rows_on,
                 (&class, counts),
                 Vec::new(),
@@ -538,15 +539,14 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
         });
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
-            let pos_infos = position_infos(codes, infos, rowlen, nsym);
-            let pos_refs: Vec<&RowInfo> = pos_infos.iter().collect();
-            let pos_classes = Classes::new(&pos_refs, nsym);
+            let pos_infos = position_infos(codes, &infos.mmin, rowlen, nsym);
+            let pos_classes = Classes::new(&pos_infos.live(), nsym);
             let zeros = vec![0u8; live.len()];
             over_class_counts(&[2, 4, 8], |k| {
                 let p = p_for(k).filter(|_| k <= rowlen)?;
                 let (posmap, counts) = pos_classes.of(k, None);
                 Some(consider(candidate(
-                    infos,
+                    &infos.mmin,
                     true,
                     (&zeros, counts),
                     posmap,

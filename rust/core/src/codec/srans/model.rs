@@ -3,11 +3,51 @@
 //! weighs ([`Candidate::fit`]).
 use super::*;
 
-pub(super) struct RowInfo {
-    /// Smallest non-zero magnitude (0 for an all-zero row).
-    pub(super) mmin: i32,
-    /// Histogram over signed symbols.
-    pub(super) hist: Vec<u32>,
+/// Statistics of rows: each row's smallest non-zero magnitude (0 for an all-zero row) and its
+/// histogram over signed relative symbols, all histograms in one array (a model search used
+/// to spend 5% of its time allocating and freeing one per row).
+pub(super) struct RowInfos {
+    pub(super) mmin: Vec<i32>,
+    hist: Vec<u32>,
+    /// Counts per row in `hist`, and of those the symbols in use.
+    stride: usize,
+    width: usize,
+}
+
+impl RowInfos {
+    fn new(rows: usize, width: usize, mmin: i32) -> Self {
+        Self {
+            mmin: vec![mmin; rows],
+            hist: vec![0; rows * width],
+            stride: width,
+            width,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.mmin.len()
+    }
+
+    pub(super) fn hist(&self, r: usize) -> &[u32] {
+        &self.hist[r * self.stride..][..self.width]
+    }
+
+    fn hist_mut(&mut self, r: usize) -> &mut [u32] {
+        &mut self.hist[r * self.stride..][..self.width]
+    }
+
+    /// Keeps the first `width` symbols of every histogram.
+    pub(super) fn truncate(&mut self, width: usize) {
+        self.width = self.width.min(width);
+    }
+
+    /// The histograms of the live rows (those with a non-zero code).
+    pub(super) fn live(&self) -> Vec<&[u32]> {
+        (0..self.len())
+            .filter(|&r| self.mmin[r] > 0)
+            .map(|r| self.hist(r))
+            .collect()
+    }
 }
 
 /// A candidate model: which table codes each code, and the counts that the tables are fitted
@@ -37,14 +77,13 @@ pub(super) struct Fit {
     pub(super) bits: f64,
 }
 
-/// Smallest non-zero magnitude and histogram over relative symbols, from a histogram `h` of
-/// the codes -maxabs..=maxabs (h[maxabs + v] counts v).
-fn info_from_counts(h: &[u32], maxabs: usize) -> RowInfo {
+/// Smallest non-zero magnitude, and the histogram over relative symbols into `hist` (2 maxabs
+/// + 1 zeros), from a histogram `h` of the codes -maxabs..=maxabs (h[maxabs + v] counts v).
+fn info_from_counts(h: &[u32], maxabs: usize, hist: &mut [u32]) -> i32 {
     let count = |v: i32| h[(maxabs as i32 + v) as usize];
     let mmin = (1..=maxabs as i32)
         .find(|&m| count(m) + count(-m) > 0)
         .unwrap_or(0);
-    let mut hist = vec![0u32; 2 * maxabs + 1];
     if mmin > 0 {
         hist[0] = count(0);
         // ±m have the relative values ±r, r = m - (mmin - 1): symbols 2r - 1 and 2r.
@@ -54,7 +93,7 @@ fn info_from_counts(h: &[u32], maxabs: usize) -> RowInfo {
             hist[2 * r] = count(-m);
         }
     }
-    RowInfo { mmin, hist }
+    mmin
 }
 
 /// Per-row statistics of `rows` rows of `rowlen` codes within ±maxabs, and those of the whole
@@ -65,36 +104,38 @@ pub(super) fn row_infos(
     rows: usize,
     rowlen: usize,
     maxabs: usize,
-) -> (Vec<RowInfo>, RowInfo) {
+) -> (RowInfos, RowInfos) {
     let width = 2 * maxabs + 1;
     let at = |c: i8| (c as i32 + maxabs as i32) as usize;
     let mut total = vec![0u32; width];
     let mut counter = crate::codec::count::Counter::new(maxabs);
     let mut h = vec![0u32; width];
-    let infos = (0..rows)
-        .map(|r| {
-            let row = &codes[r * rowlen..(r + 1) * rowlen];
-            if rowlen < width {
-                for &c in row {
-                    total[at(c)] += 1;
-                }
-                let mmin = crate::codec::min_magnitude(row).map_or(0, |m| m as i32);
-                let mut hist = vec![0u32; width];
-                if mmin > 0 {
-                    for &c in row {
-                        hist[sym_of(rel(c, mmin))] += 1;
-                    }
-                }
-                return RowInfo { mmin, hist };
+    let mut infos = RowInfos::new(rows, width, 0);
+    for r in 0..rows {
+        let row = &codes[r * rowlen..(r + 1) * rowlen];
+        let hist = infos.hist_mut(r);
+        infos.mmin[r] = if rowlen < width {
+            for &c in row {
+                total[at(c)] += 1;
             }
+            let mmin = crate::codec::min_magnitude(row).map_or(0, |m| m as i32);
+            if mmin > 0 {
+                for &c in row {
+                    hist[sym_of(rel(c, mmin))] += 1;
+                }
+            }
+            mmin
+        } else {
             counter.count(row, &mut h);
             for (t, &x) in total.iter_mut().zip(&h) {
                 *t += x;
             }
-            info_from_counts(&h, maxabs)
-        })
-        .collect();
-    (infos, info_from_counts(&total, maxabs))
+            info_from_counts(&h, maxabs, hist)
+        };
+    }
+    let mut whole = RowInfos::new(1, width, 0);
+    whole.mmin[0] = info_from_counts(&total, maxabs, whole.hist_mut(0));
+    (infos, whole)
 }
 
 /// Tries class counts `ks` in turn (`bits_for` gives the best plan's bits, or None when the
@@ -119,22 +160,12 @@ const CLASS_GAIN: f64 = 0.003;
 pub(super) const MAX_POSITIONAL: usize = 64;
 
 /// The statistics of each position of the live rows (relative to each row's minimum).
-pub(super) fn position_infos(
-    codes: &[i8],
-    rows: &[RowInfo],
-    rowlen: usize,
-    nsym: usize,
-) -> Vec<RowInfo> {
-    let mut pos: Vec<RowInfo> = (0..rowlen)
-        .map(|_| RowInfo {
-            mmin: 1,
-            hist: vec![0; nsym],
-        })
-        .collect();
-    for (row, info) in codes.chunks_exact(rowlen).zip(rows) {
-        if info.mmin > 0 {
-            for (p, &q) in pos.iter_mut().zip(row) {
-                p.hist[sym_of(rel(q, info.mmin))] += 1;
+pub(super) fn position_infos(codes: &[i8], mmin: &[i32], rowlen: usize, nsym: usize) -> RowInfos {
+    let mut pos = RowInfos::new(rowlen, nsym, 1);
+    for (row, &m) in codes.chunks_exact(rowlen).zip(mmin) {
+        if m > 0 {
+            for (p, &q) in row.iter().enumerate() {
+                pos.hist_mut(p)[sym_of(rel(q, m))] += 1;
             }
         }
     }
@@ -182,7 +213,7 @@ pub(super) struct Classes {
 }
 
 impl Classes {
-    pub(super) fn new(infos: &[&RowInfo], nsym: usize) -> Self {
+    pub(super) fn new(infos: &[&[u32]], nsym: usize) -> Self {
         let mut c = Self {
             nsym,
             order: Vec::new(),
@@ -190,7 +221,7 @@ impl Classes {
             sym: Vec::new(),
             count: Vec::new(),
         };
-        let slots = infos.iter().map(|r| r.hist.len()).sum();
+        let slots = infos.iter().map(|r| r.len()).sum();
         (c.sym, c.count) = (vec![0; slots], vec![0; slots]);
         let mut keys = Vec::with_capacity(infos.len());
         // Written in place, every slot and a cursor that advances past non-zero counts (a
@@ -198,7 +229,7 @@ impl Classes {
         let mut len = 0;
         for r in infos {
             let (mut n, mut sum) = (0u64, 0u64);
-            for (i, &x) in r.hist.iter().enumerate() {
+            for (i, &x) in r.iter().enumerate() {
                 c.sym[len] = i as u16;
                 c.count[len] = x;
                 len += (x > 0) as usize;
@@ -399,7 +430,7 @@ pub(super) fn class_bits(n: usize) -> u32 {
 /// The candidate with tables `counts`, used by row class (`class`, one per live row) or by
 /// position in the row (`posmap`, when not empty).
 pub(super) fn candidate(
-    infos: &[RowInfo],
+    mmin: &[i32],
     rows_on: bool,
     (class, counts): (&[u8], Vec<Vec<u64>>),
     posmap: Vec<u8>,
@@ -415,19 +446,19 @@ pub(super) fn candidate(
         kinds = vec![0u64; nclass + 1];
         mins = vec![0u64; maxmin];
         let mut it = class.iter();
-        for r in infos {
-            if r.mmin == 0 {
+        for &m in mmin {
+            if m == 0 {
                 kinds[0] += 1;
                 rows.push((0, 0));
             } else {
                 let c = *it.next().expect("one class per live row") as usize;
                 kinds[c + 1] += 1;
-                mins[r.mmin as usize - 1] += 1;
-                rows.push((c + 1, r.mmin));
+                mins[m as usize - 1] += 1;
+                rows.push((c + 1, m));
             }
         }
     } else {
-        rows.push((1, infos.first().map_or(0, |r| r.mmin)));
+        rows.push((1, mmin.first().copied().unwrap_or(0)));
     }
     Candidate {
         rows_on,
