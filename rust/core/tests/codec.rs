@@ -44,6 +44,16 @@ proptest! {
     }
 
     #[test]
+    fn srans_counts_the_value_histogram(shape in shape_strategy(), kind in 0u8..KINDS, seed in any::<u64>()) {
+        // auto sizes the histogram codecs from the histogram srans counts while it encodes.
+        let n: usize = shape.iter().product();
+        let codes = codes_for(n, kind, seed);
+        let (blob, hist) = codec::srans::encode_counting(&codes, &shape);
+        prop_assert_eq!(hist, codec::simple::code_histogram(&codes));
+        prop_assert_eq!(blob, codec::srans::encode(&codes, &shape));
+    }
+
+    #[test]
     fn arbitrary_codes_round_trip(codes in prop::collection::vec(any::<i8>(), 0..400)) {
         let shape = vec![codes.len()];
         check_round_trip(&codes, &shape);

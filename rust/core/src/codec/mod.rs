@@ -32,7 +32,13 @@ pub enum Size {
     Counting(fn(&[i8], &[usize]) -> usize),
     /// Only by encoding (the adaptive and fitted rANS coders).
     Encoding,
+    /// By encoding with a coder that counts the code values on the way: it also returns the
+    /// histogram ([`simple::code_histogram`]'s) that the `Histogram` codecs are sized from.
+    CountingEncoder(CountingEncodeFn),
 }
+
+/// An encoder that also returns the histogram of the code values.
+pub type CountingEncodeFn = fn(&[i8], &[usize]) -> (Vec<u8>, Vec<u64>);
 
 /// One codec: a name, a stable id, and its three functions.
 pub struct Codec {
@@ -63,6 +69,11 @@ impl Codec {
             }
             Size::Counting(size) => size(codes, shape),
             Size::Encoding => (self.encode)(codes, shape).len(),
+            Size::CountingEncoder(encode) => {
+                let (blob, h) = encode(codes, shape);
+                hist.get_or_insert(h);
+                blob.len()
+            }
         }
     }
 }
@@ -185,7 +196,7 @@ pub static CODECS: &[Codec] = &[
         summary: "static-context rANS, up to 32 interleaved states (row or position classes, row minimum)",
         encode: srans::encode,
         decode: srans::decode,
-        size: Size::Encoding,
+        size: Size::CountingEncoder(srans::encode_counting),
         auto_codes: Some(usize::MAX),
     },
 ];
@@ -258,26 +269,45 @@ pub fn auto_candidates(n: usize) -> impl Iterator<Item = &'static Codec> {
 }
 
 /// The smallest encoding among [`auto_candidates`] (ties go to the earlier entry). Codecs
-/// sized only by encoding are encoded once (their size is their length); the others are
-/// sized exactly, those sized from the value histogram from one histogram, and only the
-/// winner is written.
+/// sized only by encoding are encoded once (their size is their length), those that count the
+/// code values as they encode first, so that their histogram sizes the `Histogram` codecs;
+/// the others are sized exactly, and only the winner is written.
 pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
-    let mut best: Option<(&'static Codec, usize, Option<Vec<u8>>)> = None;
+    let candidates: Vec<&'static Codec> = auto_candidates(codes.len()).collect();
     let mut hist = None;
-    for c in auto_candidates(codes.len()) {
-        let (size, blob) = match c.size {
-            Size::Encoding => {
-                let blob = (c.encode)(codes, shape);
-                (blob.len(), Some(blob))
+    let mut blobs: Vec<Option<Vec<u8>>> = candidates
+        .iter()
+        .map(|c| match c.size {
+            Size::CountingEncoder(encode) => {
+                let (blob, h) = encode(codes, shape);
+                hist.get_or_insert(h);
+                Some(blob)
             }
-            _ => (c.size_with(codes, shape, &mut hist), None),
+            _ => None,
+        })
+        .collect();
+    let mut best: Option<(usize, usize)> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        let size = match (&blobs[i], &c.size) {
+            (Some(blob), _) => blob.len(),
+            (None, Size::Encoding) => {
+                let blob = (c.encode)(codes, shape);
+                let size = blob.len();
+                blobs[i] = Some(blob);
+                size
+            }
+            _ => c.size_with(codes, shape, &mut hist),
         };
-        if best.as_ref().is_none_or(|b| size < b.1) {
-            best = Some((c, size, blob));
+        if best.is_none_or(|(_, b)| size < b) {
+            best = Some((i, size));
         }
     }
-    let (c, _, blob) = best.expect("auto has candidates for every size");
-    (c, blob.unwrap_or_else(|| (c.encode)(codes, shape)))
+    let (i, _) = best.expect("auto has candidates for every size");
+    let c = candidates[i];
+    (
+        c,
+        blobs[i].take().unwrap_or_else(|| (c.encode)(codes, shape)),
+    )
 }
 
 /// The largest |code| (0 for none or all zeros), in one pass that vectorises: per-lane

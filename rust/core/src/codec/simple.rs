@@ -50,6 +50,13 @@ pub fn code_histogram(codes: &[i8]) -> Vec<u64> {
             *c += p as u64;
         }
     }
+    histogram_of_counts(&counts)
+}
+
+/// [`code_histogram`] from counts of the values -maxabs..=maxabs (counts[maxabs + v] counts
+/// v), such as a coder gathered on its way.
+pub fn histogram_of_counts(counts: &[u64]) -> Vec<u64> {
+    let maxabs = counts.len() / 2;
     // maxabs = 128 has a slot for +128, which no code holds.
     let mut h = vec![0u64; 256];
     for (v, &c) in counts.iter().enumerate().filter(|(_, &c)| c > 0) {

@@ -471,18 +471,28 @@ pub fn encode(codes: &[i8], shape: &[usize]) -> Vec<u8> {
     encode_with(codes, shape, PAIR_SLACK, true)
 }
 
+/// `encode`, and the histogram of the code values ([`super::simple::code_histogram`]'s),
+/// which it counts on the way.
+pub fn encode_counting(codes: &[i8], shape: &[usize]) -> (Vec<u8>, Vec<u64>) {
+    encode_full(codes, shape, PAIR_SLACK, true)
+}
+
 /// `encode`, with pairs taken when they cost at most `pair_slack` more (the tests force them),
 /// and the AVX2 encoder where the CPU has it unless `simd` is false (the tests compare them).
 #[doc(hidden)]
 pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> Vec<u8> {
+    encode_full(codes, shape, pair_slack, simd).0
+}
+
+fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (Vec<u8>, Vec<u64>) {
     let n = codes.len();
     let maxabs = super::max_magnitude(codes) as usize;
     if maxabs == 0 {
-        return vec![0];
+        return (vec![0], super::simple::histogram_of_counts(&[n as u64]));
     }
     let (rows, rowlen) = rows_of(n, shape);
     // Candidate models: one pseudo-row, or real rows with 1..16 classes.
-    let (by_row, whole) = row_infos(codes, rows, rowlen, maxabs);
+    let (by_row, whole, counts) = row_infos(codes, rows, rowlen, maxabs);
     let mut by_row = Some(by_row).filter(|_| rows > 1);
     let mut best: Option<(Candidate, Fit)> = None;
     for (infos, rows_on) in [(Some(whole), false), (by_row.take(), true)] {
@@ -581,7 +591,8 @@ pub fn encode_with(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -
     }
     // Codes within ±7 take the shuffle paths of `row_ids`.
     let simd_ids = simd && maxabs <= 7;
-    write(codes, rowlen, &cand, &fit, pair_slack, simd, simd_ids)
+    let blob = write(codes, rowlen, &cand, &fit, pair_slack, simd, simd_ids);
+    (blob, super::simple::histogram_of_counts(&counts))
 }
 
 /// Pairs may cost this much more than single codes (modelled bits, on every fourth pair):

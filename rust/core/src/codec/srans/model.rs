@@ -96,18 +96,19 @@ fn info_from_counts(h: &[u32], maxabs: usize, hist: &mut [u32]) -> i32 {
     mmin
 }
 
-/// Per-row statistics of `rows` rows of `rowlen` codes within ±maxabs, and those of the whole
-/// tensor as one row. One pass over the codes ([`crate::codec::count::Counter`] per row); rows
-/// shorter than the alphabet are counted directly.
+/// Per-row statistics of `rows` rows of `rowlen` codes within ±maxabs, those of the whole
+/// tensor as one row, and the count of each code value -maxabs..=maxabs. One pass over the
+/// codes ([`crate::codec::count::Counter`] per row); rows shorter than the alphabet are
+/// counted directly.
 pub(super) fn row_infos(
     codes: &[i8],
     rows: usize,
     rowlen: usize,
     maxabs: usize,
-) -> (RowInfos, RowInfos) {
+) -> (RowInfos, RowInfos, Vec<u64>) {
     let width = 2 * maxabs + 1;
     let at = |c: i8| (c as i32 + maxabs as i32) as usize;
-    let mut total = vec![0u32; width];
+    let mut total = vec![0u64; width];
     let mut counter = crate::codec::count::Counter::new(maxabs);
     let mut h = vec![0u32; width];
     let mut infos = RowInfos::new(rows, width, 0);
@@ -128,14 +129,15 @@ pub(super) fn row_infos(
         } else {
             counter.count(row, &mut h);
             for (t, &x) in total.iter_mut().zip(&h) {
-                *t += x;
+                *t += x as u64;
             }
             info_from_counts(&h, maxabs, hist)
         };
     }
     let mut whole = RowInfos::new(1, width, 0);
-    whole.mmin[0] = info_from_counts(&total, maxabs, whole.hist_mut(0));
-    (infos, whole)
+    let total32: Vec<u32> = total.iter().map(|&t| t as u32).collect();
+    whole.mmin[0] = info_from_counts(&total32, maxabs, whole.hist_mut(0));
+    (infos, whole, total)
 }
 
 /// Tries class counts `ks` in turn (`bits_for` gives the best plan's bits, or None when the
