@@ -945,13 +945,6 @@ fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {
     )
 }
 
-fn byte_lut(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Vec<u32> {
-    let mut lut = vec![0; (1 << p) + LUT_SLACK];
-    t.fill_lut(p, byte_of, &mut lut);
-    lut.truncate(1 << p);
-    lut
-}
-
 pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     decode_with(data, shape, out, true)
 }
@@ -1054,17 +1047,24 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let nkinds = if positional { 2 } else { ntables + 1 };
     // Row kinds and minima.
     let mut row_kind = vec![(1u8, 1i32); rows];
+    // Lookup tables, first of the side tables, then of the classes: a buffer kept between
+    // decodes (allocating and clearing it each time cost a few percent).
+    let mut luts = LUTS.take();
     let side_count = cur.varint_max(data.len() as u64, "side words")?;
     let side = read_words(&mut cur, side_count)?;
     if rows_on > 0 {
         let kinds = Table::new(normalize(&read_table(&mut tr, nkinds, s)?, s, p, version)?);
-        let kind_lut = byte_lut(&kinds, p, |sym| sym as u8);
+        let size = (1 << p) + LUT_SLACK;
+        if luts.len() < 2 * size {
+            luts.resize(2 * size, 0);
+        }
+        let (kind_lut, min_lut) = luts.split_at_mut(size);
+        kinds.fill_lut(p, |sym| sym as u8, kind_lut);
+        let kind_lut = &kind_lut[..1 << p];
         let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
-            Some(byte_lut(
-                &Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p, version)?),
-                p,
-                |sym| sym as u8,
-            ))
+            let mins = Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p, version)?);
+            mins.fill_lut(p, |sym| sym as u8, min_lut);
+            Some(&min_lut[..1 << p])
         } else {
             None
         };
@@ -1075,11 +1075,9 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         let mut x = ((word(side, 0) as u32) << 16) | word(side, 1) as u32;
         let mut pos = 2;
         for rk in row_kind.iter_mut() {
-            let kind = take(&mut x, &kind_lut, p, side, &mut pos);
+            let kind = take(&mut x, kind_lut, p, side, &mut pos);
             let m = if kind > 0 {
-                let ml = min_lut
-                    .as_ref()
-                    .ok_or_else(|| corrupt("live row without a minimum table"))?;
+                let ml = min_lut.ok_or_else(|| corrupt("live row without a minimum table"))?;
                 take(&mut x, ml, p, side, &mut pos) as i32 + 1
             } else {
                 0
@@ -1119,9 +1117,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let pos_off: Vec<i32> = (0..rowlen + 32)
         .map(|i| (posmap.get(i % rowlen.max(1)).copied().unwrap_or(0) << p) as i32)
         .collect();
-    // The lookup tables, one after another (the SIMD path gathers across them), in a buffer
-    // kept between decodes.
-    let mut luts = LUTS.take();
+    // The lookup tables, one after another (the SIMD path gathers across them).
     let nluts = if by_search { 0 } else { ntables << p };
     if luts.len() < nluts + LUT_SLACK {
         luts.resize(nluts + LUT_SLACK, 0);
