@@ -35,6 +35,7 @@
 use super::bits::{put_varint, BitReader, BitWriter, Cursor};
 use super::huffman::{get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
+use std::cell::Cell;
 mod model;
 use model::{
     candidate, class_bits, over_class_counts, position_infos, row_infos, Candidate, Classes, Fit,
@@ -394,14 +395,38 @@ fn put(x: &mut u32, s: &EncSym, words: &mut [u16], len: &mut usize) {
 fn word_buffer(symbols: usize, states: usize) -> Vec<u16> {
     let mut words = WORDS.take();
     let need = symbols + 2 * states + 1;
-    if words.len() < need {
-        words.resize(need, 0);
-    }
+    grow(&mut words, need);
     words
 }
 
 thread_local! {
-    static WORDS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+    /// Buffers kept between calls, as allocating and clearing them every time cost a few
+    /// percent: the encoder's words, the decoder's lookup tables, and the pair symbols of a
+    /// tensor before they expand into its codes. Taken out while in use (a nested call would
+    /// get fresh ones) and put back by [`keep`].
+    static WORDS: Cell<Vec<u16>> = const { Cell::new(Vec::new()) };
+    static LUTS: Cell<Vec<u32>> = const { Cell::new(Vec::new()) };
+    static SYMS: Cell<Vec<i8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Puts a buffer back for the next call, unless it holds more than [`KEEP_BYTES`]: reuse pays
+/// on the many small and mid-sized tensors of a model, and a thread should not hold on to the
+/// memory of the largest tensor it ever coded.
+fn keep<T>(slot: &'static std::thread::LocalKey<Cell<Vec<T>>>, buffer: Vec<T>) {
+    if buffer.capacity() * std::mem::size_of::<T>() <= KEEP_BYTES {
+        slot.set(buffer);
+    }
+}
+
+const KEEP_BYTES: usize = 1 << 20;
+
+/// Grows a kept buffer to at least `len` elements, exactly (so that [`keep`] sees the memory
+/// in use), without clearing what it holds.
+fn grow<T: Clone + Default>(buffer: &mut Vec<T>, len: usize) {
+    if buffer.len() < len {
+        buffer.reserve_exact(len - buffer.len());
+        buffer.resize(len, T::default());
+    }
 }
 
 /// One decoding step of state `x` with lookup table entry source `lut` and the word `w` that
@@ -453,7 +478,7 @@ fn finish(states: &[u32], mut words: Vec<u16>, len: usize, out: &mut Vec<u8>) {
         end += 2;
     }
     push_words(out, &words[..end]);
-    WORDS.set(words);
+    keep(&WORDS, words);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1055,9 +1080,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     if rows_on > 0 {
         let kinds = Table::new(normalize(&read_table(&mut tr, nkinds, s)?, s, p, version)?);
         let size = (1 << p) + LUT_SLACK;
-        if luts.len() < 2 * size {
-            luts.resize(2 * size, 0);
-        }
+        grow(&mut luts, 2 * size);
         let (kind_lut, min_lut) = luts.split_at_mut(size);
         kinds.fill_lut(p, |sym| sym as u8, kind_lut);
         let kind_lut = &kind_lut[..1 << p];
@@ -1119,9 +1142,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         .collect();
     // The lookup tables, one after another (the SIMD path gathers across them).
     let nluts = if by_search { 0 } else { ntables << p };
-    if luts.len() < nluts + LUT_SLACK {
-        luts.resize(nluts + LUT_SLACK, 0);
-    }
+    grow(&mut luts, nluts + LUT_SLACK);
     if !by_search {
         for (c, t) in tables.iter().enumerate() {
             let lut = &mut luts[c << p..];
@@ -1148,7 +1169,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     } else {
         decode_codes(out, &rows, &row_kind, &mut st, words, &mut pos, simd)
     };
-    LUTS.set(luts);
+    keep(&LUTS, luts);
     decoded?;
     if pos != nwords || st.iter().any(|&x| x != RANS_L) {
         return Err(corrupt("main stream does not end where it should"));
@@ -1239,9 +1260,7 @@ fn decode_pairs(
     // Every symbol is written by the decoder before it is read: the buffer is not cleared.
     let mut buffer = SYMS.take();
     let nsyms = live.len() * rowlen / 2;
-    if buffer.len() < nsyms {
-        buffer.resize(nsyms, 0);
-    }
+    grow(&mut buffer, nsyms);
     let syms = &mut buffer[..nsyms];
     decode_stream(syms, &pair_rows, st, words, pos, simd);
     for (row, &(kind, _)) in out.chunks_exact_mut(rowlen).zip(row_kind) {
@@ -1250,16 +1269,8 @@ fn decode_pairs(
         }
     }
     let expanded = expand_pairs(syms, out, rowlen, &live, &order, nsym, simd);
-    SYMS.set(buffer);
+    keep(&SYMS, buffer);
     expanded
-}
-
-thread_local! {
-    /// Buffers kept between decodes, as allocating and clearing them every time cost a few
-    /// percent: the class lookup tables, and the pair symbols of a tensor before they expand
-    /// into its codes. (Taken out while in use, so a nested decode would get fresh ones.)
-    static LUTS: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
-    static SYMS: std::cell::Cell<Vec<i8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 fn lut_of<'a>(rows: &Rows<'a>, class: u32) -> &'a [u32] {
