@@ -521,20 +521,10 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
     let mut by_row = Some(by_row).filter(|_| rows > 1);
     let mut best: Option<(Candidate, Fit)> = None;
     for (infos, rows_on) in [(Some(whole), false), (by_row.take(), true)] {
-        let Some(mut infos) = infos else { continue };
+        let Some(infos) = infos else { continue };
         // Symbols actually used (relative values shrink the alphabet).
-        let nsym = (0..infos.len())
-            .map(|r| {
-                infos
-                    .hist(r)
-                    .iter()
-                    .rposition(|&c| c > 0)
-                    .map_or(1, |i| i + 1)
-            })
-            .max()
-            .unwrap_or(1);
+        let nsym = infos.symbols();
         let nsym = if nsym % 2 == 0 { nsym + 1 } else { nsym };
-        infos.truncate(nsym);
         let infos = &infos;
         let maxmin = infos
             .mmin
@@ -544,8 +534,7 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
             .unwrap_or(1)
             .max(1);
         let ks: &[usize] = if rows_on { &[1, 2, 4, 8, 16] } else { &[1] };
-        let live = infos.live();
-        let row_classes = Classes::new(&live, nsym);
+        let row_classes = Classes::new(infos, nsym);
         let mut last: Option<Vec<u8>> = None;
         // Lookup tables of at most a quarter of the codes, at the finest resolution that allows.
         let p_for = |k: usize| PS.iter().copied().find(|&p| (k << p) <= n / 4);
@@ -588,8 +577,8 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
             let pos_infos = position_infos(codes, &infos.mmin, rowlen, nsym);
-            let pos_classes = Classes::new(&pos_infos.live(), nsym);
-            let zeros = vec![0u8; live.len()];
+            let pos_classes = Classes::new(&pos_infos, nsym);
+            let zeros = vec![0u8; row_classes.live.len()];
             over_class_counts(&[2, 4, 8], |k| {
                 let p = p_for(k).filter(|_| k <= rowlen)?;
                 let (posmap, counts) = pos_classes.of(k, None);

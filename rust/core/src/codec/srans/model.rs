@@ -4,49 +4,64 @@
 use super::*;
 
 /// Statistics of rows: each row's smallest non-zero magnitude (0 for an all-zero row) and its
-/// histogram over signed relative symbols, all histograms in one array (a model search used
-/// to spend 5% of its time allocating and freeing one per row).
+/// histogram over signed relative symbols, as a (symbol, count) list in symbol order without
+/// zero counts, all lists one after another (one allocation for all rows, and the model
+/// search visits only the symbols a row uses: a few of 255 with 8-bit codes).
 pub(super) struct RowInfos {
     pub(super) mmin: Vec<i32>,
-    hist: Vec<u32>,
-    /// Counts per row in `hist`, and of those the symbols in use.
-    stride: usize,
-    width: usize,
+    /// Row r's list ends at end[r].
+    end: Vec<usize>,
+    sym: Vec<u16>,
+    count: Vec<u32>,
 }
 
 impl RowInfos {
-    fn new(rows: usize, width: usize, mmin: i32) -> Self {
+    fn with_capacity(rows: usize, slots: usize) -> Self {
         Self {
-            mmin: vec![mmin; rows],
-            hist: vec![0; rows * width],
-            stride: width,
-            width,
+            mmin: Vec::with_capacity(rows),
+            end: Vec::with_capacity(rows),
+            sym: Vec::with_capacity(slots),
+            count: Vec::with_capacity(slots),
         }
+    }
+
+    /// Appends a row from its dense histogram.
+    fn push(&mut self, mmin: i32, hist: &[u32]) {
+        // Every slot written, and a cursor that advances past non-zero counts (a branch per
+        // symbol would be mispredicted often).
+        let mut len = self.sym.len();
+        self.sym.resize(len + hist.len(), 0);
+        self.count.resize(len + hist.len(), 0);
+        for (i, &x) in hist.iter().enumerate() {
+            self.sym[len] = i as u16;
+            self.count[len] = x;
+            len += (x > 0) as usize;
+        }
+        self.sym.truncate(len);
+        self.count.truncate(len);
+        self.mmin.push(mmin);
+        self.end.push(len);
     }
 
     pub(super) fn len(&self) -> usize {
         self.mmin.len()
     }
 
-    pub(super) fn hist(&self, r: usize) -> &[u32] {
-        &self.hist[r * self.stride..][..self.width]
+    /// Row r's (symbols, counts).
+    pub(super) fn row(&self, r: usize) -> (&[u16], &[u32]) {
+        let start = if r == 0 { 0 } else { self.end[r - 1] };
+        (
+            &self.sym[start..self.end[r]],
+            &self.count[start..self.end[r]],
+        )
     }
 
-    fn hist_mut(&mut self, r: usize) -> &mut [u32] {
-        &mut self.hist[r * self.stride..][..self.width]
-    }
-
-    /// Keeps the first `width` symbols of every histogram.
-    pub(super) fn truncate(&mut self, width: usize) {
-        self.width = self.width.min(width);
-    }
-
-    /// The histograms of the live rows (those with a non-zero code).
-    pub(super) fn live(&self) -> Vec<&[u32]> {
+    /// Symbols in use: one past the largest symbol of any row (1 for none).
+    pub(super) fn symbols(&self) -> usize {
         (0..self.len())
-            .filter(|&r| self.mmin[r] > 0)
-            .map(|r| self.hist(r))
-            .collect()
+            .map(|r| self.row(r).0.last().map_or(1, |&s| s as usize + 1))
+            .max()
+            .unwrap_or(1)
     }
 }
 
@@ -110,33 +125,70 @@ pub(super) fn row_infos(
     let at = |c: i8| (c as i32 + maxabs as i32) as usize;
     let mut total = vec![0u64; width];
     let mut counter = crate::codec::count::Counter::new(maxabs);
-    let mut h = vec![0u32; width];
-    let mut infos = RowInfos::new(rows, width, 0);
-    for r in 0..rows {
-        let row = &codes[r * rowlen..(r + 1) * rowlen];
-        let hist = infos.hist_mut(r);
-        infos.mmin[r] = if rowlen < width {
+    let (mut h, mut hist) = (vec![0u32; width], vec![0u32; width]);
+    let mut infos = RowInfos::with_capacity(rows, rows * width.min(rowlen + 1));
+    // Short rows: their non-zero codes, and the symbols met (each once), so that only those
+    // are listed and cleared again.
+    let short = if rowlen < width { rowlen } else { 0 };
+    let (mut nz, mut met) = (vec![0i8; short], vec![0u16; short]);
+    for row in codes.chunks_exact(rowlen.max(1)).take(rows) {
+        if rowlen < width {
+            // Zeros, most codes of a pruned row, are counted apart: counted one by one into
+            // the same slot, each count would wait on the one before.
+            let mut nonzero = 0;
             for &c in row {
+                nz[nonzero] = c;
+                nonzero += (c != 0) as usize;
+            }
+            let nz = &nz[..nonzero];
+            let zeros = (rowlen - nonzero) as u32;
+            total[maxabs] += zeros as u64;
+            for &c in nz {
                 total[at(c)] += 1;
             }
-            let mmin = crate::codec::min_magnitude(row).map_or(0, |m| m as i32);
+            let mmin = nz
+                .iter()
+                .map(|&c| c.unsigned_abs() as i32)
+                .min()
+                .unwrap_or(0);
             if mmin > 0 {
-                for &c in row {
-                    hist[sym_of(rel(c, mmin))] += 1;
+                // A cursor that advances at a symbol's first code (no branch to mispredict).
+                let mut distinct = 0;
+                for &c in nz {
+                    let s = sym_of(rel(c, mmin));
+                    met[distinct] = s as u16;
+                    distinct += (hist[s] == 0) as usize;
+                    hist[s] += 1;
+                }
+                let met = &mut met[..distinct];
+                met.sort_unstable();
+                // Symbol 0 is the zeros' (a non-zero code's relative value is never 0).
+                if zeros > 0 {
+                    infos.sym.push(0);
+                    infos.count.push(zeros);
+                }
+                for &s in met.iter() {
+                    infos.sym.push(s);
+                    infos.count.push(std::mem::take(&mut hist[s as usize]));
                 }
             }
-            mmin
+            infos.mmin.push(mmin);
+            infos.end.push(infos.sym.len());
         } else {
             counter.count(row, &mut h);
             for (t, &x) in total.iter_mut().zip(&h) {
                 *t += x as u64;
             }
-            info_from_counts(&h, maxabs, hist)
-        };
+            hist.fill(0);
+            let mmin = info_from_counts(&h, maxabs, &mut hist);
+            infos.push(mmin, &hist);
+        }
     }
-    let mut whole = RowInfos::new(1, width, 0);
+    let mut whole = RowInfos::with_capacity(1, width);
     let total32: Vec<u32> = total.iter().map(|&t| t as u32).collect();
-    whole.mmin[0] = info_from_counts(&total32, maxabs, whole.hist_mut(0));
+    hist.fill(0);
+    let mmin = info_from_counts(&total32, maxabs, &mut hist);
+    whole.push(mmin, &hist);
     (infos, whole, total)
 }
 
@@ -163,13 +215,17 @@ pub(super) const MAX_POSITIONAL: usize = 64;
 
 /// The statistics of each position of the live rows (relative to each row's minimum).
 pub(super) fn position_infos(codes: &[i8], mmin: &[i32], rowlen: usize, nsym: usize) -> RowInfos {
-    let mut pos = RowInfos::new(rowlen, nsym, 1);
+    let mut hist = vec![0u32; rowlen * nsym];
     for (row, &m) in codes.chunks_exact(rowlen).zip(mmin) {
         if m > 0 {
             for (p, &q) in row.iter().enumerate() {
-                pos.hist_mut(p)[sym_of(rel(q, m))] += 1;
+                hist[p * nsym + sym_of(rel(q, m))] += 1;
             }
         }
+    }
+    let mut pos = RowInfos::with_capacity(rowlen, rowlen * nsym);
+    for h in hist.chunks_exact(nsym) {
+        pos.push(1, h);
     }
     pos
 }
@@ -202,47 +258,37 @@ fn sub_row(counts: &mut [u64], syms: &[u16], ns: &[u32]) {
 
 /// Groups rows (or positions) into classes that share a table: Lloyd iterations on code
 /// cost. Built once per set of rows; [`Classes::of`] then tries any number of classes.
-pub(super) struct Classes {
+pub(super) struct Classes<'a> {
     pub(super) nsym: usize,
     /// The rows by their mean symbol index (grows with density and spread): the initial
     /// classes are its quantiles.
     pub(super) order: Vec<usize>,
-    /// Rows' histograms as (symbol, count) lists, flattened: the search visits only the
-    /// symbols a row uses (a few of 255 with 8-bit codes).
-    pub(super) end: Vec<usize>,
-    pub(super) sym: Vec<u16>,
-    pub(super) count: Vec<u32>,
+    /// The rows' statistics, and which of them are live (the rows classed).
+    infos: &'a RowInfos,
+    pub(super) live: Vec<usize>,
 }
 
-impl Classes {
-    pub(super) fn new(infos: &[&[u32]], nsym: usize) -> Self {
+impl<'a> Classes<'a> {
+    /// The classes of the live rows of `infos` (those with a non-zero code), over `nsym`
+    /// symbols.
+    pub(super) fn new(infos: &'a RowInfos, nsym: usize) -> Self {
         let mut c = Self {
             nsym,
             order: Vec::new(),
-            end: Vec::with_capacity(infos.len()),
-            sym: Vec::new(),
-            count: Vec::new(),
+            infos,
+            live: (0..infos.len()).filter(|&r| infos.mmin[r] > 0).collect(),
         };
-        let slots = infos.iter().map(|r| r.len()).sum();
-        (c.sym, c.count) = (vec![0; slots], vec![0; slots]);
-        let mut keys = Vec::with_capacity(infos.len());
-        // Written in place, every slot and a cursor that advances past non-zero counts (a
-        // branch per symbol would be mispredicted often).
-        let mut len = 0;
-        for r in infos {
-            let (mut n, mut sum) = (0u64, 0u64);
-            for (i, &x) in r.iter().enumerate() {
-                c.sym[len] = i as u16;
-                c.count[len] = x;
-                len += (x > 0) as usize;
-                n += x as u64;
-                sum += i as u64 * x as u64;
-            }
-            c.end.push(len);
+        let mut keys = Vec::with_capacity(c.live.len());
+        for &r in &c.live {
+            let (syms, counts) = infos.row(r);
+            let n: u64 = counts.iter().map(|&x| x as u64).sum();
+            let sum: u64 = syms
+                .iter()
+                .zip(counts)
+                .map(|(&i, &x)| i as u64 * x as u64)
+                .sum();
             keys.push(sum as f64 / n.max(1) as f64);
         }
-        c.sym.truncate(len);
-        c.count.truncate(len);
         // By key, ties by index (the order of a stable sort), as integers: the keys are
         // non-negative, so their bit patterns sort like them.
         let mut ranked: Vec<(u64, usize)> = keys.iter().map(|k| k.to_bits()).zip(0..).collect();
@@ -252,18 +298,15 @@ impl Classes {
     }
 
     /// The rows' histograms, one (symbols, counts) pair per row.
-    fn rows(&self) -> impl Iterator<Item = (&[u16], &[u32])> {
-        let starts = std::iter::once(0).chain(self.end.iter().copied());
-        starts
-            .zip(&self.end)
-            .map(|(a, &b)| (&self.sym[a..b], &self.count[a..b]))
+    fn rows(&self) -> impl Iterator<Item = (&'a [u16], &'a [u32])> + '_ {
+        self.live.iter().map(|&r| self.infos.row(r))
     }
 
     /// Class ids (compacted: those in use are 0..) of at most k classes and the counts of
     /// each class, starting from the quantiles of the mean symbol index, or from splitting
     /// each class of `half` (a search with about k/2 classes) at its median.
     pub(super) fn of(&self, k: usize, half: Option<&[u8]>) -> (Vec<u8>, Vec<Vec<u64>>) {
-        let rows = self.end.len();
+        let rows = self.live.len();
         let mut class = vec![0u8; rows];
         match half {
             Some(half) => {
@@ -328,7 +371,7 @@ impl Classes {
         for (syms, ns) in self.rows() {
             add_row(&mut counts, syms, ns);
         }
-        (vec![0; self.end.len()], vec![counts])
+        (vec![0; self.live.len()], vec![counts])
     }
 
     /// Moves every row to its cheapest class under `costs[symbol][class]` (k classes), moving
