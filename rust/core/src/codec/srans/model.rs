@@ -94,8 +94,8 @@ pub(super) struct Fit {
 
 /// Smallest non-zero magnitude, and the histogram over relative symbols into `hist` (2 maxabs
 /// + 1 zeros), from a histogram `h` of the codes -maxabs..=maxabs (h[maxabs + v] counts v).
-fn info_from_counts(h: &[u32], maxabs: usize, hist: &mut [u32]) -> i32 {
-    let count = |v: i32| h[(maxabs as i32 + v) as usize];
+fn info_from_counts<T: Copy + Into<u64>>(h: &[T], maxabs: usize, hist: &mut [u32]) -> i32 {
+    let count = |v: i32| h[(maxabs as i32 + v) as usize].into() as u32;
     let mmin = (1..=maxabs as i32)
         .find(|&m| count(m) + count(-m) > 0)
         .unwrap_or(0);
@@ -185,9 +185,8 @@ pub(super) fn row_infos(
         }
     }
     let mut whole = RowInfos::with_capacity(1, width);
-    let total32: Vec<u32> = total.iter().map(|&t| t as u32).collect();
     hist.fill(0);
-    let mmin = info_from_counts(&total32, maxabs, &mut hist);
+    let mmin = info_from_counts(&total, maxabs, &mut hist);
     whole.push(mmin, &hist);
     (infos, whole, total)
 }
