@@ -18,10 +18,9 @@
 //! - **Coding**: the side symbols go through one rANS state; the codes through 1, 8 or 32
 //!   states that take turns on one word stream, so independent dependency chains overlap in
 //!   the CPU (with AVX2, as vectors of eight). A code costs one lookup in a 2^p-entry table
-//!   that holds its frequency, its slot offset and the output byte; with at most 16 symbols
-//!   (4-bit codes) and rows of whole vectors, the AVX2 decoder instead searches the class's
-//!   16 starts held in registers (four compare steps), which is faster than Zen 3's gather and
-//!   needs no table to be built.
+//!   that holds its frequency, its slot offset and the output byte. (A search of a 4-bit
+//!   table's 16 starts held in registers, which needs no table built, decoded 1.1x slower on
+//!   Zen 3 than these lookups, table building included, and is gone.)
 //! - **Pairs**: in large tensors of 4-bit codes, two neighbouring codes of a row are coded as
 //!   one symbol whose frequency is the product of theirs ([`pair_table`], derived, not sent):
 //!   one lookup yields two codes, which decoded EfficientNet-Lite0's large tensors 1.7-1.9x
@@ -214,13 +213,6 @@ impl Table {
             at = end;
         }
         debug_assert_eq!(at, 1 << p);
-    }
-
-    /// The lookup table entry of `slot` (< 2^p), found by binary search over the starts.
-    fn entry(&self, slot: u32, byte_of: impl Fn(usize) -> u8) -> u32 {
-        // The last symbol starting at or below the slot (absent symbols share the next start).
-        let sym = self.start.partition_point(|&st| st <= slot) - 1;
-        ((self.freq[sym] - 1) << 20) | ((slot - self.start[sym]) << 8) | byte_of(sym) as u32
     }
 
     /// Modelled cost in bits of coding `counts` with this table.
@@ -434,12 +426,7 @@ fn grow<T: Clone + Default>(buffer: &mut Vec<T>, len: usize) {
 #[inline(always)]
 fn step(x: u32, lut: &[u32], p: u32, w: u16) -> (u8, u32, bool) {
     // lut has 2^p entries, so the masked slot is in bounds.
-    step_entry(x, lut[(x as usize) & (lut.len() - 1)], p, w)
-}
-
-/// `step` given the slot's lookup table entry.
-#[inline(always)]
-fn step_entry(x: u32, e: u32, p: u32, w: u16) -> (u8, u32, bool) {
+    let e = lut[(x as usize) & (lut.len() - 1)];
     let y = ((e >> 20) + 1) * (x >> p) + ((e >> 8) & 0xFFF);
     let need = y < RANS_L;
     // Without a branch: it would be mispredicted about as often as a word is read, which
@@ -614,8 +601,8 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
 const PAIR_SLACK: f64 = 0.01;
 
 /// Whether the live rows may code as pairs: small alphabets, tables by row, rows of whole
-/// pairs, and tensors large enough for 32 states (smaller ones decode fast by search and would
-/// spend more on building pair tables than they save).
+/// pairs, and tensors large enough for 32 states (smaller ones would spend more on building
+/// pair tables than they save).
 fn pairs_possible(plan: &Candidate, rowlen: usize, total: usize) -> bool {
     2 * plan.maxrel < 16 && plan.posmap.is_empty() && rowlen % 2 == 0 && lanes_for(total) == 32
 }
@@ -1028,22 +1015,6 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             "pairs need at most 16 symbols and tables by row of even length",
         ));
     }
-    // Small alphabets in rows of whole vectors decode by searching each class's 16 starts in
-    // registers; the others look up every slot in a 2^p-entry table per class (laid out one
-    // after another: the SIMD path gathers across them).
-    let by_search = !pairs
-        && simd
-        && simd_search_available()
-        && lanes >= 8
-        && nsym <= 16
-        && !positional
-        && (ntables == 1 || rowlen % 8 == 0);
-    let byte_of = |sym: usize| value_of_sym(sym) as i8 as u8;
-    let search: Vec<Search> = if by_search {
-        tables.iter().map(|t| Search::new(t, p, byte_of)).collect()
-    } else {
-        Vec::new()
-    };
     let mut posmap = Vec::new();
     if positional {
         if !(2..=MAX_POSITIONAL).contains(&rowlen) {
@@ -1130,17 +1101,15 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         .map(|i| (posmap.get(i % rowlen.max(1)).copied().unwrap_or(0) << p) as i32)
         .collect();
     // The lookup tables, one after another (the SIMD path gathers across them).
-    let nluts = if by_search { 0 } else { ntables << p };
+    let nluts = ntables << p;
     grow(&mut luts, nluts + LUT_SLACK);
-    if !by_search {
-        for (c, t) in tables.iter().enumerate() {
-            let lut = &mut luts[c << p..];
-            if pairs {
-                // The output byte is the pair symbol, split by `expand_pairs`.
-                pair_table(t, p).fill_lut(p, |sym| sym as u8, lut);
-            } else {
-                t.fill_lut(p, byte_of, lut);
-            }
+    for (c, t) in tables.iter().enumerate() {
+        let lut = &mut luts[c << p..];
+        if pairs {
+            // The output byte is the pair symbol, split by `expand_pairs`.
+            pair_table(t, p).fill_lut(p, |sym| sym as u8, lut);
+        } else {
+            t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
         }
     }
     let rows = Rows {
@@ -1148,8 +1117,6 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         rowlen,
         classes: &classes,
         luts: &luts[..nluts],
-        tables: &tables,
-        search: &search,
         posmap: &posmap,
         pos_off: &pos_off,
     };
@@ -1258,72 +1225,19 @@ fn lut_of<'a>(rows: &Rows<'a>, class: u32) -> &'a [u32] {
     &rows.luts[c..c + (1 << rows.p)]
 }
 
-/// The live rows of a tensor: their length, each one's class, and every class's table, as a
-/// lookup table per slot (`luts`) or, with small alphabets, as starts to search (`search`
-/// non-empty, `luts` empty).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `search`, `pos_off`: SIMD only
+/// The live rows of a tensor: their length, each one's class, and every class's table as a
+/// lookup table per slot, one after another (the SIMD path gathers across them).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `pos_off`: SIMD only
 struct Rows<'a> {
     p: u32,
     rowlen: usize,
     classes: &'a [u32],
     luts: &'a [u32],
-    tables: &'a [Table],
-    search: &'a [Search],
     /// With tables by position: the class of each position (else empty), and the table
     /// offset of position i % rowlen at i, for rowlen + 32 entries (a SIMD round's offsets
     /// are one unaligned load from it).
     posmap: &'a [u32],
     pos_off: &'a [i32],
-}
-
-/// A table of at most 16 symbols as the SIMD decoder searches it: a slot's symbol is the last
-/// k with start(k) <= slot, found in four steps (k += 8, 4, 2, 1) whose candidate starts sit
-/// in registers; symbols past the alphabet start at 2^p, beyond every slot.
-#[repr(C, align(32))]
-#[derive(Clone, Copy)]
-struct Search {
-    /// start(4i + 2) for the third step, start(2i + 1) for the fourth.
-    quarter: [i32; 8],
-    eighth: [i32; 8],
-    /// Entries of symbols 0..8 and 8..16: (freq - 1) << 20 | start << 8 | output byte.
-    lo: [u32; 8],
-    hi: [u32; 8],
-    /// start(8), start(4), start(12).
-    half: [i32; 3],
-}
-
-impl Search {
-    fn new(t: &Table, p: u32, byte_of: impl Fn(usize) -> u8) -> Self {
-        let start = |k: usize| {
-            if k < t.start.len() {
-                t.start[k] as i32
-            } else {
-                1 << p
-            }
-        };
-        let entry = |k: usize| match t.freq.get(k) {
-            Some(&f) if f > 0 => ((f - 1) << 20) | (t.start[k] << 8) | byte_of(k) as u32,
-            _ => 0,
-        };
-        let mut quarter = [0; 8];
-        for (i, q) in quarter.iter_mut().take(4).enumerate() {
-            *q = start(4 * i + 2);
-        }
-        Search {
-            quarter,
-            eighth: std::array::from_fn(|i| start(2 * i + 1)),
-            lo: std::array::from_fn(entry),
-            hi: std::array::from_fn(|i| entry(8 + i)),
-            half: [start(8), start(4), start(12)],
-        }
-    }
-}
-
-fn simd_search_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    return false;
 }
 
 /// Decodes the live rows' codes into `out` (row r coded with table `classes[r]`), code j on
@@ -1345,11 +1259,9 @@ fn decode_stream(
     if simd && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is present; the function checks its own bounds.
         done = unsafe {
-            match (lanes, rows.search.is_empty()) {
-                (8, true) => simd::decode::<1, false>(out, rows, st, words, pos),
-                (32, true) => simd::decode::<4, false>(out, rows, st, words, pos),
-                (8, false) => simd::decode::<1, true>(out, rows, st, words, pos),
-                (32, false) => simd::decode::<4, true>(out, rows, st, words, pos),
+            match lanes {
+                8 => simd::decode::<1>(out, rows, st, words, pos),
+                32 => simd::decode::<4>(out, rows, st, words, pos),
                 _ => 0,
             }
         };
@@ -1363,17 +1275,7 @@ fn decode_stream(
         } else {
             rows.posmap[c]
         };
-        *o = if rows.luts.is_empty() {
-            let t = &rows.tables[class as usize];
-            let x = st[lane];
-            let e = t.entry(x & ((1 << rows.p) - 1), |sym| value_of_sym(sym) as i8 as u8);
-            let (b, nx, need) = step_entry(x, e, rows.p, word(words, *pos));
-            st[lane] = nx;
-            *pos += need as usize;
-            b as i8
-        } else {
-            take(&mut st[lane], lut_of(rows, class), rows.p, words, pos) as i8
-        };
+        *o = take(&mut st[lane], lut_of(rows, class), rows.p, words, pos) as i8;
         lane += 1;
         if lane == lanes {
             lane = 0;

@@ -1,7 +1,6 @@
-//! The AVX2 decoder of srans's main stream: whole rounds of 8·V codes, V vectors of eight
-//! lanes, either by a gather from each class's 2^p-entry table or, for 4-bit alphabets, by a
-//! search of the class's starts held in registers ([`super::Search`]).
-use super::{Rows, Search};
+//! The AVX2 coders of srans's main stream: whole rounds of 8·V codes, V vectors of eight
+//! lanes, each lane's symbol looked up in its class's 2^p-entry table.
+use super::Rows;
 
 use std::arch::x86_64::*;
 
@@ -28,7 +27,7 @@ static PERM: [[u32; 8]; 256] = {
 /// `pos_off` with tables by position), so the vector loop itself has no branches and few
 /// live registers: the states, the offsets and five constants.
 #[target_feature(enable = "avx2,popcnt")]
-pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
+pub(super) unsafe fn decode<const V: usize>(
     out: &mut [i8],
     rows: &Rows,
     st: &mut [u32],
@@ -41,7 +40,6 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
         rowlen,
         classes,
         luts,
-        search,
         posmap,
         pos_off,
         ..
@@ -65,33 +63,12 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
     let mut offs_class = -1;
     let mut col = 0usize; // position in the row of the round's first code
     let (mut r0, mut left) = (0usize, rowlen); // its row, and the codes left in that row
-                                               // SEARCH: each vector's table (a vector never spans two rows: rows are whole vectors,
-                                               // or one table serves all), tracked by the row and codes left of the next vector.
-    let mut cls: [*const Search; V] = [search.as_ptr(); V];
-    let (mut vr, mut vleft) = (0usize, rowlen);
-    let steps = [
-        _mm256_set1_epi32(8),
-        _mm256_set1_epi32(4),
-        _mm256_set1_epi32(2),
-        _mm256_set1_epi32(1),
-    ];
     let mut e = [_mm256_setzero_si256(); V];
     let mut j = 0;
     let mut at = *pos;
     // A round reads eight words per vector in place: it runs while they are in the stream.
     while j + n <= out.len() && 2 * (at + n) <= words.len() {
-        let offp: *const i32 = if SEARCH {
-            if search.len() > 1 {
-                for c in cls.iter_mut() {
-                    *c = &search[classes[vr] as usize];
-                    vleft -= 8;
-                    if vleft == 0 {
-                        (vr, vleft) = (vr + 1, rowlen);
-                    }
-                }
-            }
-            offs.as_ptr()
-        } else if positional {
+        let offp: *const i32 = if positional {
             // col < rowlen, and pos_off holds rowlen + 32 entries.
             pos_off[col..col + n].as_ptr()
         } else {
@@ -134,20 +111,11 @@ pub(super) unsafe fn decode<const V: usize, const SEARCH: bool>(
             // SAFETY: offp points at n >= 8v + 8 offsets.
             let xv = x[v];
             let slot = _mm256_and_si256(xv, slot_mask);
-            let (ev, o) = if SEARCH {
-                // SAFETY: cls[v] points into `search`.
-                let ev = unsafe { find(&*cls[v], slot, &steps) };
-                (
-                    ev,
-                    _mm256_sub_epi32(slot, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12)),
-                )
-            } else {
-                let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
-                let idx = _mm256_add_epi32(slot, off);
-                // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
-                let ev = unsafe { gather(luts.as_ptr(), idx) };
-                (ev, _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12))
-            };
+            let off = unsafe { _mm256_loadu_si256(offp.add(8 * v).cast()) };
+            let idx = _mm256_add_epi32(slot, off);
+            // SAFETY: idx < (classes.len() << p) <= luts.len() (class ids checked).
+            let ev = unsafe { gather(luts.as_ptr(), idx) };
+            let o = _mm256_and_si256(_mm256_srli_epi32::<8>(ev), low12);
             let f = _mm256_add_epi32(_mm256_srli_epi32::<20>(ev), one);
             let y = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(xv, pshift)), o);
             let need = _mm256_cmpeq_epi32(_mm256_min_epu32(y, word_max), y);
@@ -345,46 +313,6 @@ unsafe fn gather(base: *const u32, idx: __m256i) -> __m256i {
         _mm_insert_epi32::<3>(v, at(y >> 32))
     };
     _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(half(a, b)), half(c, d))
-}
-
-/// The entry of each lane's slot in table `t` (see [`Search`]); `steps` holds 8, 4, 2, 1.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn find(t: &Search, slot: __m256i, steps: &[__m256i; 4]) -> __m256i {
-    let load = |a: &[i32; 8]| unsafe { _mm256_load_si256(a.as_ptr().cast()) };
-    // k += step where start(k + step) <= slot, i.e. not (start > slot).
-    let add = |k: __m256i, start: __m256i, step: __m256i| {
-        _mm256_or_si256(
-            k,
-            _mm256_andnot_si256(_mm256_cmpgt_epi32(start, slot), step),
-        )
-    };
-    let below = _mm256_cmpgt_epi32(_mm256_set1_epi32(t.half[0]), slot);
-    let k = _mm256_andnot_si256(below, steps[0]);
-    let start = _mm256_blendv_epi8(
-        _mm256_set1_epi32(t.half[2]),
-        _mm256_set1_epi32(t.half[1]),
-        below,
-    );
-    let k = add(k, start, steps[1]);
-    let k = add(
-        k,
-        _mm256_permutevar8x32_epi32(load(&t.quarter), _mm256_srli_epi32::<2>(k)),
-        steps[2],
-    );
-    let k = add(
-        k,
-        _mm256_permutevar8x32_epi32(load(&t.eighth), _mm256_srli_epi32::<1>(k)),
-        steps[3],
-    );
-    let lo = _mm256_permutevar8x32_epi32(unsafe { _mm256_load_si256(t.lo.as_ptr().cast()) }, k);
-    let hi = _mm256_permutevar8x32_epi32(unsafe { _mm256_load_si256(t.hi.as_ptr().cast()) }, k);
-    // Bit 3 of k (moved to the sign bit) picks the upper eight symbols.
-    _mm256_castps_si256(_mm256_blendv_ps(
-        _mm256_castsi256_ps(lo),
-        _mm256_castsi256_ps(hi),
-        _mm256_castsi256_ps(_mm256_slli_epi32::<28>(k)),
-    ))
 }
 
 /// The low byte of every 32-bit lane of `e`, in order, to `dst` (8·V bytes).
