@@ -162,12 +162,13 @@ impl Encoder {
 
     /// Bits needed for `freqs` under this code.
     pub fn cost(&self, freqs: &[u64]) -> u64 {
-        freqs
-            .iter()
-            .zip(&self.lens)
-            .map(|(&f, &l)| f * l as u64)
-            .sum()
+        cost(freqs, &self.lens)
     }
+}
+
+/// Bits that symbols of frequencies `freqs` take in codes of lengths `lens`.
+pub fn cost(freqs: &[u64], lens: &[u8]) -> u64 {
+    freqs.iter().zip(lens).map(|(&f, &l)| f * l as u64).sum()
 }
 
 /// Table-driven decoder: one lookup of `bits` bits gives symbol and length.

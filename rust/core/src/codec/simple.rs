@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::bits::{BitReader, BitWriter};
+use super::huffman;
 use super::huffman::{
     code_lengths, get_gamma, put_gamma, read_lengths, read_sorted_lengths, write_lengths,
     write_sorted_lengths, Decoder, Encoder,
@@ -438,22 +439,28 @@ pub(crate) fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
     let mut first: Vec<usize> = Vec::new();
     let mut vid = Vec::with_capacity(vecs.len());
     if vecs.first().is_some_and(|p| p.len() <= 16) {
-        // Short patterns (k×k up to 4×4, 4-vectors) are packed into one integer key.
-        // Sized for every vector unique (no rehashing as the map fills).
-        let mut map: FxMap<u128, u32> =
-            FxMap::with_capacity_and_hasher(vecs.len(), Default::default());
+        // Short patterns (k×k up to 4×4, 4-vectors) are packed into one integer key, in an
+        // open-addressing table at most half full (2.3x as fast as a `HashMap` here).
+        let bits = (2 * vecs.len()).max(16).next_power_of_two().trailing_zeros();
+        let mask = (1usize << bits) - 1;
+        let (mut keys, mut ids) = (vec![0u128; mask + 1], vec![u32::MAX; mask + 1]);
         for (i, p) in vecs.iter().enumerate() {
             let mut b = [0u8; 16];
             for (d, &q) in b.iter_mut().zip(p.iter()) {
                 *d = q as u8;
             }
             let key = u128::from_le_bytes(b);
-            let next = first.len() as u32;
-            let id = *map.entry(key).or_insert(next);
-            if id == next {
+            let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut slot = (h >> (64 - bits)) as usize;
+            while ids[slot] != u32::MAX && keys[slot] != key {
+                slot = (slot + 1) & mask;
+            }
+            if ids[slot] == u32::MAX {
+                (keys[slot], ids[slot]) = (key, first.len() as u32);
                 first.push(i);
             }
-            vid.push(id);
+            vid.push(ids[slot]);
         }
     } else {
         let mut map: FxMap<&[i8], u32> =
@@ -481,11 +488,17 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     for &u in &vid {
         counts[u as usize] += 1;
     }
-    // Dictionary: patterns seen at least twice, most frequent first (ties by content).
+    // Dictionary: patterns seen at least twice, most frequent first (ties by content). A size
+    // depends only on the counts when every such pattern fits: ties are not ordered then
+    // (comparing contents took a sixth of the sizing).
     let mut dict: Vec<u32> = (0..first.len() as u32)
         .filter(|&u| counts[u as usize] >= 2)
         .collect();
-    dictionary_order(&mut dict, &counts, &vecs, &first);
+    if w.counts_only() && dict.len() <= MAX_DICT {
+        dict.sort_unstable_by_key(|&u| std::cmp::Reverse(counts[u as usize]));
+    } else {
+        dictionary_order(&mut dict, &counts, &vecs, &first);
+    }
     dict.truncate(MAX_DICT);
     let d = dict.len();
     const NONE: u32 = u32::MAX;
@@ -507,7 +520,6 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     for l in &mut lens[used..] {
         *l = 0;
     }
-    let idenc = Encoder::new(lens.clone());
     // Values: dictionary patterns and escaped vectors.
     let mut vf = vec![0u64; 256];
     for &u in &dict {
@@ -522,16 +534,17 @@ pub fn pattern_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
             }
         }
     }
-    let venc = Encoder::from_freqs(&vf, VALUE_MAX_LEN);
+    let vlens = code_lengths(&vf, VALUE_MAX_LEN);
     put_gamma(w, d as u32);
     put_gamma(w, esc_rank as u32);
     write_sorted_lengths(w, &lens);
-    write_lengths(w, &venc.lens);
+    write_lengths(w, &vlens);
     if w.counts_only() {
         // Every vector's id (or escape), and the values of the dictionary and the escapes.
-        w.count(idenc.cost(&freq) + venc.cost(&vf));
+        w.count(huffman::cost(&freq, &lens) + huffman::cost(&vf, &vlens));
         return;
     }
+    let (idenc, venc) = (Encoder::new(lens), Encoder::new(vlens));
     for &u in &dict {
         for &q in vecs[first[u as usize]] {
             venc.put(w, sym(q));
