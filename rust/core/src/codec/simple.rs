@@ -361,9 +361,12 @@ pub fn bsr_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
     let v = vector_len(shape);
     let mut f = vec![0u64; 256];
     let mut any = false;
+    let counting = w.counts_only();
     for blk in codes.chunks(v) {
-        let nz = blk.iter().any(|&q| q != 0);
-        w.put(nz as u32, 1);
+        let nz = blk.iter().fold(false, |a, &q| a | (q != 0));
+        if !counting {
+            w.put(nz as u32, 1);
+        }
         if nz {
             any = true;
             for &q in blk {
@@ -371,15 +374,20 @@ pub fn bsr_enc(codes: &[i8], shape: &[usize], w: &mut BitWriter) {
             }
         }
     }
+    if counting {
+        // One bit per block.
+        w.count(codes.len().div_ceil(v) as u64);
+    }
     if !any {
         return;
     }
-    let enc = Encoder::from_freqs(&f, VALUE_MAX_LEN);
-    write_lengths(w, &enc.lens);
-    if w.counts_only() {
-        w.count(enc.cost(&f));
+    let lens = code_lengths(&f, VALUE_MAX_LEN);
+    write_lengths(w, &lens);
+    if counting {
+        w.count(huffman::cost(&f, &lens));
         return;
     }
+    let enc = Encoder::new(lens);
     for blk in codes.chunks(v) {
         if blk.iter().any(|&q| q != 0) {
             for &q in blk {
