@@ -563,7 +563,7 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
         });
         // Tables by position in short rows (depthwise kernels: the centre tap is larger).
         if rows_on && (2..=MAX_POSITIONAL).contains(&rowlen) {
-            let pos_infos = position_infos(codes, &infos.mmin, rowlen, nsym);
+            let pos_infos = position_infos(codes, &infos.mmin, rowlen, nsym, maxabs <= 7);
             let pos_classes = Classes::new(&pos_infos, nsym);
             let zeros = vec![0u8; row_classes.live.len()];
             over_class_counts(&[2, 4, 8], |k| {
@@ -662,7 +662,6 @@ fn row_symbols(row: &[i8], m: i32, out: &mut [u16]) {
 /// The symbols of a row with smallest magnitude m (within ±7) for the codes -8..=7
 /// (`lut[q + 8]`; 0 for codes that cannot occur in it). Built at compile time: building one
 /// per row cost 2.5% of auto's encode.
-#[cfg(target_arch = "x86_64")]
 fn symbol_lut(m: i32) -> [u8; 16] {
     static LUTS: [[u8; 16]; 8] = {
         let mut luts = [[0u8; 16]; 8];

@@ -213,10 +213,23 @@ const CLASS_GAIN: f64 = 0.003;
 pub(super) const MAX_POSITIONAL: usize = 64;
 
 /// The statistics of each position of the live rows (relative to each row's minimum).
-pub(super) fn position_infos(codes: &[i8], mmin: &[i32], rowlen: usize, nsym: usize) -> RowInfos {
+/// `small`: every code is within ±7, so a row's symbols are a lookup in [`symbol_lut`]
+/// (computing each one took 2.5x as long).
+pub(super) fn position_infos(
+    codes: &[i8],
+    mmin: &[i32],
+    rowlen: usize,
+    nsym: usize,
+    small: bool,
+) -> RowInfos {
     let mut hist = vec![0u32; rowlen * nsym];
     for (row, &m) in codes.chunks_exact(rowlen).zip(mmin) {
-        if m > 0 {
+        if m > 0 && small {
+            let lut = symbol_lut(m);
+            for (p, &q) in row.iter().enumerate() {
+                hist[p * nsym + lut[(q + 8) as usize] as usize] += 1;
+            }
+        } else if m > 0 {
             for (p, &q) in row.iter().enumerate() {
                 hist[p * nsym + sym_of(rel(q, m))] += 1;
             }
