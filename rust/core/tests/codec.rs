@@ -386,8 +386,8 @@ fn srans_tables_by_position_round_trip() {
 }
 
 /// Streams written by srans version 1 (whose log-scale weights ran backwards within each
-/// octave) and version 2 (before pairs) still decode to their codes: files written before
-/// stay readable.
+/// octave), version 2 (before pairs) and version 3 (before repeated table values took one
+/// bit) still decode to their codes: files written before stay readable.
 #[test]
 fn srans_older_versions_still_decode() {
     let codes: [[i8; 20]; 6] = [
@@ -412,6 +412,7 @@ fn srans_older_versions_still_decode() {
     let fixtures = [
         (1, "01010a020101070109a2424926a8ba903801021100ca6af0099f3346e072d4cba9a372e39ffe8da1d93613cbb79ad72c7d9104e0fcd2f57ad95974"),
         (2, "02010a020101070109a2424926a8ba903801020f00ec0cc702a44fa78349d4357ec24f20767c39cbd96015b1cb80b90277b77d18e88964e7b5c6b4"),
+        (3, "03010a0201000701000842109409a3a8ba00000200b59bc4062f26cca7f9e7f91a35faea16afbe5f24aca9dc1b5d321bd7909d5a08ec8198964434"),
     ];
     let mut out = vec![0i8; want.len()];
     for (version, hex) in fixtures {
@@ -426,10 +427,10 @@ fn srans_older_versions_still_decode() {
         codec::decode("srans", &blob, &[6, 20], &mut out).unwrap();
         assert_eq!(out, want, "version {version}");
     }
-    // Today's encoder writes version 3, which round-trips too.
-    let v3 = codec::encode("srans", &want, &[6, 20]).unwrap().1;
-    assert_eq!(v3[0], 3);
-    codec::decode("srans", &v3, &[6, 20], &mut out).unwrap();
+    // Today's encoder writes version 4, which round-trips too.
+    let v4 = codec::encode("srans", &want, &[6, 20]).unwrap().1;
+    assert_eq!(v4[0], 4);
+    codec::decode("srans", &v4, &[6, 20], &mut out).unwrap();
     assert_eq!(out, want);
 }
 

@@ -43,8 +43,9 @@ use model::{
 
 /// Stream version. Version 1 rebuilt log-scale weights with the mantissa of each octave in
 /// reverse (2^(+k/s) where 2^(-k/s) was meant), which cost 1.5-2% on large tensors; its streams
-/// still decode ([`weight`]). Version 3 added the pair flag to the header ([`pair_table`]).
-const VERSION: u8 = 3;
+/// still decode ([`weight`]). Version 3 added the pair flag to the header ([`pair_table`]);
+/// version 4 codes a repeated table value in one bit ([`write_table`]).
+const VERSION: u8 = 4;
 /// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
 const RANS_L: u32 = 1 << 16;
 /// Interleaved states of the main stream, by tensor size: every state costs 4 bytes at the
@@ -238,13 +239,18 @@ fn log2_of(f: u32) -> f64 {
 
 /// Log-scale values of `counts` (relative to the largest) at s steps per octave.
 fn log_values(counts: &[u64], s: u32) -> Vec<Option<u32>> {
-    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
-    counts
+    let weights: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+    log_values_of(&weights, s)
+}
+
+/// `log_values` of weights that need not be integers (0: absent).
+fn log_values_of(weights: &[f64], s: u32) -> Vec<Option<u32>> {
+    let max = weights.iter().copied().fold(1.0, f64::max);
+    weights
         .iter()
         .map(|&c| {
-            (c > 0).then(|| {
-                ((s as f64 * (max / c as f64).log2()).round() as u32).min(MAX_OCTAVES * s - 1)
-            })
+            (c > 0.0)
+                .then(|| ((s as f64 * (max / c).log2()).round() as u32).min(MAX_OCTAVES * s - 1))
         })
         .collect()
 }
@@ -257,29 +263,40 @@ fn unzigzag(z: u32) -> i64 {
     (z >> 1) as i64 ^ -((z & 1) as i64)
 }
 
-/// Writes log-scale values: 0 = absent, else zigzag(u - previous u) + 1, Elias-gamma coded.
+/// Writes log-scale values, each Elias-gamma coded relative to the previous present value:
+/// 0 = the same value, 1 = absent, else zigzag(u - previous u) + 1. (Versions up to 3 wrote
+/// 0 = absent, else zigzag(u - previous u) + 1, which spent 3 bits on a repeated value: most
+/// of a table's bits in small tensors of 8-bit codes.)
 fn write_table(w: &mut BitWriter, us: &[Option<u32>]) {
     let mut prev = 0i64;
     for u in us {
         match u {
-            None => put_gamma(w, 0),
+            None => put_gamma(w, 1),
             Some(u) => {
-                put_gamma(w, zigzag(*u as i64 - prev) + 1);
+                let z = zigzag(*u as i64 - prev);
+                put_gamma(w, if z == 0 { 0 } else { z + 1 });
                 prev = *u as i64;
             }
         }
     }
 }
 
-fn read_table(r: &mut BitReader, n: usize, s: u32) -> Result<Vec<Option<u32>>> {
+fn read_table(r: &mut BitReader, n: usize, s: u32, version: u8) -> Result<Vec<Option<u32>>> {
     let mut prev = 0i64;
     let mut us = Vec::with_capacity(n);
+    // The code of an absent value, and the offset of the others' zigzag deltas.
+    let (absent, offset) = if version >= 4 { (1, 1) } else { (0, 1) };
     for _ in 0..n {
         let t = get_gamma(r)?;
-        if t == 0 {
+        if t == absent {
             us.push(None);
         } else {
-            let u = prev + unzigzag(t - 1);
+            let z = if version >= 4 && t == 0 {
+                0
+            } else {
+                t - offset
+            };
+            let u = prev + unzigzag(z);
             if !(0..(MAX_OCTAVES * s) as i64).contains(&u) {
                 return Err(CoreError::Corrupt("srans: table value out of range".into()));
             }
@@ -527,7 +544,7 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
         let p_for = |k: usize| PS.iter().copied().find(|&p| (k << p) <= n / 4);
         // A candidate weighed at s = 4 steps per octave; its bits.
         let mut consider = |cand: Candidate| {
-            let fit = cand.fit(4);
+            let fit = cand.fit(4, false);
             let here = fit.bits;
             if best.as_ref().is_none_or(|(_, b)| here < b.bits) {
                 best = Some((cand, fit));
@@ -585,11 +602,14 @@ fn encode_full(codes: &[i8], shape: &[usize], pair_slack: f64, simd: bool) -> (V
     // The table resolution, once the model is chosen: s = 2 and 8 save under 0.1% where they
     // win, too little to weigh every candidate at all three.
     for s in [2, 8] {
-        let other = cand.fit(s);
+        let other = cand.fit(s, false);
         if other.bits < fit.bits {
             fit = other;
         }
     }
+    // Smooth tables at that resolution (small tensors of 8-bit codes: up to 5%), weighed
+    // only now: weighing them in every fit ran the encoder at 0.85x.
+    let fit = cand.fit(fit.s, true);
     // Codes within ±7 take the shuffle paths of `row_ids`.
     let simd_ids = simd && maxabs <= 7;
     let blob = write(codes, rowlen, &cand, &fit, pair_slack, simd, simd_ids);
@@ -1002,7 +1022,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let mut tables = Vec::with_capacity(ntables);
     for _ in 0..ntables {
         tables.push(Table::new(normalize(
-            &read_table(&mut tr, nsym, s)?,
+            &read_table(&mut tr, nsym, s, version)?,
             s,
             p,
             version,
@@ -1037,14 +1057,24 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let side_count = cur.varint_max(data.len() as u64, "side words")?;
     let side = read_words(&mut cur, side_count)?;
     if rows_on > 0 {
-        let kinds = Table::new(normalize(&read_table(&mut tr, nkinds, s)?, s, p, version)?);
+        let kinds = Table::new(normalize(
+            &read_table(&mut tr, nkinds, s, version)?,
+            s,
+            p,
+            version,
+        )?);
         let size = (1 << p) + LUT_SLACK;
         grow(&mut luts, 2 * size);
         let (kind_lut, min_lut) = luts.split_at_mut(size);
         kinds.fill_lut(p, |sym| sym as u8, kind_lut);
         let kind_lut = &kind_lut[..1 << p];
         let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
-            let mins = Table::new(normalize(&read_table(&mut tr, maxmin, s)?, s, p, version)?);
+            let mins = Table::new(normalize(
+                &read_table(&mut tr, maxmin, s, version)?,
+                s,
+                p,
+                version,
+            )?);
             mins.fill_lut(p, |sym| sym as u8, min_lut);
             Some(&min_lut[..1 << p])
         } else {

@@ -468,15 +468,80 @@ impl<'a> Classes<'a> {
 /// The cost of a table over `counts` (table bits + data bits) and its log-scale values.
 /// (Tables symmetric in the sign cost half the bits to send but coded 0.2% larger on
 /// EfficientNet-Lite0: signs are not a fair coin within a row class.)
-fn fit_table(counts: &[u64], s: u32, p: u32) -> (f64, Vec<Option<u32>>) {
-    let us = log_values(counts, s);
-    match normalize(&us, s, p, VERSION) {
+///
+/// With `smooth` (a class table over symbols 0, +1, -1, ...) it also weighs two smooth tables,
+/// counts that fall with the magnitude (signs pooled, or apart): their values come in runs,
+/// which cost a bit an entry, and the data pays little for the smoothing where counts are
+/// few (small tensors of 8-bit codes, whose tables are the largest part of the overhead).
+fn fit_table(counts: &[u64], s: u32, p: u32, smooth: bool) -> (f64, Vec<Option<u32>>) {
+    let cost = |us: Vec<Option<u32>>| match normalize(&us, s, p, VERSION) {
         Ok(freq) => (
             table_bits(&us) as f64 + Table::new(freq).cost(counts, p),
             us,
         ),
         Err(_) => (f64::INFINITY, us),
+    };
+    let mut best = cost(log_values(counts, s));
+    // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little
+    // and trying it slowed the encoder by a tenth or more.
+    let worth = || table_bits(&best.1) as f64 * SMOOTH_SHARE >= best.0;
+    if smooth && worth() {
+        for pooled in [true, false] {
+            let other = cost(log_values_of(&falling(counts, pooled), s));
+            if other.0 < best.0 {
+                best = other;
+            }
+        }
     }
+    best
+}
+
+/// Class tables are also fitted with smooth tables ([`falling`]) when the table takes at
+/// least 1/SMOOTH_SHARE of the bits.
+const SMOOTH_SHARE: f64 = 64.0;
+
+/// `counts` over symbols 0, +1, -1, ..., +m, -m with the magnitudes' counts replaced by their
+/// closest sequence that does not rise with the magnitude (least squares, by pooling adjacent
+/// violators), for both signs together (`pooled`) or each apart. Symbol 0 keeps its count;
+/// magnitudes past a sign's last code stay absent.
+fn falling(counts: &[u64], pooled: bool) -> Vec<f64> {
+    debug_assert!(counts.len() % 2 == 1, "symbols 0 and ±1..=±m");
+    let at = |k: usize| counts[k] as f64;
+    let mags = counts.len() / 2;
+    let mut out = vec![0.0; counts.len()];
+    out[0] = at(0);
+    // The sign's counts by magnitude 1..=mags (each of 2r - 1 and 2r with `pooled`).
+    let sides: &[&[usize]] = if pooled { &[&[1, 2]] } else { &[&[1], &[2]] };
+    for &side in sides {
+        // The mean count of the side's symbols of magnitude r.
+        let value =
+            |r: usize| side.iter().map(|&d| at(2 * r - 2 + d)).sum::<f64>() / side.len() as f64;
+        let Some(last) = (1..=mags).rev().find(|&r| value(r) > 0.0) else {
+            continue;
+        };
+        // Blocks of (sum, length) whose means fall.
+        let mut blocks: Vec<(f64, usize)> = Vec::new();
+        for r in 1..=last {
+            blocks.push((value(r), 1));
+            while let [.., (s0, n0), (s1, n1)] = blocks[..] {
+                if s0 / n0 as f64 >= s1 / n1 as f64 {
+                    break;
+                }
+                blocks.pop();
+                *blocks.last_mut().expect("two blocks") = (s0 + s1, n0 + n1);
+            }
+        }
+        let mut r = 1;
+        for (sum, len) in blocks {
+            for _ in 0..len {
+                for &d in side {
+                    out[2 * r - 2 + d] = sum / len as f64;
+                }
+                r += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Bits that name one of `n` classes.
@@ -531,23 +596,24 @@ pub(super) fn candidate(
 }
 
 impl Candidate {
-    /// The tables at s steps per octave and the bits they code the candidate in.
-    pub(super) fn fit(&self, s: u32) -> Fit {
+    /// The tables at s steps per octave and the bits they code the candidate in; with
+    /// `smooth`, class tables may be smooth ([`fit_table`]).
+    pub(super) fn fit(&self, s: u32, smooth: bool) -> Fit {
         let p = self.p;
         let mut bits = (self.posmap.len() as u32 * class_bits(self.counts.len())) as f64;
         let mut tables = Vec::new();
         for c in &self.counts {
-            let (b, us) = fit_table(c, s, p);
+            let (b, us) = fit_table(c, s, p, smooth);
             bits += b;
             tables.push(us);
         }
         let (mut kind_table, mut min_table) = (Vec::new(), Vec::new());
         if self.rows_on {
-            let (b, us) = fit_table(&self.kinds, s, p);
+            let (b, us) = fit_table(&self.kinds, s, p, false);
             bits += b;
             kind_table = us;
             if self.mins.iter().any(|&c| c > 0) {
-                let (b, us) = fit_table(&self.mins, s, p);
+                let (b, us) = fit_table(&self.mins, s, p, false);
                 bits += b;
                 min_table = us;
             }
@@ -559,5 +625,70 @@ impl Candidate {
             min_table,
             bits,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `falling` keeps symbol 0 and each side's total, never rises with the magnitude, and
+    /// leaves magnitudes past a side's last code absent.
+    #[test]
+    fn falling_counts_keep_their_totals_and_never_rise() {
+        let mut seed = 11u64;
+        for len in [1usize, 3, 5, 9, 15, 255] {
+            for _ in 0..50 {
+                let counts: Vec<u64> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let r = seed >> 33;
+                        if r % 4 == 0 {
+                            0
+                        } else {
+                            r % 40
+                        }
+                    })
+                    .collect();
+                for pooled in [true, false] {
+                    let f = falling(&counts, pooled);
+                    assert_eq!(f.len(), len);
+                    assert_eq!(f[0], counts[0] as f64);
+                    let sides: Vec<Vec<usize>> = if pooled {
+                        vec![(1..len).collect()]
+                    } else {
+                        vec![(1..len).step_by(2).collect(), (2..len).step_by(2).collect()]
+                    };
+                    for side in sides {
+                        let total: f64 = side.iter().map(|&k| counts[k] as f64).sum();
+                        let got: f64 = side.iter().map(|&k| f[k]).sum();
+                        assert!((total - got).abs() < 1e-9 * total.max(1.0), "{counts:?}");
+                        // By magnitude (both signs of one magnitude are equal when pooled).
+                        let by_mag: Vec<f64> = side.iter().map(|&k| f[k]).collect();
+                        let step = if pooled { 2 } else { 1 };
+                        for w in by_mag.chunks(step).collect::<Vec<_>>().windows(2) {
+                            assert!(w[1][0] <= w[0][0] + 1e-9, "{counts:?} -> {f:?}");
+                        }
+                        // Past the last magnitude with a code (of the side), all absent.
+                        let last = side.iter().rposition(|&k| counts[k] > 0).map(|i| i / step);
+                        for (i, &k) in side.iter().enumerate() {
+                            if last.is_none_or(|l| i / step > l) {
+                                assert_eq!(f[k], 0.0, "{counts:?} -> {f:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn falling_pools_the_magnitudes_that_rise() {
+        // Symbols 0, +1, -1, +2, -2, +3, -3: magnitudes 1, 2, 3 hold 2, 6, 1 (pooled).
+        let f = falling(&[9, 1, 1, 3, 3, 1, 0], true);
+        assert_eq!(f, vec![9.0, 2.0, 2.0, 2.0, 2.0, 0.5, 0.5]);
+        // Apart: + side 1, 3, 1 pools its first two; - side 1, 3 (then absent) pools both.
+        let f = falling(&[9, 1, 1, 3, 3, 1, 0], false);
+        assert_eq!(f, vec![9.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0]);
     }
 }
