@@ -1132,11 +1132,15 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     // The lookup tables, one after another (the SIMD path gathers across them).
     let nluts = ntables << p;
     grow(&mut luts, nluts + LUT_SLACK);
+    // Alphabets of at most 16 symbols decode to symbols, which `expand` turns into each row's
+    // codes (a pair symbol into two); larger ones decode to relative values.
+    let expanded = pairs || nsym <= 16;
     for (c, t) in tables.iter().enumerate() {
         let lut = &mut luts[c << p..];
         if pairs {
-            // The output byte is the pair symbol, split by `expand_pairs`.
             pair_table(t, p).fill_lut(p, |sym| sym as u8, lut);
+        } else if expanded {
+            t.fill_lut(p, |sym| sym as u8, lut);
         } else {
             t.fill_lut(p, |sym| value_of_sym(sym) as i8 as u8, lut);
         }
@@ -1149,8 +1153,10 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         posmap: &posmap,
         pos_off: &pos_off,
     };
-    let decoded = if pairs {
-        decode_pairs(out, &rows, &row_kind, nsym, &mut st, words, &mut pos, simd)
+    let decoded = if expanded {
+        decode_expanded(
+            out, &rows, &row_kind, nsym, pairs, &mut st, words, &mut pos, simd,
+        )
     } else {
         decode_codes(out, &rows, &row_kind, &mut st, words, &mut pos, simd)
     };
@@ -1162,8 +1168,8 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     Ok(())
 }
 
-/// The main stream's codes into `out`: live rows in order, then zero rows filled in and
-/// relative values restored.
+/// The main stream's codes of alphabets over 16 symbols into `out`: live rows in order, then
+/// zero rows filled in and relative values restored.
 fn decode_codes(
     out: &mut [i8],
     rows: &Rows,
@@ -1200,20 +1206,25 @@ fn decode_codes(
     Ok(())
 }
 
-/// The main stream's pairs into `out`: live rows come in class order (stable), and each row's
-/// pairs expand into its place.
+/// The main stream's symbols (of at most 16 symbols, or their pairs) into `out`: the live rows'
+/// symbols, then each row's codes from them ([`expand`]). Pairs come in class order (stable),
+/// single symbols in row order.
 #[allow(clippy::too_many_arguments)]
-fn decode_pairs(
+fn decode_expanded(
     out: &mut [i8],
     rows: &Rows,
     row_kind: &[(u8, i32)],
     nsym: usize,
+    pairs: bool,
     st: &mut [u32],
     words: &[u8],
     pos: &mut usize,
     simd: bool,
 ) -> Result<()> {
-    let rowlen = rows.rowlen;
+    if !pairs {
+        let place: Vec<usize> = (0..rows.classes.len()).collect();
+        return decode_symbols(out, rows, row_kind, &place, nsym, 1, st, words, pos, simd);
+    }
     // Live rows in class order, stable: a counting sort over kinds 1..=MAX_CLASSES (the
     // caller checked every kind).
     let mut next = [0usize; MAX_CLASSES + 2];
@@ -1234,17 +1245,40 @@ fn decode_pairs(
         classes[at] = kind as u32 - 1;
     }
     let pair_rows = Rows {
-        rowlen: rowlen / 2,
         classes: &classes,
+        ..*rows
+    };
+    decode_symbols(
+        out, &pair_rows, row_kind, &place, nsym, 2, st, words, pos, simd,
+    )
+}
+
+/// The live rows' symbols (`per` codes each) into a kept buffer, and from them the codes of
+/// every row ([`expand`]).
+#[allow(clippy::too_many_arguments)]
+fn decode_symbols(
+    out: &mut [i8],
+    rows: &Rows,
+    row_kind: &[(u8, i32)],
+    place: &[usize],
+    nsym: usize,
+    per: usize,
+    st: &mut [u32],
+    words: &[u8],
+    pos: &mut usize,
+    simd: bool,
+) -> Result<()> {
+    let symbol_rows = Rows {
+        rowlen: rows.rowlen / per,
         ..*rows
     };
     // Every symbol is written by the decoder before it is read: the buffer is not cleared.
     let mut buffer = SYMS.take();
-    let nsyms = classes.len() * rowlen / 2;
+    let nsyms = rows.classes.len() * symbol_rows.rowlen;
     grow(&mut buffer, nsyms);
     let syms = &mut buffer[..nsyms];
-    decode_stream(syms, &pair_rows, st, words, pos, simd);
-    let expanded = expand_pairs(syms, out, row_kind, &place, nsym, simd);
+    decode_stream(syms, &symbol_rows, st, words, pos, simd);
+    let expanded = expand(syms, out, row_kind, place, nsym, per, simd);
     keep(&SYMS, buffer);
     expanded
 }
@@ -1320,17 +1354,18 @@ fn decode_stream(
 mod simd;
 
 /// The rows of `out` from their kinds and smallest magnitudes m (`row_kind`): zeros for a zero
-/// row, else the codes of its pair symbols a + 16 b, which the live rows hold one after another
-/// in `syms` (`place`: where each live row is, in row order). One table lookup per code does
-/// what [`restore`] does. Rows are written in order, which the hardware prefetcher follows: a
-/// whole-model decode ran 4-7% faster than writing them in class order with software
-/// prefetches.
-fn expand_pairs(
+/// row, else the codes of its symbols (`per` = 1), or of its pair symbols a + 16 b (`per` =
+/// 2), which the live rows hold one after another in `syms` (`place`: where each live row is,
+/// in row order). One table lookup per code does what [`restore`] does. Rows are written in
+/// order, which the hardware prefetcher follows: a whole-model decode ran 4-7% faster than
+/// writing pair rows in class order with software prefetches.
+fn expand(
     syms: &[i8],
     out: &mut [i8],
     row_kind: &[(u8, i32)],
     place: &[usize],
     nsym: usize,
+    per: usize,
     simd: bool,
 ) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
@@ -1344,7 +1379,7 @@ fn expand_pairs(
     let values: [i8; 16] =
         std::array::from_fn(|k| if k < nsym { value_of_sym(k) as i8 } else { 0 });
     let rowlen = out.len() / row_kind.len();
-    let half = rowlen / 2;
+    let width = rowlen / per;
     let mut places = place.iter();
     for (orow, &(kind, m)) in out.chunks_exact_mut(rowlen).zip(row_kind) {
         if kind == 0 {
@@ -1352,14 +1387,20 @@ fn expand_pairs(
             continue;
         }
         let i = *places.next().expect("one place per live row");
-        let srow = &syms[i * half..(i + 1) * half];
+        let srow = &syms[i * width..(i + 1) * width];
         // The row's codes of the 16 symbols (wrapping), and which of them leave int8.
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let (mut done, mut codes, mut bad) = (0, [0i8; 16], 0u32);
         #[cfg(target_arch = "x86_64")]
         if simd {
-            // SAFETY: AVX2 is present; the function keeps to the slices' lengths.
-            (done, codes, bad) = unsafe { simd::expand_pairs(srow, orow, &values, m) };
+            // SAFETY: AVX2 is present; the functions keep to the slices' lengths.
+            (done, codes, bad) = unsafe {
+                if per == 2 {
+                    simd::expand_pairs(srow, orow, &values, m)
+                } else {
+                    simd::expand_singles(srow, orow, &values, m)
+                }
+            };
         }
         if !simd {
             for (k, (c, &r)) in codes.iter_mut().zip(&values).enumerate() {
@@ -1368,9 +1409,11 @@ fn expand_pairs(
                 *c = q as i8;
             }
         }
-        for (o, &s) in orow[2 * done..].chunks_exact_mut(2).zip(&srow[done..]) {
+        for (o, &s) in orow[per * done..].chunks_exact_mut(per).zip(&srow[done..]) {
             o[0] = codes[(s & 15) as usize];
-            o[1] = codes[((s as u8) >> 4) as usize];
+            if per == 2 {
+                o[1] = codes[((s as u8) >> 4) as usize];
+            }
         }
         let hit = |s: &i8| (bad >> (s & 15)) & 1 == 1 || (bad >> ((*s as u8) >> 4)) & 1 == 1;
         if bad != 0 && srow.iter().any(hit) {

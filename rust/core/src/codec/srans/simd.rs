@@ -339,10 +339,22 @@ unsafe fn store_bytes<const V: usize>(e: &[__m256i; V], dst: *mut i8) {
     }
 }
 
-/// One row of pair symbols a + 16 b to the codes of a and b, in chunks of 16 and 8 symbols:
-/// the row's codes of the 16 symbols are values[k] + sign(values[k])(m - 1). Returns the
-/// symbols done (the caller finishes the rest), those codes (wrapping) and a mask of the
-/// symbols whose code leaves int8.
+/// A row's codes of its 16 symbols, values[k] + sign(values[k])(m - 1) (wrapping): as a
+/// `pshufb` table, as bytes, and a mask of the symbols whose code leaves int8.
+#[target_feature(enable = "avx2")]
+unsafe fn row_table(values: &[i8; 16], m: i32) -> (__m128i, [i8; 16], u32) {
+    let r = unsafe { _mm_loadu_si128(values.as_ptr().cast()) };
+    let d = _mm_sign_epi8(_mm_set1_epi8((m - 1) as i8), r);
+    let table = _mm_add_epi8(r, d);
+    let bad = !_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_adds_epi8(r, d), table)) as u32 & 0xFFFF;
+    let mut codes = [0i8; 16];
+    unsafe { _mm_storeu_si128(codes.as_mut_ptr().cast(), table) };
+    (table, codes, bad)
+}
+
+/// One row of pair symbols a + 16 b to the codes of a and b, in chunks of 16 and 8 symbols
+/// ([`row_table`]). Returns the symbols done (the caller finishes the rest), the row's codes
+/// of the 16 symbols and the mask of those that leave int8.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn expand_pairs(
     syms: &[i8],
@@ -350,12 +362,7 @@ pub(super) unsafe fn expand_pairs(
     values: &[i8; 16],
     m: i32,
 ) -> (usize, [i8; 16], u32) {
-    let r = unsafe { _mm_loadu_si128(values.as_ptr().cast()) };
-    let d = _mm_sign_epi8(_mm_set1_epi8((m - 1) as i8), r);
-    let table = _mm_add_epi8(r, d);
-    let bad = !_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_adds_epi8(r, d), table)) as u32 & 0xFFFF;
-    let mut codes = [0i8; 16];
-    unsafe { _mm_storeu_si128(codes.as_mut_ptr().cast(), table) };
+    let (table, codes, bad) = unsafe { row_table(values, m) };
     let low4 = _mm_set1_epi8(15);
     let split = |v: __m128i| {
         let a = _mm_shuffle_epi8(table, _mm_and_si128(v, low4));
@@ -381,6 +388,30 @@ pub(super) unsafe fn expand_pairs(
             _mm_storeu_si128(out.as_mut_ptr().add(2 * i).cast(), lo);
         }
         i += 8;
+    }
+    (i, codes, bad)
+}
+
+/// One row of symbols (below 16) to their codes, 16 at a time, like [`expand_pairs`].
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn expand_singles(
+    syms: &[i8],
+    out: &mut [i8],
+    values: &[i8; 16],
+    m: i32,
+) -> (usize, [i8; 16], u32) {
+    let (table, codes, bad) = unsafe { row_table(values, m) };
+    let low4 = _mm_set1_epi8(15);
+    let n = syms.len().min(out.len());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= syms.len() and <= out.len().
+        unsafe {
+            let v = _mm_loadu_si128(syms.as_ptr().add(i).cast());
+            let c = _mm_shuffle_epi8(table, _mm_and_si128(v, low4));
+            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), c);
+        }
+        i += 16;
     }
     (i, codes, bad)
 }
