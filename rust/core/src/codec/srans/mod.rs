@@ -1396,9 +1396,9 @@ fn expand(
             // SAFETY: AVX2 is present; the functions keep to the slices' lengths.
             (done, codes, bad) = unsafe {
                 if per == 2 {
-                    simd::expand_pairs(srow, orow, &values, m)
+                    simd::expand_row::<2>(srow, orow, &values, m)
                 } else {
-                    simd::expand_singles(srow, orow, &values, m)
+                    simd::expand_row::<1>(srow, orow, &values, m)
                 }
             };
         }

@@ -352,11 +352,12 @@ unsafe fn row_table(values: &[i8; 16], m: i32) -> (__m128i, [i8; 16], u32) {
     (table, codes, bad)
 }
 
-/// One row of pair symbols a + 16 b to the codes of a and b, in chunks of 16 and 8 symbols
-/// ([`row_table`]). Returns the symbols done (the caller finishes the rest), the row's codes
-/// of the 16 symbols and the mask of those that leave int8.
+/// One row of symbols (below 16, PER = 1) or pair symbols a + 16 b (PER = 2) to their codes,
+/// 16 symbols at a time (and 8 more for pairs), through the row's table ([`row_table`]).
+/// Returns the symbols done (the caller finishes the rest), the row's codes of the 16 symbols
+/// and the mask of those that leave int8.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn expand_pairs(
+pub(super) unsafe fn expand_row<const PER: usize>(
     syms: &[i8],
     out: &mut [i8],
     values: &[i8; 16],
@@ -364,54 +365,36 @@ pub(super) unsafe fn expand_pairs(
 ) -> (usize, [i8; 16], u32) {
     let (table, codes, bad) = unsafe { row_table(values, m) };
     let low4 = _mm_set1_epi8(15);
+    let look = |v: __m128i| _mm_shuffle_epi8(table, _mm_and_si128(v, low4));
+    // The codes of pair symbols in order: a and b of each, interleaved.
     let split = |v: __m128i| {
-        let a = _mm_shuffle_epi8(table, _mm_and_si128(v, low4));
-        let b = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16::<4>(v), low4));
+        let (a, b) = (look(v), look(_mm_srli_epi16::<4>(v)));
         (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b))
     };
-    let n = syms.len().min(out.len() / 2);
+    let n = syms.len().min(out.len() / PER);
     let mut i = 0;
     while i + 16 <= n {
-        // SAFETY: i + 16 <= syms.len() and 2i + 32 <= out.len().
+        // SAFETY: i + 16 <= syms.len() and PER (i + 16) <= out.len().
         unsafe {
-            let (lo, hi) = split(_mm_loadu_si128(syms.as_ptr().add(i).cast()));
-            let dst = out.as_mut_ptr().add(2 * i);
-            _mm_storeu_si128(dst.cast(), lo);
-            _mm_storeu_si128(dst.add(16).cast(), hi);
+            let v = _mm_loadu_si128(syms.as_ptr().add(i).cast());
+            let dst = out.as_mut_ptr().add(PER * i);
+            if PER == 2 {
+                let (lo, hi) = split(v);
+                _mm_storeu_si128(dst.cast(), lo);
+                _mm_storeu_si128(dst.add(16).cast(), hi);
+            } else {
+                _mm_storeu_si128(dst.cast(), look(v));
+            }
         }
         i += 16;
     }
-    if i + 8 <= n {
+    if PER == 2 && i + 8 <= n {
         // SAFETY: i + 8 <= syms.len() and 2i + 16 <= out.len().
         unsafe {
             let (lo, _) = split(_mm_loadl_epi64(syms.as_ptr().add(i).cast()));
             _mm_storeu_si128(out.as_mut_ptr().add(2 * i).cast(), lo);
         }
         i += 8;
-    }
-    (i, codes, bad)
-}
-
-/// One row of symbols (below 16) to their codes, 16 at a time, like [`expand_pairs`].
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn expand_singles(
-    syms: &[i8],
-    out: &mut [i8],
-    values: &[i8; 16],
-    m: i32,
-) -> (usize, [i8; 16], u32) {
-    let (table, codes, bad) = unsafe { row_table(values, m) };
-    let low4 = _mm_set1_epi8(15);
-    let n = syms.len().min(out.len());
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= syms.len() and <= out.len().
-        unsafe {
-            let v = _mm_loadu_si128(syms.as_ptr().add(i).cast());
-            let c = _mm_shuffle_epi8(table, _mm_and_si128(v, low4));
-            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), c);
-        }
-        i += 16;
     }
     (i, codes, bad)
 }
