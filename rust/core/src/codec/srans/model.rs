@@ -214,7 +214,7 @@ pub(super) const MAX_POSITIONAL: usize = 64;
 
 /// The statistics of each position of the live rows (relative to each row's minimum).
 /// `small`: every code is within ±7, so a row's symbols are a lookup in [`symbol_lut`]
-/// (computing each one took 2.5x as long).
+/// (positional tensors encoded 1.07-1.13x as fast as when computing each one).
 pub(super) fn position_infos(
     codes: &[i8],
     mmin: &[i32],
@@ -482,8 +482,7 @@ fn fit_table(counts: &[u64], s: u32, p: u32, smooth: bool) -> (f64, Vec<Option<u
         Err(_) => (f64::INFINITY, us),
     };
     let mut best = cost(log_values(counts, s));
-    // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little
-    // and trying it slowed the encoder by a tenth or more.
+    // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little.
     let worth = || table_bits(&best.1) as f64 * SMOOTH_SHARE >= best.0;
     if smooth && worth() {
         for pooled in [true, false] {
