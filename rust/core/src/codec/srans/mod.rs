@@ -239,16 +239,14 @@ fn log2_of(f: u32) -> f64 {
 
 /// Log-scale values of `counts` (relative to the largest) at s steps per octave.
 fn log_values(counts: &[u64], s: u32) -> Vec<Option<u32>> {
-    let weights: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
-    log_values_of(&weights, s)
+    log_values_of(counts.iter().map(|&c| c as f64), s)
 }
 
 /// `log_values` of weights that need not be integers (0: absent).
-fn log_values_of(weights: &[f64], s: u32) -> Vec<Option<u32>> {
-    let max = weights.iter().copied().fold(1.0, f64::max);
+fn log_values_of(weights: impl Iterator<Item = f64> + Clone, s: u32) -> Vec<Option<u32>> {
+    let max = weights.clone().fold(1.0, f64::max);
     weights
-        .iter()
-        .map(|&c| {
+        .map(|c| {
             (c > 0.0)
                 .then(|| ((s as f64 * (max / c).log2()).round() as u32).min(MAX_OCTAVES * s - 1))
         })

@@ -474,25 +474,26 @@ impl<'a> Classes<'a> {
 /// which cost a bit an entry, and the data pays little for the smoothing where counts are
 /// few (small tensors of 8-bit codes, whose tables are the largest part of the overhead).
 fn fit_table(counts: &[u64], s: u32, p: u32, smooth: bool) -> (f64, Vec<Option<u32>>) {
-    let cost = |us: Vec<Option<u32>>| match normalize(&us, s, p, VERSION) {
-        Ok(freq) => (
-            table_bits(&us) as f64 + Table::new(freq).cost(counts, p),
-            us,
-        ),
-        Err(_) => (f64::INFINITY, us),
+    // (all bits, the table's bits, the values)
+    let cost = |us: Vec<Option<u32>>| {
+        let table = table_bits(&us) as f64;
+        match normalize(&us, s, p, VERSION) {
+            Ok(freq) => (table + Table::new(freq).cost(counts, p), table, us),
+            Err(_) => (f64::INFINITY, table, us),
+        }
     };
     let mut best = cost(log_values(counts, s));
     // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little.
-    let worth = || table_bits(&best.1) as f64 * SMOOTH_SHARE >= best.0;
-    if smooth && worth() {
+    if smooth && best.1 * SMOOTH_SHARE >= best.0 {
         for pooled in [true, false] {
-            let other = cost(log_values_of(&falling(counts, pooled), s));
+            let falls = falling(counts, pooled);
+            let other = cost(log_values_of(falls.iter().copied(), s));
             if other.0 < best.0 {
                 best = other;
             }
         }
     }
-    best
+    (best.0, best.2)
 }
 
 /// Class tables are also fitted with smooth tables ([`falling`]) when the table takes at
