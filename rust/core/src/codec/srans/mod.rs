@@ -35,7 +35,9 @@ use super::bits::{put_varint, BitReader, BitWriter, Cursor};
 use super::huffman::{get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
 use std::cell::Cell;
+mod knots;
 mod model;
+use knots::Knots;
 use model::{
     candidate, class_bits, over_class_counts, position_infos, row_infos, Candidate, Classes, Fit,
     MAX_POSITIONAL,
@@ -44,8 +46,9 @@ use model::{
 /// Stream version. Version 1 rebuilt log-scale weights with the mantissa of each octave in
 /// reverse (2^(+k/s) where 2^(-k/s) was meant), which cost 1.5-2% on large tensors; its streams
 /// still decode ([`weight`]). Version 3 added the pair flag to the header ([`pair_table`]);
-/// version 4 codes a repeated table value in one bit ([`write_table`]).
-const VERSION: u8 = 4;
+/// version 4 codes a repeated table value in one bit ([`write_table`]); version 5 may send a
+/// table as knots ([`Sent`]).
+const VERSION: u8 = 5;
 /// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
 const RANS_L: u32 = 1 << 16;
 /// Interleaved states of the main stream, by tensor size: every state costs 4 bytes at the
@@ -299,6 +302,57 @@ fn read_table(r: &mut BitReader, n: usize, s: u32, version: u8) -> Result<Vec<Op
         }
     }
     Ok(us)
+}
+
+/// A table as sent: its log-scale values, and the knots they were read from where it is sent
+/// as knots rather than value by value (a flag bit says which, from version 5).
+pub(super) struct Sent {
+    us: Vec<Option<u32>>,
+    knots: Option<Knots>,
+}
+
+impl Sent {
+    fn values(us: Vec<Option<u32>>) -> Self {
+        Self { us, knots: None }
+    }
+
+    fn knots(knots: Knots, nsym: usize, s: u32) -> Self {
+        Self {
+            us: knots.expand(nsym, s),
+            knots: Some(knots),
+        }
+    }
+
+    fn write(&self, w: &mut BitWriter) {
+        w.put(self.knots.is_some() as u32, 1);
+        match &self.knots {
+            Some(k) => k.write(w),
+            None => write_table(w, &self.us),
+        }
+    }
+
+    fn bits(&self) -> u64 {
+        1 + match &self.knots {
+            Some(k) => k.bits(),
+            None => table_bits(&self.us),
+        }
+    }
+}
+
+/// Reads a table over `nsym` symbols (`signed`: symbols 0, +1, -1, ...) as [`Sent::write`]
+/// wrote it, or as `write_table` did before version 5.
+fn read_sent(
+    r: &mut BitReader,
+    nsym: usize,
+    s: u32,
+    version: u8,
+    signed: bool,
+) -> Result<Vec<Option<u32>>> {
+    if version >= 5 && r.get(1) == 1 {
+        Ok(Knots::read(r, nsym, s, signed)?.expand(nsym, s))
+    } else {
+        read_table(r, nsym, s, version)
+    }
 }
 
 /// Bits `write_table` spends on `us`.
@@ -805,7 +859,7 @@ fn write(
     let class_tables: Vec<Table> = fit
         .tables
         .iter()
-        .map(|us| Table::new(normalize(us, fit.s, p, VERSION).expect("encoder tables are valid")))
+        .map(|t| Table::new(normalize(&t.us, fit.s, p, VERSION).expect("encoder tables are valid")))
         .collect();
     let rowlen = if plan.rows_on { rowlen } else { codes.len() };
     let live: Vec<(usize, i32, usize)> = plan
@@ -839,8 +893,8 @@ fn write(
         pairs.is_some() as u8,
     ];
     let mut tw = BitWriter::new();
-    for us in &fit.tables {
-        write_table(&mut tw, us);
+    for t in &fit.tables {
+        t.write(&mut tw);
     }
     for &c in &plan.posmap {
         tw.put(c as u32, class_bits(class_tables.len()));
@@ -848,14 +902,14 @@ fn write(
     // Side symbols: kinds (0 = zero row, 1 + class), then each live row's minimum - 1.
     let mut side = Vec::new();
     if plan.rows_on {
-        write_table(&mut tw, &fit.kind_table);
+        fit.kind_table.write(&mut tw);
         let kinds =
-            Table::new(normalize(&fit.kind_table, fit.s, p, VERSION).expect("valid")).enc_syms(p);
-        let mins = (!fit.min_table.is_empty()).then(|| {
-            Table::new(normalize(&fit.min_table, fit.s, p, VERSION).expect("valid")).enc_syms(p)
+            Table::new(normalize(&fit.kind_table.us, fit.s, p, VERSION).expect("valid")).enc_syms(p);
+        let mins = (!fit.min_table.us.is_empty()).then(|| {
+            Table::new(normalize(&fit.min_table.us, fit.s, p, VERSION).expect("valid")).enc_syms(p)
         });
-        if !fit.min_table.is_empty() {
-            write_table(&mut tw, &fit.min_table);
+        if !fit.min_table.us.is_empty() {
+            fit.min_table.write(&mut tw);
         }
         let mut words = word_buffer(2 * plan.rows.len(), 1);
         let (mut x, mut len) = (RANS_L, 0);
@@ -1016,7 +1070,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let mut tables = Vec::with_capacity(ntables);
     for _ in 0..ntables {
         tables.push(Table::new(normalize(
-            &read_table(&mut tr, nsym, s, version)?,
+            &read_sent(&mut tr, nsym, s, version, true)?,
             s,
             p,
             version,
@@ -1052,7 +1106,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let side = read_words(&mut cur, side_count)?;
     if rows_on > 0 {
         let kinds = Table::new(normalize(
-            &read_table(&mut tr, nkinds, s, version)?,
+            &read_sent(&mut tr, nkinds, s, version, false)?,
             s,
             p,
             version,
@@ -1064,7 +1118,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         let kind_lut = &kind_lut[..1 << p];
         let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
             let mins = Table::new(normalize(
-                &read_table(&mut tr, maxmin, s, version)?,
+                &read_sent(&mut tr, maxmin, s, version, false)?,
                 s,
                 p,
                 version,

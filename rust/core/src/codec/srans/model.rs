@@ -86,9 +86,10 @@ pub(super) struct Candidate {
 /// of tables and data together.
 pub(super) struct Fit {
     pub(super) s: u32,
-    pub(super) tables: Vec<Vec<Option<u32>>>,
-    pub(super) kind_table: Vec<Option<u32>>,
-    pub(super) min_table: Vec<Option<u32>>,
+    pub(super) tables: Vec<Sent>,
+    pub(super) kind_table: Sent,
+    /// Absent (no values) without live rows.
+    pub(super) min_table: Sent,
     pub(super) bits: f64,
 }
 
@@ -465,29 +466,49 @@ impl<'a> Classes<'a> {
     }
 }
 
-/// The cost of a table over `counts` (table bits + data bits) and its log-scale values.
+/// Which smooth forms a table may take, besides its values one by one.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Smooth {
+    No,
+    /// A class table over symbols 0, +1, -1, ...: falling counts or knots with signs.
+    Signed,
+    /// The row minimums: knots over the symbols in order.
+    Plain,
+}
+
+/// The cost of a table over `counts` (table bits + data bits) and the table as sent.
 /// (Tables symmetric in the sign cost half the bits to send but coded 0.2% larger on
 /// EfficientNet-Lite0: signs are not a fair coin within a row class.)
 ///
-/// With `smooth` (a class table over symbols 0, +1, -1, ...) it also weighs two smooth tables,
-/// counts that fall with the magnitude (signs pooled, or apart): their values come in runs,
-/// which cost a bit an entry, and the data pays little for the smoothing where counts are
-/// few (small tensors of 8-bit codes, whose tables are the largest part of the overhead).
-fn fit_table(counts: &[u64], s: u32, p: u32, smooth: bool) -> (f64, Vec<Option<u32>>) {
-    // (all bits, the table's bits, the values)
-    let cost = |us: Vec<Option<u32>>| {
-        let table = table_bits(&us) as f64;
-        match normalize(&us, s, p, VERSION) {
-            Ok(freq) => (table + Table::new(freq).cost(counts, p), table, us),
-            Err(_) => (f64::INFINITY, table, us),
+/// With `smooth`, where the table is a noticeable part of the bits, it also weighs smooth
+/// tables, whose noise-free counts cost the data little where counts are few (small tensors
+/// of 8-bit codes, whose tables are the largest part of the overhead): a table sent as knots
+/// ([`Knots`]), and for class tables two of counts that fall with the magnitude (signs pooled,
+/// or apart), whose values come in runs that cost a bit an entry.
+fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
+    // (all bits, the table's bits, the table)
+    let cost = |sent: Sent| {
+        let table = sent.bits() as f64;
+        match normalize(&sent.us, s, p, VERSION) {
+            Ok(freq) => (table + Table::new(freq).cost(counts, p), table, sent),
+            Err(_) => (f64::INFINITY, table, sent),
         }
     };
-    let mut best = cost(log_values(counts, s));
+    let mut best = cost(Sent::values(log_values(counts, s)));
     // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little.
-    if smooth && best.1 * SMOOTH_SHARE >= best.0 {
-        for pooled in [true, false] {
-            let falls = falling(counts, pooled);
-            let other = cost(log_values_of(falls.iter().copied(), s));
+    if smooth != Smooth::No && best.1 * SMOOTH_SHARE >= best.0 {
+        let signed = smooth == Smooth::Signed;
+        if signed {
+            for pooled in [true, false] {
+                let falls = falling(counts, pooled);
+                let other = cost(Sent::values(log_values_of(falls.iter().copied(), s)));
+                if other.0 < best.0 {
+                    best = other;
+                }
+            }
+        }
+        if let Some(knots) = Knots::fit(counts, s, signed) {
+            let other = cost(Sent::knots(knots, counts.len(), s));
             if other.0 < best.0 {
                 best = other;
             }
@@ -597,25 +618,26 @@ pub(super) fn candidate(
 
 impl Candidate {
     /// The tables at s steps per octave and the bits they code the candidate in; with
-    /// `smooth`, class tables may be smooth ([`fit_table`]).
+    /// `smooth`, class and minimum tables may be smooth ([`fit_table`]).
     pub(super) fn fit(&self, s: u32, smooth: bool) -> Fit {
         let p = self.p;
+        let shape = |form| if smooth { form } else { Smooth::No };
         let mut bits = (self.posmap.len() as u32 * class_bits(self.counts.len())) as f64;
         let mut tables = Vec::new();
         for c in &self.counts {
-            let (b, us) = fit_table(c, s, p, smooth);
+            let (b, table) = fit_table(c, s, p, shape(Smooth::Signed));
             bits += b;
-            tables.push(us);
+            tables.push(table);
         }
-        let (mut kind_table, mut min_table) = (Vec::new(), Vec::new());
+        let (mut kind_table, mut min_table) = (Sent::values(Vec::new()), Sent::values(Vec::new()));
         if self.rows_on {
-            let (b, us) = fit_table(&self.kinds, s, p, false);
+            let (b, table) = fit_table(&self.kinds, s, p, Smooth::No);
             bits += b;
-            kind_table = us;
+            kind_table = table;
             if self.mins.iter().any(|&c| c > 0) {
-                let (b, us) = fit_table(&self.mins, s, p, false);
+                let (b, table) = fit_table(&self.mins, s, p, shape(Smooth::Plain));
                 bits += b;
-                min_table = us;
+                min_table = table;
             }
         }
         Fit {
