@@ -105,7 +105,11 @@ impl Knots {
         let last = first
             .checked_add(get_gamma(r)? as usize)
             .ok_or_else(|| bad("range overflows"))?;
-        let end = if signed { nsym / 2 } else { nsym.saturating_sub(1) };
+        let end = if signed {
+            nsym / 2
+        } else {
+            nsym.saturating_sub(1)
+        };
         if last > end {
             return Err(bad("runs past its symbols"));
         }
@@ -138,7 +142,11 @@ impl Knots {
     /// never occurs: the explicit table codes that better).
     pub(super) fn fit(counts: &[u64], s: u32, signed: bool) -> Option<Self> {
         // Counts by curve index: positive (or plain) and negative side.
-        let len = if signed { counts.len() / 2 + 1 } else { counts.len() };
+        let len = if signed {
+            counts.len() / 2 + 1
+        } else {
+            counts.len()
+        };
         let mut cp = vec![0u64; len];
         let mut cn = vec![0u64; len];
         for (i, (p, n)) in cp.iter_mut().zip(cn.iter_mut()).enumerate() {
@@ -188,8 +196,16 @@ impl Knots {
         let share = 1.0 / (1.0 + (-(off as f64) / s as f64).exp2());
         let means: Vec<f64> = (0..at.len())
             .map(|k| {
-                let lo = if k == 0 { at[0] } else { (at[k - 1] + at[k]).div_ceil(2) };
-                let hi = if k + 1 == at.len() { at[k] } else { (at[k] + at[k + 1]) / 2 };
+                let lo = if k == 0 {
+                    at[0]
+                } else {
+                    (at[k - 1] + at[k]).div_ceil(2)
+                };
+                let hi = if k + 1 == at.len() {
+                    at[k]
+                } else {
+                    (at[k] + at[k + 1]) / 2
+                };
                 let sum: f64 = (lo..=hi)
                     .map(|i| {
                         let both = (cp[i] + cn[i]) as f64;
@@ -221,7 +237,11 @@ impl Knots {
             for k in 0..at.len() {
                 // The indices that knot k moves.
                 let lo = if k == 0 { at[0] } else { at[k - 1] + 1 };
-                let hi = if k + 1 == at.len() { at[k] } else { at[k + 1] - 1 };
+                let hi = if k + 1 == at.len() {
+                    at[k]
+                } else {
+                    at[k + 1] - 1
+                };
                 for step in [-1i64, 1] {
                     loop {
                         let v = values[k] as i64 + step;
@@ -294,7 +314,11 @@ mod tests {
             let first = counts.iter().position(|&c| c > 0).unwrap();
             let last = counts.iter().rposition(|&c| c > 0).unwrap();
             for (i, u) in us.iter().enumerate() {
-                assert_eq!(u.is_some(), (first..=last).contains(&i), "{counts:?} at {i}");
+                assert_eq!(
+                    u.is_some(),
+                    (first..=last).contains(&i),
+                    "{counts:?} at {i}"
+                );
             }
         }
     }

@@ -355,6 +355,88 @@ fn read_sent(
     }
 }
 
+/// A stream's header. Up to version 4 it took a byte a field after the version byte, and a
+/// varint gave the length of the table bits; from version 5 its fields open the table bits
+/// (29 bits in all), which end at the next byte: 7 to 8 bytes less a tensor, which is 0.5% of
+/// a small tensor of 4-bit codes.
+#[doc(hidden)]
+pub struct Header {
+    pub lanes: usize,
+    pub p: u32,
+    pub s: u32,
+    pub ntables: usize,
+    /// 0: one pseudo-row; 1: rows, tables by row class; 2: rows, tables by position.
+    pub rows_on: u8,
+    pub maxrel: usize,
+    pub maxmin: usize,
+    pub pairs: bool,
+}
+
+const LANES: [usize; 3] = [1, 8, 32];
+const STEPS: [u32; 3] = [2, 4, 8];
+
+impl Header {
+    fn write(&self, w: &mut BitWriter) {
+        let index = |v, of: &[_]| of.iter().position(|&x| x == v).expect("a known value") as u32;
+        w.put(index(self.lanes, &LANES[..]), 2);
+        w.put(index(self.p as usize, &PS.map(|p| p as usize)[..]), 2);
+        w.put(index(self.s as usize, &STEPS.map(|s| s as usize)[..]), 2);
+        w.put(self.ntables as u32 - 1, 4);
+        w.put(self.rows_on as u32, 2);
+        w.put(self.maxrel as u32, 8);
+        w.put(self.maxmin as u32, 8);
+        w.put(self.pairs as u32, 1);
+    }
+
+    /// The version 5 header (codes out of range come out as values `check` refuses).
+    fn read(r: &mut BitReader) -> Self {
+        let pick = |c: u32, of: &[u32]| of.get(c as usize).copied().unwrap_or(0);
+        Self {
+            lanes: pick(r.get(2), &LANES.map(|l| l as u32)) as usize,
+            p: pick(r.get(2), &PS),
+            s: pick(r.get(2), &STEPS),
+            ntables: r.get(4) as usize + 1,
+            rows_on: r.get(2) as u8,
+            maxrel: r.get(8) as usize,
+            maxmin: r.get(8) as usize,
+            pairs: r.get(1) == 1,
+        }
+    }
+
+    /// The header of versions 1 to 4: a byte a field.
+    fn read_bytes(cur: &mut Cursor, version: u8) -> Result<Self> {
+        Ok(Self {
+            lanes: cur.u8()? as usize,
+            p: cur.u8()? as u32,
+            s: cur.u8()? as u32,
+            ntables: cur.u8()? as usize,
+            rows_on: cur.u8()?,
+            maxrel: cur.u8()? as usize,
+            maxmin: cur.u8()? as usize,
+            pairs: version >= 3
+                && match cur.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(corrupt("bad header")),
+                },
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        if !PS.contains(&self.p)
+            || !LANES.contains(&self.lanes)
+            || !STEPS.contains(&self.s)
+            || !(1..=MAX_CLASSES).contains(&self.ntables)
+            || self.rows_on > 2
+            || self.maxrel > 128
+            || !(1..=128).contains(&self.maxmin)
+        {
+            return Err(corrupt("bad header"));
+        }
+        Ok(())
+    }
+}
+
 /// Bits `write_table` spends on `us`.
 fn table_bits(us: &[Option<u32>]) -> u64 {
     let mut w = BitWriter::counting();
@@ -880,19 +962,19 @@ fn write(
         pair_slack,
         simd_ids,
     );
-    let mut out = vec![
-        VERSION,
-        lanes as u8,
-        p as u8,
-        fit.s as u8,
-        class_tables.len() as u8,
-        // 0: one pseudo-row; 1: rows, tables by row class; 2: rows, tables by position.
-        plan.rows_on as u8 + !plan.posmap.is_empty() as u8,
-        plan.maxrel as u8,
-        plan.maxmin as u8,
-        pairs.is_some() as u8,
-    ];
+    let mut out = vec![VERSION];
     let mut tw = BitWriter::new();
+    Header {
+        lanes,
+        p,
+        s: fit.s,
+        ntables: class_tables.len(),
+        rows_on: plan.rows_on as u8 + !plan.posmap.is_empty() as u8,
+        maxrel: plan.maxrel,
+        maxmin: plan.maxmin,
+        pairs: pairs.is_some(),
+    }
+    .write(&mut tw);
     for t in &fit.tables {
         t.write(&mut tw);
     }
@@ -903,8 +985,8 @@ fn write(
     let mut side = Vec::new();
     if plan.rows_on {
         fit.kind_table.write(&mut tw);
-        let kinds =
-            Table::new(normalize(&fit.kind_table.us, fit.s, p, VERSION).expect("valid")).enc_syms(p);
+        let kinds = Table::new(normalize(&fit.kind_table.us, fit.s, p, VERSION).expect("valid"))
+            .enc_syms(p);
         let mins = (!fit.min_table.us.is_empty()).then(|| {
             Table::new(normalize(&fit.min_table.us, fit.s, p, VERSION).expect("valid")).enc_syms(p)
         });
@@ -922,9 +1004,7 @@ fn write(
         }
         finish(&[x], words, len, &mut side);
     }
-    let tb = tw.finish();
-    put_varint(&mut out, tb.len() as u64);
-    out.extend_from_slice(&tb);
+    out.extend_from_slice(&tw.finish());
     put_varint(&mut out, side.len() as u64 / 2);
     out.extend_from_slice(&side);
     // Main stream: symbol j on lane j % lanes.
@@ -1013,6 +1093,36 @@ fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {
     )
 }
 
+/// The header of a stream of `version` (not 0) that `cur` has read the version byte of, and
+/// the reader of its table bits. Up to version 4 the header's bytes come first, then the table
+/// bits' length and the table bits; from version 5 the table bits open with the header.
+fn open<'a>(version: u8, cur: &mut Cursor<'a>) -> Result<(Header, BitReader<'a>)> {
+    if version > VERSION {
+        return Err(corrupt(&format!("unknown version {version}")));
+    }
+    let (header, tr) = if version >= 5 {
+        let mut tr = BitReader::new(&cur.data[cur.pos..]);
+        (Header::read(&mut tr), tr)
+    } else {
+        let header = Header::read_bytes(cur, version)?;
+        let tlen = cur.varint_max(cur.data.len() as u64, "table bytes")?;
+        (header, BitReader::new(cur.take(tlen)?))
+    };
+    header.check()?;
+    Ok((header, tr))
+}
+
+/// The header of a stream that is not all zero (for tests that check what the encoder chose).
+#[doc(hidden)]
+pub fn header(data: &[u8]) -> Result<Header> {
+    let mut cur = Cursor::new(data);
+    let version = cur.u8()?;
+    if version == 0 {
+        return Err(corrupt("an all-zero tensor has no header"));
+    }
+    Ok(open(version, &mut cur)?.0)
+}
+
 pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     decode_with(data, shape, out, true)
 }
@@ -1030,33 +1140,18 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         }
         return Err(corrupt("trailing bytes after an all-zero tensor"));
     }
-    if version > VERSION {
-        return Err(corrupt(&format!("unknown version {version}")));
-    }
-    let lanes = cur.u8()? as usize;
-    let p = cur.u8()? as u32;
-    let s = cur.u8()? as u32;
-    let ntables = cur.u8()? as usize;
-    let rows_on = cur.u8()?;
-    let maxrel = cur.u8()? as usize;
-    let maxmin = cur.u8()? as usize;
-    let pairs = if version >= 3 { cur.u8()? } else { 0 };
-    if !PS.contains(&p)
-        || ![1, 8, 32].contains(&lanes)
-        || ![2, 4, 8].contains(&s)
-        || !(1..=MAX_CLASSES).contains(&ntables)
-        || rows_on > 2
-        || maxrel > 128
-        || !(1..=128).contains(&maxmin)
-        || pairs > 1
-    {
-        return Err(corrupt("bad header"));
-    }
+    let (header, mut tr) = open(version, &mut cur)?;
+    let Header {
+        lanes,
+        p,
+        s,
+        ntables,
+        rows_on,
+        maxrel,
+        maxmin,
+        pairs,
+    } = header;
     let nsym = 2 * maxrel + 1;
-    let pairs = pairs == 1;
-    let tlen = cur.varint_max(data.len() as u64, "table bytes")?;
-    let tbytes = cur.take(tlen)?;
-    let mut tr = BitReader::new(tbytes);
     let (rows, rowlen) = if rows_on > 0 {
         rows_of(n, shape)
     } else {
@@ -1097,6 +1192,32 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     }
     // Row kinds: 0 = all zero, else 1 + the row's class (always 1 with tables by position).
     let nkinds = if positional { 2 } else { ntables + 1 };
+    // Tables of the side stream: row kinds, then minima where some row is live.
+    let side_tables = if rows_on > 0 {
+        let kinds = Table::new(normalize(
+            &read_sent(&mut tr, nkinds, s, version, false)?,
+            s,
+            p,
+            version,
+        )?);
+        let mins = if kinds.freq[1..].iter().any(|&f| f > 0) {
+            Some(Table::new(normalize(
+                &read_sent(&mut tr, maxmin, s, version, false)?,
+                s,
+                p,
+                version,
+            )?))
+        } else {
+            None
+        };
+        Some((kinds, mins))
+    } else {
+        None
+    };
+    tr.check("srans tables")?;
+    if version >= 5 {
+        cur.take(tr.bytes_consumed())?;
+    }
     // Row kinds and minima.
     let mut row_kind = vec![(1u8, 1i32); rows];
     // Lookup tables, first of the side tables, then of the classes: a buffer kept between
@@ -1104,30 +1225,16 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let mut luts = LUTS.take();
     let side_count = cur.varint_max(data.len() as u64, "side words")?;
     let side = read_words(&mut cur, side_count)?;
-    if rows_on > 0 {
-        let kinds = Table::new(normalize(
-            &read_sent(&mut tr, nkinds, s, version, false)?,
-            s,
-            p,
-            version,
-        )?);
+    if let Some((kinds, mins)) = side_tables {
         let size = (1 << p) + LUT_SLACK;
         grow(&mut luts, 2 * size);
         let (kind_lut, min_lut) = luts.split_at_mut(size);
         kinds.fill_lut(p, |sym| sym as u8, kind_lut);
         let kind_lut = &kind_lut[..1 << p];
-        let min_lut = if kinds.freq[1..].iter().any(|&f| f > 0) {
-            let mins = Table::new(normalize(
-                &read_sent(&mut tr, maxmin, s, version, false)?,
-                s,
-                p,
-                version,
-            )?);
+        let min_lut = mins.map(|mins| {
             mins.fill_lut(p, |sym| sym as u8, min_lut);
-            Some(&min_lut[..1 << p])
-        } else {
-            None
-        };
+            &min_lut[..1 << p]
+        });
         let nside = side.len() / 2;
         if nside < 2 {
             return Err(corrupt("side stream too short"));
@@ -1153,7 +1260,6 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         }
         row_kind[0] = (1, maxmin as i32);
     }
-    tr.check("srans tables")?;
     // Main stream.
     let rest = cur.rest();
     if rest.len() & 1 != 0 || rest.len() < 2 * 2 * lanes {
