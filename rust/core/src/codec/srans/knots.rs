@@ -46,15 +46,31 @@ fn positions(first: usize, last: usize) -> Vec<usize> {
 /// so never negative.
 fn curve(at: &[usize], values: &[u32], out: &mut [u32]) {
     out[at[0]] = values[0];
-    for (k, w) in at.windows(2).enumerate() {
-        let (a, b) = (w[0], w[1]);
-        let (ua, ub) = (values[k] as i64, values[k + 1] as i64);
-        let den = (b - a) as i64;
-        for (i, o) in out[a + 1..=b].iter_mut().enumerate() {
-            let num = (ub - ua) * (i as i64 + 1);
-            *o = (ua + (2 * num + den).div_euclid(2 * den)) as u32;
-        }
+    for k in 1..at.len() {
+        segment(at, values, k, out);
     }
+}
+
+/// The curve from knot k - 1 (exclusive) to knot k (inclusive).
+fn segment(at: &[usize], values: &[u32], k: usize, out: &mut [u32]) {
+    let (a, b) = (at[k - 1], at[k]);
+    let (ua, ub) = (values[k - 1] as i64, values[k] as i64);
+    let den = (b - a) as i64;
+    for (i, o) in out[a + 1..=b].iter_mut().enumerate() {
+        let num = (ub - ua) * (i as i64 + 1);
+        *o = (ua + (2 * num + den).div_euclid(2 * den)) as u32;
+    }
+}
+
+/// 2^(-u/8) for every log-scale value at the finest resolution (s = 8); 2^(-u/s) is entry
+/// u * 8 / s.
+fn weights() -> &'static [f64] {
+    static W: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    W.get_or_init(|| {
+        (0..MAX_OCTAVES * 8)
+            .map(|u| (-(u as f64) / 8.0).exp2())
+            .collect()
+    })
 }
 
 /// Clamps a log-scale value to those a table may hold.
@@ -172,12 +188,12 @@ impl Knots {
         let at = positions(first, last);
         // Weight of value u (and the negative side's weight with it): 2^(-u/s).
         let top = (MAX_OCTAVES * s) as usize;
-        let wt: Vec<f64> = (0..top).map(|u| (-(u as f64) / s as f64).exp2()).collect();
+        let (wt, per) = (weights(), (8 / s) as usize);
         let off = offset.unwrap_or(0) as i64;
         let weight = |i: usize, u: u32| {
-            let w = wt[u as usize];
+            let w = wt[u as usize * per];
             if signed && i > 0 {
-                w + wt[clamp_value(u as i64 + off, s) as usize]
+                w + wt[clamp_value(u as i64 + off, s) as usize * per]
             } else {
                 w
             }
@@ -231,45 +247,46 @@ impl Knots {
         let mut w_sum: f64 = (first..=last).map(|i| weight(i, u[i])).sum();
         let mut d_sum: f64 = (first..=last).map(|i| data(i, u[i])).sum();
         let bits = |w: f64, d: f64| total * w.log2() + d / s as f64;
+        // One pass over the knots, each moved a step at a time while that codes smaller (more
+        // passes coded the 16 benchmark cells within 0.003% of one).
         let mut trial = vec![0u32; last + 1];
-        for _ in 0..4 {
-            let mut moved = false;
-            for k in 0..at.len() {
-                // The indices that knot k moves.
-                let lo = if k == 0 { at[0] } else { at[k - 1] + 1 };
-                let hi = if k + 1 == at.len() {
-                    at[k]
-                } else {
-                    at[k + 1] - 1
-                };
-                for step in [-1i64, 1] {
-                    loop {
-                        let v = values[k] as i64 + step;
-                        if v < 0 || v >= top as i64 {
-                            break;
-                        }
-                        let old = values[k];
-                        values[k] = v as u32;
-                        curve(&at, &values, &mut trial);
-                        let (mut dw, mut dd) = (0.0, 0.0);
-                        for i in lo..=hi {
-                            dw += weight(i, trial[i]) - weight(i, u[i]);
-                            dd += data(i, trial[i]) - data(i, u[i]);
-                        }
-                        if bits(w_sum + dw, d_sum + dd) < bits(w_sum, d_sum) - 1e-9 {
-                            w_sum += dw;
-                            d_sum += dd;
-                            u[lo..=hi].copy_from_slice(&trial[lo..=hi]);
-                            moved = true;
-                        } else {
-                            values[k] = old;
-                            break;
-                        }
+        for k in 0..at.len() {
+            // The indices that knot k moves.
+            let lo = if k == 0 { at[0] } else { at[k - 1] + 1 };
+            let hi = if k + 1 == at.len() {
+                at[k]
+            } else {
+                at[k + 1] - 1
+            };
+            for step in [-1i64, 1] {
+                loop {
+                    let v = values[k] as i64 + step;
+                    if v < 0 || v >= top as i64 {
+                        break;
+                    }
+                    let old = values[k];
+                    values[k] = v as u32;
+                    trial[at[k]] = values[k];
+                    if k > 0 {
+                        segment(&at, &values, k, &mut trial);
+                    }
+                    if k + 1 < at.len() {
+                        segment(&at, &values, k + 1, &mut trial);
+                    }
+                    let (mut dw, mut dd) = (0.0, 0.0);
+                    for i in lo..=hi {
+                        dw += weight(i, trial[i]) - weight(i, u[i]);
+                        dd += data(i, trial[i]) - data(i, u[i]);
+                    }
+                    if bits(w_sum + dw, d_sum + dd) < bits(w_sum, d_sum) - 1e-9 {
+                        w_sum += dw;
+                        d_sum += dd;
+                        u[lo..=hi].copy_from_slice(&trial[lo..=hi]);
+                    } else {
+                        values[k] = old;
+                        break;
                     }
                 }
-            }
-            if !moved {
-                break;
             }
         }
         Some(Self {

@@ -466,13 +466,13 @@ impl<'a> Classes<'a> {
     }
 }
 
-/// Which smooth forms a table may take, besides its values one by one.
+/// Whether a table may be sent as knots ([`Knots`]), and of which kind.
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Smooth {
     No,
-    /// A class table over symbols 0, +1, -1, ...: falling counts or knots with signs.
+    /// A class table over symbols 0, +1, -1, ...: one curve over the magnitudes.
     Signed,
-    /// The row minimums: knots over the symbols in order.
+    /// The row minimums: one curve over the symbols in order.
     Plain,
 }
 
@@ -480,11 +480,11 @@ pub(super) enum Smooth {
 /// (Tables symmetric in the sign cost half the bits to send but coded 0.2% larger on
 /// EfficientNet-Lite0: signs are not a fair coin within a row class.)
 ///
-/// With `smooth`, where the table is a noticeable part of the bits, it also weighs smooth
-/// tables, whose noise-free counts cost the data little where counts are few (small tensors
-/// of 8-bit codes, whose tables are the largest part of the overhead): a table sent as knots
-/// ([`Knots`]), and for class tables two of counts that fall with the magnitude (signs pooled,
-/// or apart), whose values come in runs that cost a bit an entry.
+/// With `smooth`, where the table is a noticeable part of the bits, it also weighs the table
+/// sent as knots ([`Knots`]), a smooth curve that costs a dozen values and the data little
+/// where counts are few (small tensors of 8-bit codes, whose tables are the largest part of
+/// the overhead). (Session 7's smooth tables, counts that fall with the magnitude sent value by
+/// value, coded the 16 benchmark cells within 0.002% of what knots alone do, and are gone.)
 fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     // (all bits, the table's bits, the table)
     let cost = |sent: Sent| {
@@ -497,17 +497,7 @@ fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     let mut best = cost(Sent::values(log_values(counts, s)));
     // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little.
     if smooth != Smooth::No && best.1 * SMOOTH_SHARE >= best.0 {
-        let signed = smooth == Smooth::Signed;
-        if signed {
-            for pooled in [true, false] {
-                let falls = falling(counts, pooled);
-                let other = cost(Sent::values(log_values_of(falls.iter().copied(), s)));
-                if other.0 < best.0 {
-                    best = other;
-                }
-            }
-        }
-        if let Some(knots) = Knots::fit(counts, s, signed) {
+        if let Some(knots) = Knots::fit(counts, s, smooth == Smooth::Signed) {
             let other = cost(Sent::knots(knots, counts.len(), s));
             if other.0 < best.0 {
                 best = other;
@@ -517,53 +507,9 @@ fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     (best.0, best.2)
 }
 
-/// Class tables are also fitted with smooth tables ([`falling`]) when the table takes at
-/// least 1/SMOOTH_SHARE of the bits.
+/// Tables are also fitted as knots when the table takes at least 1/SMOOTH_SHARE of the bits
+/// (1/32 instead coded the 8-bit cells of the default model 0.3-0.5% larger).
 const SMOOTH_SHARE: f64 = 64.0;
-
-/// `counts` over symbols 0, +1, -1, ..., +m, -m with the magnitudes' counts replaced by their
-/// closest sequence that does not rise with the magnitude (least squares, by pooling adjacent
-/// violators), for both signs together (`pooled`) or each apart. Symbol 0 keeps its count;
-/// magnitudes past a sign's last code stay absent.
-fn falling(counts: &[u64], pooled: bool) -> Vec<f64> {
-    debug_assert!(counts.len() % 2 == 1, "symbols 0 and ±1..=±m");
-    let at = |k: usize| counts[k] as f64;
-    let mags = counts.len() / 2;
-    let mut out = vec![0.0; counts.len()];
-    out[0] = at(0);
-    // The sign's counts by magnitude 1..=mags (each of 2r - 1 and 2r with `pooled`).
-    let sides: &[&[usize]] = if pooled { &[&[1, 2]] } else { &[&[1], &[2]] };
-    for &side in sides {
-        // The mean count of the side's symbols of magnitude r.
-        let value =
-            |r: usize| side.iter().map(|&d| at(2 * r - 2 + d)).sum::<f64>() / side.len() as f64;
-        let Some(last) = (1..=mags).rev().find(|&r| value(r) > 0.0) else {
-            continue;
-        };
-        // Blocks of (sum, length) whose means fall.
-        let mut blocks: Vec<(f64, usize)> = Vec::new();
-        for r in 1..=last {
-            blocks.push((value(r), 1));
-            while let [.., (s0, n0), (s1, n1)] = blocks[..] {
-                if s0 / n0 as f64 >= s1 / n1 as f64 {
-                    break;
-                }
-                blocks.pop();
-                *blocks.last_mut().expect("two blocks") = (s0 + s1, n0 + n1);
-            }
-        }
-        let mut r = 1;
-        for (sum, len) in blocks {
-            for _ in 0..len {
-                for &d in side {
-                    out[2 * r - 2 + d] = sum / len as f64;
-                }
-                r += 1;
-            }
-        }
-    }
-    out
-}
 
 /// Bits that name one of `n` classes.
 pub(super) fn class_bits(n: usize) -> u32 {
@@ -647,70 +593,5 @@ impl Candidate {
             min_table,
             bits,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `falling` keeps symbol 0 and each side's total, never rises with the magnitude, and
-    /// leaves magnitudes past a side's last code absent.
-    #[test]
-    fn falling_counts_keep_their_totals_and_never_rise() {
-        let mut seed = 11u64;
-        for len in [1usize, 3, 5, 9, 15, 255] {
-            for _ in 0..50 {
-                let counts: Vec<u64> = (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                        let r = seed >> 33;
-                        if r % 4 == 0 {
-                            0
-                        } else {
-                            r % 40
-                        }
-                    })
-                    .collect();
-                for pooled in [true, false] {
-                    let f = falling(&counts, pooled);
-                    assert_eq!(f.len(), len);
-                    assert_eq!(f[0], counts[0] as f64);
-                    let sides: Vec<Vec<usize>> = if pooled {
-                        vec![(1..len).collect()]
-                    } else {
-                        vec![(1..len).step_by(2).collect(), (2..len).step_by(2).collect()]
-                    };
-                    for side in sides {
-                        let total: f64 = side.iter().map(|&k| counts[k] as f64).sum();
-                        let got: f64 = side.iter().map(|&k| f[k]).sum();
-                        assert!((total - got).abs() < 1e-9 * total.max(1.0), "{counts:?}");
-                        // By magnitude (both signs of one magnitude are equal when pooled).
-                        let by_mag: Vec<f64> = side.iter().map(|&k| f[k]).collect();
-                        let step = if pooled { 2 } else { 1 };
-                        for w in by_mag.chunks(step).collect::<Vec<_>>().windows(2) {
-                            assert!(w[1][0] <= w[0][0] + 1e-9, "{counts:?} -> {f:?}");
-                        }
-                        // Past the last magnitude with a code (of the side), all absent.
-                        let last = side.iter().rposition(|&k| counts[k] > 0).map(|i| i / step);
-                        for (i, &k) in side.iter().enumerate() {
-                            if last.is_none_or(|l| i / step > l) {
-                                assert_eq!(f[k], 0.0, "{counts:?} -> {f:?}");
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn falling_pools_the_magnitudes_that_rise() {
-        // Symbols 0, +1, -1, +2, -2, +3, -3: magnitudes 1, 2, 3 hold 2, 6, 1 (pooled).
-        let f = falling(&[9, 1, 1, 3, 3, 1, 0], true);
-        assert_eq!(f, vec![9.0, 2.0, 2.0, 2.0, 2.0, 0.5, 0.5]);
-        // Apart: + side 1, 3, 1 pools its first two; - side 1, 3 (then absent) pools both.
-        let f = falling(&[9, 1, 1, 3, 3, 1, 0], false);
-        assert_eq!(f, vec![9.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0]);
     }
 }
