@@ -12,25 +12,28 @@
 //!   (depthwise kernels) may instead take their table by position in the row, positions
 //!   grouped the same way (the centre tap of a kernel is larger than its corners).
 //! - **Tables** (one per class, over signed r) are sent as log-scale counts, s steps per octave,
-//!   delta and Elias-gamma coded; the decoder rebuilds the same integer frequencies
-//!   ([`normalize`]). The encoder picks K, rows or positions, and p by the exact table
-//!   cost plus the modelled data cost at s = 4, then s for the model it picked.
+//!   delta and Elias-gamma coded, or as a few knots of a piecewise log-linear curve
+//!   ([`knots`]) where that codes smaller (small tensors of 8-bit codes); the decoder rebuilds
+//!   the same integer frequencies ([`normalize`]). The encoder picks K, rows or positions, and p
+//!   by the exact table cost plus the modelled data cost at s = 4, then s for the model it
+//!   picked.
 //! - **Coding**: the side symbols go through one rANS state; the codes through 1, 8 or 32
 //!   states that take turns on one word stream, so independent dependency chains overlap in
 //!   the CPU (with AVX2, as vectors of eight). A code costs one lookup in a 2^p-entry table
 //!   that holds its frequency, its slot offset and the output byte. (A search of a 4-bit
 //!   table's 16 starts held in registers, which needs no table built, decoded up to 1.1x slower
-//!   on Zen 3 than these lookups, table building included, and is gone.)
+//!   on Zen 3 than these lookups, table building included, and is gone.) With 8 or 32 states
+//!   the last symbols (the tail) go through a state of their own whose words are the main
+//!   states' first values ([`tail_of`]), which would otherwise carry nothing.
 //! - **Pairs**: in large tensors of 4-bit codes, two neighbouring codes of a row are coded as
 //!   one symbol whose frequency is the product of theirs ([`pair_table`], derived, not sent):
 //!   one lookup yields two codes, which decoded EfficientNet-Lite0's large tensors 1.7-1.9x
 //!   faster for 0.3% more bits.
 //!
-//! Stream: `0` for an all-zero tensor; else the header bytes (version, lanes, p, s, number of
-//! tables, rows: 0 none / 1 row classes / 2 position classes, maxrel, maxmin, and from version
-//! 3 pairs: 0 / 1), the table bits
-//! (varint length; tables, position map, side tables), the side words (varint count), the
-//! main words.
+//! Stream: `0` for an all-zero tensor; else the version byte, the table bits (the [`Header`],
+//! the class tables, the position map, the side tables), the side words (varint count), and
+//! the main words: the final states, then the words in decoding order. Up to version 4 the
+//! header took a byte a field and a varint gave the table bits' length.
 use super::bits::{put_varint, BitReader, BitWriter, Cursor};
 use super::huffman::{get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
@@ -357,8 +360,8 @@ fn read_sent(
 
 /// A stream's header. Up to version 4 it took a byte a field after the version byte, and a
 /// varint gave the length of the table bits; from version 5 its fields open the table bits
-/// (29 bits in all), which end at the next byte: 7 to 8 bytes less a tensor, which is 0.5% of
-/// a small tensor of 4-bit codes.
+/// (29 bits, and the tail's length with 8 or 32 lanes), which end at the next byte: 6 to 7
+/// bytes less a tensor.
 #[doc(hidden)]
 pub struct Header {
     pub lanes: usize,
@@ -370,6 +373,8 @@ pub struct Header {
     pub maxrel: usize,
     pub maxmin: usize,
     pub pairs: bool,
+    /// Symbols in the main stream's tail ([`tail_of`]; from version 5, with 8 or 32 lanes).
+    pub tail: usize,
 }
 
 const LANES: [usize; 3] = [1, 8, 32];
@@ -386,12 +391,15 @@ impl Header {
         w.put(self.maxrel as u32, 8);
         w.put(self.maxmin as u32, 8);
         w.put(self.pairs as u32, 1);
+        if self.lanes > 1 {
+            put_gamma(w, self.tail as u32);
+        }
     }
 
     /// The version 5 header (codes out of range come out as values `check` refuses).
-    fn read(r: &mut BitReader) -> Self {
+    fn read(r: &mut BitReader) -> Result<Self> {
         let pick = |c: u32, of: &[u32]| of.get(c as usize).copied().unwrap_or(0);
-        Self {
+        let mut h = Self {
             lanes: pick(r.get(2), &LANES.map(|l| l as u32)) as usize,
             p: pick(r.get(2), &PS),
             s: pick(r.get(2), &STEPS),
@@ -400,7 +408,12 @@ impl Header {
             maxrel: r.get(8) as usize,
             maxmin: r.get(8) as usize,
             pairs: r.get(1) == 1,
+            tail: 0,
+        };
+        if h.lanes > 1 {
+            h.tail = get_gamma(r)? as usize;
         }
+        Ok(h)
     }
 
     /// The header of versions 1 to 4: a byte a field.
@@ -419,6 +432,7 @@ impl Header {
                     1 => true,
                     _ => return Err(corrupt("bad header")),
                 },
+            tail: 0,
         })
     }
 
@@ -963,6 +977,19 @@ fn write(
         simd_ids,
     );
     let mut out = vec![VERSION];
+    // Main stream: symbol j on lane j % lanes, its tail on a state of its own.
+    let tables = pairs.as_ref().unwrap_or(&class_tables);
+    let width = if pairs.is_some() {
+        PAIR_SYMBOLS
+    } else {
+        2 * plan.maxrel + 1
+    };
+    let mut enc = Vec::with_capacity(tables.len() * width);
+    for t in tables {
+        enc.extend(t.enc_syms(p));
+        enc.resize(enc.len().next_multiple_of(width), enc[enc.len() - 1]);
+    }
+    let (tail, payload) = tail_of(&ids, &enc, p, lanes);
     let mut tw = BitWriter::new();
     Header {
         lanes,
@@ -973,6 +1000,7 @@ fn write(
         maxrel: plan.maxrel,
         maxmin: plan.maxmin,
         pairs: pairs.is_some(),
+        tail,
     }
     .write(&mut tw);
     for t in &fit.tables {
@@ -1007,32 +1035,66 @@ fn write(
     out.extend_from_slice(&tw.finish());
     put_varint(&mut out, side.len() as u64 / 2);
     out.extend_from_slice(&side);
-    // Main stream: symbol j on lane j % lanes.
-    let tables = pairs.as_ref().unwrap_or(&class_tables);
-    let width = if pairs.is_some() {
-        PAIR_SYMBOLS
-    } else {
-        2 * plan.maxrel + 1
-    };
-    let mut enc = Vec::with_capacity(tables.len() * width);
-    for t in tables {
-        enc.extend(t.enc_syms(p));
-        enc.resize(enc.len().next_multiple_of(width), enc[enc.len() - 1]);
-    }
+    let bulk = &ids[..ids.len() - tail];
     match lanes {
-        1 => put_main::<1>(&ids, &enc, p, simd, &mut out),
-        8 => put_main::<8>(&ids, &enc, p, simd, &mut out),
-        _ => put_main::<32>(&ids, &enc, p, simd, &mut out),
+        1 => put_main::<1>(bulk, &enc, p, simd, &payload, &mut out),
+        8 => put_main::<8>(bulk, &enc, p, simd, &payload, &mut out),
+        _ => put_main::<32>(bulk, &enc, p, simd, &payload, &mut out),
     }
     out
 }
 
+/// The tail of a stream on 8 or 32 states: its last symbols, coded on one state of their own
+/// whose words (final state first) become the main states' first values, RANS_L + word. Every
+/// rANS state starts at RANS_L, 16 bits that carry nothing; these carry the tail, which saves
+/// 16 bits a state less about 50 (the tail's own first state and end, its length, what the
+/// last word leaves unused). Returns the tail's length and words: as many symbols as the
+/// modelled bits allow, fewer while its words outnumber the states.
+fn tail_of(ids: &[u16], enc: &[EncSym], p: u32, lanes: usize) -> (usize, Vec<u16>) {
+    if lanes == 1 {
+        return (0, Vec::new());
+    }
+    let budget = 16.0 * (lanes - 3) as f64;
+    let mut bits = 0.0;
+    let mut k = 0;
+    for &id in ids.iter().rev() {
+        bits += p as f64 - log2_of((1 << p) - enc[id as usize].cmpl);
+        if bits > budget {
+            break;
+        }
+        k += 1;
+    }
+    while k > 0 {
+        let mut words = vec![0u16; k + 1];
+        let (mut x, mut len) = (RANS_L, 0);
+        for &id in ids[ids.len() - k..].iter().rev() {
+            put(&mut x, &enc[id as usize], &mut words, &mut len);
+        }
+        if len + 2 <= lanes {
+            let mut payload = vec![(x >> 16) as u16, x as u16];
+            payload.extend(words[..len].iter().rev());
+            return (k, payload);
+        }
+        k = k * 3 / 4;
+    }
+    (0, Vec::new())
+}
+
 /// Encodes the symbols `ids` (indices into `enc`, in decoding order) on `L` states, symbol j
-/// on state j % L, and ends the stream. rANS runs backwards: the last symbols first.
-fn put_main<const L: usize>(ids: &[u16], enc: &[EncSym], p: u32, simd: bool, out: &mut Vec<u8>) {
+/// on state j % L, starting from RANS_L + `payload` ([`tail_of`]), and ends the stream. rANS
+/// runs backwards: the last symbols first.
+fn put_main<const L: usize>(
+    ids: &[u16],
+    enc: &[EncSym],
+    p: u32,
+    simd: bool,
+    payload: &[u16],
+    out: &mut Vec<u8>,
+) {
     let mut words = word_buffer(ids.len(), L);
     let mut len = 0;
-    let mut st = [RANS_L; L];
+    let mut st: [u32; L] =
+        std::array::from_fn(|j| RANS_L + payload.get(j).map_or(0, |&w| w as u32));
     let rounds = ids.chunks_exact(L);
     let tail = rounds.remainder();
     for (x, &id) in st.iter_mut().zip(tail).rev() {
@@ -1102,7 +1164,7 @@ fn open<'a>(version: u8, cur: &mut Cursor<'a>) -> Result<(Header, BitReader<'a>)
     }
     let (header, tr) = if version >= 5 {
         let mut tr = BitReader::new(&cur.data[cur.pos..]);
-        (Header::read(&mut tr), tr)
+        (Header::read(&mut tr)?, tr)
     } else {
         let header = Header::read_bytes(cur, version)?;
         let tlen = cur.varint_max(cur.data.len() as u64, "table bytes")?;
@@ -1150,6 +1212,7 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         maxrel,
         maxmin,
         pairs,
+        tail,
     } = header;
     let nsym = 2 * maxrel + 1;
     let (rows, rowlen) = if rows_on > 0 {
@@ -1265,12 +1328,15 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     if rest.len() & 1 != 0 || rest.len() < 2 * 2 * lanes {
         return Err(corrupt("main stream has a bad length"));
     }
-    let nwords = rest.len() / 2;
-    let words = rest;
-    let mut st: Vec<u32> = (0..lanes)
-        .map(|l| ((word(words, 2 * l) as u32) << 16) | word(words, 2 * l + 1) as u32)
-        .collect();
-    let mut pos = 2 * lanes;
+    let mut main = Main {
+        states: (0..lanes)
+            .map(|l| ((word(rest, 2 * l) as u32) << 16) | word(rest, 2 * l + 1) as u32)
+            .collect(),
+        words: rest,
+        pos: 2 * lanes,
+        tail,
+        simd,
+    };
     let mut classes = Vec::with_capacity(rows);
     for &(kind, _) in &row_kind {
         if kind as usize >= nkinds {
@@ -1308,18 +1374,12 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         pos_off: &pos_off,
     };
     let decoded = if expanded {
-        decode_expanded(
-            out, &rows, &row_kind, nsym, pairs, &mut st, words, &mut pos, simd,
-        )
+        decode_expanded(out, &rows, &row_kind, nsym, pairs, &mut main)
     } else {
-        decode_codes(out, &rows, &row_kind, &mut st, words, &mut pos, simd)
+        decode_codes(out, &rows, &row_kind, &mut main)
     };
     keep(&LUTS, luts);
-    decoded?;
-    if pos != nwords || st.iter().any(|&x| x != RANS_L) {
-        return Err(corrupt("main stream does not end where it should"));
-    }
-    Ok(())
+    decoded
 }
 
 /// The main stream's codes of alphabets over 16 symbols into `out`: live rows in order, then
@@ -1328,10 +1388,7 @@ fn decode_codes(
     out: &mut [i8],
     rows: &Rows,
     row_kind: &[(u8, i32)],
-    st: &mut [u32],
-    words: &[u8],
-    pos: &mut usize,
-    simd: bool,
+    main: &mut Main,
 ) -> Result<()> {
     let rowlen = rows.rowlen;
     let all_live = rows.classes.len() == row_kind.len();
@@ -1342,7 +1399,7 @@ fn decode_codes(
         tmp.resize(rows.classes.len() * rowlen, 0i8);
         &mut tmp
     };
-    decode_stream(live_out, rows, st, words, pos, simd);
+    main.decode(live_out, rows)?;
     if !all_live {
         let mut src = tmp.chunks_exact(rowlen.max(1));
         for (row, &(kind, _)) in out.chunks_exact_mut(rowlen.max(1)).zip(row_kind) {
@@ -1363,21 +1420,17 @@ fn decode_codes(
 /// The main stream's symbols (of at most 16 symbols, or their pairs) into `out`: the live rows'
 /// symbols, then each row's codes from them ([`expand`]). Pairs come in class order (stable),
 /// single symbols in row order.
-#[allow(clippy::too_many_arguments)]
 fn decode_expanded(
     out: &mut [i8],
     rows: &Rows,
     row_kind: &[(u8, i32)],
     nsym: usize,
     pairs: bool,
-    st: &mut [u32],
-    words: &[u8],
-    pos: &mut usize,
-    simd: bool,
+    main: &mut Main,
 ) -> Result<()> {
     if !pairs {
         let place: Vec<usize> = (0..rows.classes.len()).collect();
-        return decode_symbols(out, rows, row_kind, &place, nsym, 1, st, words, pos, simd);
+        return decode_symbols(out, rows, row_kind, &place, nsym, 1, main);
     }
     // Live rows in class order, stable: a counting sort over kinds 1..=MAX_CLASSES (the
     // caller checked every kind).
@@ -1402,9 +1455,7 @@ fn decode_expanded(
         classes: &classes,
         ..*rows
     };
-    decode_symbols(
-        out, &pair_rows, row_kind, &place, nsym, 2, st, words, pos, simd,
-    )
+    decode_symbols(out, &pair_rows, row_kind, &place, nsym, 2, main)
 }
 
 /// The live rows' symbols (`per` codes each) into a kept buffer, and from them the codes of
@@ -1417,10 +1468,7 @@ fn decode_symbols(
     place: &[usize],
     nsym: usize,
     per: usize,
-    st: &mut [u32],
-    words: &[u8],
-    pos: &mut usize,
-    simd: bool,
+    main: &mut Main,
 ) -> Result<()> {
     let symbol_rows = Rows {
         rowlen: rows.rowlen / per,
@@ -1431,10 +1479,11 @@ fn decode_symbols(
     let nsyms = rows.classes.len() * symbol_rows.rowlen;
     grow(&mut buffer, nsyms);
     let syms = &mut buffer[..nsyms];
-    decode_stream(syms, &symbol_rows, st, words, pos, simd);
-    let expanded = expand(syms, out, row_kind, place, nsym, per, simd);
+    let decoded = main
+        .decode(syms, &symbol_rows)
+        .and_then(|()| expand(syms, out, row_kind, place, nsym, per, main.simd));
     keep(&SYMS, buffer);
-    expanded
+    decoded
 }
 
 fn lut_of<'a>(rows: &Rows<'a>, class: u32) -> &'a [u32] {
@@ -1457,36 +1506,94 @@ struct Rows<'a> {
     pos_off: &'a [i32],
 }
 
-/// Decodes the live rows' codes into `out` (row r coded with table `classes[r]`), code j on
-/// lane j % lanes.
-fn decode_stream(
+/// The main stream: its states, its words (read in place) and how far they are read, and the
+/// length of its tail ([`tail_of`]).
+struct Main<'a> {
+    states: Vec<u32>,
+    words: &'a [u8],
+    pos: usize,
+    tail: usize,
+    simd: bool,
+}
+
+impl Main<'_> {
+    /// Decodes `out` (the live rows' codes or symbols), symbol j on state j % states up to
+    /// the tail, then the tail on one state whose words the states end with; checks that the
+    /// stream ends where it should.
+    fn decode(&mut self, out: &mut [i8], rows: &Rows) -> Result<()> {
+        let end = || corrupt("main stream does not end where it should");
+        let bulk = out.len().checked_sub(self.tail).ok_or_else(end)?;
+        let done = self.decode_simd(&mut out[..bulk], rows);
+        decode_scalar(
+            &mut out[..bulk],
+            done,
+            rows,
+            &mut self.states,
+            self.words,
+            &mut self.pos,
+        );
+        if self.pos != self.words.len() / 2 {
+            return Err(end());
+        }
+        if self.tail == 0 {
+            return match self.states.iter().all(|&x| x == RANS_L) {
+                true => Ok(()),
+                false => Err(end()),
+            };
+        }
+        // Each state ended at RANS_L plus one word of the tail's stream.
+        let mut payload = Vec::with_capacity(2 * self.states.len());
+        for &x in &self.states {
+            let w = x.wrapping_sub(RANS_L);
+            if x < RANS_L || w > 0xFFFF {
+                return Err(end());
+            }
+            payload.extend_from_slice(&(w as u16).to_le_bytes());
+        }
+        let mut x = [((word(&payload, 0) as u32) << 16) | word(&payload, 1) as u32];
+        let mut at = 2;
+        decode_scalar(out, bulk, rows, &mut x, &payload, &mut at);
+        // The words the tail did not read are zero.
+        if x[0] != RANS_L || at > self.states.len() || payload[2 * at..].iter().any(|&b| b != 0) {
+            return Err(end());
+        }
+        Ok(())
+    }
+
+    /// Whole rounds of `out` decoded with AVX2 where the CPU has it: how many symbols.
+    fn decode_simd(&mut self, out: &mut [i8], rows: &Rows) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd && std::arch::is_x86_feature_detected!("avx2") {
+            let (st, words, pos) = (&mut self.states[..], self.words, &mut self.pos);
+            // SAFETY: AVX2 is present; the function checks its own bounds.
+            return unsafe {
+                match st.len() {
+                    8 => simd::decode::<1>(out, rows, st, words, pos),
+                    32 => simd::decode::<4>(out, rows, st, words, pos),
+                    _ => 0,
+                }
+            };
+        }
+        let _ = (out, rows);
+        0
+    }
+}
+
+/// Decodes `out[from..]` from states `st`, symbol j on state j % st.len(), the table of each
+/// by its row's class (or its position in the row).
+fn decode_scalar(
     out: &mut [i8],
+    from: usize,
     rows: &Rows,
     st: &mut [u32],
     words: &[u8],
     pos: &mut usize,
-    simd: bool,
 ) {
     let lanes = st.len();
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
-    let mut done = 0;
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = simd;
-    #[cfg(target_arch = "x86_64")]
-    if simd && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present; the function checks its own bounds.
-        done = unsafe {
-            match lanes {
-                8 => simd::decode::<1>(out, rows, st, words, pos),
-                32 => simd::decode::<4>(out, rows, st, words, pos),
-                _ => 0,
-            }
-        };
-    }
-    let mut lane = done % lanes;
+    let mut lane = from % lanes;
     let rowlen = rows.rowlen.max(1);
-    let (mut r, mut c) = (done / rowlen, done % rowlen);
-    for o in out.iter_mut().skip(done) {
+    let (mut r, mut c) = (from / rowlen, from % rowlen);
+    for o in out.iter_mut().skip(from) {
         let class = if rows.posmap.is_empty() {
             rows.classes[r]
         } else {
