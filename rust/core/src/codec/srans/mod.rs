@@ -1049,12 +1049,14 @@ fn write(
 /// rANS state starts at RANS_L, 16 bits that carry nothing; these carry the tail, which saves
 /// 16 bits a state less about 50 (the tail's own first state and end, its length, what the
 /// last word leaves unused). Returns the tail's length and words: as many symbols as the
-/// modelled bits allow, fewer while its words outnumber the states.
+/// modelled bits allow, a sixteenth fewer at a time while its words outnumber the states.
 fn tail_of(ids: &[u16], enc: &[EncSym], p: u32, lanes: usize) -> (usize, Vec<u16>) {
     if lanes == 1 {
         return (0, Vec::new());
     }
-    let budget = 16.0 * (lanes - 3) as f64;
+    // A first length from the modelled bits: the tail's words and final state in all the
+    // states, less the 16 bits that its own first state carries nothing in.
+    let budget = 16.0 * (lanes - 1) as f64;
     let mut bits = 0.0;
     let mut k = 0;
     for &id in ids.iter().rev() {
@@ -1075,7 +1077,7 @@ fn tail_of(ids: &[u16], enc: &[EncSym], p: u32, lanes: usize) -> (usize, Vec<u16
             payload.extend(words[..len].iter().rev());
             return (k, payload);
         }
-        k = k * 3 / 4;
+        k -= k.div_ceil(16);
     }
     (0, Vec::new())
 }
