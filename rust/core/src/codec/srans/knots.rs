@@ -28,17 +28,34 @@ pub(super) struct Knots {
     values: Vec<u32>,
     /// Signed tables: steps from a positive value to the negative one of the same magnitude.
     offset: Option<i32>,
+    /// The grid is stretched 2^spread times (plain tables): few counts over many symbols (the
+    /// row minimums) want fewer knots.
+    spread: u32,
 }
 
-/// The knot positions from `first` to `last`: `first` + GRID below `last`, then `last`.
-fn positions(first: usize, last: usize) -> Vec<usize> {
+/// Largest `spread`.
+const MAX_SPREAD: u32 = 3;
+
+/// The knot positions from `first` to `last`: `first` + (GRID << spread) below `last`, then
+/// `last`.
+fn positions(first: usize, last: usize, spread: u32) -> Vec<usize> {
     let mut at: Vec<usize> = GRID
         .iter()
-        .map(|g| first + g)
+        .map(|g| first + (g << spread))
         .take_while(|&x| x < last)
         .collect();
     at.push(last);
     at
+}
+
+/// Bits `write_table` spends on a knot value `d` steps from the one before.
+fn delta_bits(d: i64) -> f64 {
+    if d == 0 {
+        1.0
+    } else {
+        let v = zigzag(d) as u64 + 2;
+        (2 * (63 - v.leading_zeros()) + 1) as f64
+    }
 }
 
 /// The curve through `values` at `at` over indices at[0]..=at[last] into `out` (indexed
@@ -81,7 +98,7 @@ fn clamp_value(u: i64, s: u32) -> u32 {
 impl Knots {
     /// The log-scale values of a table over `nsym` symbols (signed: 2 maxrel + 1).
     pub(super) fn expand(&self, nsym: usize, s: u32) -> Vec<Option<u32>> {
-        let at = positions(self.first, self.last);
+        let at = positions(self.first, self.last, self.spread);
         let mut c = vec![0u32; self.last + 1];
         curve(&at, &self.values, &mut c);
         let mut us = vec![None; nsym];
@@ -101,6 +118,9 @@ impl Knots {
     pub(super) fn write(&self, w: &mut BitWriter) {
         put_gamma(w, self.first as u32);
         put_gamma(w, (self.last - self.first) as u32);
+        if self.offset.is_none() {
+            w.put(self.spread, 2);
+        }
         let values: Vec<Option<u32>> = self.values.iter().map(|&u| Some(u)).collect();
         write_table(w, &values);
         if let Some(off) = self.offset {
@@ -129,7 +149,8 @@ impl Knots {
         if last > end {
             return Err(bad("runs past its symbols"));
         }
-        let n = positions(first, last).len();
+        let spread = if signed { 0 } else { r.get(2) };
+        let n = positions(first, last, spread).len();
         let values = read_table(r, n, s, super::VERSION)?
             .into_iter()
             .map(|u| u.ok_or_else(|| bad("has an absent knot")))
@@ -148,14 +169,16 @@ impl Knots {
             last,
             values,
             offset,
+            spread,
         })
     }
 
     /// Knots fitted to `counts` (over signed symbols 0, +1, -1, ... with `signed`), by the
     /// bits an ideal coder would spend with the curve's weights 2^(-u/s) (rounding to 2^p
-    /// slots aside): values from the mean counts around each knot, then moved a step at a
-    /// time while that codes smaller. None where the counts are empty (or, signed, one sign
-    /// never occurs: the explicit table codes that better).
+    /// slots aside) plus the knots' own bits, at the spread that needs fewest: values from the
+    /// mean counts around each knot, then moved a step at a time while that codes smaller.
+    /// None where the counts are empty (or, signed, one sign never occurs: the explicit table
+    /// codes that better).
     pub(super) fn fit(counts: &[u64], s: u32, signed: bool) -> Option<Self> {
         // Counts by curve index: positive (or plain) and negative side.
         let len = if signed {
@@ -185,11 +208,53 @@ impl Knots {
         } else {
             None
         };
-        let at = positions(first, last);
+        let side = Sides {
+            cp,
+            cn,
+            signed,
+            s,
+            offset: offset.unwrap_or(0) as i64,
+        };
+        // Class tables hold thousands of counts over at most a few hundred symbols: wider
+        // spreads coded the 16 benchmark cells within 5 bytes of the finest alone.
+        let spreads = if signed { 0..=0 } else { 0..=MAX_SPREAD };
+        spreads
+            .map(|spread| side.fit(first, last, spread))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, values, spread)| Self {
+                first,
+                last,
+                values,
+                offset,
+                spread,
+            })
+    }
+}
+
+/// The counts a table is fitted to, by curve index: positive (or plain) side and negative.
+struct Sides {
+    cp: Vec<u64>,
+    cn: Vec<u64>,
+    signed: bool,
+    s: u32,
+    offset: i64,
+}
+
+impl Sides {
+    /// Knot values over first..=last at `spread`, and their modelled bits (data and knots).
+    fn fit(&self, first: usize, last: usize, spread: u32) -> (f64, Vec<u32>, u32) {
+        let Self {
+            cp,
+            cn,
+            signed,
+            s,
+            offset: off,
+        } = self;
+        let (signed, s, off) = (*signed, *s, *off);
+        let at = positions(first, last, spread);
         // Weight of value u (and the negative side's weight with it): 2^(-u/s).
         let top = (MAX_OCTAVES * s) as usize;
         let (wt, per) = (weights(), (8 / s) as usize);
-        let off = offset.unwrap_or(0) as i64;
         let weight = |i: usize, u: u32| {
             let w = wt[u as usize * per];
             if signed && i > 0 {
@@ -247,6 +312,14 @@ impl Knots {
         let mut w_sum: f64 = (first..=last).map(|i| weight(i, u[i])).sum();
         let mut d_sum: f64 = (first..=last).map(|i| data(i, u[i])).sum();
         let bits = |w: f64, d: f64| total * w.log2() + d / s as f64;
+        // The knots' bits around knot k: its delta from the one before, and the next one's.
+        let knot_bits = |values: &[u32], k: usize| {
+            let before = if k == 0 { 0 } else { values[k - 1] as i64 };
+            let next = values
+                .get(k + 1)
+                .map_or(0.0, |&n| delta_bits(n as i64 - values[k] as i64));
+            delta_bits(values[k] as i64 - before) + next
+        };
         // One pass over the knots, each moved a step at a time while that codes smaller (more
         // passes coded the 16 benchmark cells within 0.003% of one).
         let mut trial = vec![0u32; last + 1];
@@ -265,7 +338,9 @@ impl Knots {
                         break;
                     }
                     let old = values[k];
+                    let old_bits = knot_bits(&values, k);
                     values[k] = v as u32;
+                    let dt = knot_bits(&values, k) - old_bits;
                     trial[at[k]] = values[k];
                     if k > 0 {
                         segment(&at, &values, k, &mut trial);
@@ -278,7 +353,7 @@ impl Knots {
                         dw += weight(i, trial[i]) - weight(i, u[i]);
                         dd += data(i, trial[i]) - data(i, u[i]);
                     }
-                    if bits(w_sum + dw, d_sum + dd) < bits(w_sum, d_sum) - 1e-9 {
+                    if bits(w_sum + dw, d_sum + dd) + dt < bits(w_sum, d_sum) - 1e-9 {
                         w_sum += dw;
                         d_sum += dd;
                         u[lo..=hi].copy_from_slice(&trial[lo..=hi]);
@@ -289,12 +364,10 @@ impl Knots {
                 }
             }
         }
-        Some(Self {
-            first,
-            last,
-            values,
-            offset,
-        })
+        let table: f64 = (0..at.len())
+            .map(|k| delta_bits(values[k] as i64 - if k == 0 { 0 } else { values[k - 1] as i64 }))
+            .sum();
+        (bits(w_sum, d_sum) + table, values, spread)
     }
 }
 
