@@ -31,10 +31,13 @@
 //!   faster for 0.3% more bits.
 //!
 //! Stream: `0` for an all-zero tensor; else the version byte, the table bits (the [`Header`],
-//! the class tables, the position map, the side tables), the side words (varint count), and
-//! the main words: the final states, then the words in decoding order. Up to version 4 the
-//! header took a byte a field and a varint gave the table bits' length.
-use super::bits::{put_varint, BitReader, BitWriter, Cursor};
+//! the class tables, the position map, the side tables), the side words (the side stream's
+//! final state, then its words in decoding order, up to where its decoding ends: its first
+//! state is the main stream's first, which is not stored again), and the main words (the
+//! final states, then the words in decoding order). Up to version 4 the header took a byte a
+//! field, varints gave the table bits' length and the side words' count, and the side stream
+//! started from RANS_L.
+use super::bits::{BitReader, BitWriter, Cursor};
 use super::huffman::{get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
 use std::cell::Cell;
@@ -1009,6 +1012,13 @@ fn write(
     for &c in &plan.posmap {
         tw.put(c as u32, class_bits(class_tables.len()));
     }
+    let bulk = &ids[..ids.len() - tail];
+    let mut main = Vec::new();
+    match lanes {
+        1 => put_main::<1>(bulk, &enc, p, simd, &payload, &mut main),
+        8 => put_main::<8>(bulk, &enc, p, simd, &payload, &mut main),
+        _ => put_main::<32>(bulk, &enc, p, simd, &payload, &mut main),
+    }
     // Side symbols: kinds (0 = zero row, 1 + class), then each live row's minimum - 1.
     let mut side = Vec::new();
     if plan.rows_on {
@@ -1021,8 +1031,13 @@ fn write(
         if !fit.min_table.us.is_empty() {
             fit.min_table.write(&mut tw);
         }
+        // The side stream starts from the main stream's first state (which would otherwise
+        // take 4 bytes): its decoding ends there, just before the main stream's.
+        let first = (u16::from_le_bytes([main[0], main[1]]) as u32) << 16
+            | u16::from_le_bytes([main[2], main[3]]) as u32;
+        main.drain(..4);
         let mut words = word_buffer(2 * plan.rows.len(), 1);
-        let (mut x, mut len) = (RANS_L, 0);
+        let (mut x, mut len) = (first, 0);
         for &(kind, m) in plan.rows.iter().rev() {
             if kind > 0 {
                 let t = mins.as_ref().expect("live rows have a minimum table");
@@ -1033,14 +1048,8 @@ fn write(
         finish(&[x], words, len, &mut side);
     }
     out.extend_from_slice(&tw.finish());
-    put_varint(&mut out, side.len() as u64 / 2);
     out.extend_from_slice(&side);
-    let bulk = &ids[..ids.len() - tail];
-    match lanes {
-        1 => put_main::<1>(bulk, &enc, p, simd, &payload, &mut out),
-        8 => put_main::<8>(bulk, &enc, p, simd, &payload, &mut out),
-        _ => put_main::<32>(bulk, &enc, p, simd, &payload, &mut out),
-    }
+    out.extend_from_slice(&main);
     out
 }
 
@@ -1288,8 +1297,17 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     // Lookup tables, first of the side tables, then of the classes: a buffer kept between
     // decodes (allocating and clearing it each time cost a few percent).
     let mut luts = LUTS.take();
-    let side_count = cur.varint_max(data.len() as u64, "side words")?;
-    let side = read_words(&mut cur, side_count)?;
+    // The side stream: up to version 4 its word count comes first and it ends at RANS_L; from
+    // version 5 it runs to where its decoding ends, at the main stream's first state.
+    let side_count = match version {
+        ..5 => Some(cur.varint_max(data.len() as u64, "side words")?),
+        _ => None,
+    };
+    let side = match side_count {
+        Some(count) => read_words(&mut cur, count)?,
+        None => &data[cur.pos..],
+    };
+    let mut first_state = None;
     if let Some((kinds, mins)) = side_tables {
         let size = (1 << p) + LUT_SLACK;
         grow(&mut luts, 2 * size);
@@ -1316,26 +1334,39 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             };
             *rk = (kind, m);
         }
-        if pos != nside || x != RANS_L {
+        let ends = match side_count {
+            Some(_) => pos == nside && x == RANS_L,
+            None => pos <= nside && x >= RANS_L,
+        };
+        if !ends {
             return Err(corrupt("side stream does not end where it should"));
         }
+        if side_count.is_none() {
+            cur.take(2 * pos)?;
+            first_state = Some(x);
+        }
     } else {
-        if side_count != 0 {
+        if side_count.is_some_and(|count| count != 0) {
             return Err(corrupt("side words without row information"));
         }
         row_kind[0] = (1, maxmin as i32);
     }
     // Main stream.
     let rest = cur.rest();
-    if rest.len() & 1 != 0 || rest.len() < 2 * 2 * lanes {
+    let stored = lanes - first_state.is_some() as usize;
+    if rest.len() & 1 != 0 || rest.len() < 2 * 2 * stored {
         return Err(corrupt("main stream has a bad length"));
     }
     let mut main = Main {
-        states: (0..lanes)
-            .map(|l| ((word(rest, 2 * l) as u32) << 16) | word(rest, 2 * l + 1) as u32)
+        states: first_state
+            .into_iter()
+            .chain(
+                (0..stored)
+                    .map(|l| ((word(rest, 2 * l) as u32) << 16) | word(rest, 2 * l + 1) as u32),
+            )
             .collect(),
         words: rest,
-        pos: 2 * lanes,
+        pos: 2 * stored,
         tail,
         simd,
     };
