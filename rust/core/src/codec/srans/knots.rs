@@ -31,6 +31,10 @@ pub(super) struct Knots {
     /// The grid is stretched 2^spread times (plain tables): few counts over many symbols (the
     /// row minimums) want fewer knots.
     spread: u32,
+    /// Signed tables: which of +r, -r for the last `absent.len() / 2` magnitudes r never occur
+    /// (in the sparse far end of an 8-bit class, a slot for each such symbol costs the data
+    /// more than a bit a symbol: 2^p slots hold a few hundred symbols).
+    absent: Vec<bool>,
 }
 
 /// Largest `spread`.
@@ -112,6 +116,14 @@ impl Knots {
                 }
             }
         }
+        if !self.absent.is_empty() {
+            let from = 2 * (self.last + 1 - self.absent.len() / 2) - 1;
+            for (u, &absent) in us[from..].iter_mut().zip(&self.absent) {
+                if absent {
+                    *u = None;
+                }
+            }
+        }
         us
     }
 
@@ -125,6 +137,10 @@ impl Knots {
         write_table(w, &values);
         if let Some(off) = self.offset {
             put_gamma(w, zigzag(off as i64));
+            put_gamma(w, self.absent.len() as u32 / 2);
+            for &a in &self.absent {
+                w.put(a as u32, 1);
+            }
         }
     }
 
@@ -155,21 +171,27 @@ impl Knots {
             .into_iter()
             .map(|u| u.ok_or_else(|| bad("has an absent knot")))
             .collect::<Result<Vec<u32>>>()?;
-        let offset = if signed {
+        let (mut offset, mut absent) = (None, Vec::new());
+        if signed {
             let off = unzigzag(get_gamma(r)?);
             if off.unsigned_abs() >= (MAX_OCTAVES * s) as u64 {
                 return Err(bad("sign offset out of range"));
             }
-            Some(off as i32)
-        } else {
-            None
-        };
+            offset = Some(off as i32);
+            // Never the zero symbol: magnitudes past the first (and past 0).
+            let masked = get_gamma(r)? as usize;
+            if masked > (last + 1).saturating_sub(first.max(1)) {
+                return Err(bad("masks too many magnitudes"));
+            }
+            absent = (0..2 * masked).map(|_| r.get(1) == 1).collect();
+        }
         Ok(Self {
             first,
             last,
             values,
             offset,
             spread,
+            absent,
         })
     }
 
@@ -179,7 +201,7 @@ impl Knots {
     /// mean counts around each knot, then moved a step at a time while that codes smaller.
     /// None where the counts are empty (or, signed, one sign never occurs: the explicit table
     /// codes that better).
-    pub(super) fn fit(counts: &[u64], s: u32, signed: bool) -> Option<Self> {
+    pub(super) fn fit(counts: &[u64], s: u32, p: u32, signed: bool) -> Option<Self> {
         // Counts by curve index: positive (or plain) and negative side.
         let len = if signed {
             counts.len() / 2 + 1
@@ -218,6 +240,11 @@ impl Knots {
         // Class tables hold thousands of counts over at most a few hundred symbols: wider
         // spreads coded the 16 benchmark cells within 5 bytes of the finest alone.
         let spreads = if signed { 0..=0 } else { 0..=MAX_SPREAD };
+        let absent = if signed {
+            side.absent(first, last, p)
+        } else {
+            Vec::new()
+        };
         spreads
             .map(|spread| side.fit(first, last, spread))
             .min_by(|a, b| a.0.total_cmp(&b.0))
@@ -227,6 +254,7 @@ impl Knots {
                 values,
                 offset,
                 spread,
+                absent,
             })
     }
 }
@@ -241,6 +269,25 @@ struct Sides {
 }
 
 impl Sides {
+    /// The absent flags of +r, -r for the last magnitudes r that mask most bits: each absent
+    /// symbol frees a slot of 2^p, worth about N / (2^p ln 2) bits of the N counts, and each
+    /// magnitude masked costs two bits.
+    fn absent(&self, first: usize, last: usize, p: u32) -> Vec<bool> {
+        let total: u64 = self.cp.iter().chain(&self.cn).sum();
+        let per_slot = total as f64 / ((1u64 << p) as f64 * std::f64::consts::LN_2);
+        let (mut gain, mut best, mut masked) = (0.0, 0.0, 0);
+        for (n, r) in (first.max(1)..=last).rev().enumerate() {
+            let freed = (self.cp[r] == 0) as u32 + (self.cn[r] == 0) as u32;
+            gain += freed as f64 * per_slot - 2.0;
+            if gain > best {
+                (best, masked) = (gain, n + 1);
+            }
+        }
+        (last + 1 - masked..=last)
+            .flat_map(|r| [self.cp[r] == 0, self.cn[r] == 0])
+            .collect()
+    }
+
     /// Knot values over first..=last at `spread`, and their modelled bits (data and knots).
     fn fit(&self, first: usize, last: usize, spread: u32) -> (f64, Vec<u32>, u32) {
         let Self {
@@ -392,7 +439,7 @@ mod tests {
             (vec![50u64, 30, 28, 20, 22, 9, 11, 4, 5, 0, 1], true),
             (vec![0u64, 0, 3, 9, 4, 1, 0], false),
         ] {
-            let k = Knots::fit(&counts, 4, signed).expect("fits");
+            let k = Knots::fit(&counts, 4, 10, signed).expect("fits");
             let mut w = BitWriter::new();
             k.write(&mut w);
             assert_eq!(w.bit_len(), k.bits());
@@ -414,6 +461,37 @@ mod tests {
     }
 
     #[test]
+    fn absent_symbols_of_the_far_end_are_masked_where_that_pays() {
+        // Thousands of codes, and magnitudes 30..=40 on one sign or the other only: at p = 10
+        // each absent symbol would take a slot worth several bits.
+        let mut counts = vec![3000u64];
+        for r in 1..=40u64 {
+            let c = 2000 / r;
+            let (plus, minus) = match r {
+                30..=40 if r % 2 == 0 => (c, 0),
+                30..=40 => (0, c),
+                _ => (c, c),
+            };
+            counts.extend([plus, minus]);
+        }
+        let k = Knots::fit(&counts, 4, 10, true).unwrap();
+        let mut w = BitWriter::new();
+        k.write(&mut w);
+        let bytes = w.finish();
+        assert_eq!(
+            Knots::read(&mut BitReader::new(&bytes), counts.len(), 4, true).unwrap(),
+            k
+        );
+        let us = k.expand(counts.len(), 4);
+        for (sym, (u, &c)) in us.iter().zip(&counts).enumerate() {
+            assert_eq!(u.is_some(), c > 0, "symbol {sym}");
+        }
+        // With a few codes the slots are worth little: nothing is masked.
+        let few: Vec<u64> = counts.iter().map(|&c| c.min(1)).collect();
+        assert!(Knots::fit(&few, 4, 10, true).unwrap().absent.is_empty());
+    }
+
+    #[test]
     fn fitted_knots_follow_a_falling_curve() {
         // Counts 2^(-r/2) * 4096 on both signs: the fitted curve falls two steps per magnitude
         // at s = 4 (up to rounding at the knots).
@@ -422,7 +500,7 @@ mod tests {
             let c = (4096.0 * (-(r as f64) / 2.0).exp2()).round() as u64;
             counts.extend([c, c]);
         }
-        let k = Knots::fit(&counts, 4, true).unwrap();
+        let k = Knots::fit(&counts, 4, 10, true).unwrap();
         assert_eq!(k.offset, Some(0));
         let us = k.expand(counts.len(), 4);
         for r in 2..=20usize {

@@ -1150,12 +1150,17 @@ fn corrupt(what: &str) -> CoreError {
 }
 
 /// The 16-bit little-endian word `i` of a word stream (read in place, never copied), clamped
-/// to the last word: a corrupt stream may run past its end, and the final state check reports
-/// it. Streams hold at least two words.
+/// to the last word (0 in a stream of none): a corrupt stream may run past its end, and the
+/// final state check reports it.
 #[inline(always)]
 fn word(words: &[u8], i: usize) -> u16 {
-    let i = i.min(words.len() / 2 - 1);
-    u16::from_le_bytes([words[2 * i], words[2 * i + 1]])
+    match (words.len() / 2).checked_sub(1) {
+        Some(last) => {
+            let i = i.min(last);
+            u16::from_le_bytes([words[2 * i], words[2 * i + 1]])
+        }
+        None => 0,
+    }
 }
 
 fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {

@@ -497,7 +497,7 @@ fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     let mut best = cost(Sent::values(log_values(counts, s)));
     // Only where the table is a noticeable part of the bits: elsewhere smoothing saves little.
     if smooth != Smooth::No && best.1 * SMOOTH_SHARE >= best.0 {
-        if let Some(knots) = Knots::fit(counts, s, smooth == Smooth::Signed) {
+        if let Some(knots) = Knots::fit(counts, s, p, smooth == Smooth::Signed) {
             let other = cost(Sent::knots(knots, counts.len(), s));
             if other.0 < best.0 {
                 best = other;
