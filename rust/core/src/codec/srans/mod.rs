@@ -217,7 +217,11 @@ impl Table {
             let end = at + f as usize;
             while at < end {
                 lut[at..at + LUT_SLACK].copy_from_slice(&group);
-                group.iter_mut().for_each(|g| *g += (LUT_SLACK as u32) << 8);
+                // Wrapping: after the last group of a symbol that fills all 2^12 slots, the
+                // slot field carries into the top bit; that group is never written.
+                group
+                    .iter_mut()
+                    .for_each(|g| *g = g.wrapping_add((LUT_SLACK as u32) << 8));
                 at += LUT_SLACK;
             }
             at = end;
