@@ -27,6 +27,7 @@ run: build
 
 lint: deps
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(PY) -m mypy python/leanconv
 
 # rust/core checked for aarch64 too (its x86-only SIMD paths are behind cfg), with the C kernels
 # cross-compiled by its build script.

@@ -31,3 +31,8 @@ def test_inspect_container_lists_tensors_and_codecs(tmp_path: Path, capsys: pyte
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "conv.weight" in out and "8x4x3x3" in out and "conv.bias" in out and "2 tensors" in out
+
+
+def test_a_usage_error_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "--no-such-option"]) == 2
+    assert "No such option" in capsys.readouterr().err

