@@ -53,7 +53,9 @@ use model::{
 /// reverse (2^(+k/s) where 2^(-k/s) was meant), which cost 1.5-2% on large tensors; its streams
 /// still decode ([`weight`]). Version 3 added the pair flag to the header ([`pair_table`]);
 /// version 4 codes a repeated table value in one bit ([`write_table`]); version 5 may send a
-/// table as knots ([`Sent`]).
+/// table as knots ([`Sent`]), packs the header into the table bits ([`Header`]), codes the
+/// tail in the main states' first values ([`tail_of`]) and starts the side stream from the
+/// main stream's first state.
 const VERSION: u8 = 5;
 /// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
 const RANS_L: u32 = 1 << 16;
