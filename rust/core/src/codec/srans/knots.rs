@@ -9,7 +9,8 @@
 //! Signed tables (class tables, over symbols 0, +1, -1, +2, -2, ...) have one curve over the
 //! magnitudes 0..=last; each negative value sits a fixed number of steps (`offset`) from the
 //! positive one, since signs are not a fair coin within a class. Plain tables (the row
-//! minimums) have one curve over their symbols. Every symbol from `first` to `last` is present.
+//! minimums) have one curve over their symbols. Every symbol from `first` to `last` is present,
+//! except those that a signed table masks at its far end (`absent`).
 use super::{
     get_gamma, put_gamma, read_table, unzigzag, write_table, zigzag, BitReader, BitWriter,
     MAX_OCTAVES,
