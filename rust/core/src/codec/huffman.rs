@@ -356,6 +356,11 @@ pub fn read_sorted_lengths(r: &mut BitReader, max_symbols: usize) -> Result<Vec<
     Ok(lens)
 }
 
+/// Bits [`put_gamma`] spends on `v`.
+pub fn gamma_bits(v: u32) -> u32 {
+    2 * (63 - (v as u64 + 1).leading_zeros()) + 1
+}
+
 /// Elias-gamma of v + 1.
 pub fn put_gamma(w: &mut BitWriter, v: u32) {
     let x = v as u64 + 1;
@@ -421,4 +426,18 @@ pub fn decode_block(r: &mut BitReader, out: &mut [u32], n: usize) -> Result<()> 
         *o = dec.get(r)?;
     }
     r.check("Huffman block")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gamma_bits_counts_what_put_gamma_writes() {
+        for v in [0, 1, 2, 3, 6, 7, 100, 65535, u32::MAX - 1, u32::MAX] {
+            let mut w = BitWriter::new();
+            put_gamma(&mut w, v);
+            assert_eq!(w.bit_len(), gamma_bits(v) as u64, "{v}");
+        }
+    }
 }

@@ -12,8 +12,8 @@
 //! minimums) have one curve over their symbols. Every symbol from `first` to `last` is present,
 //! except those that a signed table masks at its far end (`absent`).
 use super::{
-    get_gamma, put_gamma, read_table, unzigzag, write_table, zigzag, BitReader, BitWriter,
-    MAX_OCTAVES,
+    gamma_bits, get_gamma, put_gamma, read_table, unzigzag, value_code, write_table, zigzag,
+    BitReader, BitWriter, MAX_OCTAVES,
 };
 use crate::error::{CoreError, Result};
 
@@ -55,12 +55,7 @@ fn positions(first: usize, last: usize, spread: u32) -> Vec<usize> {
 
 /// Bits `write_table` spends on a knot value `d` steps from the one before.
 fn delta_bits(d: i64) -> f64 {
-    if d == 0 {
-        1.0
-    } else {
-        let v = zigzag(d) as u64 + 2;
-        (2 * (63 - v.leading_zeros()) + 1) as f64
-    }
+    gamma_bits(value_code(d)) as f64
 }
 
 /// The curve through `values` at `at` over indices at[0]..=at[last] into `out` (indexed
