@@ -23,7 +23,6 @@ import json
 import mmap
 import os
 import struct
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leanconv import _native
+from leanconv.atomic import atomic_write
 from leanconv.errors import CorruptFileError, LeanconvError
 
 MAGIC = b"\x89LCZ\r\n\x1a\n"
@@ -90,8 +90,7 @@ class TensorEntry:
 
 
 def write_container(path: str | os.PathLike[str], entries: list[TensorEntry], extra: dict[str, Any] | None = None) -> int:
-    """Writes ``entries`` to ``path`` atomically (temporary file + rename). Returns the size."""
-    path = Path(path)
+    """Writes ``entries`` to ``path`` atomically (see :mod:`leanconv.atomic`). Returns the size."""
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise LeanconvError("tensor names in a container must be unique")
@@ -128,23 +127,11 @@ def write_container(path: str | os.PathLike[str], entries: list[TensorEntry], ex
     hpad = _align(PREFIX.size + len(hbytes)) - PREFIX.size - len(hbytes)
     hblock = hbytes + b"\0" * hpad
     prefix = PREFIX.pack(MAGIC, VERSION, len(hbytes), _native.crc32(hblock))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(prefix)
-            f.write(hblock)
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path) as f:
+        f.write(prefix)
+        f.write(hblock)
+        for c in chunks:
+            f.write(c)
     return PREFIX.size + len(hblock) + offset
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from leanconv.atomic import atomic_write
 from leanconv.errors import LeanconvError, MissingPackageError, ModelNotFoundError
 
 
@@ -112,20 +113,25 @@ def read_weights(spec: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
 
 
 def write_weights(path: str | os.PathLike[str], tensors: dict[str, npt.NDArray[Any]]) -> None:
-    """Writes a state dict as ``.pth`` (torch), ``.safetensors`` or ``.npz`` by suffix."""
+    """Writes a state dict as ``.pth`` (torch), ``.safetensors`` or ``.npz`` by suffix, atomically
+    (see :mod:`leanconv.atomic`)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".safetensors":
         try:
-            from safetensors.numpy import save_file
+            from safetensors.numpy import save
         except ImportError:
             raise MissingPackageError("writing .safetensors needs: pip install safetensors") from None
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(p))
+        data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
+        with atomic_write(p) as f:
+            f.write(data)
     elif suffix == ".npz":
-        np.savez(p, **tensors)  # type: ignore[arg-type]
+        with atomic_write(p) as f:
+            np.savez(f, **tensors)  # type: ignore[arg-type]
     elif suffix in (".pth", ".pt", ".bin"):
         import torch
 
-        torch.save({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}, str(p))
+        with atomic_write(p) as f:
+            torch.save({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}, f)
     else:
         raise LeanconvError(f"{path}: output must end in .pth, .pt, .safetensors or .npz")
