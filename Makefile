@@ -30,15 +30,11 @@ lint: deps
 	$(PY) -m mypy python/leanconv
 
 # rust/core checked for aarch64 too (its x86-only SIMD paths are behind cfg), with the C kernels
-# cross-compiled by its build script.
+# cross-compiled by its build script. Debian's Rust toolchain with the aarch64 standard library,
+# installed by scripts/aarch64-toolchain.sh when missing; it fails here if it cannot be installed.
 lint-cross:
-	$(MAKE) -C kernels_c cross-tools
-	@if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
-	  cargo clippy -p leanconv-core --all-targets --locked --target aarch64-unknown-linux-gnu -- -D warnings; \
-	else \
-	  echo "lint-cross: skipped: the Rust target aarch64-unknown-linux-gnu is not installed" \
-	    "(rustup target add aarch64-unknown-linux-gnu)"; \
-	fi
+	env=$$(scripts/aarch64-toolchain.sh) && eval "$$env" && \
+	  cargo clippy -p leanconv-core --all-targets --locked --target aarch64-unknown-linux-gnu -- -D warnings
 
 test-rust:
 	cargo test -p leanconv-core --locked
