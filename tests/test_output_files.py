@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from leanconv.atomic import atomic_write
 from leanconv.cli import main
 from leanconv.compress.weights import write_weights
 
-WEIGHTS = {"conv.weight": np.arange(8 * 4 * 9, dtype=np.float32).reshape(8, 4, 3, 3) / 100,
+WEIGHTS: dict[str, npt.NDArray[Any]] = {"conv.weight": np.arange(8 * 4 * 9, dtype=np.float32).reshape(8, 4, 3, 3) / 100,
            "conv.bias": np.linspace(-1, 1, 8, dtype=np.float32)}
 
 

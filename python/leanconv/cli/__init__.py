@@ -3,6 +3,7 @@ subcommand group. Known errors end in one red line and a non-zero exit code."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +15,7 @@ try:  # typer 0.2x carries its own copy of click, and click may not be installed
 except ImportError:  # older typer, on click
     from click import ClickException as _ClickException  # type: ignore[no-redef, import-not-found]
 
-from rich.console import Console
-
+from leanconv.cli.output import err_console
 from leanconv.errors import LeanconvError
 
 app = typer.Typer(
@@ -25,7 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -35,8 +34,18 @@ def _root() -> None:
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Registers `fn` as a subcommand."""
-    return app.command()(fn)
+    """Registers ``fn`` as a subcommand. A LeanconvError it raises ends the command with one red
+    line on stderr and exit code 1, however the app is run (``main``, typer's CliRunner)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LeanconvError as e:
+            err_console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return app.command()(run)
 
 
 # Subcommand modules register themselves on import; one line each.
@@ -45,12 +54,10 @@ from leanconv.cli import compress as _compress  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs the app and turns LeanconvError into one line and exit code 1."""
+    """Entry point: runs the app and returns its exit code (1 on known errors, 2 on usage errors)."""
     try:
-        app(args=argv, standalone_mode=False)
-    except LeanconvError as e:
-        err_console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
-        return 1
+        # Without standalone mode, click returns the code of a typer.Exit raised by a command.
+        code = app(args=argv, standalone_mode=False)
     except typer.Exit as e:
         return int(e.exit_code or 0)
     except (typer.Abort, KeyboardInterrupt):
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except _ClickException as e:  # usage errors arrive here with standalone_mode=False
         e.show()
         return e.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
