@@ -7,7 +7,8 @@ PIP := $(VENV)/bin/pip
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test build deps test-rust test-c test-cross test-py stubtest lint lint-cross clean
+.PHONY: run test build deps test-rust test-c test-cross test-py stubtest lint lint-cross clean \
+	bench-micro bench-micro-compare
 
 # One stamp per set of requirements: reinstall only when a pin changes.
 $(VENV)/.deps: requirements-dev.txt requirements-zoo.txt
@@ -53,6 +54,23 @@ stubtest: build
 	$(PY) -m mypy.stubtest leanconv._native
 
 test: lint lint-cross test-rust test-c test-cross test-py stubtest
+
+# Micro-benchmarks of the hot paths (bench/micro/README.md). `make bench-micro` saves every run
+# under bench/micro/.benchmarks; `make bench-micro-compare` runs again, saves nothing, and fails
+# when a benchmark is slower than in the last saved run by more than BENCH_MICRO_FAIL (the
+# README says why this threshold).
+BENCH_MICRO_STORAGE := $(CURDIR)/bench/micro/.benchmarks
+BENCH_MICRO_FAIL ?= min:100%
+BENCH_MICRO := $(PY) -m pytest bench/micro -q --benchmark-enable --benchmark-storage=$(BENCH_MICRO_STORAGE) \
+	--benchmark-max-time=0.5 --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name
+
+bench-micro: build
+	$(BENCH_MICRO) --benchmark-autosave
+
+bench-micro-compare: build
+	@ls $(BENCH_MICRO_STORAGE)/*/*.json >/dev/null 2>&1 || \
+	  { echo "bench-micro-compare: no saved run to compare with: run make bench-micro first" >&2; exit 1; }
+	$(BENCH_MICRO) --benchmark-compare --benchmark-compare-fail=$(BENCH_MICRO_FAIL)
 
 clean:
 	rm -rf target kernels_c/build python/leanconv/*.so

@@ -30,7 +30,8 @@ case $what in c | rust) ;; *) echo "usage: $0 [c|rust]" >&2; exit 2 ;; esac
 TARGET=aarch64-unknown-linux-gnu
 C_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 RUST_PACKAGES=(rustc-web cargo-web rust-web-clippy)
-CACHE=${LEANCONV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/leanconv}
+home_dir=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+CACHE=${LEANCONV_CACHE:-${XDG_CACHE_HOME:-$home_dir/.cache}/leanconv}
 
 log() { echo "aarch64-toolchain: $*" >&2; }
 die() { log "error: $*"; exit 1; }
