@@ -13,6 +13,10 @@ from leanconv import primitives
 
 CASES = primitive_cases()
 
+# The benchmarks time CPU time of the whole process: torch's reference convolution runs on this
+# thread alone, so no idle worker of its pool spins while the next benchmark is timed.
+torch.set_num_threads(1)
+
 
 # A run takes milliseconds, so the default half second holds too few rounds for a median that
 # a burst of other work on the machine does not move.
