@@ -492,6 +492,11 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     let mut cur = Cursor::new(data);
     let h = cur.u8()? as u32;
     if h == 0 {
+        if !cur.rest().is_empty() {
+            return Err(CoreError::Corrupt(
+                "crans: trailing bytes after an all-zero tensor".into(),
+            ));
+        }
         out.fill(0);
         return Ok(());
     }
