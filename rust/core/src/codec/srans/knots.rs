@@ -163,7 +163,7 @@ impl Knots {
         }
         let spread = if signed { 0 } else { r.get(2) };
         let n = positions(first, last, spread).len();
-        let values = read_table(r, n, s, super::VERSION)?
+        let values = read_table(r, n, s)?
             .into_iter()
             .map(|u| u.ok_or_else(|| bad("has an absent knot")))
             .collect::<Result<Vec<u32>>>()?;

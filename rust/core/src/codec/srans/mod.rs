@@ -30,13 +30,11 @@
 //!   one lookup yields two codes, which decoded EfficientNet-Lite0's large tensors 1.7-1.9x
 //!   faster for 0.3% more bits.
 //!
-//! Stream: `0` for an all-zero tensor; else the version byte, the table bits (the [`Header`],
-//! the class tables, the position map, the side tables), the side words (the side stream's
-//! final state, then its words in decoding order, up to where its decoding ends: its first
-//! state is the main stream's first, which is not stored again), and the main words (the
-//! final states, then the words in decoding order). Up to version 4 the header took a byte a
-//! field, varints gave the table bits' length and the side words' count, and the side stream
-//! started from RANS_L.
+//! Stream: `0` for an all-zero tensor; else the format byte ([`FORMAT`]), the table bits (the
+//! [`Header`], the class tables, the position map, the side tables), the side words (the side
+//! stream's final state, then its words in decoding order, up to where its decoding ends: its
+//! first state is the main stream's first, which is not stored again), and the main words (the
+//! final states, then the words in decoding order).
 use super::bits::{BitReader, BitWriter, Cursor};
 use super::huffman::{gamma_bits, get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
@@ -49,14 +47,10 @@ use model::{
     MAX_POSITIONAL,
 };
 
-/// Stream version. Version 1 rebuilt log-scale weights with the mantissa of each octave in
-/// reverse (2^(+k/s) where 2^(-k/s) was meant), which cost 1.5-2% on large tensors; its streams
-/// still decode ([`weight`]). Version 3 added the pair flag to the header ([`pair_table`]);
-/// version 4 codes a repeated table value in one bit ([`write_table`]); version 5 may send a
-/// table as knots ([`Sent`]), packs the header into the table bits ([`Header`]), codes the
-/// tail in the main states' first values ([`tail_of`]) and starts the side stream from the
-/// main stream's first state.
-const VERSION: u8 = 5;
+/// The first byte of a stream that is not all zero (an all-zero tensor is the single byte 0).
+/// It marks the format, so that a stream of another format is refused rather than misread;
+/// the decoder accepts this value only.
+const FORMAT: u8 = 5;
 /// rANS lower bound; states live in [L, 2^32) and renormalise by 16-bit words.
 const RANS_L: u32 = 1 << 16;
 /// Interleaved states of the main stream, by tensor size: every state costs 4 bytes at the
@@ -92,13 +86,10 @@ struct Table {
 }
 
 /// Weight of log-scale value u (u = 0 is the most frequent symbol) at s steps per octave:
-/// 2^(-u/s), scaled to integers. Version 1 streams used 2^(frac(u/s) - floor(u/s)).
-fn weight(u: u32, s: u32, version: u8) -> u64 {
+/// 2^(-u/s), scaled to integers.
+fn weight(u: u32, s: u32) -> u64 {
     let u = u.min(MAX_OCTAVES * s - 1);
     let (octave, step) = (u / s, u % s);
-    if version == 1 {
-        return MANT[(step * (8 / s)) as usize] << (MAX_OCTAVES - octave);
-    }
     if step == 0 {
         MANT[0] << (MAX_OCTAVES - octave)
     } else {
@@ -109,7 +100,7 @@ fn weight(u: u32, s: u32, version: u8) -> u64 {
 
 /// Frequencies summing to 2^p from log-scale values (None = absent symbol). Every present
 /// symbol gets at least 1. Shared by encoder and decoder: the single source of the table.
-fn normalize(us: &[Option<u32>], s: u32, p: u32, version: u8) -> Result<Vec<u32>> {
+fn normalize(us: &[Option<u32>], s: u32, p: u32) -> Result<Vec<u32>> {
     let total = 1u64 << p;
     let present = us.iter().filter(|u| u.is_some()).count() as u64;
     if present == 0 || present > total {
@@ -117,10 +108,7 @@ fn normalize(us: &[Option<u32>], s: u32, p: u32, version: u8) -> Result<Vec<u32>
             "srans: a table has {present} symbols for 2^{p} slots"
         )));
     }
-    let ws: Vec<u64> = us
-        .iter()
-        .map(|u| u.map_or(0, |u| weight(u, s, version)))
-        .collect();
+    let ws: Vec<u64> = us.iter().map(|u| u.map_or(0, |u| weight(u, s))).collect();
     // Weights are below 2^49 (MANT < 2^17, shifted by at most 32), at most 257 of them, and
     // the budget is below 2^12: sums and products fit in 64 bits.
     let sum: u64 = ws.iter().sum();
@@ -298,14 +286,12 @@ fn value_code(d: i64) -> u32 {
     }
 }
 
-fn read_table(r: &mut BitReader, n: usize, s: u32, version: u8) -> Result<Vec<Option<u32>>> {
+fn read_table(r: &mut BitReader, n: usize, s: u32) -> Result<Vec<Option<u32>>> {
     let mut prev = 0i64;
     let mut us = Vec::with_capacity(n);
-    // The code of an absent value (0 up to version 3; 0 means "the same value" from 4 on).
-    let absent = if version >= 4 { 1 } else { 0 };
     for _ in 0..n {
         let t = get_gamma(r)?;
-        if t == absent {
+        if t == 1 {
             us.push(None);
         } else {
             let z = t.saturating_sub(1);
@@ -321,7 +307,7 @@ fn read_table(r: &mut BitReader, n: usize, s: u32, version: u8) -> Result<Vec<Op
 }
 
 /// A table as sent: its log-scale values, and the knots they were read from where it is sent
-/// as knots rather than value by value (a flag bit says which, from version 5).
+/// as knots rather than value by value (a flag bit says which).
 pub(super) struct Sent {
     us: Vec<Option<u32>>,
     knots: Option<Knots>,
@@ -356,25 +342,18 @@ impl Sent {
 }
 
 /// Reads a table over `nsym` symbols (`signed`: symbols 0, +1, -1, ...) as [`Sent::write`]
-/// wrote it, or as `write_table` did before version 5.
-fn read_sent(
-    r: &mut BitReader,
-    nsym: usize,
-    s: u32,
-    version: u8,
-    signed: bool,
-) -> Result<Vec<Option<u32>>> {
-    if version >= 5 && r.get(1) == 1 {
+/// wrote it.
+fn read_sent(r: &mut BitReader, nsym: usize, s: u32, signed: bool) -> Result<Vec<Option<u32>>> {
+    if r.get(1) == 1 {
         Ok(Knots::read(r, nsym, s, signed)?.expand(nsym, s))
     } else {
-        read_table(r, nsym, s, version)
+        read_table(r, nsym, s)
     }
 }
 
-/// A stream's header. Up to version 4 it took a byte a field after the version byte, and a
-/// varint gave the length of the table bits; from version 5 its fields open the table bits
-/// (29 bits, and the tail's length with 8 or 32 lanes), which end at the next byte: 39 bytes
-/// less over the default model's 7 tensors.
+/// A stream's header: the fields open the table bits (29 bits, and the tail's length with 8
+/// or 32 lanes), which end at the next byte, so small tensors spend no byte per field and no
+/// length on the table bits.
 #[doc(hidden)]
 pub struct Header {
     pub lanes: usize,
@@ -386,7 +365,7 @@ pub struct Header {
     pub maxrel: usize,
     pub maxmin: usize,
     pub pairs: bool,
-    /// Symbols in the main stream's tail ([`tail_of`]; from version 5, with 8 or 32 lanes).
+    /// Symbols in the main stream's tail ([`tail_of`]; with 8 or 32 lanes).
     pub tail: usize,
 }
 
@@ -409,7 +388,7 @@ impl Header {
         }
     }
 
-    /// The version 5 header (codes out of range come out as values `check` refuses).
+    /// The header (codes out of range come out as values `check` refuses).
     fn read(r: &mut BitReader) -> Result<Self> {
         let pick = |c: u32, of: &[u32]| of.get(c as usize).copied().unwrap_or(0);
         let mut h = Self {
@@ -427,26 +406,6 @@ impl Header {
             h.tail = get_gamma(r)? as usize;
         }
         Ok(h)
-    }
-
-    /// The header of versions 1 to 4: a byte a field.
-    fn read_bytes(cur: &mut Cursor, version: u8) -> Result<Self> {
-        Ok(Self {
-            lanes: cur.u8()? as usize,
-            p: cur.u8()? as u32,
-            s: cur.u8()? as u32,
-            ntables: cur.u8()? as usize,
-            rows_on: cur.u8()?,
-            maxrel: cur.u8()? as usize,
-            maxmin: cur.u8()? as usize,
-            pairs: version >= 3
-                && match cur.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(corrupt("bad header")),
-                },
-            tail: 0,
-        })
     }
 
     fn check(&self) -> Result<()> {
@@ -969,7 +928,7 @@ fn write(
     let class_tables: Vec<Table> = fit
         .tables
         .iter()
-        .map(|t| Table::new(normalize(&t.us, fit.s, p, VERSION).expect("encoder tables are valid")))
+        .map(|t| Table::new(normalize(&t.us, fit.s, p).expect("encoder tables are valid")))
         .collect();
     let rowlen = if plan.rows_on { rowlen } else { codes.len() };
     let live: Vec<(usize, i32, usize)> = plan
@@ -990,7 +949,7 @@ fn write(
         pair_slack,
         simd_ids,
     );
-    let mut out = vec![VERSION];
+    let mut out = vec![FORMAT];
     // Main stream: symbol j on lane j % lanes, its tail on a state of its own.
     let tables = pairs.as_ref().unwrap_or(&class_tables);
     let width = if pairs.is_some() {
@@ -1034,10 +993,9 @@ fn write(
     let mut side = Vec::new();
     if plan.rows_on {
         fit.kind_table.write(&mut tw);
-        let kinds = Table::new(normalize(&fit.kind_table.us, fit.s, p, VERSION).expect("valid"))
-            .enc_syms(p);
+        let kinds = Table::new(normalize(&fit.kind_table.us, fit.s, p).expect("valid")).enc_syms(p);
         let mins = (!fit.min_table.us.is_empty()).then(|| {
-            Table::new(normalize(&fit.min_table.us, fit.s, p, VERSION).expect("valid")).enc_syms(p)
+            Table::new(normalize(&fit.min_table.us, fit.s, p).expect("valid")).enc_syms(p)
         });
         if !fit.min_table.us.is_empty() {
             fit.min_table.write(&mut tw);
@@ -1178,29 +1136,14 @@ fn word(words: &[u8], i: usize) -> u16 {
     }
 }
 
-fn read_words<'a>(cur: &mut Cursor<'a>, count: usize) -> Result<&'a [u8]> {
-    cur.take(
-        count
-            .checked_mul(2)
-            .ok_or_else(|| corrupt("word count overflows"))?,
-    )
-}
-
-/// The header of a stream of `version` (not 0) that `cur` has read the version byte of, and
-/// the reader of its table bits. Up to version 4 the header's bytes come first, then the table
-/// bits' length and the table bits; from version 5 the table bits open with the header.
-fn open<'a>(version: u8, cur: &mut Cursor<'a>) -> Result<(Header, BitReader<'a>)> {
-    if version > VERSION {
-        return Err(corrupt(&format!("unknown version {version}")));
+/// The header of a stream whose first byte `format` (not 0) `cur` has read, and the reader
+/// of its table bits, which open with the header.
+fn open<'a>(format: u8, cur: &mut Cursor<'a>) -> Result<(Header, BitReader<'a>)> {
+    if format != FORMAT {
+        return Err(corrupt(&format!("unknown stream format {format}")));
     }
-    let (header, tr) = if version >= 5 {
-        let mut tr = BitReader::new(&cur.data[cur.pos..]);
-        (Header::read(&mut tr)?, tr)
-    } else {
-        let header = Header::read_bytes(cur, version)?;
-        let tlen = cur.varint_max(cur.data.len() as u64, "table bytes")?;
-        (header, BitReader::new(cur.take(tlen)?))
-    };
+    let mut tr = BitReader::new(&cur.data[cur.pos..]);
+    let header = Header::read(&mut tr)?;
     header.check()?;
     Ok((header, tr))
 }
@@ -1209,11 +1152,11 @@ fn open<'a>(version: u8, cur: &mut Cursor<'a>) -> Result<(Header, BitReader<'a>)
 #[doc(hidden)]
 pub fn header(data: &[u8]) -> Result<Header> {
     let mut cur = Cursor::new(data);
-    let version = cur.u8()?;
-    if version == 0 {
+    let format = cur.u8()?;
+    if format == 0 {
         return Err(corrupt("an all-zero tensor has no header"));
     }
-    Ok(open(version, &mut cur)?.0)
+    Ok(open(format, &mut cur)?.0)
 }
 
 pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
@@ -1225,15 +1168,15 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
 pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> Result<()> {
     let n = out.len();
     let mut cur = Cursor::new(data);
-    let version = cur.u8()?;
-    if version == 0 {
+    let format = cur.u8()?;
+    if format == 0 {
         if cur.rest().is_empty() {
             out.fill(0);
             return Ok(());
         }
         return Err(corrupt("trailing bytes after an all-zero tensor"));
     }
-    let (header, mut tr) = open(version, &mut cur)?;
+    let (header, mut tr) = open(format, &mut cur)?;
     let Header {
         lanes,
         p,
@@ -1259,10 +1202,9 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let mut tables = Vec::with_capacity(ntables);
     for _ in 0..ntables {
         tables.push(Table::new(normalize(
-            &read_sent(&mut tr, nsym, s, version, true)?,
+            &read_sent(&mut tr, nsym, s, true)?,
             s,
             p,
-            version,
         )?));
     }
     let positional = rows_on == 2;
@@ -1288,18 +1230,12 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
     let nkinds = if positional { 2 } else { ntables + 1 };
     // Tables of the side stream: row kinds, then minima where some row is live.
     let side_tables = if rows_on > 0 {
-        let kinds = Table::new(normalize(
-            &read_sent(&mut tr, nkinds, s, version, false)?,
-            s,
-            p,
-            version,
-        )?);
+        let kinds = Table::new(normalize(&read_sent(&mut tr, nkinds, s, false)?, s, p)?);
         let mins = if kinds.freq[1..].iter().any(|&f| f > 0) {
             Some(Table::new(normalize(
-                &read_sent(&mut tr, maxmin, s, version, false)?,
+                &read_sent(&mut tr, maxmin, s, false)?,
                 s,
                 p,
-                version,
             )?))
         } else {
             None
@@ -1309,24 +1245,14 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
         None
     };
     tr.check("srans tables")?;
-    if version >= 5 {
-        cur.take(tr.bytes_consumed())?;
-    }
+    cur.take(tr.bytes_consumed())?;
     // Row kinds and minima.
     let mut row_kind = vec![(1u8, 1i32); rows];
     // Lookup tables, first of the side tables, then of the classes: a buffer kept between
     // decodes (allocating and clearing it each time cost a few percent).
     let mut luts = LUTS.take();
-    // The side stream: up to version 4 its word count comes first and it ends at RANS_L; from
-    // version 5 it runs to where its decoding ends, at the main stream's first state.
-    let side_count = match version {
-        ..5 => Some(cur.varint_max(data.len() as u64, "side words")?),
-        _ => None,
-    };
-    let side = match side_count {
-        Some(count) => read_words(&mut cur, count)?,
-        None => &data[cur.pos..],
-    };
+    // The side stream runs to where its decoding ends, at the main stream's first state.
+    let side = &data[cur.pos..];
     let mut first_state = None;
     if let Some((kinds, mins)) = side_tables {
         let size = (1 << p) + LUT_SLACK;
@@ -1354,21 +1280,12 @@ pub fn decode_with(data: &[u8], shape: &[usize], out: &mut [i8], simd: bool) -> 
             };
             *rk = (kind, m);
         }
-        let ends = match side_count {
-            Some(_) => pos == nside && x == RANS_L,
-            None => pos <= nside && x >= RANS_L,
-        };
-        if !ends {
+        if pos > nside || x < RANS_L {
             return Err(corrupt("side stream does not end where it should"));
         }
-        if side_count.is_none() {
-            cur.take(2 * pos)?;
-            first_state = Some(x);
-        }
+        cur.take(2 * pos)?;
+        first_state = Some(x);
     } else {
-        if side_count.is_some_and(|count| count != 0) {
-            return Err(corrupt("side words without row information"));
-        }
         row_kind[0] = (1, maxmin as i32);
     }
     // Main stream.

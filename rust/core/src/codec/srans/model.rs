@@ -489,7 +489,7 @@ fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     // (all bits, the table's bits, the table)
     let cost = |sent: Sent| {
         let table = sent.bits() as f64;
-        match normalize(&sent.us, s, p, VERSION) {
+        match normalize(&sent.us, s, p) {
             Ok(freq) => (table + Table::new(freq).cost(counts, p), table, sent),
             Err(_) => (f64::INFINITY, table, sent),
         }
