@@ -11,10 +11,10 @@
 //! positive one, since signs are not a fair coin within a class. Plain tables (the row
 //! minimums) have one curve over their symbols. Every symbol from `first` to `last` is present,
 //! except those that a signed table masks at its far end (`absent`).
-use super::{
-    gamma_bits, get_gamma, put_gamma, read_table, unzigzag, value_code, write_table, zigzag,
-    BitReader, BitWriter, MAX_OCTAVES,
-};
+use super::format::{read_table, unzigzag, value_code, write_table, zigzag};
+use super::table::MAX_OCTAVES;
+use crate::codec::bits::{BitReader, BitWriter};
+use crate::codec::huffman::{gamma_bits, get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
 
 /// Knot positions past `first`: dense near it, where counts change fastest (the zero symbol

@@ -1,7 +1,10 @@
 //! srans's model search: per-row statistics, classes of rows (or of positions in short rows)
 //! found by Lloyd iterations on code cost, and the candidate models whose tables the encoder
 //! weighs ([`Candidate::fit`]).
-use super::*;
+use super::format::{Sent, MAX_CLASSES};
+use super::knots::Knots;
+use super::symbols::{rel, sym_of, symbol_lut};
+use super::table::{log_values, normalize, Table};
 
 /// Statistics of rows: each row's smallest non-zero magnitude (0 for an all-zero row) and its
 /// histogram over signed relative symbols, as a (symbol, count) list in symbol order without

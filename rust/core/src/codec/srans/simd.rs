@@ -1,6 +1,6 @@
 //! The AVX2 coders of srans's main stream: whole rounds of 8·V codes, V vectors of eight
 //! lanes, each lane's symbol looked up in its class's 2^p-entry table.
-use super::Rows;
+use super::decode::Rows;
 
 use std::arch::x86_64::*;
 
