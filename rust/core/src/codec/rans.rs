@@ -35,7 +35,7 @@ const OFF_INIT: u32 = 256;
 /// An adaptive frequency model over at most N symbols.
 #[derive(Clone)]
 struct Model<const N: usize> {
-    /// cum_hi[s] = end of symbol s's slot range; 0xFFFF beyond the alphabet.
+    /// `cum_hi[s]` = end of symbol s's slot range; 0xFFFF beyond the alphabet.
     cum_hi: [u16; N],
     counts: [u32; N],
     total: u32,
