@@ -121,7 +121,7 @@ def entropy_bits(counts: np.ndarray) -> float:
 
 
 # Decoding a model takes milliseconds: more repeats find the machine's quiet moments for every
-# decoder alike (this VM's speed swings by up to 1.7x over minutes).
+# decoder alike (a shared virtual machine's speed swings over minutes).
 DECODE_REPEAT = 15
 
 
@@ -255,8 +255,8 @@ def speeds(layers: list[np.ndarray]) -> dict[str, float]:
 
 def alternate(fns: dict[str, Any], mb: float, rounds: int = 21) -> dict[str, float]:
     """Runs `fns` in turn for `rounds` rounds (after two warm-up rounds), so that every one sees
-    the same machine: each one's median and best-round MB/s (the VM's speed moves in phases
-    of seconds to minutes: the best round is the machine at full speed), and each one's median
+    the same machine: each one's median and best-round MB/s (a shared machine's speed moves in
+    phases of seconds to minutes: the best round is the machine at full speed), and each one's median
     speed ratio to the first (the peer) over the rounds."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds + 2):
