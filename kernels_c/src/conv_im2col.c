@@ -199,8 +199,8 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
     float *rows = (float *)workspace;
     /* Runs of mr pixels of one output row whose taps are all inside the input are multiplied
      * in place (tap offsets `off`, pixel stride sw*C); only the others are lowered, a tile at
-     * a time. Lowering every pixel instead (packing A) cost a quarter of the time of a ResNet-18
-     * stride-2 layer, more than streaming even megabytes of weights from L2/L3 per tile. */
+     * a time: lowering (packing A) costs more than streaming even megabytes of weights from
+     * L2/L3 per tile. */
     size_t *off = (size_t *)((char *)workspace + im2row_rows_bytes(p));
     for (size_t r = 0; r < p->kh; ++r)
         for (size_t s = 0; s < p->kw; ++s)
