@@ -118,12 +118,7 @@ fn run() -> Result<bool> {
         layer(3, 23, 16, 7, 2, 3),
         // TF-style SAME padding of a stride-2 layer: the odd pixel at the end
         ConvSpec {
-            pads: Pads {
-                top: 0,
-                left: 0,
-                bottom: 1,
-                right: 1,
-            },
+            pads: Pads::from([0, 0, 1, 1]),
             ..layer(16, 14, 24, 3, 2, 0)
         },
     ];

@@ -144,12 +144,7 @@ fn shapes() -> Vec<ConvSpec> {
     let mut v = Vec::new();
     let base = |c, h, w, k, ks: usize, s: usize, pads: [usize; 4], g: usize| ConvSpec {
         stride: (s, s),
-        pads: Pads {
-            top: pads[0],
-            left: pads[1],
-            bottom: pads[2],
-            right: pads[3],
-        },
+        pads: Pads::from(pads),
         groups: g,
         ..ConvSpec::new(c, k, h, w, (ks, ks))
     };
@@ -209,32 +204,17 @@ fn spec_for(
         kernel: (kh, kw),
         stride: (sh, sw),
         dilation: (dh, dw),
-        pads: Pads {
-            top: pads[0],
-            left: pads[1],
-            bottom: pads[2],
-            right: pads[3],
-        },
+        pads: Pads::from(pads),
         groups: g,
         activation,
     };
-    let single = |p: &mut ConvSpec| {
-        p.in_channels = cg * g;
-        p.out_channels = kg * g;
-        p.groups = 1;
-    };
     match prim.family {
-        "kn2row" => {
-            single(&mut p);
-            p.stride = (1, 1);
-        }
+        "kn2row" => (p.groups, p.stride) = (1, (1, 1)),
         "gemm1x1" => {
-            single(&mut p);
-            (p.kernel, p.stride, p.pads) = ((1, 1), (1, 1), Pads::default());
+            (p.groups, p.kernel, p.stride, p.pads) = (1, (1, 1), (1, 1), Pads::default());
         }
         "winograd2x2" | "winograd4x4" => {
-            single(&mut p);
-            (p.kernel, p.stride, p.dilation) = ((3, 3), (1, 1), (1, 1));
+            (p.groups, p.kernel, p.stride, p.dilation) = (1, (3, 3), (1, 1), (1, 1));
         }
         "depthwise" => {
             let ks = if prim.name.contains("5x5") { 5 } else { 3 };
@@ -323,12 +303,7 @@ fn errors_are_reported_not_panics() {
     let one = ConvSpec::new(4, 4, 3, 3, (1, 1));
     for pads in [[0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]] {
         let padded = ConvSpec {
-            pads: Pads {
-                top: pads[0],
-                left: pads[1],
-                bottom: pads[2],
-                right: pads[3],
-            },
+            pads: Pads::from(pads),
             ..one
         };
         assert!(!find("gemm1x1_hwc").unwrap().applicable(&padded).unwrap());

@@ -111,12 +111,7 @@ fn pads_arg(x: &Bound<'_, PyAny>) -> Res<Pads> {
     )?;
     Ok(match v[..] {
         [h, w] => Pads::symmetric(h, w),
-        [top, left, bottom, right] => Pads {
-            top,
-            left,
-            bottom,
-            right,
-        },
+        [top, left, bottom, right] => Pads::from([top, left, bottom, right]),
         _ => unreachable!("ints_arg returns 2 or 4 values"),
     })
 }

@@ -62,6 +62,18 @@ impl Pads {
     }
 }
 
+/// `[top, left, bottom, right]`: the order of the Graph's `padding` attribute.
+impl From<[usize; 4]> for Pads {
+    fn from([top, left, bottom, right]: [usize; 4]) -> Self {
+        Self {
+            top,
+            left,
+            bottom,
+            right,
+        }
+    }
+}
+
 /// `(top, left, bottom, right)`, as the Graph and the Python `ConvSpec` write padding.
 impl std::fmt::Display for Pads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -349,7 +361,7 @@ mod tests {
             let spec = ConvSpec {
                 in_channels: g * cg, out_channels: g * kg, height: h, width: w,
                 kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw),
-                pads: Pads { top: pads[0], left: pads[1], bottom: pads[2], right: pads[3] },
+                pads: Pads::from(pads),
                 groups: g, activation: Activation::None,
             };
             let want = brute_force(h, kh, sh, dh, pads[0], pads[2], false)
@@ -401,12 +413,7 @@ mod tests {
         .contains("kernel height"));
         let padded = ConvSpec {
             height: 2,
-            pads: Pads {
-                top: 0,
-                left: 0,
-                bottom: 1,
-                right: 0,
-            },
+            pads: Pads::from([0, 0, 1, 0]),
             ..ok
         };
         assert_eq!(padded.output_hw(), Ok((1, 3)));
