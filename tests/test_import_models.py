@@ -11,7 +11,7 @@ import torch
 from conftest import rel_err
 from onnx import numpy_helper
 
-from leanconv import zoo
+from leanconv.io import zoo
 from leanconv.io.onnx_import import import_onnx
 from leanconv.models.default_net import default_record, load_digits_split
 from leanconv.runtime.reference import run
