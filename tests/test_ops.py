@@ -246,7 +246,7 @@ def _conv_layer(**attrs: object) -> Layer:
 @pytest.mark.parametrize("layer, shapes, message", [
     (_conv_layer(), [(1, 1, 2, 2)], "window of 3"),
     (_conv_layer(), [(1, 2, 5, 5)], "2 channels"),
-    (_conv_layer(), [(1, 1, 5)], "4-D"),
+    (_conv_layer(), [(1, 1, 5)], "input must be 4-D"),
     (_conv_layer(), [(1, 1, 5, 5), (1, 1, 5, 5)], "1 input"),
     (_conv_layer(stride=(0, 1)), [(1, 1, 5, 5)], "stride"),
     (Layer("p", "maxpool", ["x"], {"kernel": (2, 2), "stride": (2, 2), "padding": (2, 0, 0, 0), "dilation": (1, 1),

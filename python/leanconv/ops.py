@@ -88,9 +88,9 @@ def _only(shapes: list[Shape]) -> Shape:
     return _inputs(shapes, 1)[0]
 
 
-def _nchw(shape: Shape) -> Shape:
+def _four_d(shape: Shape, what: str = "input") -> Shape:
     if len(shape) != 4:
-        raise ShapeError(f"needs a 4-D (N, C, H, W) input, got shape {shape}")
+        raise ShapeError(f"{what} must be 4-D, got shape {shape}")
     return shape
 
 
@@ -127,8 +127,8 @@ def _same(layer: Layer, shapes: list[Shape]) -> Shape:
 
 
 def _conv_shape(layer: Layer, shapes: list[Shape]) -> Shape:
-    n, c, h, w = _nchw(_only(shapes))
-    o, i_per_g, kh, kw = _weight_shape(layer, "weight")
+    n, c, h, w = _four_d(_only(shapes))
+    o, i_per_g, kh, kw = _four_d(_weight_shape(layer, "weight"), "weight")
     groups = layer.attrs["groups"]
     if groups < 1 or o % groups or c != i_per_g * groups:
         raise ShapeError(f"input has {c} channels; weight {_weight_shape(layer, 'weight')} with groups={groups} "
@@ -138,8 +138,8 @@ def _conv_shape(layer: Layer, shapes: list[Shape]) -> Shape:
 
 
 def _conv_transpose_shape(layer: Layer, shapes: list[Shape]) -> Shape:
-    n, c, h, w = _nchw(_only(shapes))
-    i, o_per_g, kh, kw = _weight_shape(layer, "weight")
+    n, c, h, w = _four_d(_only(shapes))
+    i, o_per_g, kh, kw = _four_d(_weight_shape(layer, "weight"), "weight")
     a = layer.attrs
     groups = a["groups"]
     if groups < 1 or i % groups or c != i:
@@ -160,7 +160,10 @@ def _conv_transpose_shape(layer: Layer, shapes: list[Shape]) -> Shape:
 
 def _linear_shape(layer: Layer, shapes: list[Shape]) -> Shape:
     x = _only(shapes)
-    out_f, in_f = _weight_shape(layer, "weight")
+    w = _weight_shape(layer, "weight")
+    if len(w) != 2:
+        raise ShapeError(f"weight must be 2-D (out, in), got shape {w}")
+    out_f, in_f = w
     if not x or x[-1] != in_f:
         raise ShapeError(f"input's last dimension must be {in_f} (weight {(out_f, in_f)})")
     _bias_fits(layer, out_f)
@@ -191,7 +194,7 @@ def _lrn_shape(layer: Layer, shapes: list[Shape]) -> Shape:
 
 
 def _pool_shape(layer: Layer, shapes: list[Shape]) -> Shape:
-    n, c, h, w = _nchw(_only(shapes))
+    n, c, h, w = _four_d(_only(shapes))
     a = layer.attrs
     kernel = a["kernel"]
     # Every window must hold an input element (ONNX's rule): a window of padding alone has no
@@ -202,7 +205,7 @@ def _pool_shape(layer: Layer, shapes: list[Shape]) -> Shape:
 
 
 def _global_avgpool_shape(layer: Layer, shapes: list[Shape]) -> Shape:
-    n, c, _, _ = _nchw(_only(shapes))
+    n, c, _, _ = _four_d(_only(shapes))
     return (n, c, 1, 1)
 
 
@@ -266,7 +269,7 @@ def _slice_shape(layer: Layer, shapes: list[Shape]) -> Shape:
 
 
 def _upsample_shape(layer: Layer, shapes: list[Shape]) -> Shape:
-    n, c, _, _ = _nchw(_only(shapes))
+    n, c, _, _ = _four_d(_only(shapes))
     h, w = layer.attrs["size"]
     if min(h, w) < 1 or layer.attrs["mode"] not in ("nearest", "bilinear"):
         raise ShapeError(f"size {(h, w)} must be positive and mode nearest or bilinear")
@@ -317,10 +320,16 @@ def _batchnorm_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tenso
     return x * weight("scale").reshape(view) + weight("shift").reshape(view)
 
 
-def _relu_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
-    import torch
+def _unary_ref(name: str) -> ReferenceFn:
+    """The torch.nn.functional function ``name`` of the one input."""
 
-    return torch.relu(xs[0])
+    def run(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+        import torch.nn.functional as F
+
+        fn: Callable[[Tensor], Tensor] = getattr(F, name)
+        return fn(xs[0])
+
+    return run
 
 
 def _clip_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
@@ -329,34 +338,10 @@ def _clip_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -
     return torch.clamp(xs[0], layer.attrs["min"], layer.attrs["max"])
 
 
-def _sigmoid_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
-    import torch
-
-    return torch.sigmoid(xs[0])
-
-
 def _hardsigmoid_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
     import torch
 
     return torch.clamp(layer.attrs["alpha"] * xs[0] + layer.attrs["beta"], 0.0, 1.0)
-
-
-def _hardswish_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
-    import torch.nn.functional as F
-
-    return F.hardswish(xs[0])
-
-
-def _silu_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
-    import torch.nn.functional as F
-
-    return F.silu(xs[0])
-
-
-def _tanh_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
-    import torch
-
-    return torch.tanh(xs[0])
 
 
 def _softmax_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
@@ -484,13 +469,13 @@ OPS: dict[str, Op] = {op.name: op for op in [
        _linear_shape, _linear_ref, weighted=True),
     Op("batchnorm", "per-channel affine y = x*scale + shift (inference form); weights scale, shift (C)",
        _batchnorm_shape, _batchnorm_ref),
-    Op("relu", "", _same, _relu_ref),
+    Op("relu", "", _same, _unary_ref("relu")),
     Op("clip", "attrs min, max (relu6 is clip 0..6)", _same, _clip_ref),
-    Op("sigmoid", "", _same, _sigmoid_ref),
+    Op("sigmoid", "", _same, _unary_ref("sigmoid")),
     Op("hardsigmoid", "attrs alpha, beta: clip(alpha*x + beta, 0, 1)", _same, _hardsigmoid_ref),
-    Op("hardswish", "", _same, _hardswish_ref),
-    Op("silu", "", _same, _silu_ref),
-    Op("tanh", "", _same, _tanh_ref),
+    Op("hardswish", "", _same, _unary_ref("hardswish")),
+    Op("silu", "", _same, _unary_ref("silu")),
+    Op("tanh", "", _same, _unary_ref("tanh")),
     Op("softmax", "attrs axis", _softmax_shape, _softmax_ref),
     Op("lrn", "attrs size, alpha, beta, bias (across channels)", _lrn_shape, _lrn_ref),
     Op("maxpool", "attrs kernel, stride, padding (t, l, b, r), dilation, ceil_mode", _pool_shape, _maxpool_ref),
