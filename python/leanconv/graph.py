@@ -20,6 +20,7 @@ import numpy as np
 
 from leanconv.errors import ShapeError, UnsupportedOpError
 from leanconv.ops import OPS, WEIGHTED_OPS, output_shape
+from leanconv.primitives import spec_from_layer
 
 
 @dataclass
@@ -162,10 +163,8 @@ class Graph:
         return rows
 
     def _macs(self, layer: Layer) -> int:
-        if layer.op == "conv":
-            n, _, oh, ow = layer.shape
-            o, i_per_g, kh, kw = layer.weights["weight"].shape
-            return n * o * oh * ow * i_per_g * kh * kw
+        if layer.op == "conv":  # the conv spec counts them, per image
+            return spec_from_layer(self, layer).macs * layer.shape[0]
         if layer.op == "conv_transpose":
             n, _, ih, iw = self.shape_of(layer.inputs[0])
             i, o_per_g, kh, kw = layer.weights["weight"].shape

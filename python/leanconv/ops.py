@@ -21,25 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from leanconv._native import window_output_size
 from leanconv.errors import ShapeError, UnsupportedOpError
 
 if TYPE_CHECKING:
     from torch import Tensor
 
     from leanconv.graph import Layer
-
-def window_output_size(size: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
-                       ceil_mode: bool) -> int:  # TEMP until the convspec merge brings the Rust one
-    if min(kernel, stride, dilation) < 1 or min(size, pad_begin, pad_end) < 0:
-        raise ShapeError("stride must be positive")
-    padded, extent = size + pad_begin + pad_end, dilation * (kernel - 1) + 1
-    if extent > padded:
-        raise ShapeError(f"a window of {extent} does not fit {padded}")
-    span = padded - extent
-    out = span // stride + 1
-    if ceil_mode and span % stride and out * stride < size + pad_begin:
-        out += 1
-    return out
 
 
 Shape = tuple[int, ...]

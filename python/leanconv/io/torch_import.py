@@ -2,8 +2,9 @@
 
 The module is traced symbolically, then run once on the example input node by node, so every
 node has a concrete value: sizes read with ``x.size(0)``, the targets of ``view``/``reshape``
-and the sizes of ``interpolate`` become static numbers, and each converted layer's inferred
-shape is checked against what torch computed.
+(every -1 resolved), the pieces of ``chunk``/``split`` and the sizes of ``interpolate`` become
+static numbers, and each converted layer's inferred shape is checked against what torch
+computed. Functions and tensor methods of the same name share one converter.
 """
 
 from __future__ import annotations
