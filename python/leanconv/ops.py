@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from leanconv._native import window_output_size
-from leanconv.errors import ShapeError, UnsupportedOpError
+from leanconv.errors import ShapeError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -52,9 +52,7 @@ class Op:
 def output_shape(layer: Layer, input_shapes: list[Shape]) -> Shape:
     """The output shape of ``layer`` given its input shapes; a ShapeError naming the layer when
     they do not fit or its attrs and weights are malformed."""
-    op = OPS.get(layer.op)
-    if op is None:
-        raise UnsupportedOpError(f"layer {layer.name!r}: op {layer.op!r} is not a leanconv op")
+    op = OPS[layer.op]  # Layer refuses ops that are not in the table
     try:
         return op.shape(layer, [tuple(s) for s in input_shapes])
     except KeyError as e:
