@@ -129,7 +129,8 @@ class _Importer:
                 padding = (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
         else:
             padding = _sym_padding(m.padding)
-        attrs = {"stride": as_pair(m.stride, "stride"), "padding": padding, "dilation": as_pair(m.dilation, "dilation"), "groups": m.groups}
+        attrs = {"stride": as_pair(m.stride, "stride"), "padding": padding,
+                 "dilation": as_pair(m.dilation, "dilation"), "groups": m.groups}
         return self.emit("conv", [x], attrs, {"weight": _np(m.weight), "bias": _np(m.bias)})
 
     def conv_transpose(self, m: nn.ConvTranspose2d, x: str) -> _Tensor:
@@ -168,9 +169,9 @@ class _Importer:
     def adaptive_avg(self, x: str, output_size: Any) -> _Tensor:
         _, _, h, w = self.b.shapes[x]
         size = output_size if output_size is not None else 1
-        # None entries keep the input size.
-        oh, ow = as_pair(tuple(d if d is not None else i for d, i in zip(size, (h, w)))
-                         if isinstance(size, (tuple, list)) else size, "output_size", 1)
+        if isinstance(size, (tuple, list)):  # None entries keep the input size
+            size = tuple(i if d is None else d for d, i in zip(size, (h, w)))
+        oh, ow = as_pair(size, "output_size", 1)
         if (oh, ow) == (1, 1):
             return self.emit("global_avgpool", [x])
         if h % oh or w % ow:
@@ -309,7 +310,7 @@ class _Importer:
         if name in ("cat", "concat", "concatenate"):
             tensors = self.tensor_list(bound["tensors"])
             return self.emit("concat", tensors, {"axis": int(bound.get("dim", 0)) % len(self.b.shapes[tensors[0]])})
-        x = self.name_of(bound["input"])
+        x = self.name_of(bound.get("input"))
         if name in ("transpose", "permute"):
             return self.emit("transpose", [x], {"perm": self.permutation(name, self.arg(args[1:]))})
         if name == "flatten":
@@ -345,8 +346,7 @@ class _Importer:
             return _Tensor(x)
         if name in _SIMPLE_FUNCTIONS:
             return self.emit(_SIMPLE_FUNCTIONS[name], [x])
-        raise UnsupportedOpError(f"{self.where()}: {'tensor method' if self.node.op == 'call_method' else 'function'} "  # type: ignore[union-attr]
-                                 f"{name!r} is not supported")
+        raise UnsupportedOpError(f"{self.where()}: {name!r} is not supported")
 
     # -- the walk --------------------------------------------------------------------------
 
