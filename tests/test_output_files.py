@@ -17,7 +17,7 @@ import torch
 import leanconv
 from leanconv.atomic import atomic_write
 from leanconv.cli import main
-from leanconv.compress.weights import write_weights
+from leanconv.io.weights import write_weights
 
 WEIGHTS: dict[str, npt.NDArray[Any]] = {"conv.weight": np.arange(8 * 4 * 9, dtype=np.float32).reshape(8, 4, 3, 3) / 100,
            "conv.bias": np.linspace(-1, 1, 8, dtype=np.float32)}
@@ -62,7 +62,7 @@ def test_cli_decompress_output_gets_the_umask_mode(tmp_path: Path, umask: int, s
     assert main(["decompress", str(src), "-o", str(out)]) == 0
     assert only_file(tmp_path / "out") == out
     assert mode(out) == 0o666 & ~umask
-    from leanconv.compress.weights import read_weights
+    from leanconv.io.weights import read_weights
 
     back = read_weights(out)
     for k, v in WEIGHTS.items():

@@ -1,6 +1,6 @@
 """Codec benchmark: the CODEC_ANCHORS protocol grid on real models.
 
-    .venv/bin/python bench/codecs/run.py [--quick] [--models M1_effnet_lite0,...]
+    .venv/bin/python bench/codecs/run.py [--quick | --check] [--update] [--models M1_effnet_lite0,...]
 
 For every model and (s, b) in {0, 0.5, 0.75} x {8, 4}: prune per layer, quantize per output
 channel (leanconv.compress, exactly the protocol), then measure in bits per weight: dense,
@@ -10,6 +10,11 @@ entropy H0, every leanconv codec (per tensor, everything needed to decode) and a
 figures are read from CODEC_ANCHORS.md. Every leanconv codec is decoded and compared with the
 codes (exact round trip) on every tensor. Speeds (MB/s of int8 codes) are measured on
 EfficientNet-Lite0 at s=0.5, b=4. Writes bench/results/codecs.md and codecs.json.
+
+The codecs' output is part of what the results state: every cell's byte count per leanconv
+codec must equal the one in the committed bench/results/codecs.json, else the run stops and
+names the cell. `--update` accepts a deliberate change of a codec's output; `--check` only
+measures the sizes and compares them, writing nothing.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ from leanconv.compress import prune_magnitude, quantize_per_channel  # noqa: E40
 
 GRID = [(0.0, 8), (0.0, 4), (0.5, 8), (0.5, 4), (0.75, 8), (0.75, 4)]
 ANCHORS = [ROOT.parent / "shared" / "CODEC_ANCHORS.md", ROOT / "shared" / "CODEC_ANCHORS.md"]
+RESULTS = ROOT / "bench" / "results"
 
 
 def default_model() -> dict[str, np.ndarray] | None:
     """The shipped default model's conv weights, when python/leanconv/models has it."""
     try:
-        from leanconv import zoo
+        from leanconv.io import zoo
 
         path = zoo.MODELS["default"].path()
     except Exception:
@@ -115,7 +121,7 @@ def entropy_bits(counts: np.ndarray) -> float:
 
 
 # Decoding a model takes milliseconds: more repeats find the machine's quiet moments for every
-# decoder alike (this VM's speed swings by up to 1.7x over minutes).
+# decoder alike (a shared virtual machine's speed swings over minutes).
 DECODE_REPEAT = 15
 
 
@@ -249,8 +255,8 @@ def speeds(layers: list[np.ndarray]) -> dict[str, float]:
 
 def alternate(fns: dict[str, Any], mb: float, rounds: int = 21) -> dict[str, float]:
     """Runs `fns` in turn for `rounds` rounds (after two warm-up rounds), so that every one sees
-    the same machine: each one's median and best-round MB/s (the VM's speed moves in phases
-    of seconds to minutes: the best round is the machine at full speed), and each one's median
+    the same machine: each one's median and best-round MB/s (a shared machine's speed moves in
+    phases of seconds to minutes: the best round is the machine at full speed), and each one's median
     speed ratio to the first (the peer) over the rounds."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds + 2):
@@ -307,7 +313,7 @@ def state_dict_time() -> float:
     import torch
 
     import leanconv
-    from leanconv import zoo
+    from leanconv.io import zoo
 
     sd = torch.load(zoo.MODELS["efficientnet-lite0"].path(), map_location="cpu", weights_only=True)
     with tempfile.TemporaryDirectory() as d:
@@ -324,11 +330,39 @@ COLS = [
 ]
 
 
+def codec_bytes(row: dict[str, Any]) -> dict[str, int]:
+    """Bytes of every leanconv codec (and auto) over a cell, from its bits per weight: the bench
+    stores 8 * bytes / weights, which gives the bytes back exactly."""
+    return {k[3:]: round(v * row["weights"] / 8) for k, v in row.items() if k.startswith("lc_") and k != "lc_min"}
+
+
+def committed_rows() -> dict[tuple[str, float, int], dict[str, Any]]:
+    """The committed results' rows by (model, s, b) (none without a results file)."""
+    path = RESULTS / "codecs.json"
+    if not path.exists():
+        return {}
+    return {(r["model"], r["s"], r["b"]): r for r in json.loads(path.read_text())["rows"]}
+
+
+def size_changes(row: dict[str, Any], committed: dict[str, Any]) -> list[str]:
+    """How a cell's measured weights and codec bytes differ from the committed ones."""
+    if row["weights"] != committed["weights"]:
+        return [f"{row['weights']} weights, committed {committed['weights']}"]
+    old = codec_bytes(committed)
+    return [f"{k} {v} bytes, committed {old.get(k)}" for k, v in codec_bytes(row).items() if old.get(k) != v]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the per-codec decode check and speeds")
+    ap.add_argument("--check", action="store_true",
+                    help="measure the sizes (as --quick) and compare them with the committed results; write nothing")
+    ap.add_argument("--update", action="store_true",
+                    help="accept codec sizes that differ from the committed results (a deliberate format change)")
     ap.add_argument("--models", default="")
     args = ap.parse_args()
+    args.quick |= args.check
+    committed = {} if args.update else committed_rows()
     nn = nncodec_figures()
     models: dict[str, Any] = dict(MODELS)
     dm = default_model()
@@ -337,6 +371,7 @@ def main() -> None:
     if args.models:
         models = {k: v for k, v in models.items() if k in args.models.split(",")}
     rows = []
+    compared = 0
     for mname, loader in models.items():
         weights = loader()
         for s, b in GRID:
@@ -350,6 +385,17 @@ def main() -> None:
             rows.append(r)
             print(f"{mname} s={s} b={b}: H0 {r['H0']:.3f} auto {r['lc_auto']:.3f} NNCodec {r.get('nncodec', '-')}"
                   f" ({time.perf_counter() - t:.1f}s)", flush=True)
+            if key in committed:
+                compared += 1
+                if changes := size_changes(r, committed[key]):
+                    sys.exit(f"{mname} s={s} b={b}: the codecs' output differs from {RESULTS / 'codecs.json'}: "
+                             + "; ".join(changes) + ". Rerun with --update to accept a deliberate format change.")
+    if args.update:
+        print("codec sizes taken as measured (--update)")
+    else:
+        print(f"{compared} of {len(rows)} cells compared with {RESULTS / 'codecs.json'}: every codec's bytes equal")
+    if args.check:
+        return
     result: dict[str, Any] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.processor() or platform.platform()}",
         "rows": rows,
@@ -365,7 +411,7 @@ def main() -> None:
 
 
 def write(result: dict[str, Any]) -> None:
-    out = ROOT / "bench" / "results"
+    out = RESULTS
     out.mkdir(parents=True, exist_ok=True)
     (out / "codecs.json").write_text(json.dumps(result, indent=1))
     lines = ["# Codec benchmark (bits per weight; lower is better)", "",

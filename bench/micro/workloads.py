@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leanconv import primitives, zoo
+from leanconv import primitives
 from leanconv.compress import prune_magnitude, quantize_per_channel
 
 #: Pruning and quantization of the codec inputs: bench/codecs' speed protocol (s=0.5, b=4).
@@ -29,6 +29,8 @@ CODEC_CASES = [*EFFNET_TENSORS, DEFAULT_MODEL]
 def _conv_weights(zoo_name: str) -> dict[str, np.ndarray]:
     """The 4-D float weights of a zoo model's state dict file, by name."""
     import torch
+
+    from leanconv.io import zoo
 
     sd = torch.load(zoo.MODELS[zoo_name].path(), map_location="cpu", weights_only=True)
     return {k: v.numpy().astype(np.float32) for k, v in sd.items() if v.ndim == 4}
@@ -60,10 +62,10 @@ class LayerCase:
     def padding(self) -> int:
         return self.kernel // 2
 
-    def spec(self) -> primitives.ConvLayer:
+    def spec(self) -> primitives.ConvSpec:
         """The layer as the primitive registry describes it."""
-        return primitives.ConvLayer.make(self.channels, self.out_channels, self.size, self.size,
-                                         kernel=self.kernel, padding=self.padding, groups=self.groups)
+        return primitives.ConvSpec(self.channels, self.out_channels, self.size, self.size,
+                                   kernel=self.kernel, padding=self.padding, groups=self.groups)
 
     def inputs(self, layout: str) -> tuple[np.ndarray, np.ndarray]:
         """A random image in ``layout`` ("chw" or "hwc") and PyTorch-layout weights."""

@@ -99,7 +99,7 @@ def compress(
     """Prune, quantize and encode a model's weights into an .lcz container."""
     from leanconv.compress.api import CompressedModel
     from leanconv.compress.api import compress as do_compress
-    from leanconv.compress.weights import read_weights
+    from leanconv.io.weights import read_weights
 
     with err_console.status(f"reading {model}..."):
         weights = read_weights(model)
@@ -136,7 +136,7 @@ def decompress(
 ) -> None:
     """Decode an .lcz container back into a state dict (dequantized weights)."""
     from leanconv.compress.api import load
-    from leanconv.compress.weights import write_weights
+    from leanconv.io.weights import write_weights
 
     with err_console.status(f"decoding {container}..."):
         tensors = load(container)

@@ -7,7 +7,8 @@ pub enum CoreError {
     /// Array shapes or sizes that do not fit the operation.
     #[error("{0}")]
     Shape(String),
-    /// Data that fails its checksum, is truncated, or claims impossible sizes.
+    /// Encoded data that is malformed: truncated, with trailing bytes, of an unknown format, or
+    /// claiming impossible sizes or values.
     #[error("{0}")]
     Corrupt(String),
     /// An operation, primitive or codec that does not apply to the given input.

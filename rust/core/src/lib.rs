@@ -1,7 +1,8 @@
 //! leanconv-core: the pure-Rust core of leanconv (no Python). `cargo test -p leanconv-core`
 //! runs without an interpreter.
 //!
-//! - [`codec`]: weight codecs and the checksummed container;
+//! - [`codec`]: the weight codecs over int8 codes, lossless byte-grouped coding of floats,
+//!   and the CRC-32 that Python's `.lcz` container (`leanconv.compress.container`) checks;
 //! - [`conv`]: safe drivers over the C primitives in `kernels_c/`;
 //! - [`error`]: the crate's one error enum.
 pub mod codec;
@@ -10,5 +11,5 @@ pub mod error;
 
 pub use error::{CoreError, Result};
 
-/// Version of the core crate, reported by the Python package and written into cost records.
+/// Version of the core crate, which the Python package reports as `leanconv.__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -89,10 +89,25 @@ proptest! {
                 let _ = (c.decode)(&bad, &shape, &mut out);
                 let _ = (c.decode)(&blob[..cut % blob.len()], &shape, &mut out);
             }
-            let mut longer = blob.clone();
-            longer.push(0);
-            // Extra trailing bytes are not silently accepted by the bit codecs.
-            let _ = (c.decode)(&longer, &shape, &mut out);
+        }
+    }
+
+    #[test]
+    fn decoders_refuse_a_trailing_byte(
+        shape in shape_strategy(), kind in 0u8..KINDS, seed in any::<u64>(), extra in any::<u8>(),
+    ) {
+        // A stream is exactly what its encoder wrote: one byte more is reported, not ignored.
+        let n: usize = shape.iter().product();
+        let codes = codes_for(n, kind, seed);
+        let mut out = vec![0i8; n];
+        for c in CODECS {
+            let mut longer = (c.encode)(&codes, &shape);
+            longer.push(extra);
+            let got = (c.decode)(&longer, &shape, &mut out);
+            prop_assert!(
+                matches!(got, Err(CoreError::Corrupt(_))),
+                "{} accepted a trailing byte {} after a {:?} tensor: {:?}", c.name, extra, shape, got
+            );
         }
     }
 
@@ -415,11 +430,12 @@ fn srans_tables_by_position_round_trip() {
     }
 }
 
-/// Streams written by srans version 1 (whose log-scale weights ran backwards within each
-/// octave), version 2 (before pairs) and version 3 (before repeated table values took one
-/// bit) still decode to their codes: files written before stay readable.
+/// The one srans stream format, pinned: the encoder writes exactly these streams (a small one
+/// byte for byte; larger ones on 8 and 32 states, with pairs and with tables by position, by
+/// length and CRC-32), they decode to their codes, and a stream whose first byte names any
+/// other format is refused as corrupt.
 #[test]
-fn srans_older_versions_still_decode() {
+fn srans_stream_format_is_pinned() {
     let codes: [[i8; 20]; 6] = [
         [
             -3, -1, 1, 0, -3, 0, 0, -2, 1, -2, 0, 0, 0, 0, 1, 4, -1, 1, 1, -1,
@@ -438,35 +454,86 @@ fn srans_older_versions_still_decode() {
             0, 0, 1, 0, -5, 0, -1, 1, 0, 0, 3, 0, -1, -1, 0, -3, 0, 3, 0, 1,
         ],
     ];
-    let want: Vec<i8> = codes.iter().flatten().copied().collect();
-    let fixtures = [
-        (1, "01010a020101070109a2424926a8ba903801021100ca6af0099f3346e072d4cba9a372e39ffe8da1d93613cbb79ad72c7d9104e0fcd2f57ad95974"),
-        (2, "02010a020101070109a2424926a8ba903801020f00ec0cc702a44fa78349d4357ec24f20767c39cbd96015b1cb80b90277b77d18e88964e7b5c6b4"),
-        (3, "03010a0201000701000842109409a3a8ba00000200b59bc4062f26cca7f9e7f91a35faea16afbe5f24aca9dc1b5d321bd7909d5a08ec8198964434"),
-        (4, "04010a0201010701000769d469547a242e020f00ec0cb4608dab4771b778d2a17b4ad95bda69ca7e9d167794b5bb1e3b1f6662d8db0593e1b300"),
+    let small: Vec<i8> = codes.iter().flatten().copied().collect();
+    let blob = codec::encode("srans", &small, &[6, 20]).unwrap().1;
+    let hex: String = blob.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "0508701060441422451e020187bfaef1304fc91ab7bb0783401eced243cc54957eebb4ab1ee2aa4a61641ef687785f861d21"
+    );
+    let mut out = vec![0i8; small.len()];
+    codec::decode("srans", &blob, &[6, 20], &mut out).unwrap();
+    assert_eq!(out, small);
+
+    // (codes, shape, pairs forced, what the header must say: lanes, pairs, rows_on)
+    let depthwise: Vec<i8> = codes_for(700 * 25, 3, 11)
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| match i % 25 {
+            12 => 6,
+            k if k % 2 == 1 => 0,
+            _ => c,
+        })
+        .collect();
+    let cases = [
+        (
+            srans_rows(64, 40, 64, 127),
+            vec![64, 40],
+            false,
+            (8, false, 1),
+            (1429, 0xc144abd6),
+        ),
+        (
+            srans_rows(300, 64, 300, 7),
+            vec![300, 64],
+            false,
+            (32, false, 1),
+            (4624, 0x7f4dbbc3),
+        ),
+        (
+            srans_rows(200, 112, 24, 7),
+            vec![200, 112],
+            true,
+            (32, true, 1),
+            (4906, 0x5d614b35),
+        ),
+        (
+            depthwise,
+            vec![700, 1, 5, 5],
+            false,
+            (32, false, 2),
+            (2153, 0x05995ef3),
+        ),
     ];
-    let mut out = vec![0i8; want.len()];
-    for (version, hex) in fixtures {
-        let blob: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+    for (codes, shape, pairs, (lanes, with_pairs, rows_on), (len, crc)) in cases {
+        let blob = match pairs {
+            true => codec::srans::encode_with(&codes, &shape, f64::INFINITY, true),
+            false => codec::encode("srans", &codes, &shape).unwrap().1,
+        };
+        let h = codec::srans::header(&blob).unwrap();
         assert_eq!(
-            blob[0], version,
-            "the fixture is a version {version} stream"
+            (h.lanes, h.pairs, h.rows_on),
+            (lanes, with_pairs, rows_on),
+            "{shape:?}"
         );
-        codec::decode("srans", &blob, &[6, 20], &mut out).unwrap();
-        assert_eq!(out, want, "version {version}");
+        assert_eq!((blob.len(), codec::crc32(&blob)), (len, crc), "{shape:?}");
+        check_srans_blob(&codes, &shape, &blob);
     }
-    // Today's encoder writes version 5, which round-trips too.
-    let v5 = codec::encode("srans", &want, &[6, 20]).unwrap().1;
-    assert_eq!(v5[0], 5);
-    codec::decode("srans", &v5, &[6, 20], &mut out).unwrap();
-    assert_eq!(out, want);
+
+    for format in (1..=255u8).filter(|&f| f != blob[0]) {
+        let mut other = blob.clone();
+        other[0] = format;
+        assert!(
+            matches!(
+                codec::decode("srans", &other, &[6, 20], &mut out),
+                Err(CoreError::Corrupt(_))
+            ),
+            "format byte {format}"
+        );
+    }
 }
 
-/// One table fitted to a large Laplace-like tensor codes within 0.3% of its order-0 entropy
-/// (version 1's reversed log-scale weights cost 1.5-2% here).
+/// One table fitted to a large Laplace-like tensor codes within 0.3% of its order-0 entropy.
 #[test]
 fn srans_tables_come_close_to_order0_entropy() {
     let n = 1 << 18;

@@ -3,7 +3,7 @@
 //! in every element, so the pattern codec stores fewer dictionary entries and escapes.
 //!
 //! Patterns are the pattern codec's vectors (the k×k slices of a 4-D conv weight, otherwise
-//! runs of 4 codes; [`super::simple::pattern_vectors`]). "Frequent" is the pattern codec's
+//! runs of 4 codes; `simple::pattern_vectors`). "Frequent" is the pattern codec's
 //! dictionary: the patterns seen at least twice, in dictionary order, at most
 //! `max_patterns` of them (default: the codec's own cap). Every other pattern is rare, and
 //! the codec pays for it with an escape plus all its values, or with its own dictionary

@@ -1,5 +1,6 @@
-//! Weight codecs over int8 code streams with shape information, and the checksum of every
-//! `.lcz` record.
+//! Weight codecs over int8 code streams with shape information, lossless byte-grouped coding
+//! of floats, and the CRC-32 that Python's `.lcz` container checks every record and header
+//! with.
 //!
 //! The codecs are a table ([`CODECS`]): name → encode, decode, exact size. Adding one is one
 //! entry. [`encode_auto`] picks the smallest per tensor. Every decoder takes untrusted bytes:
@@ -16,7 +17,7 @@ pub mod srans;
 use crate::error::{CoreError, Result};
 use bits::{BitReader, BitWriter};
 
-/// CRC-32 (IEEE) of `data`, the checksum of every `.lcz` record.
+/// CRC-32 (IEEE) of `data`: the `.lcz` container's checksum of its header and every record.
 pub fn crc32(data: &[u8]) -> u32 {
     crc32fast::hash(data)
 }
@@ -135,11 +136,12 @@ macro_rules! bit_codec {
 }
 
 /// The largest tensor on which `auto` tries the codecs that it can size only by running their
-/// coder (csr, bsr, pattern). On the bench's 16 model cells they won only on tensors below
-/// this size, or by under 0.03% above it, and trying them everywhere cost most of auto's time.
+/// coder (csr, bsr, pattern): they win on small tensors, rarely and by little on larger ones,
+/// where running them would take most of auto's time.
 pub const AUTO_SMALL_CODES: usize = 16384;
 
-/// The codec table. Ids are stable (they are written into containers).
+/// The codec table. The `.lcz` container records each tensor's codec by name, so names never
+/// change; ids are unique short numbers that `codec_table()` reports with the names.
 pub static CODECS: &[Codec] = &[
     bit_codec!("dense", 1, "packed fixed-width codes", simple::dense_enc, simple::dense_dec, simple::dense_size),
     bit_codec!(
@@ -186,8 +188,8 @@ pub static CODECS: &[Codec] = &[
         encode: rans::encode,
         decode: rans::decode,
         size: Size::Encoding,
-        // It decodes symbol by symbol with model updates (tens of MB/s, not memory speed):
-        // on the bench's models it saved auto at most 0.3%.
+        // It decodes symbol by symbol with model updates (tens of MB/s, not memory speed), and
+        // codes little smaller than srans.
         auto_codes: None,
     },
     Codec {

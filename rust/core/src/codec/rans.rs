@@ -35,7 +35,7 @@ const OFF_INIT: u32 = 256;
 /// An adaptive frequency model over at most N symbols.
 #[derive(Clone)]
 struct Model<const N: usize> {
-    /// cum_hi[s] = end of symbol s's slot range; 0xFFFF beyond the alphabet.
+    /// `cum_hi[s]` = end of symbol s's slot range; 0xFFFF beyond the alphabet.
     cum_hi: [u16; N],
     counts: [u32; N],
     total: u32,
@@ -492,6 +492,11 @@ pub fn decode(data: &[u8], shape: &[usize], out: &mut [i8]) -> Result<()> {
     let mut cur = Cursor::new(data);
     let h = cur.u8()? as u32;
     if h == 0 {
+        if !cur.rest().is_empty() {
+            return Err(CoreError::Corrupt(
+                "crans: trailing bytes after an all-zero tensor".into(),
+            ));
+        }
         out.fill(0);
         return Ok(());
     }

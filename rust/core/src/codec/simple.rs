@@ -38,7 +38,7 @@ fn value_freqs<'a, I: IntoIterator<Item = &'a i8>>(it: I) -> Vec<u64> {
 }
 
 /// The histogram of code values (index q + 128) that the simple codecs are sized from
-/// (counted by [`super::count::Counter`]).
+/// (counted by `count::Counter`).
 pub fn code_histogram(codes: &[i8]) -> Vec<u64> {
     let maxabs = super::max_magnitude(codes) as usize;
     let mut counts = vec![0u64; 2 * maxabs + 1];
@@ -225,7 +225,7 @@ pub fn csr_entries(codes: &[i8]) -> Vec<(u8, i8)> {
 }
 
 /// The counts of the CSR entries' skips (16) and codes (by `sym`), taken from the gaps between
-/// non-zero codes without building the entries (sizing ran 2.2-2.5x as fast).
+/// non-zero codes without building the entries, which sizing does not need.
 fn csr_counts(codes: &[i8]) -> ([u64; 16], Vec<u64>) {
     let (mut sf, mut cf) = ([0u64; 16], vec![0u64; 256]);
     // Position of the last non-zero code + 1.
@@ -258,8 +258,8 @@ pub fn csr_enc(codes: &[i8], _shape: &[usize], w: &mut BitWriter) {
         }
         return;
     }
-    // Writing needs the entries: their counts come with them (counting the gaps as well ran
-    // the writer at 0.76-0.91x).
+    // Writing needs the entries: their counts come with them, cheaper than a second pass over
+    // the gaps.
     let e = csr_entries(codes);
     let mut sf = [0u64; 16];
     for &(s, _) in &e {
@@ -492,8 +492,8 @@ pub(crate) fn unique_patterns(vecs: &[&[i8]]) -> (Vec<u32>, Vec<usize>) {
     let mut vid = Vec::with_capacity(vecs.len());
     if vecs.first().is_some_and(|p| p.len() <= 16) {
         // Short patterns (k×k up to 4×4, 4-vectors) are packed into one integer key, in an
-        // open-addressing table at most half full (pattern sizing ran about 1.3x as fast as
-        // with a `HashMap`).
+        // open-addressing table at most half full: no hashing of slices, and probes that
+        // rarely collide.
         let bits = (2 * vecs.len())
             .max(16)
             .next_power_of_two()

@@ -1,5 +1,5 @@
-//! Knot tables (stream version 5): a table sent as its log-scale values at a few fixed
-//! positions, read linearly in between, so a table of a hundred symbols costs a dozen values.
+//! Knot tables: a table sent as its log-scale values at a few fixed positions, read linearly
+//! in between, so a table of a hundred symbols costs a dozen values.
 //!
 //! In small tensors of 8-bit codes the tables are the largest overhead: a class of a few
 //! thousand codes spreads over a hundred magnitudes whose counts fall smoothly, but each count
@@ -11,10 +11,10 @@
 //! positive one, since signs are not a fair coin within a class. Plain tables (the row
 //! minimums) have one curve over their symbols. Every symbol from `first` to `last` is present,
 //! except those that a signed table masks at its far end (`absent`).
-use super::{
-    gamma_bits, get_gamma, put_gamma, read_table, unzigzag, value_code, write_table, zigzag,
-    BitReader, BitWriter, MAX_OCTAVES,
-};
+use super::format::{read_table, unzigzag, value_code, write_table, zigzag};
+use super::table::MAX_OCTAVES;
+use crate::codec::bits::{BitReader, BitWriter};
+use crate::codec::huffman::{gamma_bits, get_gamma, put_gamma};
 use crate::error::{CoreError, Result};
 
 /// Knot positions past `first`: dense near it, where counts change fastest (the zero symbol
@@ -58,7 +58,7 @@ fn delta_bits(d: i64) -> f64 {
     gamma_bits(value_code(d)) as f64
 }
 
-/// The curve through `values` at `at` over indices at[0]..=at[last] into `out` (indexed
+/// The curve through `values` at `at` over indices `at[0]..=at[last]` into `out` (indexed
 /// from 0): linear between knots, rounded to the nearest step. Between two non-negative values,
 /// so never negative.
 fn curve(at: &[usize], values: &[u32], out: &mut [u32]) {
@@ -163,7 +163,7 @@ impl Knots {
         }
         let spread = if signed { 0 } else { r.get(2) };
         let n = positions(first, last, spread).len();
-        let values = read_table(r, n, s, super::VERSION)?
+        let values = read_table(r, n, s)?
             .into_iter()
             .map(|u| u.ok_or_else(|| bad("has an absent knot")))
             .collect::<Result<Vec<u32>>>()?;
@@ -233,8 +233,8 @@ impl Knots {
             s,
             offset: offset.unwrap_or(0) as i64,
         };
-        // Class tables hold thousands of counts over at most a few hundred symbols: wider
-        // spreads coded the 16 benchmark cells within 5 bytes of the finest alone.
+        // Class tables hold thousands of counts over at most a few hundred symbols: the finest
+        // spread suits them, and trying wider ones would gain next to nothing.
         let spreads = if signed { 0..=0 } else { 0..=MAX_SPREAD };
         let absent = if signed {
             side.absent(first, last, p)
@@ -363,8 +363,8 @@ impl Sides {
                 .map_or(0.0, |&n| delta_bits(n as i64 - values[k] as i64));
             delta_bits(values[k] as i64 - before) + next
         };
-        // One pass over the knots, each moved a step at a time while that codes smaller (more
-        // passes coded the 16 benchmark cells within 0.003% of one).
+        // One pass over the knots, each moved a step at a time while that codes smaller (further
+        // passes gain next to nothing).
         let mut trial = vec![0u32; last + 1];
         for k in 0..at.len() {
             // The indices that knot k moves.

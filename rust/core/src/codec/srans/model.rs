@@ -1,7 +1,10 @@
 //! srans's model search: per-row statistics, classes of rows (or of positions in short rows)
 //! found by Lloyd iterations on code cost, and the candidate models whose tables the encoder
 //! weighs ([`Candidate::fit`]).
-use super::*;
+use super::format::{Sent, MAX_CLASSES};
+use super::knots::Knots;
+use super::symbols::{rel, sym_of, symbol_lut};
+use super::table::{log_values, normalize, Table};
 
 /// Statistics of rows: each row's smallest non-zero magnitude (0 for an all-zero row) and its
 /// histogram over signed relative symbols, as a (symbol, count) list in symbol order without
@@ -9,7 +12,7 @@ use super::*;
 /// search visits only the symbols a row uses: a few of 255 with 8-bit codes).
 pub(super) struct RowInfos {
     pub(super) mmin: Vec<i32>,
-    /// Row r's list ends at end[r].
+    /// Row r's list ends at `end[r]`.
     end: Vec<usize>,
     sym: Vec<u16>,
     count: Vec<u32>,
@@ -206,16 +209,15 @@ pub(super) fn over_class_counts(ks: &[usize], mut bits_for: impl FnMut(usize) ->
 }
 
 /// More classes are tried only while the last count saved at least this fraction: a count
-/// that saved less rarely makes the next worth its search (0.07% at most on the bench's
-/// models, for an encoder 1.12x as fast).
+/// that saved less rarely makes the next worth its search.
 const CLASS_GAIN: f64 = 0.003;
 
 /// Rows up to this long may be coded with tables by position.
 pub(super) const MAX_POSITIONAL: usize = 64;
 
 /// The statistics of each position of the live rows (relative to each row's minimum).
-/// `small`: every code is within ±7, so a row's symbols are a lookup in [`symbol_lut`]
-/// (positional tensors encoded 1.07-1.13x as fast as when computing each one).
+/// `small`: every code is within ±7, so a row's symbols are a lookup in `symbol_lut` rather
+/// than computed one by one.
 pub(super) fn position_infos(
     codes: &[i8],
     mmin: &[i32],
@@ -342,7 +344,8 @@ impl<'a> Classes<'a> {
             }
         }
         let mut counts = self.counts(&class, k);
-        // Two rounds: from a split of the classes before, more gain 0.05% at most.
+        // Two rounds: starting from a split of the classes found with half as many, further
+        // rounds gain little.
         for _ in 0..2 {
             let costs = self.costs(&counts);
             if !self.assign(&costs, k, &mut class, &mut counts) {
@@ -361,7 +364,7 @@ impl<'a> Classes<'a> {
         counts
     }
 
-    /// costs[symbol][class] in bits under the tables of `counts` (with a small prior);
+    /// `costs[symbol][class]` in bits under the tables of `counts` (with a small prior);
     /// classes not in use cost infinitely much.
     fn costs(&self, counts: &[Vec<u64>]) -> Vec<[f32; MAX_CLASSES]> {
         let nsym = self.nsym;
@@ -476,20 +479,18 @@ pub(super) enum Smooth {
     Plain,
 }
 
-/// The cost of a table over `counts` (table bits + data bits) and the table as sent.
-/// (Tables symmetric in the sign cost half the bits to send but coded 0.2% larger on
-/// EfficientNet-Lite0: signs are not a fair coin within a row class.)
+/// The cost of a table over `counts` (table bits + data bits) and the table as sent. Each
+/// sign has a value of its own: signs are not a fair coin within a row class.
 ///
 /// With `smooth`, where the table is a noticeable part of the bits, it also weighs the table
 /// sent as knots ([`Knots`]), a smooth curve that costs a dozen values and the data little
 /// where counts are few (small tensors of 8-bit codes, whose tables are the largest part of
-/// the overhead). (Session 7's smooth tables, counts that fall with the magnitude sent value by
-/// value, coded the 16 benchmark cells within 0.002% of what knots alone do, and are gone.)
+/// the overhead).
 fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     // (all bits, the table's bits, the table)
     let cost = |sent: Sent| {
         let table = sent.bits() as f64;
-        match normalize(&sent.us, s, p, VERSION) {
+        match normalize(&sent.us, s, p) {
             Ok(freq) => (table + Table::new(freq).cost(counts, p), table, sent),
             Err(_) => (f64::INFINITY, table, sent),
         }
@@ -507,8 +508,8 @@ fn fit_table(counts: &[u64], s: u32, p: u32, smooth: Smooth) -> (f64, Sent) {
     (best.0, best.2)
 }
 
-/// Tables are also fitted as knots when the table takes at least 1/SMOOTH_SHARE of the bits
-/// (1/32 instead coded the 8-bit cells of the default model 0.3-0.5% larger).
+/// Tables are also fitted as knots when the table takes at least 1/SMOOTH_SHARE of the bits:
+/// below that share, knots rarely save anything.
 const SMOOTH_SHARE: f64 = 64.0;
 
 /// Bits that name one of `n` classes.

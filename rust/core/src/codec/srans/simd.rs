@@ -1,6 +1,6 @@
 //! The AVX2 coders of srans's main stream: whole rounds of 8·V codes, V vectors of eight
 //! lanes, each lane's symbol looked up in its class's 2^p-entry table.
-use super::Rows;
+use super::decode::Rows;
 
 use std::arch::x86_64::*;
 
@@ -289,8 +289,8 @@ pub(super) unsafe fn single_ids(row: &[i8], lut: &[u8; 16], base: u16, out: &mut
     done
 }
 
-/// `base[idx[i]]` for the eight lanes, by scalar loads: on Zen 3 this is about a third faster
-/// than `vpgatherdd`.
+/// `base[idx[i]]` for the eight lanes, by scalar loads: `vpgatherdd` is microcoded on some
+/// x86 cores with AVX2, where eight loads are faster.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn gather(base: *const u32, idx: __m256i) -> __m256i {
@@ -339,7 +339,7 @@ unsafe fn store_bytes<const V: usize>(e: &[__m256i; V], dst: *mut i8) {
     }
 }
 
-/// A row's codes of its 16 symbols, values[k] + sign(values[k])(m - 1) (wrapping): as a
+/// A row's codes of its 16 symbols, `values[k] + sign(values[k])(m - 1)` (wrapping): as a
 /// `pshufb` table, as bytes, and a mask of the symbols whose code leaves int8.
 #[target_feature(enable = "avx2")]
 unsafe fn row_table(values: &[i8; 16], m: i32) -> (__m128i, [i8; 16], u32) {
