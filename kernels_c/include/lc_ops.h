@@ -177,6 +177,33 @@ typedef struct lc_linear_params {
     int isa;
 } lc_linear_params;
 
+/* ---- transposed convolution ---- */
+
+/* Transposed convolution (PyTorch's ConvTranspose2d, ONNX ConvTranspose) of one image: input
+ * channel ci (group g = ci / (c / groups)) at (iy, ix) adds x * weight[ci][o][ky][kx] to output
+ * channel g * (k / groups) + o at (iy*sh + ky*dh - pt, ix*sw + kx*dw - pl), for the positions
+ * inside the oh x ow output; weight in PyTorch's (c, k / groups, kh, kw) layout. The output
+ * size, (in - 1)*stride - pad_begin - pad_end + dilation*(kernel - 1) + output_padding + 1 per
+ * axis, is the caller's: the bottom/right pads and output_padding only change oh and ow.
+ * inputs: x, the weights packed by lc_deconv_pack for the kernel's layout and isa, bias (k, may
+ * be NULL), and a workspace of lc_deconv_workspace_bytes, 64-byte aligned, that the kernel
+ * writes (passed as an input only because the table's signature has no other slot; may be
+ * NULL when the size is 0): concurrent calls each need their own. Units: output rows (every
+ * output channel of them). */
+typedef struct lc_deconv_params {
+    size_t c, k;          /* input and output channels (multiples of groups) */
+    size_t h, w, oh, ow;  /* input and output size */
+    size_t kh, kw, sh, sw, dh, dw;
+    size_t pt, pl;        /* top and left pads: output (0, 0) is the full result's (pt, pl) */
+    size_t groups;
+    lc_activation act;    /* fused after the bias */
+    int isa;              /* packing and running must use the same */
+} lc_deconv_params;
+
+size_t lc_deconv_packed_bytes(const lc_deconv_params *p, int layout);
+void lc_deconv_pack(const lc_deconv_params *p, int layout, const float *weight, float *packed);
+size_t lc_deconv_workspace_bytes(const lc_deconv_params *p, int layout);
+
 /* The op kernel table (lc_ops.inc). */
 typedef struct lc_op {
     const char *name;   /* unique, e.g. "maxpool_hwc" */

@@ -625,6 +625,103 @@ static void check_linear(void) {
         }
 }
 
+/* ---- transposed convolution ---- */
+
+/* float64 scatter: every input pixel times every tap added where it lands, then bias, act. */
+static void ref_deconv(const lc_deconv_params *p, int layout, const float *x, const float *w,
+                       const float *b, double *out) {
+    size_t ig = p->c / p->groups, og = p->k / p->groups, n = p->k * p->oh * p->ow;
+    for (size_t i = 0; i < n; ++i) out[i] = 0.0;
+    for (size_t ci = 0; ci < p->c; ++ci)
+        for (size_t iy = 0; iy < p->h; ++iy)
+            for (size_t ix = 0; ix < p->w; ++ix) {
+                double xv = layout == LC_LAYOUT_CHW ? x[(ci * p->h + iy) * p->w + ix]
+                                                    : x[(iy * p->w + ix) * p->c + ci];
+                for (size_t o = 0; o < og; ++o)
+                    for (size_t ky = 0; ky < p->kh; ++ky)
+                        for (size_t kx = 0; kx < p->kw; ++kx) {
+                            long oy = (long)(iy * p->sh + ky * p->dh) - (long)p->pt;
+                            long ox = (long)(ix * p->sw + kx * p->dw) - (long)p->pl;
+                            if (oy < 0 || ox < 0 || oy >= (long)p->oh || ox >= (long)p->ow) continue;
+                            size_t oc = ci / ig * og + o;
+                            size_t i = layout == LC_LAYOUT_CHW
+                                           ? (oc * p->oh + (size_t)oy) * p->ow + (size_t)ox
+                                           : ((size_t)oy * p->ow + (size_t)ox) * p->k + oc;
+                            out[i] += xv * w[((ci * og + o) * p->kh + ky) * p->kw + kx];
+                        }
+            }
+    for (size_t i = 0; i < n; ++i) {
+        size_t oc = layout == LC_LAYOUT_CHW ? i / (p->oh * p->ow) : i % p->k;
+        out[i] = ref_act((float)(out[i] + (b ? b[oc] : 0.0)), &p->act);
+    }
+}
+
+/* Output length of one axis; 0 when the pads crop everything. */
+static size_t deconv_out(size_t n, size_t k, size_t s, size_t d, size_t pa, size_t pb, size_t op) {
+    size_t full = (n - 1) * s + d * (k - 1) + op + 1;
+    return full > pa + pb ? full - pa - pb : 0;
+}
+
+static void check_deconv(void) {
+    int done = 0;
+    while (done < 240) {
+        lc_deconv_params p;
+        memset(&p, 0, sizeof p);
+        int shape = done % 4; /* dense, grouped, depthwise-transposed, channel multiplier */
+        p.groups = shape == 0 ? 1 : urand(1, 4);
+        size_t ig = shape >= 2 ? 1 : urand(1, 9), og = shape == 2 ? 1 : urand(1, 9);
+        if (shape == 3) og = urand(2, 3);
+        if (done % 10 == 1) ig = urand(10, 40), og = urand(10, 40); /* past one GEMM tile */
+        p.c = p.groups * ig;
+        p.k = p.groups * og;
+        p.h = urand(1, 9); p.w = done % 10 == 1 ? urand(20, 70) : urand(1, 11);
+        p.kh = urand(1, 4); p.kw = urand(1, 4);
+        p.sh = urand(1, 3); p.sw = urand(1, 3);
+        p.dh = urand(1, 2); p.dw = urand(1, 2);
+        p.pt = urand(0, 3); p.pl = urand(0, 3);
+        size_t pb = urand(0, 3), pr = urand(0, 3);
+        /* PyTorch's rule: output_padding below the stride or below the dilation */
+        size_t oph = urand(0, (p.sh > p.dh ? p.sh : p.dh) - 1);
+        size_t opw = urand(0, (p.sw > p.dw ? p.sw : p.dw) - 1);
+        p.oh = deconv_out(p.h, p.kh, p.sh, p.dh, p.pt, pb, oph);
+        p.ow = deconv_out(p.w, p.kw, p.sw, p.dw, p.pl, pr, opw);
+        if (!p.oh || !p.ow) continue;
+        ++done;
+        int with_bias = done % 3 != 0;
+        p.act = random_act(done % 5 ? (int)urand(0, LC_ACT_COUNT - 1) : LC_ACT_NONE);
+        size_t nin = p.c * p.h * p.w, nw = p.c * og * p.kh * p.kw, nout = p.k * p.oh * p.ow;
+        float *x = falloc(nin), *w = falloc(nw), *b = falloc(p.k), *out = falloc(nout);
+        double *ref = dalloc(nout);
+        for (size_t i = 0; i < nin; ++i) x[i] = frand();
+        for (size_t i = 0; i < nw; ++i) w[i] = frand();
+        for (size_t i = 0; i < p.k; ++i) b[i] = frand();
+        for (int layout = 0; layout < 2; ++layout) {
+            ref_deconv(&p, layout, x, w, with_bias ? b : NULL, ref);
+            const lc_op *k = op_named(layout == LC_LAYOUT_CHW ? "deconv_chw" : "deconv_hwc");
+            for (int ii = 0; ii < NISA; ++ii) {
+                p.isa = ISAS[ii];
+                float *packed = falloc(lc_deconv_packed_bytes(&p, layout) / sizeof(float));
+                size_t wsb = lc_deconv_workspace_bytes(&p, layout);
+                float *ws = wsb ? falloc(wsb / sizeof(float) + 1) : NULL;
+                lc_deconv_pack(&p, layout, w, packed);
+                fill_nan(out, nout);
+                const float *in[4] = {x, packed, with_bias ? b : NULL, ws};
+                run_split(k, &p, in, out);
+                char what[240];
+                snprintf(what, sizeof what,
+                         "%s isa=%d c=%zu k=%zu g=%zu %zux%zu -> %zux%zu k%zux%zu s%zu,%zu "
+                         "d%zu,%zu pads t%zu l%zu b%zu r%zu op%zu,%zu act=%d bias=%d",
+                         k->name, p.isa, p.c, p.k, p.groups, p.h, p.w, p.oh, p.ow, p.kh, p.kw,
+                         p.sh, p.sw, p.dh, p.dw, p.pt, p.pl, pb, pr, oph, opw, p.act.kind,
+                         with_bias);
+                compare(what, out, ref, nout, 2e-5, 2e-5);
+                free(packed); free(ws);
+            }
+        }
+        free(x); free(w); free(b); free(out); free(ref);
+    }
+}
+
 /* Every table entry: unique name, a known layout, a unit name. */
 static void check_table(void) {
     for (size_t i = 0; i < lc_op_count(); ++i) {
@@ -657,6 +754,7 @@ int main(void) {
     check_norms();
     check_resize();
     check_linear();
+    check_deconv();
     printf("test_ops: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
