@@ -2,9 +2,10 @@
 //! parameters (1x1 images, one channel, ceil-mode windows past the edge, pads larger than half
 //! the kernel, every broadcast form, both layouts), in place and out of place, and the error
 //! paths.
+use leanconv_core::conv::AlignedBuf;
 use leanconv_core::ops::{
-    kernels, Act, Affine, Binary, BinaryOp, Broadcast, Dims, GlobalPool, InPlace, Isa, Layout, Op,
-    Pool2d, PoolKind, Unary,
+    kernels, Act, Affine, Binary, BinaryOp, Broadcast, ConvTranspose2d, Dims, GlobalPool, InPlace,
+    Isa, Layout, Op, Pool2d, PoolKind, Unary,
 };
 use leanconv_core::CoreError;
 use proptest::prelude::*;
@@ -703,4 +704,190 @@ mod group3 {
         };
         assert!(matches!(l.validate(), Err(CoreError::Shape(_))));
     }
+}
+
+/// A transposed convolution's parameters and a seed for its data.
+fn deconv_strategy() -> impl Strategy<Value = (ConvTranspose2d, u64)> {
+    let shape = (
+        1usize..3,
+        1usize..4,
+        prop_oneof![
+            (1usize..5, 1usize..5),
+            (1usize..2, 1usize..2),
+            (8usize..20, 8usize..20)
+        ],
+        (1usize..8, 1usize..8),
+    );
+    let window = (
+        (1usize..5, 1usize..5),
+        (1usize..4, 1usize..4),
+        (1usize..3, 1usize..3),
+        [0usize..4, 0usize..4, 0usize..4, 0usize..4],
+        (0usize..3, 0usize..3),
+    );
+    (
+        shape,
+        window,
+        layout_strategy(),
+        act_strategy(),
+        isa_strategy(),
+        any::<u64>(),
+    )
+        .prop_filter_map(
+            "output_padding at or past both stride and dilation, or pads cropping everything",
+            |(
+                (n, groups, (ig, og), (h, w)),
+                (kernel, stride, dilation, pads, output_padding),
+                layout,
+                act,
+                isa,
+                seed,
+            )| {
+                let mut p = ConvTranspose2d::new(
+                    Dims::new(n, groups * ig, h, w),
+                    layout,
+                    groups * og,
+                    kernel,
+                );
+                p.stride = stride;
+                p.dilation = dilation;
+                p.pads = pads;
+                p.output_padding = output_padding;
+                p.groups = groups;
+                p.act = act;
+                p.isa = isa;
+                p.output_hw().ok().map(|_| (p, seed))
+            },
+        )
+}
+
+/// float64 scatter: every input pixel times every tap, added where it lands.
+fn ref_deconv(p: &ConvTranspose2d, out: &Dims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+    let d = &p.dims;
+    let (ig, og) = (d.c / p.groups, p.out_channels / p.groups);
+    let (kh, kw) = p.kernel;
+    let mut acc = vec![0.0f64; out.len().unwrap()];
+    for i in 0..d.n {
+        for ci in 0..d.c {
+            for iy in 0..d.h {
+                for ix in 0..d.w {
+                    let xv = f64::from(x[at(d, p.layout, i, ci, iy, ix)]);
+                    for o in 0..og {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let oy =
+                                    (iy * p.stride.0 + ky * p.dilation.0) as i64 - p.pads[0] as i64;
+                                let ox =
+                                    (ix * p.stride.1 + kx * p.dilation.1) as i64 - p.pads[1] as i64;
+                                if oy < 0 || ox < 0 || oy >= out.h as i64 || ox >= out.w as i64 {
+                                    continue;
+                                }
+                                let oc = ci / ig * og + o;
+                                let wv = f64::from(w[((ci * og + o) * kh + ky) * kw + kx]);
+                                acc[at(out, p.layout, i, oc, oy as usize, ox as usize)] += xv * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for i in 0..out.n {
+        for oc in 0..out.c {
+            for y in 0..out.h {
+                for xx in 0..out.w {
+                    let j = at(out, p.layout, i, oc, y, xx);
+                    let v = acc[j] + b.get(oc).map_or(0.0, |&v| f64::from(v));
+                    acc[j] = ref_act(f64::from(v as f32), &p.act);
+                }
+            }
+        }
+    }
+    acc
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    #[test]
+    fn conv_transpose_matches_reference((p, seed) in deconv_strategy(), bias: bool) {
+        let (oh, ow) = p.output_hw().unwrap();
+        let out = p.pack(&[], &[]).map(|_| ()).unwrap_err();
+        prop_assert!(matches!(out, CoreError::Shape(_)));
+        let x = data(p.dims.len().unwrap(), seed, 1.0);
+        let w = data(p.weight_dims().len().unwrap(), seed ^ 0x5555, 1.0);
+        let b = if bias { data(p.out_channels, seed ^ 0xaaaa, 1.0) } else { vec![] };
+        let packed = p.pack(&w, &b).unwrap();
+        let od = packed.output().unwrap();
+        prop_assert_eq!(od, Dims::new(p.dims.n, p.out_channels, oh, ow));
+        // PyTorch's size: (in - 1)*s - pa - pb + d*(k - 1) + op + 1
+        let size = |n: usize, s: usize, pa: usize, pb: usize, d: usize, k: usize, op: usize| {
+            ((n - 1) * s + d * (k - 1) + op + 1) as i64 - (pa + pb) as i64
+        };
+        prop_assert_eq!(oh as i64, size(p.dims.h, p.stride.0, p.pads[0], p.pads[2], p.dilation.0, p.kernel.0, p.output_padding.0));
+        prop_assert_eq!(ow as i64, size(p.dims.w, p.stride.1, p.pads[1], p.pads[3], p.dilation.1, p.kernel.1, p.output_padding.1));
+        let mut got = vec![f32::NAN; od.len().unwrap()];
+        packed.run(&[&x], &mut got).unwrap();
+        assert_close(&got, &ref_deconv(&p, &od, &x, &w, &b), 2e-5, 2e-5, "conv_transpose");
+    }
+}
+
+#[test]
+fn conv_transpose_bad_parameters_are_errors() {
+    let d = Dims::new(1, 4, 3, 3);
+    let ok = ConvTranspose2d::new(d, Layout::Chw, 6, (3, 3));
+    assert_eq!(ok.output_hw().unwrap(), (5, 5));
+    let invalid = |f: &dyn Fn(&mut ConvTranspose2d)| {
+        let mut p = ok;
+        f(&mut p);
+        p.output_hw().unwrap_err()
+    };
+    let arg = |e: CoreError| matches!(e, CoreError::InvalidArgument(_));
+    assert!(arg(invalid(&|p| p.groups = 3)));
+    assert!(arg(invalid(&|p| p.groups = 0)));
+    assert!(arg(invalid(&|p| p.stride = (0, 1))));
+    assert!(arg(invalid(&|p| p.kernel = (3, 0))));
+    assert!(arg(invalid(&|p| p.out_channels = 0)));
+    assert!(arg(invalid(&|p| p.output_padding = (1, 0))));
+    assert!(arg(invalid(&|p| p.act = Act::Clip { min: 1.0, max: 0.0 })));
+    // output padding below the dilation though not below the stride is PyTorch-legal
+    let mut p = ok;
+    p.dilation = (2, 1);
+    p.output_padding = (1, 0);
+    assert_eq!(p.output_hw().unwrap(), (8, 5));
+    // pads cropping the whole output, a zero dimension
+    assert!(matches!(
+        invalid(&|p| p.pads = [3, 0, 2, 0]),
+        CoreError::Shape(_)
+    ));
+    assert!(matches!(invalid(&|p| p.dims.h = 0), CoreError::Shape(_)));
+    // wrong weight, bias, input, output and workspace sizes
+    let w = vec![0.5f32; ok.weight_dims().len().unwrap()];
+    assert!(matches!(ok.pack(&w[1..], &[]), Err(CoreError::Shape(_))));
+    assert!(matches!(ok.pack(&w, &[0.0; 5]), Err(CoreError::Shape(_))));
+    let packed = ok.pack(&w, &[]).unwrap();
+    let x = vec![1.0f32; d.len().unwrap()];
+    let mut out = vec![0.0f32; 6 * 25];
+    assert!(matches!(
+        packed.run(&[&x[1..]], &mut out),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        packed.run(&[&x], &mut out[1..]),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        packed.run(&[], &mut out),
+        Err(CoreError::InvalidArgument(_))
+    ));
+    if packed.workspace_bytes() > 0 {
+        let mut small = AlignedBuf::new(packed.workspace_bytes() - 1).unwrap();
+        assert!(matches!(
+            packed.run_with_workspace(&[&x], &mut out, &mut small),
+            Err(CoreError::Shape(_))
+        ));
+    }
+    packed.run(&[&x], &mut out).unwrap();
+    // the centre pixel sees all 9 taps of all 4 input channels
+    assert_eq!(out[12], 18.0);
 }

@@ -204,3 +204,38 @@ kernels!(LcSoftmaxParams: lc_op_softmax_chw, lc_op_softmax_hwc);
 kernels!(LcLayernormParams: lc_op_layernorm_chw, lc_op_layernorm_hwc);
 kernels!(LcResizeParams: lc_op_resize_chw, lc_op_resize_hwc);
 kernels!(LcLinearParams: lc_op_linear);
+
+/// Mirror of `lc_deconv_params`.
+#[repr(C)]
+pub struct LcDeconvParams {
+    pub c: usize,
+    pub k: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub groups: usize,
+    pub act: LcActivation,
+    pub isa: c_int,
+}
+
+kernels!(LcDeconvParams: lc_op_deconv_chw, lc_op_deconv_hwc);
+
+extern "C" {
+    pub fn lc_deconv_packed_bytes(p: *const LcDeconvParams, layout: c_int) -> usize;
+    pub fn lc_deconv_pack(
+        p: *const LcDeconvParams,
+        layout: c_int,
+        weight: *const f32,
+        packed: *mut f32,
+    );
+    pub fn lc_deconv_workspace_bytes(p: *const LcDeconvParams, layout: c_int) -> usize;
+}

@@ -8,6 +8,7 @@
 //! `(n, f)` tensor is `c = f, h = w = 1` in either layout). The C side trusts its arguments:
 //! every size is checked here first.
 mod act;
+pub mod deconv;
 pub mod elementwise;
 mod ffi;
 pub mod linear;
@@ -22,6 +23,7 @@ use std::sync::OnceLock;
 pub use crate::conv::{Isa, Layout};
 use crate::{CoreError, Result};
 pub use act::Act;
+pub use deconv::{ConvTranspose2d, PackedConvTranspose2d};
 pub use elementwise::{Affine, Binary, BinaryOp, Broadcast, Unary};
 pub use linear::Linear;
 pub use norm::{LayerNorm, Softmax};
