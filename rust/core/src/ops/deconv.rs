@@ -149,7 +149,7 @@ impl ConvTranspose2d {
     }
 
     /// The C parameters (after [`Self::output_hw`]).
-    fn to_c(&self, oh: usize, ow: usize, isa: c_int) -> LcDeconvParams {
+    fn c_params(&self, oh: usize, ow: usize, isa: c_int) -> LcDeconvParams {
         let d = &self.dims;
         LcDeconvParams {
             c: d.c,
@@ -192,7 +192,7 @@ impl ConvTranspose2d {
         if !bias.is_empty() {
             check_len("conv_transpose", "bias", bias.len(), self.out_channels)?;
         }
-        let p = self.to_c(oh, ow, isa_code(self.isa)?);
+        let p = self.c_params(oh, ow, isa_code(self.isa)?);
         let layout = self.layout_code();
         // SAFETY: p's sizes are checked (output_hw); the functions only compute sizes.
         let (packed_bytes, workspace_bytes) = unsafe {
