@@ -143,7 +143,7 @@ def binary(op: str) -> st.SearchStrategy[Case]:
         a, b = draw(_broadcastable())
         if draw(st.booleans()):
             return Layer("l", op, ["x", "y"]), [a, b]
-        attrs = {"const_first": True} if op in ("sub", "div") and draw(st.booleans()) else {}
+        attrs = {"const_first": True} if op in ("sub", "div", "pow") and draw(st.booleans()) else {}
         return Layer("l", op, ["x"], attrs, _weights(const=b)), [a]
 
     return layer()
@@ -232,7 +232,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "hardswish": elementwise("hardswish"), "silu": elementwise("silu"), "tanh": elementwise("tanh"),
     "softmax": softmax(), "lrn": lrn(), "maxpool": pool("maxpool"), "avgpool": pool("avgpool"),
     "global_avgpool": global_avgpool(), "mean": mean(),
-    "add": binary("add"), "sub": binary("sub"), "mul": binary("mul"), "div": binary("div"),
+    "add": binary("add"), "sub": binary("sub"), "mul": binary("mul"), "div": binary("div"), "pow": binary("pow"),
     "concat": concat(), "flatten": flatten(), "reshape": reshape(), "transpose": transpose(),
     "slice": slice_(), "resize": resize(), "adaptive_avgpool": adaptive_avgpool(), "pad": pad(),
     "layernorm": layernorm(), "gelu": elementwise("gelu", st.sampled_from([{"approximate": "none"}, {"approximate": "tanh"}])),

@@ -587,6 +587,7 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("sub", "like add; attrs const_first when the constant is the minuend", _binary_shape, _binary_ref(operator.sub)),
     Op("mul", "like add", _binary_shape, _binary_ref(operator.mul)),
     Op("div", "like add; attrs const_first when the constant is the dividend", _binary_shape, _binary_ref(operator.truediv)),
+    Op("pow", "like add; attrs const_first when the constant is the base", _binary_shape, _binary_ref(operator.pow)),
     Op("concat", "attrs axis", _concat_shape, _concat_ref),
     Op("flatten", "attrs axis: dimensions from axis on become one", _flatten_shape, _flatten_ref),
     Op("reshape", "attrs shape (static, every dimension given, batch included)", _reshape_shape, _reshape_ref),

@@ -202,7 +202,7 @@ def _binary(op: str) -> Callable[[_Ctx, onnx.NodeProto], None]:
             ctx.emit(node, op, [ctx.tensor(t, node) for t in tensors])
         elif len(tensors) == 1:
             const = ctx.consts[names[0] if names[1] == tensors[0] else names[1]]
-            attrs = {"const_first": True} if names[1] == tensors[0] and op in ("sub", "div") else {}
+            attrs = {"const_first": True} if names[1] == tensors[0] and op in ("sub", "div", "pow") else {}
             ctx.emit(node, op, [ctx.tensor(tensors[0], node)], attrs, {"const": const})
         else:
             raise UnsupportedOpError(f"{_where(node)}: expected two inputs, got {len(names)}")
@@ -513,6 +513,7 @@ CONVERTERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
     "Sub": _binary("sub"),
     "Mul": _binary("mul"),
     "Div": _binary("div"),
+    "Pow": _binary("pow"),
     "Concat": _concat,
     "Flatten": _flatten,
     "Reshape": _reshape,

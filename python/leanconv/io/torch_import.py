@@ -370,7 +370,7 @@ class _Importer:
             return self.emit(op, [va.name, vb.name])
         tensor, const, const_first = (va, vb, False) if isinstance(va, _Tensor) else (vb, va, True)
         c = np.asarray(_np(const) if isinstance(const, torch.Tensor) else const, dtype=np.float32)
-        attrs = {"const_first": True} if const_first and op in ("sub", "div") else {}
+        attrs = {"const_first": True} if const_first and op in ("sub", "div", "pow") else {}
         return self.emit(op, [tensor.name], attrs, {"const": c})
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -463,7 +463,8 @@ class _Importer:
 _BINARY = {"add": "add", "add_": "add", "iadd": "add", "__add__": "add", "__radd__": "add", "__iadd__": "add",
            "sub": "sub", "sub_": "sub", "isub": "sub", "__sub__": "sub",
            "mul": "mul", "mul_": "mul", "imul": "mul", "__mul__": "mul", "__rmul__": "mul", "__imul__": "mul",
-           "truediv": "div", "div": "div", "div_": "div", "itruediv": "div", "__truediv__": "div"}
+           "truediv": "div", "div": "div", "div_": "div", "itruediv": "div", "__truediv__": "div",
+           "pow": "pow", "__pow__": "pow", "__rpow__": "pow"}
 _SIMPLE_FUNCTIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
                      "hardswish": "hardswish", "hardswish_": "hardswish", "silu": "silu", "silu_": "silu",
                      "tanh": "tanh", "tanh_": "tanh"}
