@@ -190,3 +190,45 @@ def test_layer_scale_is_a_constant_of_the_graph() -> None:
 def test_random_calls_at_inference_are_unsupported() -> None:
     with pytest.raises(UnsupportedOpError, match="dropout.*training=True"):
         import_torch(Lambda(lambda x: F.dropout(x, 0.2)), torch.zeros(1, 2, 3, 3))
+
+
+class ChannelsLastBlock(nn.Module):
+    """ConvNeXt's block body: permute to NHWC, LayerNorm, Linear, GELU, Linear, a per-channel
+    scale, permute back; ``tap`` also returns a tensor from inside the run."""
+
+    def __init__(self, tap: bool = False) -> None:
+        super().__init__()
+        self.tap = tap
+        self.norm = nn.LayerNorm(4, eps=1e-6)
+        self.up, self.down = nn.Linear(4, 8), nn.Linear(8, 4)
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        h = self.up(self.norm(x.permute(0, 2, 3, 1)))
+        y = (self.down(F.gelu(h)) * self.scale).permute(0, 3, 1, 2) + x
+        return (y, h) if self.tap else y
+
+
+def test_channels_last_runs_become_nchw_layers() -> None:
+    x = torch.randn(2, 4, 5, 6)
+    module = ChannelsLastBlock()
+    graph = import_torch(module, x)
+    assert [layer.op for layer in graph] == ["layernorm", "conv", "gelu", "conv", "mul", "add"]
+    assert graph.layers[0].attrs["axes"] == (1,)
+    with torch.no_grad():
+        assert rel_err(run(graph, x)[0], module(x).numpy()) < 1e-5
+
+
+def test_channels_last_run_read_from_outside_is_kept() -> None:
+    x = torch.randn(2, 4, 5, 6)
+    module = ChannelsLastBlock(tap=True)
+    graph = import_torch(module, x)
+    assert sum(layer.op == "transpose" for layer in graph) == 2
+    with torch.no_grad():
+        for ours, ref in zip(run(graph, x), module(x)):
+            assert rel_err(ours, ref.numpy()) < 1e-5
+
+
+def test_a_transpose_and_its_inverse_cancel() -> None:
+    graph = import_torch(Lambda(lambda x: x.permute(0, 2, 3, 1).permute(0, 3, 1, 2).relu()), torch.zeros(1, 2, 3, 4))
+    assert [layer.op for layer in graph] == ["relu"]

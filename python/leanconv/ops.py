@@ -47,6 +47,9 @@ class Op:
     reference: ReferenceFn
     #: Whether the weights are learned parameters (the ones the codecs compress).
     weighted: bool = False
+    #: Whether each output element is a function of the input element at its position alone
+    #: (the activations): such an op runs unchanged on any layout of its tensor.
+    elementwise: bool = False
 
 
 def output_shape(layer: Layer, input_shapes: list[Shape]) -> Shape:
@@ -565,14 +568,14 @@ OPS: dict[str, Op] = {op.name: op for op in [
        _batchnorm_shape, _batchnorm_ref),
     Op("layernorm", "attrs axes (the normalized dimensions, increasing), eps; weights scale, shift (the "
        "normalized dimensions' sizes) optional", _layernorm_shape, _layernorm_ref),
-    Op("relu", "", _same, _unary_ref("relu")),
-    Op("clip", "attrs min, max (relu6 is clip 0..6)", _same, _clip_ref),
-    Op("sigmoid", "", _same, _unary_ref("sigmoid")),
-    Op("hardsigmoid", "attrs alpha, beta: clip(alpha*x + beta, 0, 1)", _same, _hardsigmoid_ref),
-    Op("hardswish", "", _same, _unary_ref("hardswish")),
-    Op("silu", "", _same, _unary_ref("silu")),
-    Op("tanh", "", _same, _unary_ref("tanh")),
-    Op("gelu", "attrs approximate (none: the erf form | tanh)", _same, _gelu_ref),
+    Op("relu", "", _same, _unary_ref("relu"), elementwise=True),
+    Op("clip", "attrs min, max (relu6 is clip 0..6)", _same, _clip_ref, elementwise=True),
+    Op("sigmoid", "", _same, _unary_ref("sigmoid"), elementwise=True),
+    Op("hardsigmoid", "attrs alpha, beta: clip(alpha*x + beta, 0, 1)", _same, _hardsigmoid_ref, elementwise=True),
+    Op("hardswish", "", _same, _unary_ref("hardswish"), elementwise=True),
+    Op("silu", "", _same, _unary_ref("silu"), elementwise=True),
+    Op("tanh", "", _same, _unary_ref("tanh"), elementwise=True),
+    Op("gelu", "attrs approximate (none: the erf form | tanh)", _same, _gelu_ref, elementwise=True),
     Op("softmax", "attrs axis", _softmax_shape, _softmax_ref),
     Op("lrn", "attrs size, alpha, beta, bias (across channels)", _lrn_shape, _lrn_ref),
     Op("maxpool", "attrs kernel, stride, padding (t, l, b, r), dilation, ceil_mode", _pool_shape, _maxpool_ref),
@@ -601,3 +604,5 @@ OPS: dict[str, Op] = {op.name: op for op in [
 
 #: Ops whose weights are learned parameters that the codecs compress.
 WEIGHTED_OPS = frozenset(name for name, op in OPS.items() if op.weighted)
+#: Ops that map each element on its own (activations).
+ELEMENTWISE_OPS = frozenset(name for name, op in OPS.items() if op.elementwise)

@@ -630,4 +630,5 @@ def import_onnx(
         outputs.append(ctx.env[vi.name])
     graph = ctx.b.build(outputs)
     graph.fold_batchnorm()
+    graph.fold_channels_last()
     return graph

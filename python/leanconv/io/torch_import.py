@@ -562,4 +562,5 @@ def import_torch(module: nn.Module, example_input: torch.Tensor, name: str | Non
                          f"{tuple(example_input.shape)}: {type(e).__name__}: {e}") from e
     graph = _Importer(gm, name or type(module).__name__).run(example, values)
     graph.fold_batchnorm()
+    graph.fold_channels_last()
     return graph
