@@ -516,14 +516,16 @@ def _resize_source(layer: Layer, axis: int, in_size: int, out_size: int, like: T
 
     a = layer.attrs
     i = torch.arange(out_size, dtype=like.dtype, device=like.device)
-    scale = float(a["scale"][axis])
+    # One rounding per operation in the run's dtype, multiplying by the inverse scale: PyTorch's
+    # arithmetic, which decides the pixel nearest modes pick where a coordinate lands on a tie.
+    inverse = 1.0 / float(a["scale"][axis])
     if a["coord"] == "align_corners":
         return i * ((in_size - 1) / (out_size - 1)) if out_size > 1 else i * 0
     if a["coord"] == "asymmetric":
-        return i / scale
+        return i * inverse
     if a["coord"] == "pytorch_half_pixel" and out_size == 1:
         return i * 0
-    return (i + 0.5) / scale - 0.5
+    return (i + 0.5) * inverse - 0.5
 
 
 def _resize_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
