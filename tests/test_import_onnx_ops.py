@@ -125,18 +125,20 @@ def test_squeeze_and_unsqueeze_match_onnxruntime() -> None:
 # -- Pad, ConvTranspose, LayerNormalization ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pads, value", [((0, 0, 1, 2, 0, 0, 3, 4), 0.0), ((0, 0, 0, 1, 0, 0, 2, 0), -1.5),
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+@pytest.mark.parametrize("pads, value", [((0, 0, 1, 2, 0, 0, 2, 1), 0.0), ((0, 0, 0, 1, 0, 0, 2, 0), -1.5),
                                          ((0, 0, 2, 0, 0, 0, 0, 0), 0.0), ((0, 0, 0, 0, 0, 0, 0, 3), 2.0)])
-def test_constant_pad_matches_onnxruntime(pads: tuple[int, ...], value: float) -> None:
-    model = one_node_model("Pad", (1, 2, 3, 4), {"pads": ints(*pads), "value": np.array(value, np.float32)}, 13)
+def test_pad_matches_onnxruntime(pads: tuple[int, ...], value: float, mode: str) -> None:
+    model = one_node_model("Pad", (1, 2, 3, 4), {"pads": ints(*pads), "value": np.array(value, np.float32)}, 13,
+                           mode=mode)
     assert_matches_onnxruntime(model)
     graph = import_onnx(model)
     assert [layer.op for layer in graph] == ["pad"]
 
 
-def test_pad_of_channels_or_edges_is_unsupported_and_named() -> None:
-    for pads, mode in (((0, 1, 0, 0, 0, 0, 0, 0), "constant"), ((0, 0, 1, 1, 0, 0, 1, 1), "reflect")):
-        model = one_node_model("Pad", (1, 2, 3, 4), {"pads": ints(*pads)}, 13, mode=mode)
+def test_pad_of_channels_or_wrapped_is_unsupported_and_named() -> None:
+    for pads, mode, opset in (((0, 1, 0, 0, 0, 0, 0, 0), "constant", 13), ((0, 0, 1, 1, 0, 0, 1, 1), "wrap", 19)):
+        model = one_node_model("Pad", (1, 2, 3, 4), {"pads": ints(*pads)}, opset, mode=mode)
         with pytest.raises(UnsupportedOpError, match="the_pad.*Pad"):
             import_onnx(model)
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from leanconv.errors import ShapeError, UnsupportedOpError
 from leanconv.graph import Layer
-from leanconv.ops import OPS, RESIZE_COORDS, RESIZE_ROUNDINGS, output_shape
+from leanconv.ops import OPS, PAD_MODES, RESIZE_COORDS, RESIZE_ROUNDINGS, output_shape
 
 Shape = tuple[int, ...]
 Case = tuple[Layer, list[Shape]]
@@ -210,8 +210,12 @@ def adaptive_avgpool(draw: st.DrawFn) -> Case:
 
 @st.composite
 def pad(draw: st.DrawFn) -> Case:
-    attrs = {"padding": tuple(draw(st.integers(0, 3)) for _ in range(4)), "value": draw(st.floats(-2, 2))}
-    return Layer("l", "pad", ["x"], attrs), [draw(_any_shape(4, 4))]
+    x = draw(_any_shape(4, 4))
+    mode = draw(st.sampled_from(PAD_MODES))
+    limits = (x[2] - 1, x[3] - 1) * 2 if mode == "reflect" else (3,) * 4  # reflect: pads below the size
+    attrs = {"padding": tuple(draw(st.integers(0, min(3, m))) for m in limits), "mode": mode,
+             "value": draw(st.floats(-2, 2))}
+    return Layer("l", "pad", ["x"], attrs), [x]
 
 
 @st.composite

@@ -106,6 +106,8 @@ FORMS: dict[str, Forward | nn.Module] = {
     "F.pad(x, (1, 2, 3, 0))": lambda x: F.pad(x, (1, 2, 3, 0)),
     "F.pad(x, [0, 1], value=-2.0)": lambda x: F.pad(x, [0, 1], value=-2.0),
     "nn.ZeroPad2d((0, 1, 2, 0))": nn.ZeroPad2d((0, 1, 2, 0)),
+    "nn.ReflectionPad2d((2, 1, 0, 3))": nn.ReflectionPad2d((2, 1, 0, 3)),
+    "F.pad(x, (1, 1, 2, 2), mode='replicate')": lambda x: F.pad(x, (1, 1, 2, 2), mode="replicate"),
     "F.adaptive_avg_pool2d(x, (5, 3)) (even windows)": lambda x: F.adaptive_avg_pool2d(x, (5, 3)),
     "F.adaptive_avg_pool2d(x, 3) (uneven windows)": lambda x: F.adaptive_avg_pool2d(x, 3),
     "nn.AdaptiveAvgPool2d((None, 4))": nn.AdaptiveAvgPool2d((None, 4)),

@@ -265,11 +265,18 @@ def _adaptive_avgpool_shape(layer: Layer, shapes: list[Shape]) -> Shape:
     return (n, c, h, w)
 
 
+#: Pad modes: a constant value; the input mirrored without repeating its edge; the edge repeated.
+PAD_MODES = ("constant", "reflect", "edge")
+
+
 def _pad_shape(layer: Layer, shapes: list[Shape]) -> Shape:
     n, c, h, w = _four_d(_only(shapes))
     top, left, bottom, right = layer.attrs["padding"]
-    if min(top, left, bottom, right) < 0:
-        raise ShapeError(f"padding {layer.attrs['padding']} must be non-negative")
+    mode = layer.attrs["mode"]
+    if mode not in PAD_MODES or min(top, left, bottom, right) < 0:
+        raise ShapeError(f"padding {layer.attrs['padding']} must be non-negative, mode one of {PAD_MODES}")
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise ShapeError(f"reflect padding {layer.attrs['padding']} must be smaller than the input {h}x{w}")
     return (n, c, h + top + bottom, w + left + right)
 
 
@@ -486,7 +493,10 @@ def _adaptive_avgpool_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str]
 def _pad_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
     import torch.nn.functional as F
 
-    return F.pad(xs[0], _torch_pad(layer.attrs["padding"]), value=layer.attrs["value"])
+    a = layer.attrs
+    if a["mode"] == "constant":
+        return F.pad(xs[0], _torch_pad(a["padding"]), value=a["value"])
+    return F.pad(xs[0], _torch_pad(a["padding"]), mode="reflect" if a["mode"] == "reflect" else "replicate")
 
 
 def _layernorm_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
@@ -598,7 +608,8 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("reshape", "attrs shape (static, every dimension given, batch included)", _reshape_shape, _reshape_ref),
     Op("transpose", "attrs perm", _transpose_shape, _transpose_ref),
     Op("slice", "attrs axis, start, end: elements [start, end) along axis", _slice_shape, _slice_ref),
-    Op("pad", "attrs padding (top, left, bottom, right), value: constant padding of H and W", _pad_shape, _pad_ref),
+    Op("pad", "attrs padding (top, left, bottom, right) of H and W, mode (one of PAD_MODES), value (constant "
+       "mode)", _pad_shape, _pad_ref),
     Op("resize", "attrs mode (nearest | bilinear), size (h, w), scale (h, w: the output/input ratio the "
        "coordinates use), coord (one of RESIZE_COORDS), nearest (one of RESIZE_ROUNDINGS, nearest mode only)",
        _resize_shape, _resize_ref),

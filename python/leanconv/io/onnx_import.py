@@ -22,7 +22,7 @@ from leanconv.arrays import as_pair
 from leanconv.errors import CorruptFileError, LeanconvError, ShapeError, UnsupportedOpError
 from leanconv.graph import Graph
 from leanconv.io.builder import GraphBuilder
-from leanconv.ops import RESIZE_COORDS
+from leanconv.ops import PAD_MODES, RESIZE_COORDS
 
 
 class _Ctx:
@@ -443,8 +443,9 @@ def _squeeze(ctx: _Ctx, node: onnx.NodeProto) -> None:
 def _pad(ctx: _Ctx, node: onnx.NodeProto) -> None:
     shape = ctx.shape_in(node)
     a = _attrs(node)
-    if a.get("mode", "constant") != "constant":
-        raise UnsupportedOpError(f"{_where(node)}: Pad mode {a['mode']!r} (only constant is supported)")
+    mode = a.get("mode", "constant")
+    if mode not in PAD_MODES:
+        raise UnsupportedOpError(f"{_where(node)}: Pad mode {mode!r} (one of {PAD_MODES} is supported)")
     pads = _ints(ctx, node, 1, "pads", "pads") or []
     rank = len(shape)
     axes = [d % rank for d in (_ints(ctx, node, 3, "axes", "axes") or list(range(rank)))]
@@ -458,7 +459,7 @@ def _pad(ctx: _Ctx, node: onnx.NodeProto) -> None:
         raise UnsupportedOpError(f"{_where(node)}: Pad {pads} of a {rank}-D tensor: only non-negative padding "
                                  "of H and W of a 4-D tensor is supported")
     ctx.emit(node, "pad", [ctx.tensor(node.input[0], node)],
-             {"padding": (begin[2], begin[3], end[2], end[3]), "value": float(value)})
+             {"padding": (begin[2], begin[3], end[2], end[3]), "mode": mode, "value": float(value)})
 
 
 def _layernorm(ctx: _Ctx, node: onnx.NodeProto) -> None:

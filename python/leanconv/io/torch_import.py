@@ -205,13 +205,15 @@ class _Importer:
                          {"scale": _np(weight), "shift": _np(bias)})
 
     def pad(self, x: str, pad: Any, mode: str, value: Any) -> _Tensor:
-        """F.pad and the constant-pad modules: (left, right[, top, bottom]) on the last dims."""
+        """F.pad and the padding modules: (left, right[, top, bottom]) on the last dims."""
         pads = [int(p) for p in pad]
-        if mode != "constant" or len(pads) not in (2, 4) or min(pads) < 0 or len(self.b.shapes[x]) != 4:
-            raise UnsupportedOpError(f"{self.where()}: pad {tuple(pads)} mode {mode!r}: only constant, "
-                                     "non-negative padding of H and W of a 4-D tensor is supported")
+        modes = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+        if mode not in modes or len(pads) not in (2, 4) or min(pads) < 0 or len(self.b.shapes[x]) != 4:
+            raise UnsupportedOpError(f"{self.where()}: pad {tuple(pads)} mode {mode!r}: only constant, reflect or "
+                                     "replicate, non-negative padding of H and W of a 4-D tensor is supported")
         left, right, top, bottom = (pads + [0, 0])[:4]
-        return self.emit("pad", [x], {"padding": (top, left, bottom, right), "value": float(value or 0.0)})
+        return self.emit("pad", [x], {"padding": (top, left, bottom, right), "mode": modes[mode],
+                                      "value": float(value or 0.0)})
 
     def flatten(self, x: str, start: int = 0, end: int = -1) -> _Tensor:
         ndim = len(self.b.shapes[x])
@@ -339,6 +341,8 @@ class _Importer:
             return self.emit("gelu", [x], {"approximate": m.approximate})
         if isinstance(m, nn.ConstantPad2d):  # ZeroPad2d too
             return self.pad(x, m.padding, "constant", m.value)
+        if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d)):
+            return self.pad(x, m.padding, "reflect" if isinstance(m, nn.ReflectionPad2d) else "replicate", 0.0)
         if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)):
             return _Tensor(x)
         for cls, op in _SIMPLE_MODULES.items():
