@@ -108,6 +108,9 @@ def test_trained_onnx_models_match_onnxruntime(name: str, shape: tuple[int, ...]
         assert rel_err(o, r) < TOL
     if name == "ppocrv4-det":  # the detector finds the text: its probability map is not flat
         assert float(ref[0].max()) > 0.5
+    # Their FPN and heads upsample: nearest resizes (PP-OCRv4) and transposed convolutions.
+    ops = {layer.op for layer in graph}
+    assert {"conv_transpose", "resize"} <= ops if name == "ppocrv4-det" else "conv_transpose" in ops
 
 
 def randomized(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
