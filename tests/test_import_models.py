@@ -169,7 +169,7 @@ TORCHVISION: dict[str, int] = {
     "googlenet": 64, "inception_v3": 75, "convnext_tiny": 64,
 }
 #: Those that take over 5 s here (model construction, tracing and the two runs).
-SLOW_TORCHVISION = {"resnet50", "efficientnet_b0", "inception_v3", "regnet_y_400mf", "convnext_tiny"}
+SLOW_TORCHVISION = {"resnet50", "efficientnet_b0", "densenet121", "inception_v3", "regnet_y_400mf", "convnext_tiny"}
 _TORCHVISION_OPTIONS: dict[str, dict[str, bool]] = {
     "googlenet": {"aux_logits": True, "transform_input": True, "init_weights": True},
     "inception_v3": {"aux_logits": True, "transform_input": True, "init_weights": True},
