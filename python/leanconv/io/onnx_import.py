@@ -386,6 +386,11 @@ def _narrow(ctx: _Ctx, node: onnx.NodeProto, x: str, bounds: dict[int, tuple[int
     return x
 
 
+def _position(p: int, size: int) -> int:
+    """An ONNX Slice bound: a negative one counts from the end; then clamped to [0, size]."""
+    return min(max(p + size if p < 0 else p, 0), size)
+
+
 def _slice(ctx: _Ctx, node: onnx.NodeProto) -> None:
     shape = ctx.shape_in(node)
     starts = _ints(ctx, node, 1, "starts", "starts") or []
@@ -394,13 +399,11 @@ def _slice(ctx: _Ctx, node: onnx.NodeProto) -> None:
     steps = _ints(ctx, node, 4, "steps", "steps") or [1] * len(starts)
     if any(step != 1 for step in steps):
         raise UnsupportedOpError(f"{_where(node)}: Slice with steps {steps} (only step 1 is supported)")
-    bounds = {}
+    bounds: dict[int, tuple[int, int]] = {}
     for start, end, axis in zip(starts, ends, axes):
-        axis %= len(shape)
-        size = shape[axis]
-        # ONNX: negative positions count from the end; then both are clamped to [0, size].
-        bounds[axis] = tuple(min(max(p + size if p < 0 else p, 0), size) for p in (start, end))
-    ctx.env[node.output[0]] = _narrow(ctx, node, ctx.tensor(node.input[0], node), bounds, node.output[0])  # type: ignore[arg-type]
+        size = shape[axis % len(shape)]
+        bounds[axis % len(shape)] = (_position(start, size), _position(end, size))
+    ctx.env[node.output[0]] = _narrow(ctx, node, ctx.tensor(node.input[0], node), bounds, node.output[0])
 
 
 def _split(ctx: _Ctx, node: onnx.NodeProto) -> None:

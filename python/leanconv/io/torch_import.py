@@ -274,7 +274,7 @@ class _Importer:
                 continue
             if isinstance(item, int):
                 start = item % shape[dim]
-                start, end = start, start + 1
+                end = start + 1
             elif isinstance(item, slice) and item.step in (None, 1) and _is_int_or_none(item.start, item.stop):
                 start, end, _ = item.indices(shape[dim])
             else:
