@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from leanconv.errors import ShapeError, UnsupportedOpError
 from leanconv.graph import Layer
-from leanconv.ops import OPS, output_shape
+from leanconv.ops import OPS, PAD_MODES, RESIZE_COORDS, RESIZE_ROUNDINGS, output_shape
 
 Shape = tuple[int, ...]
 Case = tuple[Layer, list[Shape]]
@@ -142,7 +143,7 @@ def binary(op: str) -> st.SearchStrategy[Case]:
         a, b = draw(_broadcastable())
         if draw(st.booleans()):
             return Layer("l", op, ["x", "y"]), [a, b]
-        attrs = {"const_first": True} if op in ("sub", "div") and draw(st.booleans()) else {}
+        attrs = {"const_first": True} if op in ("sub", "div", "pow") and draw(st.booleans()) else {}
         return Layer("l", op, ["x"], attrs, _weights(const=b)), [a]
 
     return layer()
@@ -192,10 +193,38 @@ def slice_(draw: st.DrawFn) -> Case:
 
 
 @st.composite
-def upsample(draw: st.DrawFn) -> Case:
-    attrs = {"mode": draw(st.sampled_from(["nearest", "bilinear"])),
-             "size": (draw(st.integers(1, 9)), draw(st.integers(1, 9))), "align_corners": draw(st.booleans())}
-    return Layer("l", "upsample", ["x"], attrs), [draw(_any_shape(4, 4))]
+def resize(draw: st.DrawFn) -> Case:
+    x = draw(_any_shape(4, 4))
+    size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    attrs = {"mode": draw(st.sampled_from(["nearest", "bilinear"])), "size": size,
+             "scale": tuple(draw(st.sampled_from([o / i, draw(st.floats(0.2, 4.0))])) for o, i in zip(size, x[2:])),
+             "coord": draw(st.sampled_from(RESIZE_COORDS)), "nearest": draw(st.sampled_from(RESIZE_ROUNDINGS))}
+    return Layer("l", "resize", ["x"], attrs), [x]
+
+
+@st.composite
+def adaptive_avgpool(draw: st.DrawFn) -> Case:
+    attrs = {"size": (draw(st.integers(1, 7)), draw(st.integers(1, 7)))}
+    return Layer("l", "adaptive_avgpool", ["x"], attrs), [draw(_any_shape(4, 4))]
+
+
+@st.composite
+def pad(draw: st.DrawFn) -> Case:
+    x = draw(_any_shape(4, 4))
+    mode = draw(st.sampled_from(PAD_MODES))
+    limits = (x[2] - 1, x[3] - 1) * 2 if mode == "reflect" else (3,) * 4  # reflect: pads below the size
+    attrs = {"padding": tuple(draw(st.integers(0, min(3, m))) for m in limits), "mode": mode,
+             "value": draw(st.floats(-2, 2))}
+    return Layer("l", "pad", ["x"], attrs), [x]
+
+
+@st.composite
+def layernorm(draw: st.DrawFn) -> Case:
+    x = draw(_any_shape())
+    axes = tuple(sorted(draw(st.sets(st.integers(0, len(x) - 1), min_size=1))))
+    normalized = tuple(x[a] for a in axes)
+    ws = _weights(**({"scale": normalized, "shift": normalized} if draw(st.booleans()) else {}))
+    return Layer("l", "layernorm", ["x"], {"axes": axes, "eps": 1e-5}, ws), [x]
 
 
 CASES: dict[str, st.SearchStrategy[Case]] = {
@@ -207,9 +236,10 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "hardswish": elementwise("hardswish"), "silu": elementwise("silu"), "tanh": elementwise("tanh"),
     "softmax": softmax(), "lrn": lrn(), "maxpool": pool("maxpool"), "avgpool": pool("avgpool"),
     "global_avgpool": global_avgpool(), "mean": mean(),
-    "add": binary("add"), "sub": binary("sub"), "mul": binary("mul"), "div": binary("div"),
+    "add": binary("add"), "sub": binary("sub"), "mul": binary("mul"), "div": binary("div"), "pow": binary("pow"),
     "concat": concat(), "flatten": flatten(), "reshape": reshape(), "transpose": transpose(),
-    "slice": slice_(), "upsample": upsample(),
+    "slice": slice_(), "resize": resize(), "adaptive_avgpool": adaptive_avgpool(), "pad": pad(),
+    "layernorm": layernorm(), "gelu": elementwise("gelu", st.sampled_from([{"approximate": "none"}, {"approximate": "tanh"}])),
 }
 
 
@@ -275,3 +305,37 @@ def test_ceil_mode_counts_no_window_that_starts_in_end_padding() -> None:
                                           "dilation": (1, 1), "ceil_mode": True})
     assert output_shape(layer, [(1, 1, 4, 4)]) == (1, 1, 2, 2) == reference_shape(layer, [(1, 1, 4, 4)])
 
+
+
+def _run_layer(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    def weight(key: str) -> torch.Tensor:
+        return torch.as_tensor(layer.weights[key], dtype=x.dtype)
+
+    return OPS[layer.op].reference(layer, [x], weight)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 13), st.integers(1, 13)),
+       st.sampled_from(["nearest", "bilinear", "bilinear-align"]), st.booleans())
+def test_resize_reproduces_torch_interpolate(hw: tuple[int, int, int, int], how: str, by_factor: bool) -> None:
+    """The resize formulas (written after ONNX) give torch's own nearest and bilinear modes."""
+    h, w, oh, ow = hw
+    x = torch.randn(1, 2, h, w, generator=torch.Generator().manual_seed(h * 31 + w))
+    mode = "nearest" if how == "nearest" else "bilinear"
+    align = how == "bilinear-align"
+    if by_factor:  # torch then maps coordinates with the factor itself, not with the size ratio
+        factors = (oh / 4, ow / 4)
+        outs = (math.floor(h * factors[0]), math.floor(w * factors[1]))
+        assume(min(outs) >= 1)
+        # torch ignores the factor where an output size equals the input size (nearest: or twice it)
+        assume(not any(o == i or (how == "nearest" and o == 2 * i) for o, i in zip(outs, (h, w))))
+        expected = F.interpolate(x, scale_factor=factors, mode=mode, align_corners=None if how == "nearest" else align,
+                                 recompute_scale_factor=False)
+        scale = factors
+    else:
+        expected = F.interpolate(x, size=(oh, ow), mode=mode, align_corners=None if how == "nearest" else align)
+        scale = (oh / h, ow / w)
+    coord = "asymmetric" if how == "nearest" else "align_corners" if align else "half_pixel"
+    attrs = {"mode": mode, "size": tuple(expected.shape[2:]), "scale": scale, "coord": coord, "nearest": "floor"}
+    ours = _run_layer(Layer("r", "resize", ["x"], attrs), x)
+    assert torch.allclose(ours, expected, rtol=0, atol=1e-5)

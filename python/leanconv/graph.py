@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from leanconv.errors import ShapeError, UnsupportedOpError
-from leanconv.ops import OPS, WEIGHTED_OPS, output_shape
+from leanconv.ops import ELEMENTWISE_OPS, OPS, WEIGHTED_OPS, output_shape
 from leanconv.primitives import spec_from_layer
 
 
@@ -210,6 +210,75 @@ class Graph:
         self.outputs = [renames.get(t, t) for t in self.outputs]
         self.validate()
         return folded
+
+
+    def fold_channels_last(self) -> int:
+        """Runs of channels-last layers between a transpose to NHWC and one back to NCHW (how
+        ConvNeXt writes its LayerNorms and blocks) become the same layers over NCHW: a
+        layernorm over the last axis normalizes channels, a linear becomes a 1x1 conv, an
+        activation stays, a per-channel constant becomes (C, 1, 1); both transposes go. Only runs
+        whose tensors have one reader each, none a graph output, are folded. Returns how many."""
+        users = self.consumers()
+        renames: dict[str, str] = {}
+        removed: set[str] = set()
+        for first in self.layers:
+            if first.op != "transpose" or tuple(first.attrs["perm"]) != (0, 2, 3, 1):
+                continue
+            run: list[Layer] = []
+            current = first
+            while len(users.get(current.name, [])) == 1 and current.name not in self.outputs:
+                reader = users[current.name][0]
+                if reader.op == "transpose" and tuple(reader.attrs["perm"]) == (0, 3, 1, 2):
+                    for layer in run:
+                        _to_channels_first(layer)
+                    if run:
+                        run[0].inputs = [first.inputs[0]]
+                    renames[reader.name] = run[-1].name if run else first.inputs[0]
+                    removed.update((first.name, reader.name))
+                    break
+                if not _works_channels_last(reader):
+                    break
+                run.append(reader)
+                current = reader
+        if not removed:
+            return 0
+
+        def resolve(t: str) -> str:
+            while t in renames:
+                t = renames[t]
+            return t
+
+        self.layers = [layer for layer in self.layers if layer.name not in removed]
+        for layer in self.layers:
+            layer.inputs = [resolve(t) for t in layer.inputs]
+        self.outputs = [resolve(t) for t in self.outputs]
+        self.validate()
+        self.infer_shapes()
+        return len(removed) // 2
+
+
+def _works_channels_last(layer: Layer) -> bool:
+    """Whether ``layer``, reading an NHWC tensor, has an NCHW equivalent (_to_channels_first)."""
+    if layer.op in ELEMENTWISE_OPS or layer.op == "linear":
+        return True
+    if layer.op == "layernorm":
+        return tuple(layer.attrs["axes"]) == (3,)
+    if layer.op in ("add", "sub", "mul", "div", "pow") and len(layer.inputs) == 1:
+        const = layer.weights["const"]
+        return const.size == 1 or const.shape == (layer.shape[-1],)
+    return False
+
+
+def _to_channels_first(layer: Layer) -> None:
+    if layer.op == "linear":
+        w = layer.weights["weight"]
+        layer.op = "conv"
+        layer.weights["weight"] = w.reshape(*w.shape, 1, 1)
+        layer.attrs = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    elif layer.op == "layernorm":
+        layer.attrs = {**layer.attrs, "axes": (1,)}
+    elif "const" in layer.weights and layer.weights["const"].size > 1:
+        layer.weights["const"] = layer.weights["const"].reshape(-1, 1, 1)
 
 
 def _fold_affine_into(conv: Layer, scale: np.ndarray, shift: np.ndarray) -> None:

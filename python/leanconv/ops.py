@@ -47,6 +47,9 @@ class Op:
     reference: ReferenceFn
     #: Whether the weights are learned parameters (the ones the codecs compress).
     weighted: bool = False
+    #: Whether each output element is a function of the input element at its position alone
+    #: (the activations): such an op runs unchanged on any layout of its tensor.
+    elementwise: bool = False
 
 
 def output_shape(layer: Layer, input_shapes: list[Shape]) -> Shape:
@@ -254,11 +257,56 @@ def _slice_shape(layer: Layer, shapes: list[Shape]) -> Shape:
     return (*x[:axis], a["end"] - a["start"], *x[axis + 1:])
 
 
-def _upsample_shape(layer: Layer, shapes: list[Shape]) -> Shape:
+def _adaptive_avgpool_shape(layer: Layer, shapes: list[Shape]) -> Shape:
     n, c, _, _ = _four_d(_only(shapes))
     h, w = layer.attrs["size"]
-    if min(h, w) < 1 or layer.attrs["mode"] not in ("nearest", "bilinear"):
-        raise ShapeError(f"size {(h, w)} must be positive and mode nearest or bilinear")
+    if min(h, w) < 1:
+        raise ShapeError(f"size {(h, w)} must be positive")
+    return (n, c, h, w)
+
+
+#: Pad modes: a constant value; the input mirrored without repeating its edge; the edge repeated.
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+def _pad_shape(layer: Layer, shapes: list[Shape]) -> Shape:
+    n, c, h, w = _four_d(_only(shapes))
+    top, left, bottom, right = layer.attrs["padding"]
+    mode = layer.attrs["mode"]
+    if mode not in PAD_MODES or min(top, left, bottom, right) < 0:
+        raise ShapeError(f"padding {layer.attrs['padding']} must be non-negative, mode one of {PAD_MODES}")
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise ShapeError(f"reflect padding {layer.attrs['padding']} must be smaller than the input {h}x{w}")
+    return (n, c, h + top + bottom, w + left + right)
+
+
+def _layernorm_shape(layer: Layer, shapes: list[Shape]) -> Shape:
+    x = _only(shapes)
+    axes = tuple(layer.attrs["axes"])
+    if not axes or list(axes) != sorted({_axis(a, len(x)) for a in axes}) or layer.attrs["eps"] <= 0:
+        raise ShapeError(f"axes {axes} must be distinct non-negative dimensions in increasing order, eps positive")
+    for key in ("scale", "shift"):
+        if key in layer.weights and _weight_shape(layer, key) != tuple(x[a] for a in axes):
+            raise ShapeError(f"{key} has shape {_weight_shape(layer, key)}, expected {tuple(x[a] for a in axes)}")
+    return x
+
+
+#: Resize: how an output coordinate maps to an input coordinate (ONNX's
+#: coordinate_transformation_mode), and how nearest mode rounds it (ONNX's nearest_mode).
+RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners")
+RESIZE_ROUNDINGS = ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil")
+
+
+def _resize_shape(layer: Layer, shapes: list[Shape]) -> Shape:
+    n, c, _, _ = _four_d(_only(shapes))
+    a = layer.attrs
+    h, w = a["size"]
+    if min(h, w) < 1 or min(a["scale"]) <= 0:
+        raise ShapeError(f"size {(h, w)} and scale {a['scale']} must be positive")
+    if a["mode"] not in ("nearest", "bilinear") or a["coord"] not in RESIZE_COORDS \
+            or (a["mode"] == "nearest" and a["nearest"] not in RESIZE_ROUNDINGS):
+        raise ShapeError(f"mode {a['mode']!r}, coord {a['coord']!r}, nearest {a.get('nearest')!r}: expected mode "
+                         f"nearest or bilinear, coord one of {RESIZE_COORDS}, nearest one of {RESIZE_ROUNDINGS}")
     return (n, c, h, w)
 
 
@@ -436,13 +484,88 @@ def _slice_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) 
     return xs[0].narrow(a["axis"], a["start"], a["end"] - a["start"])
 
 
-def _upsample_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+def _adaptive_avgpool_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+    import torch.nn.functional as F
+
+    return F.adaptive_avg_pool2d(xs[0], tuple(layer.attrs["size"]))
+
+
+def _pad_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
     import torch.nn.functional as F
 
     a = layer.attrs
-    if a["mode"] == "nearest":
-        return F.interpolate(xs[0], size=tuple(a["size"]), mode="nearest")
-    return F.interpolate(xs[0], size=tuple(a["size"]), mode="bilinear", align_corners=a["align_corners"])
+    if a["mode"] == "constant":
+        return F.pad(xs[0], _torch_pad(a["padding"]), value=a["value"])
+    return F.pad(xs[0], _torch_pad(a["padding"]), mode="reflect" if a["mode"] == "reflect" else "replicate")
+
+
+def _layernorm_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+    import torch.nn.functional as F
+
+    x, axes = xs[0], tuple(layer.attrs["axes"])
+    # F.layer_norm normalizes trailing dimensions: the normalized ones are moved there and back.
+    rest = tuple(d for d in range(x.dim()) if d not in axes)
+    perm = rest + axes
+    inverse = tuple(perm.index(d) for d in range(x.dim()))
+    y = F.layer_norm(x.permute(perm), tuple(x.shape[a] for a in axes),
+                     weight("scale") if "scale" in layer.weights else None,
+                     weight("shift") if "shift" in layer.weights else None, layer.attrs["eps"])
+    return y.permute(inverse)
+
+
+def _gelu_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+    import torch.nn.functional as F
+
+    return F.gelu(xs[0], approximate=layer.attrs["approximate"])
+
+
+def _resize_source(layer: Layer, axis: int, in_size: int, out_size: int, like: Tensor) -> Tensor:
+    """The input coordinate each output index along ``axis`` (0: height, 1: width) reads, per the
+    ONNX Resize formulas, computed in the run's dtype."""
+    import torch
+
+    a = layer.attrs
+    i = torch.arange(out_size, dtype=like.dtype, device=like.device)
+    # One rounding per operation in the run's dtype, multiplying by the inverse scale: PyTorch's
+    # arithmetic, which decides the pixel nearest modes pick where a coordinate lands on a tie.
+    inverse = 1.0 / float(a["scale"][axis])
+    if a["coord"] == "align_corners":
+        return i * ((in_size - 1) / (out_size - 1)) if out_size > 1 else i * 0
+    if a["coord"] == "asymmetric":
+        return i * inverse
+    if a["coord"] == "pytorch_half_pixel" and out_size == 1:
+        return i * 0
+    return (i + 0.5) * inverse - 0.5
+
+
+def _resize_ref(layer: Layer, xs: list[Tensor], weight: Callable[[str], Tensor]) -> Tensor:
+    """Separable: one gather (nearest) or one linear blend of two gathers (bilinear) per axis.
+    Bilinear clamps the source coordinate to the input, which is ONNX's and torch's edge rule."""
+    import torch
+
+    y = xs[0]
+    for axis, out_size in enumerate(layer.attrs["size"]):
+        dim, in_size = axis + 2, y.shape[axis + 2]
+        src = _resize_source(layer, axis, in_size, out_size, y)
+        if layer.attrs["mode"] == "nearest":
+            rounding = layer.attrs["nearest"]
+            if rounding == "floor":
+                index = torch.floor(src)
+            elif rounding == "ceil":
+                index = torch.ceil(src)
+            elif rounding == "round_prefer_floor":
+                index = torch.ceil(src - 0.5)
+            else:
+                index = torch.floor(src + 0.5)
+            y = y.index_select(dim, index.clamp(0, in_size - 1).long())
+            continue
+        src = src.clamp(0, in_size - 1)
+        low = torch.floor(src)
+        high = (low + 1).clamp(max=in_size - 1)
+        frac = (src - low).reshape((-1, 1) if dim == 2 else (-1,))
+        y0, y1 = y.index_select(dim, low.long()), y.index_select(dim, high.long())
+        y = y0 + (y1 - y0) * frac
+    return y
 
 
 #: Every op a Graph may contain.
@@ -455,31 +578,44 @@ OPS: dict[str, Op] = {op.name: op for op in [
        _linear_shape, _linear_ref, weighted=True),
     Op("batchnorm", "per-channel affine y = x*scale + shift (inference form); weights scale, shift (C)",
        _batchnorm_shape, _batchnorm_ref),
-    Op("relu", "", _same, _unary_ref("relu")),
-    Op("clip", "attrs min, max (relu6 is clip 0..6)", _same, _clip_ref),
-    Op("sigmoid", "", _same, _unary_ref("sigmoid")),
-    Op("hardsigmoid", "attrs alpha, beta: clip(alpha*x + beta, 0, 1)", _same, _hardsigmoid_ref),
-    Op("hardswish", "", _same, _unary_ref("hardswish")),
-    Op("silu", "", _same, _unary_ref("silu")),
-    Op("tanh", "", _same, _unary_ref("tanh")),
+    Op("layernorm", "attrs axes (the normalized dimensions, increasing), eps; weights scale, shift (the "
+       "normalized dimensions' sizes) optional", _layernorm_shape, _layernorm_ref),
+    Op("relu", "", _same, _unary_ref("relu"), elementwise=True),
+    Op("clip", "attrs min, max (relu6 is clip 0..6)", _same, _clip_ref, elementwise=True),
+    Op("sigmoid", "", _same, _unary_ref("sigmoid"), elementwise=True),
+    Op("hardsigmoid", "attrs alpha, beta: clip(alpha*x + beta, 0, 1)", _same, _hardsigmoid_ref, elementwise=True),
+    Op("hardswish", "", _same, _unary_ref("hardswish"), elementwise=True),
+    Op("silu", "", _same, _unary_ref("silu"), elementwise=True),
+    Op("tanh", "", _same, _unary_ref("tanh"), elementwise=True),
+    Op("gelu", "attrs approximate (none: the erf form | tanh)", _same, _gelu_ref, elementwise=True),
     Op("softmax", "attrs axis", _softmax_shape, _softmax_ref),
     Op("lrn", "attrs size, alpha, beta, bias (across channels)", _lrn_shape, _lrn_ref),
     Op("maxpool", "attrs kernel, stride, padding (t, l, b, r), dilation, ceil_mode", _pool_shape, _maxpool_ref),
     Op("avgpool", "attrs kernel, stride, padding (t, l, b, r), ceil_mode, count_include_pad",
        _pool_shape, _avgpool_ref),
     Op("global_avgpool", "mean over H and W, keeping them as 1x1", _global_avgpool_shape, _global_avgpool_ref),
+    Op("adaptive_avgpool", "attrs size (h, w): torch's adaptive average pooling, windows "
+       "[floor(i*H/h), ceil((i+1)*H/h)); used where the windows differ in size", _adaptive_avgpool_shape,
+       _adaptive_avgpool_ref),
     Op("mean", "attrs axes (the dimensions averaged), keepdims", _mean_shape, _mean_ref),
     Op("add", "two inputs, or one input and weight const (numpy broadcasting)", _binary_shape, _binary_ref(operator.add)),
     Op("sub", "like add; attrs const_first when the constant is the minuend", _binary_shape, _binary_ref(operator.sub)),
     Op("mul", "like add", _binary_shape, _binary_ref(operator.mul)),
     Op("div", "like add; attrs const_first when the constant is the dividend", _binary_shape, _binary_ref(operator.truediv)),
+    Op("pow", "like add; attrs const_first when the constant is the base", _binary_shape, _binary_ref(operator.pow)),
     Op("concat", "attrs axis", _concat_shape, _concat_ref),
     Op("flatten", "attrs axis: dimensions from axis on become one", _flatten_shape, _flatten_ref),
     Op("reshape", "attrs shape (static, every dimension given, batch included)", _reshape_shape, _reshape_ref),
     Op("transpose", "attrs perm", _transpose_shape, _transpose_ref),
     Op("slice", "attrs axis, start, end: elements [start, end) along axis", _slice_shape, _slice_ref),
-    Op("upsample", "attrs mode (nearest | bilinear), size (h, w), align_corners", _upsample_shape, _upsample_ref),
+    Op("pad", "attrs padding (top, left, bottom, right) of H and W, mode (one of PAD_MODES), value (constant "
+       "mode)", _pad_shape, _pad_ref),
+    Op("resize", "attrs mode (nearest | bilinear), size (h, w), scale (h, w: the output/input ratio the "
+       "coordinates use), coord (one of RESIZE_COORDS), nearest (one of RESIZE_ROUNDINGS, nearest mode only)",
+       _resize_shape, _resize_ref),
 ]}
 
 #: Ops whose weights are learned parameters that the codecs compress.
 WEIGHTED_OPS = frozenset(name for name, op in OPS.items() if op.weighted)
+#: Ops that map each element on its own (activations).
+ELEMENTWISE_OPS = frozenset(name for name, op in OPS.items() if op.elementwise)

@@ -22,6 +22,7 @@ from leanconv.arrays import as_pair
 from leanconv.errors import CorruptFileError, LeanconvError, ShapeError, UnsupportedOpError
 from leanconv.graph import Graph
 from leanconv.io.builder import GraphBuilder
+from leanconv.ops import PAD_MODES, RESIZE_COORDS
 
 
 class _Ctx:
@@ -126,21 +127,25 @@ def _conv_transpose(ctx: _Ctx, node: onnx.NodeProto) -> None:
         raise UnsupportedOpError(f"{_where(node)}: only 2-D transposed convolution is supported")
     if a.get("auto_pad", "NOTSET") not in ("NOTSET", "") or "output_shape" in a:
         raise UnsupportedOpError(f"{_where(node)}: auto_pad/output_shape on ConvTranspose")
-    t, left, b, r = (list(a.get("pads", [0, 0, 0, 0])) + [0, 0, 0, 0])[:4]
-    if (t, left) != (b, r):
-        raise UnsupportedOpError(f"{_where(node)}: asymmetric ConvTranspose padding {a.get('pads')}")
+    t, left, b, r = (int(p) for p in (list(a.get("pads", [0, 0, 0, 0])) + [0, 0, 0, 0])[:4])
     weights = {"weight": w}
     bias = ctx.optional_const(node, 2)
     if bias is not None:
         weights["bias"] = bias
+    # conv_transpose crops the same amount from both ends of an axis: the rest of an
+    # asymmetric crop is a slice.
+    ph, pw = min(t, b), min(left, r)
     attrs = {
         "stride": _pair(node, a, "strides", 1),
-        "padding": (int(t), int(left)),
+        "padding": (ph, pw),
         "output_padding": _pair(node, a, "output_padding", 0),
         "dilation": _pair(node, a, "dilations", 1),
         "groups": int(a.get("group", 1)),
     }
-    ctx.emit(node, "conv_transpose", [ctx.tensor(node.input[0], node)], attrs, weights)
+    x = ctx.b.add("conv_transpose", [ctx.tensor(node.input[0], node)], node.output[0], attrs, weights)
+    _, _, height, width = ctx.b.shapes[x]
+    crops = {2: (t - ph, height - (b - ph)), 3: (left - pw, width - (r - pw))}
+    ctx.env[node.output[0]] = _narrow(ctx, node, x, crops, node.output[0])
 
 
 def _batchnorm(ctx: _Ctx, node: onnx.NodeProto) -> None:
@@ -197,7 +202,7 @@ def _binary(op: str) -> Callable[[_Ctx, onnx.NodeProto], None]:
             ctx.emit(node, op, [ctx.tensor(t, node) for t in tensors])
         elif len(tensors) == 1:
             const = ctx.consts[names[0] if names[1] == tensors[0] else names[1]]
-            attrs = {"const_first": True} if names[1] == tensors[0] and op in ("sub", "div") else {}
+            attrs = {"const_first": True} if names[1] == tensors[0] and op in ("sub", "div", "pow") else {}
             ctx.emit(node, op, [ctx.tensor(tensors[0], node)], attrs, {"const": const})
         else:
             raise UnsupportedOpError(f"{_where(node)}: expected two inputs, got {len(names)}")
@@ -318,6 +323,8 @@ def _matmul(ctx: _Ctx, node: onnx.NodeProto) -> None:
 
 
 def _resize(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    """Resize and the older Upsample: the output size from constant sizes or scales; with
+    scales the coordinates map by the scales themselves, as ONNX defines."""
     a = _attrs(node)
     in_shape = ctx.shape_in(node)
     scales: np.ndarray | None
@@ -327,26 +334,155 @@ def _resize(ctx: _Ctx, node: onnx.NodeProto) -> None:
     else:
         scales = ctx.optional_const(node, 2 if ctx.opset >= 11 else 1)
         sizes = ctx.optional_const(node, 3) if ctx.opset >= 11 else None
+    # Opset 18's axes name the dimensions that scales or sizes cover; the others keep their size.
+    axes = [int(d) % len(in_shape) for d in a.get("axes", range(len(in_shape)))]
     if sizes is not None and sizes.size:
-        out = tuple(int(s) for s in sizes)
+        given = dict(zip(axes, (int(s) for s in sizes)))
+        out = tuple(given.get(d, size) for d, size in enumerate(in_shape))
+        factors = tuple(o / i for o, i in zip(out, in_shape))
     elif scales is not None and scales.size:
-        out = tuple(int(math.floor(d * float(s))) for d, s in zip(in_shape, scales))
+        given_f = dict(zip(axes, (float(s) for s in scales)))
+        factors = tuple(given_f.get(d, 1.0) for d in range(len(in_shape)))
+        out = tuple(int(math.floor(d * f)) for d, f in zip(in_shape, factors))
     else:
         raise UnsupportedOpError(f"{_where(node)}: resize needs constant scales or sizes")
-    if out[:2] != in_shape[:2] or len(out) != 4:
+    if len(out) != 4 or out[:2] != in_shape[:2]:
         raise UnsupportedOpError(f"{_where(node)}: resize of batch or channel dims ({in_shape} -> {out})")
-    mode = a.get("mode", "nearest")
-    coord = a.get("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize" else "asymmetric")
+    for key, plain in (("antialias", 0), ("exclude_outside", 0), ("keep_aspect_ratio_policy", "stretch")):
+        if a.get(key, plain) != plain:
+            raise UnsupportedOpError(f"{_where(node)}: resize with {key}={a[key]!r}")
+    mode = {"nearest": "nearest", "linear": "bilinear", "bilinear": "bilinear"}.get(a.get("mode", "nearest"))
     if node.op_type == "Upsample" or ctx.opset < 11:
-        coord = "asymmetric"
-    if mode == "nearest" and coord == "asymmetric" and a.get("nearest_mode", "round_prefer_floor" if node.op_type == "Resize" and ctx.opset >= 11 else "floor") == "floor":
-        attrs: dict[str, Any] = {"mode": "nearest", "size": out[2:], "align_corners": False}
-    elif mode in ("linear", "bilinear") and coord in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-        attrs = {"mode": "bilinear", "size": out[2:], "align_corners": coord == "align_corners"}
+        # No coordinate modes yet: asymmetric, and nearest rounds down (upsampling only).
+        coord, rounding = "asymmetric", "floor"
+        if min(factors) < 1 and mode == "nearest":
+            raise UnsupportedOpError(f"{_where(node)}: nearest downsampling before opset 11")
     else:
-        raise UnsupportedOpError(f"{_where(node)}: resize mode={mode!r} coordinate_transformation_mode={coord!r}"
-                                 f" nearest_mode={a.get('nearest_mode')!r}")
-    ctx.emit(node, "upsample", [ctx.tensor(node.input[0], node)], attrs)
+        coord, rounding = a.get("coordinate_transformation_mode", "half_pixel"), a.get("nearest_mode", "round_prefer_floor")
+    if mode is None or coord not in RESIZE_COORDS:
+        raise UnsupportedOpError(f"{_where(node)}: resize mode={a.get('mode')!r} "
+                                 f"coordinate_transformation_mode={coord!r}")
+    attrs = {"mode": mode, "size": out[2:], "scale": factors[2:], "coord": coord, "nearest": rounding}
+    ctx.emit(node, "resize", [ctx.tensor(node.input[0], node)], attrs)
+
+
+def _ints(ctx: _Ctx, node: onnx.NodeProto, index: int, attr: str, what: str) -> list[int] | None:
+    """An int list given as input ``index`` (newer opsets) or attribute ``attr`` (older)."""
+    a = _attrs(node)
+    if attr in a:
+        return [int(v) for v in a[attr]]
+    if index < len(node.input) and node.input[index]:
+        return [int(v) for v in ctx.const(node, index, what).reshape(-1)]
+    return None
+
+
+def _narrow(ctx: _Ctx, node: onnx.NodeProto, x: str, bounds: dict[int, tuple[int, int]], hint: str) -> str:
+    """``x`` cut to [start, end) along each axis of ``bounds``: one slice layer per axis."""
+    for axis, (start, end) in sorted(bounds.items()):
+        if end <= start:
+            raise UnsupportedOpError(f"{_where(node)}: the slice [{start}, {end}) of axis {axis} is empty")
+        if (start, end) != (0, ctx.b.shapes[x][axis]):
+            x = ctx.b.add("slice", [x], hint, {"axis": axis, "start": start, "end": end})
+    return x
+
+
+def _position(p: int, size: int) -> int:
+    """An ONNX Slice bound: a negative one counts from the end; then clamped to [0, size]."""
+    return min(max(p + size if p < 0 else p, 0), size)
+
+
+def _slice(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    shape = ctx.shape_in(node)
+    starts = _ints(ctx, node, 1, "starts", "starts") or []
+    ends = _ints(ctx, node, 2, "ends", "ends") or []
+    axes = _ints(ctx, node, 3, "axes", "axes") or list(range(len(starts)))
+    steps = _ints(ctx, node, 4, "steps", "steps") or [1] * len(starts)
+    if any(step != 1 for step in steps):
+        raise UnsupportedOpError(f"{_where(node)}: Slice with steps {steps} (only step 1 is supported)")
+    bounds: dict[int, tuple[int, int]] = {}
+    for start, end, axis in zip(starts, ends, axes):
+        size = shape[axis % len(shape)]
+        bounds[axis % len(shape)] = (_position(start, size), _position(end, size))
+    ctx.env[node.output[0]] = _narrow(ctx, node, ctx.tensor(node.input[0], node), bounds, node.output[0])
+
+
+def _split(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    shape = ctx.shape_in(node)
+    a = _attrs(node)
+    axis = int(a.get("axis", 0)) % len(shape)
+    count = len(node.output)
+    sizes = _ints(ctx, node, 1, "split", "split")
+    if sizes is None:  # equal pieces; opset 18's num_outputs makes the last one smaller
+        piece = -(-shape[axis] // count)
+        sizes = [min(piece, shape[axis] - i * piece) for i in range(count)]
+    if len(sizes) != count or sum(sizes) != shape[axis] or min(sizes) < 1:
+        raise UnsupportedOpError(f"{_where(node)}: split {sizes} of axis {axis} (size {shape[axis]}) into {count}")
+    x, start = ctx.tensor(node.input[0], node), 0
+    for name, size in zip(node.output, sizes):
+        if name:
+            ctx.env[name] = _narrow(ctx, node, x, {axis: (start, start + size)}, name)
+        start += size
+
+
+def _squeeze(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    """Squeeze and Unsqueeze: a reshape to the shape they give."""
+    shape = list(ctx.shape_in(node))
+    axes = _ints(ctx, node, 1, "axes", "axes")
+    if node.op_type == "Squeeze":
+        drop = {d % len(shape) for d in axes} if axes is not None else {i for i, d in enumerate(shape) if d == 1}
+        if any(shape[d] != 1 for d in drop):
+            raise ShapeError(f"{_where(node)}: cannot squeeze axes {sorted(drop)} of shape {tuple(shape)}")
+        target = [d for i, d in enumerate(shape) if i not in drop]
+    else:
+        if axes is None:
+            raise UnsupportedOpError(f"{_where(node)}: Unsqueeze without axes")
+        rank = len(shape) + len(axes)
+        for d in sorted(d % rank for d in axes):
+            shape.insert(d, 1)
+        target = shape
+    ctx.emit(node, "reshape", [ctx.tensor(node.input[0], node)], {"shape": tuple(target)})
+
+
+def _pad(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    shape = ctx.shape_in(node)
+    a = _attrs(node)
+    mode = a.get("mode", "constant")
+    if mode not in PAD_MODES:
+        raise UnsupportedOpError(f"{_where(node)}: Pad mode {mode!r} (one of {PAD_MODES} is supported)")
+    pads = _ints(ctx, node, 1, "pads", "pads") or []
+    rank = len(shape)
+    axes = [d % rank for d in (_ints(ctx, node, 3, "axes", "axes") or list(range(rank)))]
+    begin, end = [0] * rank, [0] * rank
+    for i, d in enumerate(axes):
+        begin[d], end[d] = pads[i], pads[i + len(axes)]
+    value = a.get("value", 0.0)
+    if ctx.opset >= 11 and len(node.input) > 2 and node.input[2]:
+        value = ctx.const(node, 2, "constant_value").item()
+    if rank != 4 or any(begin[:2] + end[:2]) or min(begin + end) < 0:
+        raise UnsupportedOpError(f"{_where(node)}: Pad {pads} of a {rank}-D tensor: only non-negative padding "
+                                 "of H and W of a 4-D tensor is supported")
+    ctx.emit(node, "pad", [ctx.tensor(node.input[0], node)],
+             {"padding": (begin[2], begin[3], end[2], end[3]), "mode": mode, "value": float(value)})
+
+
+def _layernorm(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    rank = len(ctx.shape_in(node))
+    a = _attrs(node)
+    if len(node.output) > 1 and any(node.output[1:]):
+        raise UnsupportedOpError(f"{_where(node)}: LayerNormalization's mean and inverse deviation outputs")
+    weights = {"scale": ctx.const(node, 1, "scale")}
+    bias = ctx.optional_const(node, 2)
+    if bias is not None:
+        weights["shift"] = bias
+    axes = tuple(range(int(a.get("axis", -1)) % rank, rank))
+    shape = tuple(ctx.shape_in(node)[d] for d in axes)
+    weights = {k: np.broadcast_to(v, shape) for k, v in weights.items()}
+    ctx.emit(node, "layernorm", [ctx.tensor(node.input[0], node)],
+             {"axes": axes, "eps": float(a.get("epsilon", 1e-5))}, weights)
+
+
+def _gelu(ctx: _Ctx, node: onnx.NodeProto) -> None:
+    ctx.emit(node, "gelu", [ctx.tensor(node.input[0], node)], {"approximate": _attrs(node).get("approximate", "none")})
 
 
 def _passthrough(ctx: _Ctx, node: onnx.NodeProto) -> None:
@@ -381,6 +517,7 @@ CONVERTERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
     "Sub": _binary("sub"),
     "Mul": _binary("mul"),
     "Div": _binary("div"),
+    "Pow": _binary("pow"),
     "Concat": _concat,
     "Flatten": _flatten,
     "Reshape": _reshape,
@@ -388,6 +525,13 @@ CONVERTERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Resize": _resize,
+    "Slice": _slice,
+    "Split": _split,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _squeeze,
+    "Pad": _pad,
+    "LayerNormalization": _layernorm,
+    "Gelu": _gelu,
     "Upsample": _resize,
     "Dropout": _passthrough,
     "Identity": _passthrough,
@@ -490,4 +634,5 @@ def import_onnx(
         outputs.append(ctx.env[vi.name])
     graph = ctx.b.build(outputs)
     graph.fold_batchnorm()
+    graph.fold_channels_last()
     return graph

@@ -174,16 +174,46 @@ class _Importer:
         oh, ow = as_pair(size, "output_size", 1)
         if (oh, ow) == (1, 1):
             return self.emit("global_avgpool", [x])
-        if h % oh or w % ow:
-            raise UnsupportedOpError(f"{self.where()}: adaptive pooling {h}x{w} -> {oh}x{ow} with uneven windows")
+        if h % oh or w % ow:  # windows of different sizes
+            return self.emit("adaptive_avgpool", [x], {"size": (oh, ow)})
         k = (h // oh, w // ow)
         return self.pool("avgpool", x, k, k, 0, False)
 
-    def upsample(self, x: str, mode: str, align_corners: Any) -> _Tensor:
-        if mode not in ("nearest", "bilinear"):
+    def resize(self, x: str, mode: str, align_corners: Any, scale_factor: Any, recompute_scale_factor: Any) -> _Tensor:
+        """interpolate and nn.Upsample. torch maps coordinates with the scale factor it was given
+        (unless told to recompute it), except along an axis whose output size equals the input
+        size, or (nearest) twice it: there it uses the size ratio."""
+        modes = {"nearest": ("asymmetric", "floor"), "nearest-exact": ("half_pixel", "round_prefer_ceil"),
+                 "bilinear": ("align_corners" if align_corners else "half_pixel", "floor")}
+        if mode not in modes:
             raise UnsupportedOpError(f"{self.where()}: interpolation mode {mode!r}")
-        return self.emit("upsample", [x], {"mode": mode, "size": self.out_shape()[2:],
-                                           "align_corners": bool(align_corners)})
+        in_hw, out_hw = self.b.shapes[x][2:], self.out_shape()[2:]
+        factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+        scale = []
+        for i, o, f in zip(in_hw, out_hw, factors):
+            by_ratio = f is None or recompute_scale_factor or o == i or (mode == "nearest" and o == 2 * i)
+            scale.append(o / i if by_ratio else float(f))
+        coord, rounding = modes[mode]
+        return self.emit("resize", [x], {"mode": "nearest" if mode.startswith("nearest") else "bilinear",
+                                         "size": out_hw, "scale": tuple(scale), "coord": coord,
+                                         "nearest": rounding})
+
+    def layernorm(self, x: str, normalized_shape: Any, weight: Any, bias: Any, eps: float) -> _Tensor:
+        shape = self.b.shapes[x]
+        count = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+        return self.emit("layernorm", [x], {"axes": tuple(range(len(shape) - count, len(shape))), "eps": float(eps)},
+                         {"scale": _np(weight), "shift": _np(bias)})
+
+    def pad(self, x: str, pad: Any, mode: str, value: Any) -> _Tensor:
+        """F.pad and the padding modules: (left, right[, top, bottom]) on the last dims."""
+        pads = [int(p) for p in pad]
+        modes = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+        if mode not in modes or len(pads) not in (2, 4) or min(pads) < 0 or len(self.b.shapes[x]) != 4:
+            raise UnsupportedOpError(f"{self.where()}: pad {tuple(pads)} mode {mode!r}: only constant, reflect or "
+                                     "replicate, non-negative padding of H and W of a 4-D tensor is supported")
+        left, right, top, bottom = (pads + [0, 0])[:4]
+        return self.emit("pad", [x], {"padding": (top, left, bottom, right), "mode": modes[mode],
+                                      "value": float(value or 0.0)})
 
     def flatten(self, x: str, start: int = 0, end: int = -1) -> _Tensor:
         ndim = len(self.b.shapes[x])
@@ -227,10 +257,44 @@ class _Importer:
         attrs = {"axis": pieces.axis, "start": start, "end": end}
         return self.emit("slice", [pieces.name], attrs).name if checked else self.add("slice", [pieces.name], attrs)
 
+    def index(self, x: str, index: Any) -> _Tensor:
+        """``x[...]`` with ints, unit-step slices, None and Ellipsis: one slice layer per
+        narrowed dimension, then a reshape where dimensions are dropped or added."""
+        items = list(index) if isinstance(index, tuple) else [index]
+        shape = self.b.shapes[x]
+        consuming = sum(1 for i in items if i is not None and i is not Ellipsis)
+        if items.count(Ellipsis) > 1 or consuming > len(shape):
+            raise UnsupportedOpError(f"{self.where()}: index {index!r} of a {len(shape)}-D tensor")
+        dim, name = 0, x
+        for item in items:
+            if item is None:
+                continue
+            if item is Ellipsis:
+                dim += len(shape) - consuming
+                continue
+            if isinstance(item, int):
+                start = item % shape[dim]
+                end = start + 1
+            elif isinstance(item, slice) and item.step in (None, 1) and _is_int_or_none(item.start, item.stop):
+                start, end, _ = item.indices(shape[dim])
+            else:
+                raise UnsupportedOpError(f"{self.where()}: index {item!r}: only ints, slices of step 1, None and "
+                                         "... are supported")
+            if end <= start:
+                raise UnsupportedOpError(f"{self.where()}: index {item!r} selects nothing")
+            if (start, end) != (0, shape[dim]):
+                name = self.add("slice", [name], {"axis": dim, "start": start, "end": end})
+            dim += 1
+        if self.b.shapes[name] != self.out_shape():
+            return self.emit("reshape", [name], {"shape": self.out_shape()})
+        return _Tensor(name)
+
     def getitem(self, seq: Any, index: Any) -> Any:
         v = self.arg(seq)
+        if isinstance(v, _Tensor):
+            return self.index(v.name, self.arg(index))
         if not isinstance(v, _Pieces):
-            raise UnsupportedOpError(f"{self.where()}: indexing a tensor is not supported")
+            raise UnsupportedOpError(f"{self.where()}: indexing a {type(v).__name__} is not supported")
         if isinstance(index, slice):
             return _Pieces(v.name, v.axis, v.bounds[index])
         return _Tensor(self.piece(v, int(index), checked=True))
@@ -270,8 +334,16 @@ class _Importer:
         if isinstance(m, nn.Flatten):
             return self.flatten(x, m.start_dim, m.end_dim)
         if isinstance(m, nn.Upsample):
-            return self.upsample(x, m.mode, m.align_corners)
-        if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity)):
+            return self.resize(x, m.mode, m.align_corners, m.scale_factor, m.recompute_scale_factor)
+        if isinstance(m, nn.LayerNorm):
+            return self.layernorm(x, m.normalized_shape, m.weight, m.bias, m.eps)
+        if isinstance(m, nn.GELU):
+            return self.emit("gelu", [x], {"approximate": m.approximate})
+        if isinstance(m, nn.ConstantPad2d):  # ZeroPad2d too
+            return self.pad(x, m.padding, "constant", m.value)
+        if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d)):
+            return self.pad(x, m.padding, "reflect" if isinstance(m, nn.ReflectionPad2d) else "replicate", 0.0)
+        if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)):
             return _Tensor(x)
         for cls, op in _SIMPLE_MODULES.items():
             if isinstance(m, cls):
@@ -290,33 +362,48 @@ class _Importer:
         flat = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         return tuple(int(d) % ndim for d in flat)
 
-    def binary(self, op: str, a: Any, b: Any) -> Any:
+    def binary(self, op: str, a: Any, b: Any, alpha: Any = 1) -> Any:
+        """A two-operand op; torch.add/sub's ``alpha`` scales the second operand."""
         va, vb = self.arg(a), self.arg(b)
+        if alpha != 1:
+            if isinstance(vb, _Tensor):
+                vb = _Tensor(self.add("mul", [vb.name], {}, {"const": np.asarray(alpha, dtype=np.float32)}))
+            else:
+                vb = np.asarray(_np(vb) if isinstance(vb, torch.Tensor) else vb, dtype=np.float64) * alpha
         if isinstance(va, _Tensor) and isinstance(vb, _Tensor):
             return self.emit(op, [va.name, vb.name])
         tensor, const, const_first = (va, vb, False) if isinstance(va, _Tensor) else (vb, va, True)
         c = np.asarray(_np(const) if isinstance(const, torch.Tensor) else const, dtype=np.float32)
-        attrs = {"const_first": True} if const_first and op in ("sub", "div") else {}
+        attrs = {"const_first": True} if const_first and op in ("sub", "div", "pow") else {}
         return self.emit(op, [tensor.name], attrs, {"const": c})
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A torch function or tensor method, by name: a method's tensor is its first argument,
         so both forms share the parameter order of _PARAMS."""
         if name in _BINARY:
-            return self.binary(_BINARY[name], args[0], args[1] if len(args) > 1 else kwargs["other"])
+            alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
+            return self.binary(_BINARY[name], args[0], args[1] if len(args) > 1 else kwargs["other"], alpha)
         if name in ("size", "dim") or (name == "getattr" and args[1] == "shape"):
             return self.values[self.node]  # type: ignore[index]  # static at import time
         bound = self.arg(_bind(name, args, kwargs))
         if name in ("cat", "concat", "concatenate"):
             tensors = self.tensor_list(bound["tensors"])
-            return self.emit("concat", tensors, {"axis": int(bound.get("dim", 0)) % len(self.b.shapes[tensors[0]])})
+            axis = int(bound.get("dim", bound.get("axis", 0)))
+            return self.emit("concat", tensors, {"axis": axis % len(self.b.shapes[tensors[0]])})
         x = self.name_of(bound.get("input"))
         if name in ("transpose", "permute"):
             return self.emit("transpose", [x], {"perm": self.permutation(name, self.arg(args[1:]))})
         if name == "flatten":
             return self.flatten(x, bound.get("start_dim", 0), bound.get("end_dim", -1))
-        if name in ("view", "reshape"):
+        if name in ("view", "reshape", "unsqueeze", "squeeze"):
             return self.reshape(x)
+        if name == "layer_norm":
+            return self.layernorm(x, bound["normalized_shape"], bound.get("weight"), bound.get("bias"),
+                                  bound.get("eps", 1e-5))
+        if name == "gelu":
+            return self.emit("gelu", [x], {"approximate": bound.get("approximate", "none")})
+        if name == "pad":
+            return self.pad(x, bound["pad"], bound.get("mode", "constant"), bound.get("value"))
         if name == "mean":
             return self.mean(x, bound.get("dim"), bound.get("keepdim", False))
         if name in ("chunk", "split"):
@@ -341,8 +428,11 @@ class _Importer:
             return self.pool("maxpool", x, bound["kernel_size"], bound.get("stride"), bound.get("padding", 0),
                              bound.get("ceil_mode", False), bound.get("dilation", 1))
         if name == "interpolate":
-            return self.upsample(x, bound.get("mode", "nearest"), bound.get("align_corners"))
-        if name in ("dropout", "dropout2d", "contiguous", "clone", "detach", "stochastic_depth"):
+            return self.resize(x, bound.get("mode", "nearest"), bound.get("align_corners"),
+                               bound.get("scale_factor"), bound.get("recompute_scale_factor"))
+        if name in _IDENTITY_IN_EVAL:
+            if bound.get("training", name in _RANDOM_IN_TRAINING) and bound.get("p", 0.5):
+                raise UnsupportedOpError(f"{self.where()}: {name} with training=True is random at inference")
             return _Tensor(x)
         if name in _SIMPLE_FUNCTIONS:
             return self.emit(_SIMPLE_FUNCTIONS[name], [x])
@@ -374,13 +464,26 @@ class _Importer:
         return self.b.build(outputs)
 
 
-_BINARY = {"add": "add", "iadd": "add", "__add__": "add", "__radd__": "add", "sub": "sub", "__sub__": "sub",
-           "mul": "mul", "imul": "mul", "__mul__": "mul", "__rmul__": "mul", "truediv": "div", "div": "div",
-           "__truediv__": "div"}
-_SIMPLE_FUNCTIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "hardswish": "hardswish",
-                     "silu": "silu", "tanh": "tanh"}
+_BINARY = {"add": "add", "add_": "add", "iadd": "add", "__add__": "add", "__radd__": "add", "__iadd__": "add",
+           "sub": "sub", "sub_": "sub", "isub": "sub", "__sub__": "sub",
+           "mul": "mul", "mul_": "mul", "imul": "mul", "__mul__": "mul", "__rmul__": "mul", "__imul__": "mul",
+           "truediv": "div", "div": "div", "div_": "div", "itruediv": "div", "__truediv__": "div",
+           "pow": "pow", "__pow__": "pow", "__rpow__": "pow"}
+_SIMPLE_FUNCTIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
+                     "hardswish": "hardswish", "hardswish_": "hardswish", "silu": "silu", "silu_": "silu",
+                     "tanh": "tanh", "tanh_": "tanh"}
+#: Calls that pass their input through at inference. The random ones do so when called with
+#: training=False: import_torch puts the module in eval mode, and torch's modules pass
+#: ``self.training``; a functional call left at its default (training=True) stays random.
+_RANDOM_IN_TRAINING = ("dropout", "dropout1d", "dropout2d", "alpha_dropout", "feature_alpha_dropout",
+                       "stochastic_depth")
+_IDENTITY_IN_EVAL = (*_RANDOM_IN_TRAINING, "contiguous", "clone", "detach")
 _SIMPLE_MODULES: dict[type, str] = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Hardswish: "hardswish",
                                     nn.SiLU: "silu", nn.Tanh: "tanh"}
+
+
+def _is_int_or_none(*values: Any) -> bool:
+    return all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values)
 
 
 def _reads_input(*values: Any) -> bool:
@@ -415,7 +518,12 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
     "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
     "_max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
-    "interpolate": ("input", "size", "scale_factor", "mode", "align_corners"),
+    "interpolate": ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
+    "layer_norm": ("input", "normalized_shape", "weight", "bias", "eps"),
+    **{name: ("input", "p", "training") for name in ("dropout", "dropout1d", "dropout2d", "alpha_dropout",
+                                                    "feature_alpha_dropout")},
+    "stochastic_depth": ("input", "p", "mode", "training"),
+    "pad": ("input", "pad", "mode", "value"),
     "hardtanh": ("input", "min_val", "max_val"),
 }
 
@@ -458,4 +566,5 @@ def import_torch(module: nn.Module, example_input: torch.Tensor, name: str | Non
                          f"{tuple(example_input.shape)}: {type(e).__name__}: {e}") from e
     graph = _Importer(gm, name or type(module).__name__).run(example, values)
     graph.fold_batchnorm()
+    graph.fold_channels_last()
     return graph
