@@ -2,10 +2,13 @@
 
     python bench/conv/run.py                   # all models, 1 and 2 threads (~15 min)
     python bench/conv/run.py --models resnet18 --threads 1
+    python bench/conv/run.py --models centerface --layers 3 --no-gemm --out /tmp/conv  # a quick look
 
 For every distinct conv layer (batch 1, fp32) of ResNet-18, VGG-16, MobileNetV2, SqueezeNet 1.0,
 GoogLeNet (torchvision architectures, random weights) and EfficientNet-Lite0
-(leanconv.models.efficientnet_lite): GFLOP/s (2 x direct-convolution MACs per second, median
+(leanconv.models.efficientnet_lite), or of any model leanconv.io.load_model reads (a zoo name or
+a file): each model is imported as a Graph and each conv layer becomes a ConvSpec through
+leanconv.primitives.spec_from_layer, the same path the runtime takes. GFLOP/s (2 x direct-convolution MACs per second, median
 after warm-up) of every applicable primitive (weights packed once, workspace reused) and of
 torch F.conv2d eager in NCHW and channels_last, measured in the same run; plus workspace and
 packed-weight bytes. The GEMM 2048^3 comparison runs in a child process with OPENBLAS_CORETYPE
@@ -87,51 +90,60 @@ def gemm_child() -> None:
     print(json.dumps(res))
 
 
+TORCHVISION = {"resnet18", "vgg16", "mobilenet_v2", "squeezenet1_0", "googlenet"}
+SPEC_FIELDS = ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding", "dilation",
+               "groups", "output_hw")
+
+
 def model_layers(name: str) -> list[tuple[str, Any]]:
-    """(qualified name, ConvLayer) of every Conv2d of a model on a 1x3x224x224 input."""
+    """(layer name, ConvSpec) of every conv layer of a model imported as a Graph: a torchvision
+    architecture or EfficientNet-Lite0 on a 1x3x224x224 input, else whatever
+    leanconv.io.load_model reads (zoo name or file)."""
     import torch
-    import torchvision
 
-    from leanconv.primitives import ConvLayer
+    from leanconv.io import load_model
+    from leanconv.io.torch_import import import_torch
+    from leanconv.primitives import spec_from_layer
 
-    if name == "efficientnet_lite0":
-        from leanconv.models.efficientnet_lite import EfficientNetLite0
+    if name in TORCHVISION or name == "efficientnet_lite0":
+        import torchvision
 
-        model: Any = EfficientNetLite0()
-    elif name == "googlenet":
-        model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+        if name == "efficientnet_lite0":
+            from leanconv.models.efficientnet_lite import EfficientNetLite0
+
+            model: Any = EfficientNetLite0()
+        elif name == "googlenet":
+            model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+        else:
+            model = getattr(torchvision.models, name)(weights=None)
+        graph = import_torch(model.eval(), torch.zeros(1, 3, 224, 224), name=name)
     else:
-        model = getattr(torchvision.models, name)(weights=None)
-    model.eval()
-    out: list[tuple[str, Any]] = []
-
-    def hook(mod_name: str) -> Callable[..., None]:
-        def f(mod: Any, inp: tuple[Any, ...], _out: Any) -> None:
-            h, w = inp[0].shape[2], inp[0].shape[3]
-            out.append((mod_name, ConvLayer.from_torch(mod, h, w)))
-
-        return f
-
-    for mod_name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Conv2d):
-            mod.register_forward_hook(hook(mod_name))
-    with torch.no_grad():
-        model(torch.zeros(1, 3, 224, 224))
-    return out
+        graph = load_model(name)
+    return [(layer.name, spec_from_layer(graph, layer)) for layer in graph.layers if layer.op == "conv"]
 
 
-def bench_layer(layer: Any, threads: list[int], rng: np.random.Generator) -> dict[str, Any]:
-    import torch
+def torch_conv(spec: Any, x: Any, w: Any, b: Any) -> Callable[[], Any]:
+    """torch's eager convolution of ``spec``: F.conv2d's own padding when it is symmetric, else
+    an explicit F.pad first (what torch itself does for padding="same" with even kernels)."""
     import torch.nn.functional as F
+
+    top, left, bottom, right = spec.padding
+    kw = dict(stride=spec.stride, dilation=spec.dilation, groups=spec.groups)
+    if (top, left) == (bottom, right):
+        return lambda: F.conv2d(x, w, b, padding=(top, left), **kw)
+    return lambda: F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, **kw)
+
+
+def bench_layer(spec: Any, threads: list[int], rng: np.random.Generator) -> dict[str, Any]:
+    import torch
 
     from leanconv import primitives as P
 
-    cg = layer.in_channels // layer.groups
-    x = rng.standard_normal((1, layer.in_channels, layer.height, layer.width)).astype(np.float32)
-    w = (rng.standard_normal((layer.out_channels, cg, *layer.kernel)) / np.sqrt(cg * layer.kernel[0] * layer.kernel[1])).astype(np.float32)
-    b = rng.standard_normal(layer.out_channels).astype(np.float32)
-    flops = 2.0 * layer.macs
-    kw = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+    cg = spec.in_channels // spec.groups
+    x = rng.standard_normal((1, spec.in_channels, spec.height, spec.width)).astype(np.float32)
+    w = (rng.standard_normal((spec.out_channels, cg, *spec.kernel)) / np.sqrt(cg * spec.kernel[0] * spec.kernel[1])).astype(np.float32)
+    b = rng.standard_normal(spec.out_channels).astype(np.float32)
+    flops = 2.0 * spec.macs
     xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
     xcl = xt.contiguous(memory_format=torch.channels_last)
     wcl = wt.contiguous(memory_format=torch.channels_last)
@@ -140,12 +152,12 @@ def bench_layer(layer: Any, threads: list[int], rng: np.random.Generator) -> dic
         for t in threads:
             torch.set_num_threads(t)
             for lay, xx, ww in [("nchw", xt, wt), ("channels_last", xcl, wcl)]:
-                med, best = median_time(lambda: F.conv2d(xx, ww, bt, **kw))
+                med, best = median_time(torch_conv(spec, xx, ww, bt))
                 res["torch"][lay][str(t)] = {"gflops": flops / med / 1e9, "gflops_best": flops / best / 1e9}
     torch.set_num_threads(1)
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    for prim in P.list_primitives(layer):
-        packed = prim.pack(w, b, height=layer.height, width=layer.width, **kw)
+    for prim in P.list_primitives(spec):
+        packed = prim.pack(w, b, spec=spec)
         xi = x if prim.layout == "chw" else xh
         entry: dict[str, Any] = {
             "family": prim.family,
@@ -182,17 +194,17 @@ def winograd_error(rng: np.random.Generator, c: int, hw: int) -> dict[str, float
 def full_im2col_bytes(layer: dict[str, Any]) -> int:
     """Bytes of classic im2col's whole lowered matrix (C/g*KH*KW x OH*OW floats): the memory
     baseline. Our im2col_chw lowers cache-sized pixel blocks, so its workspace is far smaller."""
-    h = (layer["height"] + 2 * layer["padding"][0] - layer["dilation"][0] * (layer["kernel"][0] - 1) - 1) // layer["stride"][0] + 1
-    w = (layer["width"] + 2 * layer["padding"][1] - layer["dilation"][1] * (layer["kernel"][1] - 1) - 1) // layer["stride"][1] + 1
-    return layer["in_channels"] // layer["groups"] * layer["kernel"][0] * layer["kernel"][1] * h * w * 4
+    oh, ow = layer["output_hw"]
+    return layer["in_channels"] // layer["groups"] * layer["kernel"][0] * layer["kernel"][1] * oh * ow * 4
 
 
-def layer_key(layer: Any) -> str:
-    k = layer
+def layer_key(spec: Any) -> str:
+    top, left, bottom, right = spec.padding
+    pad = f"p{top}" if top == left == bottom == right else f"p{top},{left},{bottom},{right}"
     return (
-        f"{k.in_channels}x{k.height}x{k.width}->{k.out_channels} k{k.kernel[0]}x{k.kernel[1]} "
-        f"s{k.stride[0]} p{k.padding[0]}" + (f" d{k.dilation[0]}" if k.dilation[0] > 1 else "")
-        + (f" g{k.groups}" if k.groups > 1 else "")
+        f"{spec.in_channels}x{spec.height}x{spec.width}->{spec.out_channels} k{spec.kernel[0]}x{spec.kernel[1]} "
+        f"s{spec.stride[0]} {pad}" + (f" d{spec.dilation[0]}" if spec.dilation[0] > 1 else "")
+        + (f" g{spec.groups}" if spec.groups > 1 else "")
     )
 
 
@@ -288,6 +300,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--layers", type=int, default=0, help="benchmark only the first N distinct layers")
     ap.add_argument("--no-gemm", action="store_true")
     ap.add_argument("--gemm-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -333,8 +346,9 @@ def main() -> None:
             e["models"].append(m)
             e["names"].append(f"{m}.{qual}")
     print(f"{len(layers)} distinct layers", flush=True)
+    chosen = list(layers.values())[: args.layers or None]
     out_layers = []
-    for i, e in enumerate(layers.values()):
+    for i, e in enumerate(chosen):
         layer = e["layer"]
         r = bench_layer(layer, tint, rng)
         entry = {
@@ -342,12 +356,12 @@ def main() -> None:
             "models": e["models"],
             "names": e["names"],
             "macs": layer.macs,
-            "layer": {k: getattr(layer, k) for k in layer.__dataclass_fields__},
+            "layer": {k: getattr(layer, k) for k in SPEC_FIELDS},
             **r,
         }
         out_layers.append(entry)
         name, g = best_ours(entry, threads[0])
-        print(f"[{i + 1}/{len(layers)}] {e['key']}: torch {best_torch(entry, threads[0]):.1f}, ours {name} {g:.1f}", flush=True)
+        print(f"[{i + 1}/{len(chosen)}] {e['key']}: torch {best_torch(entry, threads[0]):.1f}, ours {name} {g:.1f}", flush=True)
     res["layers"] = out_layers
 
     acc: dict[str, Any] = {"winograd": [], "winograd_error": [], "memory": [], "resnet18_3x3": {}}

@@ -25,20 +25,21 @@ enum { LC_LAYOUT_CHW = 0, LC_LAYOUT_HWC = 1 };
 enum { LC_ACT_NONE = 0, LC_ACT_RELU = 1, LC_ACT_RELU6 = 2 };
 
 typedef struct lc_conv_params {
-    size_t c, h, w;   /* input channels, height, width */
-    size_t k;         /* output channels */
+    size_t c, k;      /* input and output channels (multiples of groups) */
+    size_t h, w;      /* input height and width */
     size_t kh, kw;    /* kernel size */
     size_t sh, sw;    /* stride */
-    size_t ph, pw;    /* zero padding, same on both sides */
     size_t dh, dw;    /* dilation */
-    size_t groups;    /* c and k are multiples of groups */
-    size_t oh, ow;    /* output size: filled by lc_conv_params_setup */
+    size_t pt, pl;    /* zero padding on top and left: output (0, 0) reads input (-pt, -pl) */
+    size_t pb, pr;    /* zero padding at the bottom and right: only change oh and ow */
+    size_t groups;
     int act;          /* LC_ACT_* fused after the bias */
+    size_t oh, ow;    /* output size: filled by lc_conv_params_setup */
     int isa;          /* LC_ISA_*; LC_ISA_AUTO for the best available */
 } lc_conv_params;
 
 /* Validates the sizes (all non-zero, groups divide c and k, kernel fits the padded input) and
- * fills oh/ow. Returns 0 on success, -1 on invalid parameters. */
+ * fills oh/ow: oh = (pt + h + pb - ((kh - 1)*dh + 1)) / sh + 1, ow likewise. Returns 0 on success, -1 on invalid parameters. */
 int lc_conv_params_setup(lc_conv_params *p);
 
 typedef struct lc_primitive {

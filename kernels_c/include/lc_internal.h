@@ -98,7 +98,7 @@ void lc_epilogue_hwc(float *out, size_t pixels, size_t k, const float *bias, siz
 
 /* 1x1 HWC: weights (packed B) up to this size stay in L1/L2 while the primitive sweeps every
  * output pixel over them, so reading A in place (lc_sgemm_indirect) beats packing it: small-C
- * 1x1 layers, where packing cost as much as the multiply. (im2row reads in place whatever the
+ * 1x1 layers, where packing costs as much as the multiply. (im2row reads in place whatever the
  * weights' size: lowering costs more than packing.) */
 #ifndef LC_INDIRECT_B_BYTES
 #define LC_INDIRECT_B_BYTES (64 * 1024)

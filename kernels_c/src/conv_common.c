@@ -23,7 +23,7 @@ int lc_conv_params_setup(lc_conv_params *p) {
     if (p->act < LC_ACT_NONE || p->act > LC_ACT_RELU6) return -1;
     if (p->isa < LC_ISA_AUTO || p->isa > LC_ISA_NEON) return -1;
     size_t ekh = (p->kh - 1) * p->dh + 1, ekw = (p->kw - 1) * p->dw + 1;
-    size_t ih = p->h + 2 * p->ph, iw = p->w + 2 * p->pw;
+    size_t ih = p->pt + p->h + p->pb, iw = p->pl + p->w + p->pr;
     if (ekh > ih || ekw > iw) return -1;
     p->oh = (ih - ekh) / p->sh + 1;
     p->ow = (iw - ekw) / p->sw + 1;

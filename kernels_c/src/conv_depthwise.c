@@ -21,12 +21,12 @@ LC_INLINE void dw_chw_body(const lc_conv_params *p, const float *LC_RESTRICT in,
             float *o = out + c * plane + oy * p->ow;
             for (size_t ox = 0; ox < p->ow; ++ox) o[ox] = b;
             for (size_t r = 0; r < ks; ++r) {
-                ptrdiff_t iy = (ptrdiff_t)(oy * st + r) - (ptrdiff_t)p->ph;
+                ptrdiff_t iy = (ptrdiff_t)(oy * st + r) - (ptrdiff_t)p->pt;
                 if (iy < 0 || iy >= (ptrdiff_t)p->h) continue;
                 const float *xr = x + (size_t)iy * p->w;
                 for (size_t s = 0; s < ks; ++s) {
                     float wv = wc[r * ks + s];
-                    ptrdiff_t off = (ptrdiff_t)s - (ptrdiff_t)p->pw;
+                    ptrdiff_t off = (ptrdiff_t)s - (ptrdiff_t)p->pl;
                     size_t lo = off < 0 ? ((size_t)(-off) + st - 1) / st : 0, hi;
                     hi = ((ptrdiff_t)p->w - 1 - off < 0) ? 0
                                                          : (size_t)((ptrdiff_t)p->w - 1 - off) / st + 1;
@@ -57,10 +57,10 @@ LC_INLINE void dw_hwc_body(const lc_conv_params *p, const float *LC_RESTRICT in,
             float *o = out + (oy * p->ow + ox) * c_all;
             for (size_t c = ob; c < oe; ++c) o[c] = bias ? bias[c] : 0.0f;
             for (size_t r = 0; r < ks; ++r) {
-                ptrdiff_t iy = (ptrdiff_t)(oy * st + r) - (ptrdiff_t)p->ph;
+                ptrdiff_t iy = (ptrdiff_t)(oy * st + r) - (ptrdiff_t)p->pt;
                 if (iy < 0 || iy >= (ptrdiff_t)p->h) continue;
                 for (size_t s = 0; s < ks; ++s) {
-                    ptrdiff_t ix = (ptrdiff_t)(ox * st + s) - (ptrdiff_t)p->pw;
+                    ptrdiff_t ix = (ptrdiff_t)(ox * st + s) - (ptrdiff_t)p->pl;
                     if (ix < 0 || ix >= (ptrdiff_t)p->w) continue;
                     const float *x = in + ((size_t)iy * p->w + (size_t)ix) * c_all;
                     const float *wt = w + (r * ks + s) * c_all;

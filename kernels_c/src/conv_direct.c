@@ -54,7 +54,7 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
                 size_t los[DMAXKW], his[DMAXKW];
                 ptrdiff_t offs[DMAXKW];
                 for (size_t s = 0; s < p->kw && s < DMAXKW; ++s) {
-                    offs[s] = (ptrdiff_t)(ox0 * sw + s * p->dw) - (ptrdiff_t)p->pw;
+                    offs[s] = (ptrdiff_t)(ox0 * sw + s * p->dw) - (ptrdiff_t)p->pl;
                     valid_cols(offs[s], sw, W, n, &los[s], &his[s]);
                 }
 #if LC_HAVE_VEC
@@ -65,7 +65,7 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
                     const float *x = in + (g * cg + ci) * H * W;
                     const float *wk = w + (k0 * cg + ci) * rs;
                     for (size_t r = 0; r < p->kh; ++r) {
-                        ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->ph;
+                        ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->pt;
                         if (iy < 0 || iy >= (ptrdiff_t)H) continue;
                         const float *xr = x + (size_t)iy * W;
                         for (size_t s = 0; s < p->kw; ++s) {
@@ -80,7 +80,7 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
                                 lo = los[s];
                                 hi = his[s];
                             } else {
-                                off = (ptrdiff_t)(ox0 * sw + s * p->dw) - (ptrdiff_t)p->pw;
+                                off = (ptrdiff_t)(ox0 * sw + s * p->dw) - (ptrdiff_t)p->pl;
                                 valid_cols(off, sw, W, n, &lo, &hi);
                             }
                             if (lo >= hi) continue;
@@ -146,10 +146,10 @@ LC_INLINE void direct_hwc_body(const lc_conv_params *p, const float *LC_RESTRICT
                 size_t klo = LC_MAX(ob, g * kg) - g * kg, khi = LC_MIN(oe, (g + 1) * kg) - g * kg;
                 float *og = o + g * kg;
                 for (size_t r = 0; r < p->kh; ++r) {
-                    ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->ph;
+                    ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->pt;
                     if (iy < 0 || iy >= (ptrdiff_t)p->h) continue;
                     for (size_t s = 0; s < p->kw; ++s) {
-                        ptrdiff_t ix = (ptrdiff_t)(ox * p->sw + s * p->dw) - (ptrdiff_t)p->pw;
+                        ptrdiff_t ix = (ptrdiff_t)(ox * p->sw + s * p->dw) - (ptrdiff_t)p->pl;
                         if (ix < 0 || ix >= (ptrdiff_t)p->w) continue;
                         const float *x = in + ((size_t)iy * p->w + (size_t)ix) * p->c + g * cg;
                         const float *wt = w + ((g * rs + r * p->kw + s) * cg) * kg;

@@ -4,7 +4,8 @@
 #include "lc_internal.h"
 
 static int is_1x1(const lc_conv_params *p) {
-    return p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0 &&
+    return p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 &&
+           p->pb == 0 && p->pr == 0 &&
            p->groups == 1;
 }
 

@@ -37,8 +37,8 @@ static void im2col_panels(const lc_conv_params *p, const float *in, size_t g, si
         size_t n = LC_MIN(nr, je - j0);
         for (size_t jj = 0; jj < nr; ++jj) {
             size_t j = j0 + LC_MIN(jj, n - 1);
-            iy0[jj] = (ptrdiff_t)((j / p->ow) * p->sh) - (ptrdiff_t)p->ph;
-            ix0[jj] = (ptrdiff_t)((j % p->ow) * sw) - (ptrdiff_t)p->pw;
+            iy0[jj] = (ptrdiff_t)((j / p->ow) * p->sh) - (ptrdiff_t)p->pt;
+            ix0[jj] = (ptrdiff_t)((j % p->ow) * sw) - (ptrdiff_t)p->pl;
         }
         /* fast: one output row, every tap inside the input */
         int fast = n == nr && j0 / p->ow == (j0 + nr - 1) / p->ow && iy0[0] >= 0 &&
@@ -126,9 +126,9 @@ static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, si
             }
             size_t oy = i / p->ow, ox = i % p->ow;
             for (size_t r = 0; r < p->kh; ++r) {
-                ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->ph;
+                ptrdiff_t iy = (ptrdiff_t)(oy * p->sh + r * p->dh) - (ptrdiff_t)p->pt;
                 for (size_t s = 0; s < p->kw; ++s) {
-                    ptrdiff_t ix = (ptrdiff_t)(ox * p->sw + s * p->dw) - (ptrdiff_t)p->pw;
+                    ptrdiff_t ix = (ptrdiff_t)(ox * p->sw + s * p->dw) - (ptrdiff_t)p->pl;
                     float *d = dst + (r * p->kw + s) * cg * mr + ii;
                     if (iy < 0 || iy >= (ptrdiff_t)p->h || ix < 0 || ix >= (ptrdiff_t)p->w) {
                         for (size_t ci = 0; ci < cg; ++ci) d[ci * mr] = 0.0f;
@@ -148,10 +148,10 @@ static size_t interior_run(const lc_conv_params *p, size_t q, size_t end, size_t
     size_t oy = q / p->ow, ox = q % p->ow;
     size_t last = LC_MIN(end, (oy + 1) * p->ow); /* pixels of this row before `end` */
     size_t iy = oy * p->sh, ekh = (p->kh - 1) * p->dh, ekw = (p->kw - 1) * p->dw;
-    if (iy < p->ph || iy - p->ph + ekh >= p->h || ox * p->sw < p->pw) return 0;
-    /* last output column whose taps stay inside: (x*sw - pw + ekw < w) */
-    if (p->w + p->pw <= ekw) return 0;
-    size_t xmax = (p->w + p->pw - ekw - 1) / p->sw; /* inclusive */
+    if (iy < p->pt || iy - p->pt + ekh >= p->h || ox * p->sw < p->pl) return 0;
+    /* last output column whose taps stay inside: (x*sw - pl + ekw < w) */
+    if (p->w + p->pl <= ekw) return 0;
+    size_t xmax = (p->w + p->pl - ekw - 1) / p->sw; /* inclusive */
     size_t stop = LC_MIN(last, oy * p->ow + xmax + 1);
     if (stop < q + mr) return 0;
     return (stop - q) / mr * mr;
@@ -199,8 +199,8 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
     float *rows = (float *)workspace;
     /* Runs of mr pixels of one output row whose taps are all inside the input are multiplied
      * in place (tap offsets `off`, pixel stride sw*C); only the others are lowered, a tile at
-     * a time. Lowering every pixel instead (packing A) cost a quarter of the time of a ResNet-18
-     * stride-2 layer, more than streaming even megabytes of weights from L2/L3 per tile. */
+     * a time: lowering (packing A) costs more than streaming even megabytes of weights from
+     * L2/L3 per tile. */
     size_t *off = (size_t *)((char *)workspace + im2row_rows_bytes(p));
     for (size_t r = 0; r < p->kh; ++r)
         for (size_t s = 0; s < p->kw; ++s)
@@ -217,7 +217,7 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
                 if (run) {
                     size_t oy = q / p->ow, ox = q % p->ow;
                     const float *a =
-                        input + ((oy * p->sh - p->ph) * p->w + ox * p->sw - p->pw) * p->c + g * cg;
+                        input + ((oy * p->sh - p->pt) * p->w + ox * p->sw - p->pl) * p->c + g * cg;
                     lc_sgemm_indirect(p->isa, run, klo - g * kg, khi - g * kg, kdim, a,
                                       p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
                     q += run;

@@ -63,8 +63,8 @@ void lc_kn2row_chw_run(const lc_conv_params *p, const float *input, const float 
                    (oy_end - oy_begin) * p->ow * sizeof(float));
         for (size_t r = 0; r < p->kh; ++r)
             for (size_t s = 0; s < p->kw; ++s) {
-                ptrdiff_t sy = (ptrdiff_t)(r * p->dh) - (ptrdiff_t)p->ph;
-                ptrdiff_t sx = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pw;
+                ptrdiff_t sy = (ptrdiff_t)(r * p->dh) - (ptrdiff_t)p->pt;
+                ptrdiff_t sx = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pl;
                 size_t ylo, yhi, xlo, xhi;
                 shifted_range(sx, p->w, p->ow, &xlo, &xhi);
                 if (!tap_rows(p, sy, oy_begin, oy_end, &ylo, &yhi) || xlo >= xhi) continue;
@@ -114,8 +114,8 @@ void lc_kn2row_hwc_run(const lc_conv_params *p, const float *input, const float 
             memset(output + i * p->k + k0, 0, kn * sizeof(float));
         for (size_t r = 0; r < p->kh; ++r)
             for (size_t s = 0; s < p->kw; ++s) {
-                ptrdiff_t sy = (ptrdiff_t)(r * p->dh) - (ptrdiff_t)p->ph;
-                ptrdiff_t sx = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pw;
+                ptrdiff_t sy = (ptrdiff_t)(r * p->dh) - (ptrdiff_t)p->pt;
+                ptrdiff_t sx = (ptrdiff_t)(s * p->dw) - (ptrdiff_t)p->pl;
                 size_t ylo, yhi, xlo, xhi;
                 shifted_range(sx, p->w, p->ow, &xlo, &xhi);
                 if (!tap_rows(p, sy, oy_begin, oy_end, &ylo, &yhi) || xlo >= xhi) continue;

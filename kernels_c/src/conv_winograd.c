@@ -134,8 +134,8 @@ LC_INLINE void wino_body(const lc_conv_params *p, const float *LC_RESTRICT in,
         /* input transform */
         for (size_t tt = 0; tt < tb; ++tt) {
             size_t tyi = (t0 + tt) / tiles_x, txi = (t0 + tt) % tiles_x;
-            ptrdiff_t y0 = (ptrdiff_t)(tyi * m) - (ptrdiff_t)p->ph;
-            ptrdiff_t x0 = (ptrdiff_t)(txi * m) - (ptrdiff_t)p->pw;
+            ptrdiff_t y0 = (ptrdiff_t)(tyi * m) - (ptrdiff_t)p->pt;
+            ptrdiff_t x0 = (ptrdiff_t)(txi * m) - (ptrdiff_t)p->pl;
             int interior = y0 >= 0 && x0 >= 0 && y0 + (ptrdiff_t)a <= (ptrdiff_t)H &&
                            x0 + (ptrdiff_t)a <= (ptrdiff_t)W;
             for (size_t c0 = 0; c0 < C; c0 += LANES) {

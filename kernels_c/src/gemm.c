@@ -15,11 +15,9 @@
 
 /* Depth of a block: C is read and written once per KC of k, so a deeper block halves C's
  * traffic (2048^3: 4 passes over the 16 MiB C instead of 8); an AVX2 B micro-panel is then
- * KC x 16 floats = 32 KiB. Rows of A per block: 48 x KC floats = 96 KiB of L2 (192 rows at
- * KC 256 left too little of Zen 3's 512 KiB L2: median 0.88x of OpenBLAS with dips to 0.67x).
- * Interleaved with OpenBLAS on this VM (2048^3, two sweeps of 6 and 8 rounds), KC 512 x MC 48
- * gave median ratios 0.948 and 0.938 against 0.897 and 0.904 for KC 256 x MC 96; KC 128, 384
- * and 768 and NC 2048 or 4096 were no better. */
+ * KC x 16 floats = 32 KiB. Rows of A per block: 48 x KC floats = 96 KiB, which leaves room in
+ * a 512 KiB L2 for B's panels (more rows evict them). bench/conv compares the result with
+ * OpenBLAS; the -D overrides below let a sweep try other blockings. */
 #ifndef LC_GEMM_KC
 #define LC_GEMM_KC 512
 #endif

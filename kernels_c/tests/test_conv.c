@@ -41,8 +41,8 @@ static void reference(const lc_conv_params *p, int layout, const float *in, cons
                 for (size_t ci = 0; ci < cg; ++ci)
                     for (size_t r = 0; r < p->kh; ++r)
                         for (size_t q = 0; q < p->kw; ++q) {
-                            long iy = (long)(oy * p->sh + r * p->dh) - (long)p->ph;
-                            long ix = (long)(ox * p->sw + q * p->dw) - (long)p->pw;
+                            long iy = (long)(oy * p->sh + r * p->dh) - (long)p->pt;
+                            long ix = (long)(ox * p->sw + q * p->dw) - (long)p->pl;
                             if (iy < 0 || ix < 0 || iy >= (long)p->h || ix >= (long)p->w) continue;
                             size_t c = g * cg + ci;
                             double xv = layout == LC_LAYOUT_CHW
@@ -105,10 +105,10 @@ static void check_primitive(const lc_primitive *prim, lc_conv_params p, int isa,
         if (bad) {
             ++failures;
             fprintf(stderr,
-                    "FAIL %s isa=%d act=%d c=%zu h=%zu w=%zu k=%zu k%zux%zu s%zu p%zu d%zu g%zu "
-                    "split k=%zu y=%zu: %zu bad, worst rel %.3g\n",
-                    prim->name, isa, act, p.c, p.h, p.w, p.k, p.kh, p.kw, p.sh, p.ph, p.dh,
-                    p.groups, ksplit[pass], ysplit[pass], bad, worst);
+                    "FAIL %s isa=%d act=%d c=%zu h=%zu w=%zu k=%zu k%zux%zu s%zu pads(t,l,b,r)=%zu,%zu,"
+                    "%zu,%zu d%zu g%zu split k=%zu y=%zu: %zu bad, worst rel %.3g\n",
+                    prim->name, isa, act, p.c, p.h, p.w, p.k, p.kh, p.kw, p.sh, p.pt, p.pl, p.pb,
+                    p.pr, p.dh, p.groups, ksplit[pass], ysplit[pass], bad, worst);
         }
     }
     free(in); free(w); free(b); free(out); free(ref); free(mag); free(packed); free(ws);
@@ -191,29 +191,53 @@ static void check_gemm_prepacked(int isa, size_t m, size_t n, size_t k, size_t l
     free(a); free(b); free(c); free(ap); free(bp); free(ws); free(at); free(bt);
 }
 
-typedef struct { size_t c, h, w, k, kh, kw, s, p, d, g; } shape;
+/* Channels, size, kernel, stride, dilation, groups, then the pads top, left, bottom, right. */
+typedef struct { size_t c, h, w, k, kh, kw, s, d, g, pt, pl, pb, pr; } shape;
 
 int main(void) {
     static const shape shapes[] = {
-        {3, 5, 7, 4, 3, 3, 1, 1, 1, 1},    {17, 9, 11, 19, 3, 3, 1, 1, 1, 1},
-        {16, 8, 8, 33, 3, 3, 1, 0, 1, 1},  {5, 1, 1, 3, 1, 1, 1, 0, 1, 1},
-        {7, 2, 3, 5, 3, 3, 1, 2, 1, 1},    {6, 7, 6, 8, 3, 3, 2, 1, 1, 1},
-        {4, 6, 9, 6, 3, 3, 2, 0, 1, 2},    {8, 9, 9, 4, 3, 3, 1, 2, 2, 1},
-        {20, 6, 7, 24, 1, 1, 1, 0, 1, 1},  {9, 7, 5, 10, 1, 1, 2, 0, 1, 1},
-        {3, 11, 10, 2, 5, 5, 2, 2, 1, 1},  {18, 7, 9, 18, 3, 3, 1, 1, 1, 18},
-        {18, 8, 7, 18, 3, 3, 2, 1, 1, 18}, {21, 9, 6, 21, 5, 5, 1, 2, 1, 21},
-        {5, 6, 7, 5, 5, 5, 2, 0, 1, 5},    {3, 20, 21, 5, 3, 3, 1, 1, 1, 1},
-        {2, 3, 3, 40, 3, 3, 1, 0, 1, 1},   {35, 4, 5, 3, 1, 1, 1, 0, 1, 1},
-        {1, 1, 1, 1, 1, 1, 1, 0, 1, 1},    {4, 3, 2, 6, 3, 3, 1, 1, 1, 2},
-        {32, 10, 10, 36, 3, 3, 1, 1, 1, 1},
+        {3, 5, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {17, 9, 11, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {16, 8, 8, 33, 3, 3, 1, 1, 1, 0, 0, 0, 0},
+        {5, 1, 1, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        {7, 2, 3, 5, 3, 3, 1, 1, 1, 2, 2, 2, 2},
+        {6, 7, 6, 8, 3, 3, 2, 1, 1, 1, 1, 1, 1},
+        {4, 6, 9, 6, 3, 3, 2, 1, 2, 0, 0, 0, 0},
+        {8, 9, 9, 4, 3, 3, 1, 2, 1, 2, 2, 2, 2},
+        {20, 6, 7, 24, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        {9, 7, 5, 10, 1, 1, 2, 1, 1, 0, 0, 0, 0},
+        {3, 11, 10, 2, 5, 5, 2, 1, 1, 2, 2, 2, 2},
+        {18, 7, 9, 18, 3, 3, 1, 1, 18, 1, 1, 1, 1},
+        {18, 8, 7, 18, 3, 3, 2, 1, 18, 1, 1, 1, 1},
+        {21, 9, 6, 21, 5, 5, 1, 1, 21, 2, 2, 2, 2},
+        {5, 6, 7, 5, 5, 5, 2, 1, 5, 0, 0, 0, 0},
+        {3, 20, 21, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {2, 3, 3, 40, 3, 3, 1, 1, 1, 0, 0, 0, 0},
+        {35, 4, 5, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        {4, 3, 2, 6, 3, 3, 1, 1, 2, 1, 1, 1, 1},
+        {32, 10, 10, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1},
         /* wide rows: full 16-column register blocks of the direct kernel, strided and dilated */
-        {8, 5, 40, 9, 3, 3, 1, 1, 1, 1},   {6, 4, 37, 8, 3, 3, 2, 1, 1, 1},
-        {4, 6, 34, 8, 3, 3, 1, 2, 2, 2},   {16, 3, 70, 16, 3, 3, 2, 1, 1, 16},
+        {8, 5, 40, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {6, 4, 37, 8, 3, 3, 2, 1, 1, 1, 1, 1, 1},
+        {4, 6, 34, 8, 3, 3, 1, 2, 2, 2, 2, 2, 2},
+        {16, 3, 70, 16, 3, 3, 2, 1, 16, 1, 1, 1, 1},
         /* C*KH*KW = 576: im2col/im2row lower the output pixels in several blocks */
-        {64, 12, 12, 8, 3, 3, 1, 1, 1, 1}, {64, 23, 21, 7, 3, 3, 2, 1, 1, 1},
+        {64, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {64, 23, 21, 7, 3, 3, 2, 1, 1, 1, 1, 1, 1},
         /* packed weights over LC_INDIRECT_B_BYTES: gemm1x1_hwc packs A (im2row reads in place
          * whatever the weights' size) */
-        {64, 6, 6, 40, 3, 3, 1, 1, 1, 1},  {256, 3, 4, 70, 1, 1, 1, 0, 1, 1},
+        {64, 6, 6, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {256, 3, 4, 70, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        /* asymmetric pads (ONNX SAME_UPPER, TF padding): the begin pads offset the input, the
+         * end pads only add output rows and columns */
+        {5, 7, 9, 6, 3, 3, 1, 1, 1, 0, 1, 1, 0},     {17, 9, 11, 19, 3, 3, 1, 1, 1, 2, 0, 1, 2},
+        {6, 8, 7, 4, 3, 3, 2, 1, 2, 1, 0, 2, 1},     {4, 7, 6, 6, 3, 2, 1, 2, 2, 3, 0, 0, 1},
+        {16, 10, 10, 20, 3, 3, 1, 1, 1, 0, 0, 2, 2}, {7, 6, 5, 9, 5, 3, 1, 1, 1, 0, 2, 3, 0},
+        {8, 5, 40, 9, 3, 3, 1, 1, 1, 0, 2, 1, 0},    {4, 6, 35, 8, 3, 3, 2, 1, 2, 2, 0, 0, 3},
+        {64, 12, 12, 8, 3, 3, 1, 1, 1, 0, 1, 2, 1},  {64, 23, 21, 7, 3, 3, 2, 1, 1, 0, 0, 1, 1},
+        {18, 8, 7, 18, 3, 3, 2, 1, 18, 0, 0, 1, 1},  {21, 9, 6, 21, 5, 5, 1, 1, 21, 1, 2, 3, 2},
+        {12, 10, 11, 12, 5, 5, 2, 1, 12, 1, 1, 2, 2}, {10, 3, 4, 10, 3, 3, 1, 1, 10, 0, 2, 2, 0},
     };
     int isas[3];
     int nisa = 0;
@@ -244,8 +268,8 @@ int main(void) {
             int covered = 0;
             for (size_t si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
                 const shape *s = &shapes[si];
-                lc_conv_params p = {s->c, s->h, s->w, s->k, s->kh, s->kw, s->s, s->s, s->p, s->p,
-                                    s->d, s->d, s->g, 0, 0, LC_ACT_NONE, isa};
+                lc_conv_params p = {s->c, s->k, s->h, s->w, s->kh, s->kw, s->s, s->s, s->d, s->d,
+                                    s->pt, s->pl, s->pb, s->pr, s->g, LC_ACT_NONE, 0, 0, isa};
                 if (lc_conv_params_setup(&p) != 0 || !prim->applicable(&p)) continue;
                 ++covered;
                 for (int act = LC_ACT_NONE; act <= LC_ACT_RELU6; ++act)
@@ -258,10 +282,16 @@ int main(void) {
         }
     }
     /* invalid parameters are rejected by setup */
-    lc_conv_params bad = {4, 2, 2, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0};
+    lc_conv_params bad = {4, 4, 2, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0};
     if (lc_conv_params_setup(&bad) == 0) { ++failures; fprintf(stderr, "FAIL kernel > input\n"); }
-    lc_conv_params bad2 = {6, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0, 0, 0, 0};
+    lc_conv_params bad2 = {6, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, 0, 0, 0};
     if (lc_conv_params_setup(&bad2) == 0) { ++failures; fprintf(stderr, "FAIL groups\n"); }
+    /* one end pad makes a 3x3 kernel fit a 2x3 input: oh = (0 + 2 + 1 - 3) / 1 + 1 */
+    lc_conv_params end = {1, 1, 2, 3, 3, 3, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0};
+    if (lc_conv_params_setup(&end) != 0 || end.oh != 1 || end.ow != 1) {
+        ++failures;
+        fprintf(stderr, "FAIL end padding\n");
+    }
     printf("test_conv: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "ConvSpec",
     "PackedConv",
     "__version__",
     "auto_candidates",
@@ -28,6 +29,7 @@ __all__ = [
     "isa_resolve",
     "merge_patterns",
     "sgemm",
+    "window_output_size",
 ]
 
 # --- codec (rust/py/src/codec.rs) ---
@@ -50,22 +52,59 @@ def merge_patterns(
 ) -> tuple[npt.NDArray[np.int8], int, int]: ...
 
 # --- conv (rust/py/src/conv.rs) ---
+@final
+class ConvSpec:
+    def __new__(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        height: int,
+        width: int,
+        kernel: int | tuple[int, int] = 3,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | tuple[int, int, int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        activation: str = "none",
+    ) -> ConvSpec: ...
+    @property
+    def in_channels(self) -> int: ...
+    @property
+    def out_channels(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def kernel(self) -> tuple[int, int]: ...
+    @property
+    def stride(self) -> tuple[int, int]: ...
+    @property
+    def dilation(self) -> tuple[int, int]: ...
+    @property
+    def padding(self) -> tuple[int, int, int, int]: ...
+    @property
+    def groups(self) -> int: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def output_hw(self) -> tuple[int, int]: ...
+    @property
+    def out_height(self) -> int: ...
+    @property
+    def out_width(self) -> int: ...
+    @property
+    def macs(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def window_output_size(
+    size: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int, ceil_mode: bool = False
+) -> int: ...
 def chw_to_hwc(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
 def hwc_to_chw(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
 def conv_primitives() -> list[tuple[str, str, str]]: ...
-def conv_info(
-    name: str,
-    in_channels: int,
-    height: int,
-    width: int,
-    out_channels: int,
-    kernel: tuple[int, int],
-    stride: tuple[int, int] = ...,
-    padding: tuple[int, int] = ...,
-    dilation: tuple[int, int] = ...,
-    groups: int = 1,
-    isa: str = "auto",
-) -> tuple[bool, int, int]: ...
+def conv_info(name: str, spec: ConvSpec, isa: str = "auto") -> tuple[bool, int, int]: ...
 def isa_resolve(isa: str) -> str: ...
 def sgemm(
     a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], isa: str = "auto"
@@ -75,15 +114,9 @@ class PackedConv:
     def __new__(
         cls,
         name: str,
+        spec: ConvSpec,
         weight: npt.NDArray[np.float32],
-        bias: npt.NDArray[np.float32] | None,
-        height: int,
-        width: int,
-        stride: tuple[int, int] = ...,
-        padding: tuple[int, int] = ...,
-        dilation: tuple[int, int] = ...,
-        groups: int = 1,
-        activation: str = "none",
+        bias: npt.NDArray[np.float32] | None = None,
         isa: str = "auto",
     ) -> PackedConv: ...
     def run(self, x: npt.NDArray[np.float32], threads: int = 1) -> npt.NDArray[np.float32]: ...
@@ -91,6 +124,10 @@ class PackedConv:
     def name(self) -> str: ...
     @property
     def layout(self) -> str: ...
+    @property
+    def spec(self) -> ConvSpec: ...
+    @property
+    def isa(self) -> str: ...
     @property
     def workspace_bytes(self) -> int: ...
     @property

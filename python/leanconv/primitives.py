@@ -2,13 +2,17 @@
 
 Every entry comes from the C table (``kernels_c/include/lc_primitives.inc``) through the Rust
 drivers; adding a primitive there adds it here. A primitive computes one 2-D convolution
-(PyTorch semantics: cross-correlation, symmetric zero padding, groups, dilation) with a fused
-bias and optional ReLU/ReLU6, in one data layout:
+(PyTorch semantics: cross-correlation, groups, dilation) with zero padding that may differ on
+each side -- ``padding=(top, left, bottom, right)``, as ONNX ``SAME_UPPER`` and TF-style
+padding need, read in place without a padded copy -- and a fused bias and optional
+ReLU/ReLU6, in one data layout:
 
 - ``"chw"`` primitives take NCHW input and return NCHW output;
 - ``"hwc"`` primitives take NHWC input ``(N, H, W, C)`` and return NHWC output (a PyTorch
   ``channels_last`` tensor ``t`` is ``t.permute(0, 2, 3, 1)`` without a copy).
 
+A layer is described by one :class:`ConvSpec` (from the Rust core: output size and MACs are
+computed there and nowhere else); :func:`spec_from_layer` makes one from a Graph's conv layer.
 Weights are always PyTorch's ``(K, C/groups, KH, KW)``. Inputs are numpy arrays or CPU torch
 tensors, float32 and C-contiguous (torch tensors are viewed as numpy without copying); the GIL
 is released while the kernels run. ``threads=n`` splits a batch over a persistent pool of n
@@ -16,158 +20,79 @@ threads: whole images when n divides the batch, else output rows (each thread lo
 input its rows read), else output channels; the result does not depend on n. Example::
 
     from leanconv import primitives
-    layer = primitives.ConvLayer(64, 64, 56, 56, kernel=(3, 3), padding=(1, 1))
-    [p.name for p in primitives.list_primitives(layer)]
-    y = primitives.get("winograd4x4_chw").run(x, w, b, padding=1, activation="relu")
+    spec = primitives.ConvSpec(64, 64, 56, 56, kernel=3, padding=1)
+    [p.name for p in primitives.list_primitives(spec)]
+    y = primitives.get("winograd4x4_chw").run(x, w, b, padding=(0, 0, 1, 1), activation="relu")
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from leanconv import _native
+from leanconv.arrays import as_c_float32
 from leanconv.errors import LeanconvError, ShapeError, UnsupportedOpError
+
+if TYPE_CHECKING:
+    from leanconv.graph import Graph, Layer
 
 Activation = Literal["none", "relu", "relu6"]
 Isa = Literal["auto", "scalar", "avx2", "avx512", "neon"]
 Pair = int | tuple[int, int]
+Padding = int | tuple[int, int] | tuple[int, int, int, int]
 
 __all__ = [
-    "ConvLayer",
+    "ConvSpec",
     "PackedConv",
     "Primitive",
     "PRIMITIVES",
-    "as_float32_array",
     "get",
     "list_primitives",
     "resolved_isa",
+    "spec_from_layer",
+    "window_output_size",
 ]
 
+ConvSpec = _native.ConvSpec
 PackedConv = _native.PackedConv
+window_output_size = _native.window_output_size
 
 
-def _pair(v: Pair, what: str, minimum: int) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        pair = (int(v), int(v))
-    elif (
-        isinstance(v, (tuple, list))
-        and len(v) == 2
-        and all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v)
-    ):
-        pair = (int(v[0]), int(v[1]))
-    else:
-        raise LeanconvError(f"{what} must be an int or a pair of ints, got {v!r}")
-    if min(pair) < minimum:
-        raise LeanconvError(f"{what} must be >= {minimum}, got {v!r}")
-    return pair
-
-
-@dataclass(frozen=True)
-class ConvLayer:
-    """One convolution layer applied to one image of ``in_channels x height x width``."""
-
-    in_channels: int
-    out_channels: int
-    height: int
-    width: int
-    kernel: tuple[int, int] = (3, 3)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-
-    @classmethod
-    def make(
-        cls,
-        in_channels: int,
-        out_channels: int,
-        height: int,
-        width: int,
-        kernel: Pair = 3,
-        stride: Pair = 1,
-        padding: Pair = 0,
-        dilation: Pair = 1,
-        groups: int = 1,
-    ) -> ConvLayer:
-        """Builds a layer from ints or pairs (as ``torch.nn.Conv2d`` accepts them)."""
-        return cls(
-            in_channels,
-            out_channels,
-            height,
-            width,
-            _pair(kernel, "kernel", 1),
-            _pair(stride, "stride", 1),
-            _pair(padding, "padding", 0),
-            _pair(dilation, "dilation", 1),
-            groups,
+def spec_from_layer(graph: Graph, layer: Layer | str) -> ConvSpec:
+    """The :class:`ConvSpec` of a Graph ``"conv"`` layer (the layer or its name), per image:
+    the input's channels and size from the graph, stride, padding (top, left, bottom, right),
+    dilation and groups from its attrs, the kernel and output channels from its weight
+    ``(O, I/groups, KH, KW)``. UnsupportedOpError for a layer that is not a conv."""
+    if isinstance(layer, str):
+        try:
+            layer = graph.layer(layer)
+        except KeyError:
+            raise LeanconvError(f"graph {graph.name!r} has no layer named {layer!r}") from None
+    if layer.op != "conv":
+        raise UnsupportedOpError(f"layer {layer.name!r} is a {layer.op!r} layer, not a conv")
+    shape = graph.shape_of(layer.inputs[0])
+    weight = layer.weights["weight"].shape
+    if len(shape) != 4 or len(weight) != 4:
+        raise ShapeError(f"conv layer {layer.name!r}: input {shape} and weight {weight} must be 4-D")
+    _, c, h, w = shape
+    k, cg, kh, kw = weight
+    a = layer.attrs
+    if cg * a["groups"] != c:
+        raise ShapeError(
+            f"conv layer {layer.name!r}: weight {weight} with groups {a['groups']} does not read "
+            f"{c} input channels"
         )
-
-    @classmethod
-    def from_torch(cls, conv: Any, height: int, width: int) -> ConvLayer:
-        """The layer of a ``torch.nn.Conv2d`` (zero padding only) on a ``height x width`` input."""
-        if getattr(conv, "padding_mode", "zeros") != "zeros" or isinstance(conv.padding, str):
-            raise UnsupportedOpError(f"only explicit zero padding is supported, got {conv}")
-        return cls.make(
-            conv.in_channels,
-            conv.out_channels,
-            height,
-            width,
-            tuple(conv.kernel_size),
-            tuple(conv.stride),
-            tuple(conv.padding),
-            tuple(conv.dilation),
-            conv.groups,
-        )
-
-    @property
-    def output_hw(self) -> tuple[int, int]:
-        ekh = (self.kernel[0] - 1) * self.dilation[0] + 1
-        ekw = (self.kernel[1] - 1) * self.dilation[1] + 1
-        oh = (self.height + 2 * self.padding[0] - ekh) // self.stride[0] + 1
-        ow = (self.width + 2 * self.padding[1] - ekw) // self.stride[1] + 1
-        if oh <= 0 or ow <= 0:
-            raise ShapeError(f"kernel does not fit the padded input in {self}")
-        return oh, ow
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates of one image, counted as direct convolution."""
-        oh, ow = self.output_hw
-        return (
-            self.out_channels
-            * oh
-            * ow
-            * (self.in_channels // self.groups)
-            * self.kernel[0]
-            * self.kernel[1]
-        )
+    return ConvSpec(c, k, h, w, (kh, kw), a["stride"], a["padding"], a["dilation"], a["groups"])
 
 
-def as_float32_array(x: Any, what: str) -> npt.NDArray[np.float32]:
-    """A float32, C-contiguous numpy view of a numpy array or CPU torch tensor (no copy)."""
-    mod = type(x).__module__
-    if mod.startswith("torch"):
-        if getattr(x, "device", None) is not None and x.device.type != "cpu":
-            raise LeanconvError(f"{what} must be a CPU tensor, got device {x.device}")
-        if str(x.dtype) != "torch.float32":
-            raise LeanconvError(f"{what} must be float32, got {x.dtype}")
-        if not x.is_contiguous():
-            raise LeanconvError(
-                f"{what} must be contiguous (call .contiguous(); for NHWC pass "
-                "t.permute(0, 2, 3, 1) of a channels_last tensor)"
-            )
-        x = x.detach().numpy()
-    if not isinstance(x, np.ndarray):
-        raise LeanconvError(f"{what} must be a numpy array or a CPU torch tensor, got {type(x)}")
-    if x.dtype != np.float32:
-        raise LeanconvError(f"{what} must be float32, got {x.dtype}")
-    if not x.flags.c_contiguous:
-        raise LeanconvError(f"{what} must be C-contiguous (use np.ascontiguousarray)")
-    return x
+def _checked(spec: object) -> ConvSpec:
+    if not isinstance(spec, ConvSpec):
+        raise LeanconvError(f"expected a ConvSpec, got {type(spec).__name__}")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -178,75 +103,30 @@ class Primitive:
     family: str
     layout: str  # "chw" or "hwc"
 
-    def _info(self, layer: ConvLayer, isa: Isa = "auto") -> tuple[bool, int, int]:
-        return _native.conv_info(
-            self.name,
-            layer.in_channels,
-            layer.height,
-            layer.width,
-            layer.out_channels,
-            layer.kernel,
-            layer.stride,
-            layer.padding,
-            layer.dilation,
-            layer.groups,
-            isa,
-        )
+    def applicable(self, spec: ConvSpec) -> bool:
+        """Whether this primitive computes ``spec``."""
+        return _native.conv_info(self.name, _checked(spec))[0]
 
-    def applicable(self, layer: ConvLayer) -> bool:
-        """Whether this primitive computes ``layer`` (ShapeError if the layer is invalid)."""
-        return self._info(layer)[0]
-
-    def _sizes(self, layer: ConvLayer, isa: Isa) -> tuple[int, int]:
-        ok, ws, packed = self._info(layer, isa)
+    def _sizes(self, spec: ConvSpec, isa: Isa) -> tuple[int, int]:
+        ok, ws, packed = _native.conv_info(self.name, _checked(spec), isa)
         if not ok:
-            raise UnsupportedOpError(f"primitive {self.name} does not apply to {layer}")
+            raise UnsupportedOpError(f"primitive {self.name} does not apply to {spec}")
         return ws, packed
 
-    def workspace_bytes(self, layer: ConvLayer, isa: Isa = "auto") -> int:
+    def workspace_bytes(self, spec: ConvSpec, isa: Isa = "auto") -> int:
         """Scratch bytes per thread for one image (UnsupportedOpError if not applicable)."""
-        return self._sizes(layer, isa)[0]
+        return self._sizes(spec, isa)[0]
 
-    def packed_bytes(self, layer: ConvLayer, isa: Isa = "auto") -> int:
+    def packed_bytes(self, spec: ConvSpec, isa: Isa = "auto") -> int:
         """Bytes of the packed weights (UnsupportedOpError if not applicable)."""
-        return self._sizes(layer, isa)[1]
+        return self._sizes(spec, isa)[1]
 
-    def pack(
-        self,
-        weight: Any,
-        bias: Any = None,
-        *,
-        height: int,
-        width: int,
-        stride: Pair = 1,
-        padding: Pair = 0,
-        dilation: Pair = 1,
-        groups: int = 1,
-        activation: Activation = "none",
-        isa: Isa = "auto",
-    ) -> _native.PackedConv:
-        """Packs PyTorch-layout weights once for inputs of ``height x width``."""
-        w = as_float32_array(weight, "weight")
-        b = None if bias is None else as_float32_array(bias, "bias")
-        if not isinstance(groups, int) or groups < 1:
-            raise LeanconvError(f"groups must be a positive int, got {groups!r}")
-        if w.ndim != 4:
-            raise ShapeError(f"weight must be (K, C/groups, KH, KW), got shape {w.shape}")
-        if activation not in ("none", "relu", "relu6"):
-            raise LeanconvError(f"activation must be 'none', 'relu' or 'relu6', got {activation!r}")
-        return _native.PackedConv(
-            self.name,
-            w,
-            b,
-            height,
-            width,
-            _pair(stride, "stride", 1),
-            _pair(padding, "padding", 0),
-            _pair(dilation, "dilation", 1),
-            groups,
-            activation,
-            isa,
-        )
+    def pack(self, weight: Any, bias: Any = None, *, spec: ConvSpec, isa: Isa = "auto") -> PackedConv:
+        """Packs PyTorch-layout weights ``(K, C/groups, KH, KW)`` (and a ``(K,)`` bias) once
+        for ``spec``; the result runs batches of any size."""
+        w = as_c_float32(weight, "weight")
+        b = None if bias is None else as_c_float32(bias, "bias")
+        return PackedConv(self.name, _checked(spec), w, b, isa)
 
     def run(
         self,
@@ -255,34 +135,27 @@ class Primitive:
         bias: Any = None,
         *,
         stride: Pair = 1,
-        padding: Pair = 0,
+        padding: Padding = 0,
         dilation: Pair = 1,
         groups: int = 1,
         activation: Activation = "none",
         threads: int = 1,
         isa: Isa = "auto",
     ) -> npt.NDArray[np.float32]:
-        """Convolves a batch: NCHW in/out for "chw" primitives, NHWC for "hwc" ones."""
-        xa = as_float32_array(x, "input")
+        """Convolves a batch: NCHW in/out for "chw" primitives, NHWC for "hwc" ones.
+        ``padding``: an int, ``(h, w)`` or ``(top, left, bottom, right)``."""
+        xa = as_c_float32(x, "input")
+        w = as_c_float32(weight, "weight")
         if xa.ndim != 4:
             want = "(N, C, H, W)" if self.layout == "chw" else "(N, H, W, C)"
             raise ShapeError(f"input must be {want}, got shape {xa.shape}")
-        h, w = (xa.shape[2], xa.shape[3]) if self.layout == "chw" else (xa.shape[1], xa.shape[2])
-        packed = self.pack(
-            weight,
-            bias,
-            height=h,
-            width=w,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            activation=activation,
-            isa=isa,
-        )
+        if w.ndim != 4:
+            raise ShapeError(f"weight must be (K, C/groups, KH, KW), got shape {w.shape}")
+        c, h, wd = xa.shape[1:] if self.layout == "chw" else (xa.shape[3], *xa.shape[1:3])
+        spec = ConvSpec(c, w.shape[0], h, wd, w.shape[2:], stride, padding, dilation, groups, activation)
         if not isinstance(threads, int) or threads < 1:
             raise LeanconvError(f"threads must be a positive int, got {threads!r}")
-        return packed.run(xa, threads)
+        return self.pack(w, bias, spec=spec, isa=isa).run(xa, threads)
 
 
 PRIMITIVES: tuple[Primitive, ...] = tuple(
@@ -301,11 +174,11 @@ def get(name: str) -> Primitive:
         ) from None
 
 
-def list_primitives(layer: ConvLayer | None = None) -> list[Primitive]:
-    """All primitives, or those applicable to ``layer``."""
-    if layer is None:
+def list_primitives(spec: ConvSpec | None = None) -> list[Primitive]:
+    """All primitives, or those applicable to ``spec``."""
+    if spec is None:
         return list(PRIMITIVES)
-    return [p for p in PRIMITIVES if p.applicable(layer)]
+    return [p for p in PRIMITIVES if p.applicable(spec)]
 
 
 def resolved_isa(isa: Isa = "auto") -> str:

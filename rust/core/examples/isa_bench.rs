@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use leanconv_core::conv::{find, resolve_isa, ConvParams, Gemm, Isa};
+use leanconv_core::conv::{find, resolve_isa, ConvSpec, Gemm, Isa, Pads};
 use leanconv_core::Result;
 
 const ISAS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
@@ -36,11 +36,12 @@ fn random(n: usize, seed: &mut u64) -> Vec<f32> {
         .collect()
 }
 
-fn layer(c: usize, hw: usize, k: usize, ks: usize, stride: usize, pad: usize) -> ConvParams {
-    let mut p = ConvParams::new(c, hw, hw, k, (ks, ks));
-    p.stride = (stride, stride);
-    p.padding = (pad, pad);
-    p
+fn layer(c: usize, hw: usize, k: usize, ks: usize, stride: usize, pad: usize) -> ConvSpec {
+    ConvSpec {
+        stride: (stride, stride),
+        pads: Pads::symmetric(pad, pad),
+        ..ConvSpec::new(c, k, hw, hw, (ks, ks))
+    }
 }
 
 /// Median seconds of `f` over `reps` calls after one warm-up call.
@@ -70,9 +71,16 @@ fn gemm_out(isa: Isa, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Res
     Ok(c)
 }
 
-fn conv_out(name: &str, p: ConvParams, x: &[f32], w: &[f32], threads: usize) -> Result<Vec<f32>> {
+fn conv_out(
+    name: &str,
+    p: &ConvSpec,
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    threads: usize,
+) -> Result<Vec<f32>> {
     let prim = find(name)?;
-    let packed = prim.pack(&p, w, None)?;
+    let packed = prim.pack(p, isa, w, None)?;
     let mut y = vec![0.0; packed.image_lens().1];
     packed.run(x, &mut y, 1, threads)?;
     Ok(y)
@@ -108,6 +116,11 @@ fn run() -> Result<bool> {
         layer(24, 15, 40, 3, 2, 1),
         layer(40, 9, 33, 1, 1, 0),
         layer(3, 23, 16, 7, 2, 3),
+        // TF-style SAME padding of a stride-2 layer: the odd pixel at the end
+        ConvSpec {
+            pads: Pads::from([0, 0, 1, 1]),
+            ..layer(16, 14, 24, 3, 2, 0)
+        },
     ];
     let bench_layers = [
         ("resnet18 64x56x56->64 3x3", layer(64, 56, 64, 3, 1, 1)),
@@ -143,32 +156,19 @@ fn run() -> Result<bool> {
             for name in PRIMITIVES {
                 let p = if name.starts_with("depthwise") { dw } else { p };
                 let prim = find(name)?;
-                let mut pi = p;
-                pi.isa = isa;
-                if !prim.applicable(&pi)? {
+                if !prim.applicable(&p)? {
                     continue;
                 }
                 let cg = p.in_channels / p.groups;
                 let x = random(p.in_channels * p.height * p.width, &mut seed);
                 let w = random(p.out_channels * cg * p.kernel.0 * p.kernel.1, &mut seed);
-                let mut ps = p;
-                ps.isa = Isa::Scalar;
-                let reference = conv_out(name, ps, &x, &w, 1)?;
-                let got = conv_out(name, pi, &x, &w, threads)?;
+                let reference = conv_out(name, &p, Isa::Scalar, &x, &w, 1)?;
+                let got = conv_out(name, &p, isa, &x, &w, threads)?;
                 let red = (cg * p.kernel.0 * p.kernel.1) as f64;
                 let e = worst_rel(&got, &reference, red.sqrt());
                 let good = e < 1e-5;
                 ok &= good;
-                println!(
-                    "  check {name:<16} {}x{}x{}->{} k{} s{}: rel err {e:.1e} {}",
-                    p.in_channels,
-                    p.height,
-                    p.width,
-                    p.out_channels,
-                    p.kernel.0,
-                    p.stride.0,
-                    verdict(good)
-                );
+                println!("  check {name:<16} {p}: rel err {e:.1e} {}", verdict(good));
             }
         }
         let n = 2048;
@@ -182,8 +182,6 @@ fn run() -> Result<bool> {
             2.0 * (n as f64).powi(3) / t / 1e9
         );
         for (label, p) in bench_layers {
-            let mut p = p;
-            p.isa = isa;
             let flops = 2.0 * p.macs()? as f64;
             let cg = p.in_channels / p.groups;
             let x = random(p.in_channels * p.height * p.width, &mut seed);
@@ -195,7 +193,7 @@ fn run() -> Result<bool> {
                 if !prim.applicable(&p)? {
                     continue;
                 }
-                let packed = prim.pack(&p, &w, None)?;
+                let packed = prim.pack(&p, isa, &w, None)?;
                 let mut y = vec![0.0; packed.image_lens().1];
                 let reps = if isa == Isa::Scalar { 3 } else { 9 };
                 let t = median_secs(reps, || packed.run(&x, &mut y, 1, threads))?;

@@ -12,21 +12,23 @@ extern "C" {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LcConvParams {
     pub c: usize,
+    pub k: usize,
     pub h: usize,
     pub w: usize,
-    pub k: usize,
     pub kh: usize,
     pub kw: usize,
     pub sh: usize,
     pub sw: usize,
-    pub ph: usize,
-    pub pw: usize,
     pub dh: usize,
     pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub pb: usize,
+    pub pr: usize,
     pub groups: usize,
+    pub act: c_int,
     pub oh: usize,
     pub ow: usize,
-    pub act: c_int,
     pub isa: c_int,
 }
 

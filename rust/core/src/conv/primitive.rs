@@ -1,7 +1,8 @@
 //! Safe drivers over the C convolution primitives (kernels_c/include/lc_primitives.inc).
 //!
 //! [`primitives`] lists the C table; a [`Primitive`] answers applicability, workspace and
-//! packed-weight sizes for a [`ConvParams`], and packs weights into a [`PackedConv`], which runs
+//! packed-weight sizes for a [`ConvSpec`] and an [`Isa`], and packs weights into a
+//! [`PackedConv`], which runs
 //! batches split into pieces ([`split_work`]: images, output rows or output channels) on a
 //! persistent pool of a caller-set number of threads. Every size is checked here before any C
 //! function sees it; the C side trusts its arguments.
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::aligned::AlignedBuf;
 use super::ffi::{self, LcConvParams, LcPrimitive};
+use super::spec::{checked_elems, Activation, ConvSpec};
 use crate::{CoreError, Result};
 
 /// Data layout of a primitive's input and output (one image; the batch is outermost).
@@ -30,32 +32,11 @@ impl Layout {
     }
 }
 
-/// Activation fused after the bias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Activation {
-    #[default]
-    None,
-    Relu,
-    Relu6,
-}
-
-impl Activation {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "none" => Ok(Self::None),
-            "relu" => Ok(Self::Relu),
-            "relu6" => Ok(Self::Relu6),
-            _ => Err(CoreError::InvalidArgument(format!(
-                "unknown activation {s:?}; expected 'none', 'relu' or 'relu6'"
-            ))),
-        }
-    }
-    fn code(self) -> c_int {
-        match self {
-            Self::None => 0,
-            Self::Relu => 1,
-            Self::Relu6 => 2,
-        }
+fn activation_code(a: Activation) -> c_int {
+    match a {
+        Activation::None => 0,
+        Activation::Relu => 1,
+        Activation::Relu6 => 2,
     }
 }
 
@@ -144,169 +125,38 @@ pub fn resolve_isa(isa: Isa) -> Result<Isa> {
     Ok(Isa::from_code(unsafe { ffi::lc_isa_resolve(isa.code()) }))
 }
 
-/// One convolution layer, one image: sizes, stride, symmetric zero padding, dilation, groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvParams {
-    pub in_channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub out_channels: usize,
-    pub kernel: (usize, usize),
-    pub stride: (usize, usize),
-    pub padding: (usize, usize),
-    pub dilation: (usize, usize),
-    pub groups: usize,
-    pub activation: Activation,
-    pub isa: Isa,
-}
-
-/// Largest number of elements any one tensor or lowered matrix may have (2^40): keeps every
-/// size computation in the C kernels far from overflow.
-const MAX_ELEMS: usize = 1 << 40;
-const MAX_DIM: usize = 1 << 24;
-
-fn prod(dims: &[usize], what: &str) -> Result<usize> {
-    let mut n: usize = 1;
-    for &d in dims {
-        n = n
-            .checked_mul(d)
-            .filter(|&x| x <= MAX_ELEMS)
-            .ok_or_else(|| {
-                CoreError::Shape(format!(
-                    "{what} of {dims:?} is too large (over 2^40 elements)"
-                ))
-            })?;
+/// The C parameter block of `spec` with instruction-set code `isa`: every size is checked by
+/// [`ConvSpec::output_hw`] first, and the C side's own setup must agree with it.
+fn c_params(spec: &ConvSpec, isa: c_int) -> Result<LcConvParams> {
+    let (oh, ow) = spec.output_hw()?;
+    let mut p = LcConvParams {
+        c: spec.in_channels,
+        k: spec.out_channels,
+        h: spec.height,
+        w: spec.width,
+        kh: spec.kernel.0,
+        kw: spec.kernel.1,
+        sh: spec.stride.0,
+        sw: spec.stride.1,
+        dh: spec.dilation.0,
+        dw: spec.dilation.1,
+        pt: spec.pads.top,
+        pl: spec.pads.left,
+        pb: spec.pads.bottom,
+        pr: spec.pads.right,
+        groups: spec.groups,
+        act: activation_code(spec.activation),
+        oh: 0,
+        ow: 0,
+        isa,
+    };
+    // SAFETY: p is a valid, exclusively borrowed parameter block.
+    if unsafe { ffi::lc_conv_params_setup(&mut p) } != 0 || (p.oh, p.ow) != (oh, ow) {
+        return Err(CoreError::Shape(format!(
+            "invalid convolution parameters {spec}"
+        )));
     }
-    Ok(n)
-}
-
-impl ConvParams {
-    /// A plain convolution: stride 1, no padding, dilation 1, one group, no activation.
-    pub fn new(
-        in_channels: usize,
-        height: usize,
-        width: usize,
-        out_channels: usize,
-        kernel: (usize, usize),
-    ) -> Self {
-        Self {
-            in_channels,
-            height,
-            width,
-            out_channels,
-            kernel,
-            stride: (1, 1),
-            padding: (0, 0),
-            dilation: (1, 1),
-            groups: 1,
-            activation: Activation::None,
-            isa: Isa::Auto,
-        }
-    }
-
-    /// Checks every size and returns the C parameter block with the output size filled in.
-    pub fn to_c(&self) -> Result<LcConvParams> {
-        let all = [
-            ("in_channels", self.in_channels),
-            ("height", self.height),
-            ("width", self.width),
-            ("out_channels", self.out_channels),
-            ("kernel height", self.kernel.0),
-            ("kernel width", self.kernel.1),
-            ("stride", self.stride.0),
-            ("stride", self.stride.1),
-            ("dilation", self.dilation.0),
-            ("dilation", self.dilation.1),
-            ("groups", self.groups),
-        ];
-        for (name, v) in all {
-            if v == 0 {
-                return Err(CoreError::Shape(format!("{name} must be positive, got 0")));
-            }
-            if v > MAX_DIM {
-                return Err(CoreError::Shape(format!("{name} {v} is too large")));
-            }
-        }
-        if self.padding.0 > MAX_DIM || self.padding.1 > MAX_DIM {
-            return Err(CoreError::Shape(format!(
-                "padding {:?} is too large",
-                self.padding
-            )));
-        }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
-            return Err(CoreError::Shape(format!(
-                "groups {} must divide in_channels {} and out_channels {}",
-                self.groups, self.in_channels, self.out_channels
-            )));
-        }
-        let ekh = (self.kernel.0 - 1) * self.dilation.0 + 1;
-        let ekw = (self.kernel.1 - 1) * self.dilation.1 + 1;
-        let ih = self.height + 2 * self.padding.0;
-        let iw = self.width + 2 * self.padding.1;
-        if ekh > ih || ekw > iw {
-            return Err(CoreError::Shape(format!(
-                "kernel {:?} with dilation {:?} does not fit the padded input {}x{}",
-                self.kernel, self.dilation, ih, iw
-            )));
-        }
-        let oh = (ih - ekh) / self.stride.0 + 1;
-        let ow = (iw - ekw) / self.stride.1 + 1;
-        let cg = self.in_channels / self.groups;
-        prod(&[self.in_channels, self.height, self.width], "input")?;
-        prod(&[self.out_channels, oh, ow], "output")?;
-        prod(
-            &[self.out_channels, cg, self.kernel.0, self.kernel.1],
-            "weight",
-        )?;
-        prod(
-            &[cg, self.kernel.0, self.kernel.1, oh, ow],
-            "lowered matrix",
-        )?;
-        prod(&[self.out_channels, self.in_channels], "channel product")?;
-        let mut p = LcConvParams {
-            c: self.in_channels,
-            h: self.height,
-            w: self.width,
-            k: self.out_channels,
-            kh: self.kernel.0,
-            kw: self.kernel.1,
-            sh: self.stride.0,
-            sw: self.stride.1,
-            ph: self.padding.0,
-            pw: self.padding.1,
-            dh: self.dilation.0,
-            dw: self.dilation.1,
-            groups: self.groups,
-            oh: 0,
-            ow: 0,
-            act: self.activation.code(),
-            isa: self.isa.effective()?.code(),
-        };
-        // SAFETY: p is a valid, exclusively borrowed parameter block.
-        if unsafe { ffi::lc_conv_params_setup(&mut p) } != 0 || p.oh != oh || p.ow != ow {
-            return Err(CoreError::Shape(format!(
-                "invalid convolution parameters {self:?}"
-            )));
-        }
-        Ok(p)
-    }
-
-    /// Output height and width.
-    pub fn output_hw(&self) -> Result<(usize, usize)> {
-        let p = self.to_c()?;
-        Ok((p.oh, p.ow))
-    }
-
-    /// Multiply-accumulates of one image (as direct convolution counts them).
-    pub fn macs(&self) -> Result<usize> {
-        let (oh, ow) = self.output_hw()?;
-        Ok(self.out_channels
-            * oh
-            * ow
-            * (self.in_channels / self.groups)
-            * self.kernel.0
-            * self.kernel.1)
-    }
+    Ok(p)
 }
 
 /// One entry of the C primitive table.
@@ -371,57 +221,50 @@ pub fn find(name: &str) -> Result<Primitive> {
 }
 
 impl Primitive {
-    /// Whether this primitive computes `params` (errors only on invalid parameters).
-    pub fn applicable(&self, params: &ConvParams) -> Result<bool> {
-        let p = params.to_c()?;
-        // SAFETY: p was validated by to_c.
+    /// Whether this primitive computes `spec` (errors only on an invalid spec). Applicability
+    /// does not depend on the instruction set.
+    pub fn applicable(&self, spec: &ConvSpec) -> Result<bool> {
+        let p = c_params(spec, Isa::Auto.code())?;
+        // SAFETY: p was validated by c_params.
         Ok(unsafe { (self.raw.applicable)(&p) } != 0)
     }
 
-    fn checked(&self, params: &ConvParams) -> Result<LcConvParams> {
-        let p = params.to_c()?;
-        // SAFETY: p was validated by to_c.
+    fn checked(&self, spec: &ConvSpec, isa: Isa) -> Result<LcConvParams> {
+        let p = c_params(spec, isa.effective()?.code())?;
+        // SAFETY: p was validated by c_params.
         if unsafe { (self.raw.applicable)(&p) } == 0 {
             return Err(CoreError::Unsupported(format!(
-                "primitive {} does not apply to {}x{}x{} -> {} kernel {:?} stride {:?} padding {:?} \
-                 dilation {:?} groups {}",
-                self.name,
-                params.in_channels,
-                params.height,
-                params.width,
-                params.out_channels,
-                params.kernel,
-                params.stride,
-                params.padding,
-                params.dilation,
-                params.groups
+                "primitive {} does not apply to {spec}",
+                self.name
             )));
         }
         Ok(p)
     }
 
     /// Scratch bytes one thread needs for one image.
-    pub fn workspace_bytes(&self, params: &ConvParams) -> Result<usize> {
-        let p = self.checked(params)?;
+    pub fn workspace_bytes(&self, spec: &ConvSpec, isa: Isa) -> Result<usize> {
+        let p = self.checked(spec, isa)?;
         // SAFETY: p is valid and the primitive applies to it.
         Ok(unsafe { (self.raw.workspace_bytes)(&p) })
     }
 
     /// Bytes of the packed weights.
-    pub fn packed_bytes(&self, params: &ConvParams) -> Result<usize> {
-        let p = self.checked(params)?;
+    pub fn packed_bytes(&self, spec: &ConvSpec, isa: Isa) -> Result<usize> {
+        let p = self.checked(spec, isa)?;
         // SAFETY: as above.
         Ok(unsafe { (self.raw.packed_bytes)(&p) })
     }
 
-    /// Packs `weight` (PyTorch layout [K][C/groups][KH][KW]) and `bias` ([K] or none) once.
+    /// Packs `weight` (PyTorch layout [K][C/groups][KH][KW]) and `bias` ([K] or none) once,
+    /// for the kernels of `isa`.
     pub fn pack(
         &self,
-        params: &ConvParams,
+        spec: &ConvSpec,
+        isa: Isa,
         weight: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<PackedConv> {
-        let p = self.checked(params)?;
+        let p = self.checked(spec, isa)?;
         let wlen = p.k * (p.c / p.groups) * p.kh * p.kw;
         if weight.len() != wlen {
             return Err(CoreError::Shape(format!(
@@ -451,7 +294,8 @@ impl Primitive {
         unsafe { (self.raw.pack)(&p, weight.as_ptr(), packed.as_mut_ptr().cast()) };
         Ok(PackedConv {
             prim: *self,
-            params: *params,
+            spec: *spec,
+            isa: Isa::from_code(p.isa),
             c: p,
             packed,
             bias: bias.map(<[f32]>::to_vec),
@@ -464,7 +308,9 @@ impl Primitive {
 /// Weights packed for one primitive and layer, ready to run any batch.
 pub struct PackedConv {
     prim: Primitive,
-    params: ConvParams,
+    spec: ConvSpec,
+    /// The instruction set asked for (after [`ISA_ENV`]); the kernels resolve it per CPU.
+    isa: Isa,
     c: LcConvParams,
     packed: AlignedBuf,
     bias: Option<Vec<f32>>,
@@ -576,8 +422,11 @@ impl PackedConv {
     pub fn primitive(&self) -> Primitive {
         self.prim
     }
-    pub fn params(&self) -> &ConvParams {
-        &self.params
+    pub fn spec(&self) -> &ConvSpec {
+        &self.spec
+    }
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
     /// Scratch bytes per thread.
     pub fn workspace_bytes(&self) -> usize {
@@ -689,9 +538,9 @@ pub struct Gemm {
 impl Gemm {
     pub fn new(m: usize, n: usize, k: usize, isa: Isa) -> Result<Self> {
         let isa = isa.effective()?;
-        prod(&[m, k], "a")?;
-        prod(&[k, n], "b")?;
-        prod(&[m, n], "c")?;
+        checked_elems(&[m, k], "a")?;
+        checked_elems(&[k, n], "b")?;
+        checked_elems(&[m, n], "c")?;
         // SAFETY: pure size computation.
         let bytes = unsafe { ffi::lc_sgemm_workspace_bytes(isa.code(), m, n, k) };
         Ok(Self {
