@@ -88,6 +88,15 @@ def test_quantize_accepts_torch_and_rejects_bad_bits() -> None:
         quantize_per_channel(np.array([np.nan, 1.0], np.float32), 4)
 
 
+def test_bfloat16_and_trainable_tensors_are_read_like_float32() -> None:
+    t = torch.randn(4, 2, 3, 3, requires_grad=True)
+    widened = t.detach().to(torch.bfloat16).float().numpy()
+    for given_ in (t, t.detach().to(torch.bfloat16)):
+        expected = prune_magnitude(widened if given_.dtype == torch.bfloat16 else t.detach().numpy(), 0.5)
+        np.testing.assert_array_equal(prune_magnitude(given_, 0.5), expected)
+    assert prune_global({"a": t.to(torch.bfloat16)}, 0.25)["a"].dtype == np.float32
+
+
 def test_global_pruning_uses_one_threshold() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(0, 1, (64,)).astype(np.float32)

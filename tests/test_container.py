@@ -72,7 +72,7 @@ def test_numpy_dict_and_safetensors_round_trip(tmp_path: Path) -> None:
         np.testing.assert_array_equal(back[k], a)
     st = tmp_path / "a.safetensors"
     save_file({k: v for k, v in arrays.items()}, str(st))
-    from leanconv.compress.weights import read_weights, write_weights
+    from leanconv.io.weights import read_weights, write_weights
 
     p2 = tmp_path / "b.lcz"
     leanconv.save(p2, read_weights(st))

@@ -14,7 +14,7 @@ import torch.nn as nn
 from onnx import TensorProto, helper
 
 import leanconv
-from leanconv import zoo
+from leanconv.io import zoo
 from leanconv.cli import main
 from leanconv.io import load_model
 from leanconv.io.torch_import import import_torch

@@ -1,5 +1,6 @@
 """Every real model imports, and the imported Graph reproduces its framework's output to 1e-4
-relative (torch for torch models, onnxruntime for ONNX models)."""
+relative (torch for torch models, onnxruntime for ONNX models); the shapes the op table infers
+are the shapes the reference functions compute."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import torch
 from conftest import rel_err
 from onnx import numpy_helper
 
-from leanconv import zoo
+from leanconv.io import zoo
 from leanconv.io.onnx_import import import_onnx
 from leanconv.models.default_net import default_record, load_digits_split
-from leanconv.runtime.reference import run
+from leanconv.graph import Graph
+from leanconv.runtime.reference import meta_shapes, run
 
 TOL = 1e-4
 
@@ -23,6 +25,10 @@ def ort_outputs(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {i.name: x for i in sess.get_inputs() if i.name not in {t.name for t in model.graph.initializer}}
     return sess.run(None, feeds)  # type: ignore[return-value]
+
+
+def assert_inferred_shapes_are_computed(graph: Graph) -> None:
+    assert meta_shapes(graph) == {layer.name: layer.shape for layer in graph}
 
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -65,6 +71,7 @@ def test_default_model_matches_torch_and_its_recorded_accuracy() -> None:
     from leanconv.io.torch_import import import_torch
 
     graph = import_torch(module, torch.from_numpy(split.x_test))
+    assert_inferred_shapes_are_computed(graph)
     logits = run(graph, split.x_test)[0]
     with torch.no_grad():
         assert rel_err(logits, module(torch.from_numpy(split.x_test)).numpy()) < TOL
@@ -76,6 +83,7 @@ def test_default_model_matches_torch_and_its_recorded_accuracy() -> None:
 
 def test_efficientnet_lite0_matches_torch_and_sees_the_cat() -> None:
     graph = zoo.load("efficientnet-lite0")
+    assert_inferred_shapes_are_computed(graph)
     x = image_batch(graph.inputs[next(iter(graph.inputs))])
     ours = run(graph, x)[0]
     with torch.no_grad():
@@ -91,6 +99,7 @@ def test_trained_onnx_models_match_onnxruntime(name: str, shape: tuple[int, ...]
                                                norm: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
     path = zoo.MODELS[name].path()
     graph = zoo.load(name, shape)
+    assert_inferred_shapes_are_computed(graph)
     x = image_batch(graph.inputs[next(iter(graph.inputs))], photo, norm)
     ref = ort_outputs(onnx.load(path), x)
     ours = run(graph, x)
@@ -133,9 +142,40 @@ def test_onnx_architectures_match_onnxruntime(name: str) -> None:
     # As shipped (constant weights through ConstantOfShape), then with random weights.
     for variant in (model, randomized(model)):
         graph = import_onnx(variant, name=name)
+        assert_inferred_shapes_are_computed(graph)
         x = np.random.default_rng(1).standard_normal(graph.inputs[next(iter(graph.inputs))]).astype(np.float32)
         ours, ref = run(graph, x), ort_outputs(variant, x)
         for o, r in zip(ours, ref):
             assert rel_err(o, r) < TOL
     # The softmax output of random weights must not be flat, or the comparison proves little.
     assert float(np.max(ref[0]) - np.min(ref[0])) > 1e-4
+
+
+#: torchvision architectures (random weights) that use the call forms real code writes:
+#: torch.flatten(x, 1), x.chunk(2, dim=1) with view/transpose channel shuffles (ShuffleNetV2),
+#: x.mean([2, 3]) (MnasNet), hardswish and squeeze-excitation (MobileNetV3), stochastic depth
+#: and SiLU (EfficientNet), torch.cat of branches (GoogLeNet).
+TORCHVISION = ["resnet18", "mobilenet_v3_small", "shufflenet_v2_x0_5", "mnasnet0_5", "googlenet", "efficientnet_b0"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_architectures_match_torch(name: str) -> None:
+    import torchvision.models as tvm
+
+    from leanconv.io.torch_import import import_torch
+
+    torch.manual_seed(0)
+    options = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    module = getattr(tvm, name)(weights=None, **options).eval()
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # statistics that are not the identity
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    x = torch.from_numpy(image_batch((2, 3, 96, 96)))
+    graph = import_torch(module, x)
+    assert_inferred_shapes_are_computed(graph)
+    with torch.no_grad():
+        ref = module(x).numpy()
+    assert rel_err(run(graph, x)[0], ref) < TOL  # a torch tensor, as the README's example passes
+    assert float(ref.max() - ref.min()) > 1e-3

@@ -4,7 +4,7 @@
 
 For s in {0, 0.25, 0.5, 0.75}, b in {8, 4} and tolerance in {0, 1, 2} (tolerance > 0 also
 with a dictionary cap of 16 patterns): prune (per layer, magnitude) and quantize (per output channel)
-every conv and fully connected weight of the default model (LeanNet, leanconv.zoo "default"),
+every conv and fully connected weight of the default model (LeanNet, leanconv.io.zoo "default"),
 merge rare patterns into frequent ones within the tolerance (``_native.merge_patterns``, zeros
 kept), then measure the bits per weight of the pattern codec and of auto (run.py's
 ``measure_cell``: every byte needed to decode, not the fp32 scales; every codec decoded and
@@ -37,7 +37,8 @@ sys.path.insert(0, str(HERE))
 
 from run import measure_cell  # noqa: E402
 
-from leanconv import _native, zoo  # noqa: E402
+from leanconv import _native  # noqa: E402
+from leanconv.io import zoo  # noqa: E402
 from leanconv.compress import Quantized, prune_magnitude, quantize_per_channel  # noqa: E402
 from leanconv.compress.api import CompressedModel, compress, default_select  # noqa: E402
 from leanconv.models.default_net import accuracy, default_record, load_digits_split  # noqa: E402

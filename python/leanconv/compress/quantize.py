@@ -1,7 +1,7 @@
 """Pruning, quantization and weight sharing, exactly to the protocol of CODEC_ANCHORS.md.
 
-Every function takes a numpy array (or anything ``np.asarray`` accepts, e.g. a CPU torch
-tensor) and returns integer codes plus what dequantizes them.
+Every function takes a numpy array, a torch tensor (read through :func:`leanconv.arrays.to_numpy`)
+or anything ``np.asarray`` accepts, and returns integer codes plus what dequantizes them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from leanconv.arrays import to_numpy
 from leanconv.errors import LeanconvError
 
 __all__ = [
@@ -25,9 +26,7 @@ __all__ = [
 
 
 def _as_float(w: object) -> npt.NDArray[np.float32]:
-    if hasattr(w, "detach"):
-        w = w.detach().cpu().numpy()  # type: ignore[attr-defined]
-    a = np.asarray(w)
+    a = to_numpy(w, "weights", from_device=True)
     if not np.issubdtype(a.dtype, np.floating):
         raise LeanconvError(f"expected a floating-point array, got dtype {a.dtype}")
     a32 = a.astype(np.float32, copy=False)

@@ -14,9 +14,9 @@ def load_model(spec: str | os.PathLike[str] | None = None, input_shape: tuple[in
     """Imports a model as a Graph.
 
     ``spec`` is an ONNX file, a torch file holding a whole ``nn.Module`` (``torch.save(model)``;
-    give ``input_shape``), a zoo name (``leanconv.zoo.MODELS``) or None for the default model.
+    give ``input_shape``), a zoo name (``leanconv.io.zoo.MODELS``) or None for the default model.
     """
-    from leanconv import zoo
+    from leanconv.io import zoo
 
     if spec is None:
         return zoo.load(zoo.DEFAULT)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from leanconv.graph import Graph, Layer
-from leanconv.runtime.reference import layer_shape
+from leanconv.ops import output_shape
 
 
 class GraphBuilder:
@@ -35,7 +35,6 @@ class GraphBuilder:
         self.shapes[name] = self.inputs[name]
         return name
 
-
     def add(
         self,
         op: str,
@@ -49,7 +48,7 @@ class GraphBuilder:
         # Own, writable float32 copies: framework arrays may be read-only views of a file.
         ws = {k: np.array(v, dtype=np.float32) for k, v in (weights or {}).items()}
         layer = Layer(self.unique(hint), op, ins, dict(attrs or {}), ws)
-        layer.shape = layer_shape(layer, [self.shapes[t] for t in ins])
+        layer.shape = output_shape(layer, [self.shapes[t] for t in ins])
         self.layers.append(layer)
         self.shapes[layer.name] = layer.shape
         return layer.name

@@ -18,7 +18,8 @@ import onnx
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from onnx import helper, numpy_helper
 
-from leanconv.errors import CorruptFileError, ShapeError, UnsupportedOpError
+from leanconv.arrays import as_pair
+from leanconv.errors import CorruptFileError, LeanconvError, ShapeError, UnsupportedOpError
 from leanconv.graph import Graph
 from leanconv.io.builder import GraphBuilder
 
@@ -93,11 +94,12 @@ def _spatial_padding(node: onnx.NodeProto, a: dict[str, Any], in_hw: tuple[int, 
     raise UnsupportedOpError(f"{_where(node)}: auto_pad={auto!r}")
 
 
-def _pair(node: onnx.NodeProto, values: Any, default: int) -> tuple[int, int]:
-    vals = list(values) if values is not None else [default, default]
-    if len(vals) != 2:
-        raise UnsupportedOpError(f"{_where(node)}: only 2-D convolution and pooling are supported, got {vals}")
-    return (int(vals[0]), int(vals[1]))
+def _pair(node: onnx.NodeProto, a: dict[str, Any], key: str, default: int) -> tuple[int, int]:
+    """The 2-D attribute ``key`` (strides, dilations, kernel_shape...) as (h, w)."""
+    try:
+        return as_pair(a.get(key, default), f"{_where(node)}: {key}")
+    except LeanconvError as e:
+        raise UnsupportedOpError(f"{e}: only 2-D convolution and pooling are supported") from None
 
 
 def _conv(ctx: _Ctx, node: onnx.NodeProto) -> None:
@@ -106,7 +108,7 @@ def _conv(ctx: _Ctx, node: onnx.NodeProto) -> None:
     if w.ndim != 4:
         raise UnsupportedOpError(f"{_where(node)}: only 2-D convolution is supported (weight {w.shape})")
     kernel = (w.shape[2], w.shape[3])
-    stride, dilation = _pair(node, a.get("strides"), 1), _pair(node, a.get("dilations"), 1)
+    stride, dilation = _pair(node, a, "strides", 1), _pair(node, a, "dilations", 1)
     in_shape = ctx.shape_in(node)
     padding = _spatial_padding(node, a, in_shape[2:], kernel, stride, dilation)  # type: ignore[arg-type]
     weights = {"weight": w}
@@ -132,10 +134,10 @@ def _conv_transpose(ctx: _Ctx, node: onnx.NodeProto) -> None:
     if bias is not None:
         weights["bias"] = bias
     attrs = {
-        "stride": _pair(node, a.get("strides"), 1),
+        "stride": _pair(node, a, "strides", 1),
         "padding": (int(t), int(left)),
-        "output_padding": _pair(node, a.get("output_padding"), 0),
-        "dilation": _pair(node, a.get("dilations"), 1),
+        "output_padding": _pair(node, a, "output_padding", 0),
+        "dilation": _pair(node, a, "dilations", 1),
         "groups": int(a.get("group", 1)),
     }
     ctx.emit(node, "conv_transpose", [ctx.tensor(node.input[0], node)], attrs, weights)
@@ -153,9 +155,9 @@ def _batchnorm(ctx: _Ctx, node: onnx.NodeProto) -> None:
 def _pool(op: str) -> Callable[[_Ctx, onnx.NodeProto], None]:
     def convert(ctx: _Ctx, node: onnx.NodeProto) -> None:
         a = _attrs(node)
-        kernel = _pair(node, a.get("kernel_shape"), 1)
-        stride = _pair(node, a.get("strides"), 1)
-        dilation = _pair(node, a.get("dilations"), 1)
+        kernel = _pair(node, a, "kernel_shape", 1)
+        stride = _pair(node, a, "strides", 1)
+        dilation = _pair(node, a, "dilations", 1)
         if op == "avgpool" and dilation != (1, 1):
             raise UnsupportedOpError(f"{_where(node)}: dilated average pooling")
         in_shape = ctx.shape_in(node)
@@ -395,10 +397,7 @@ CONVERTERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
 
 def _fold(ctx: _Ctx, node: onnx.NodeProto) -> bool:
     """Evaluates a node whose inputs are all constants; False if it has tensor inputs."""
-    if node.op_type == "Constant":
-        a = node.attribute[0]
-        value = helper.get_attribute_value(a)
-        ctx.consts[node.output[0]] = numpy_helper.to_array(value) if a.name == "value" else np.array(value)
+    if node.op_type == "Constant":  # read with the initializers (onnx_constants)
         return True
     inputs = [i for i in node.input if i]
     if not inputs or any(i not in ctx.consts for i in inputs) or node.op_type in ("Conv", "ConvTranspose"):
@@ -427,6 +426,17 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | None]:
             for d in value_info.type.tensor_type.shape.dim]
 
 
+def onnx_constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """The initializers and Constant-node outputs of a model, by tensor name."""
+    consts = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute:
+            a = node.attribute[0]
+            value = helper.get_attribute_value(a)
+            consts[node.output[0]] = numpy_helper.to_array(value) if a.name == "value" else np.array(value)
+    return consts
+
+
 def read_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Loads an ONNX file; anything that is not a readable ONNX model is a CorruptFileError."""
     try:
@@ -451,8 +461,7 @@ def import_onnx(
         name = name or os.path.splitext(os.path.basename(os.fspath(model)))[0]
         model = read_onnx(model)
     ctx = _Ctx(model, name or model.graph.name or "onnx_model")
-    for init in model.graph.initializer:
-        ctx.consts[init.name] = numpy_helper.to_array(init)
+    ctx.consts.update(onnx_constants(model))
     for vi in model.graph.input:
         if vi.name in ctx.consts:
             continue

@@ -2,8 +2,9 @@
 
 The module is traced symbolically, then run once on the example input node by node, so every
 node has a concrete value: sizes read with ``x.size(0)``, the targets of ``view``/``reshape``
-and the sizes of ``interpolate`` become static numbers, and each converted layer's inferred
-shape is checked against what torch computed.
+(every -1 resolved), the pieces of ``chunk``/``split`` and the sizes of ``interpolate`` become
+static numbers, and each converted layer's inferred shape is checked against what torch
+computed. Functions and tensor methods of the same name share one converter.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from leanconv.arrays import as_pair, to_numpy
 from leanconv.errors import ShapeError, TraceError, UnsupportedOpError
 from leanconv.graph import Graph
 from leanconv.io.builder import GraphBuilder
@@ -32,16 +34,22 @@ class _Tensor:
         self.name = name
 
 
+class _Pieces:
+    """The tuple that chunk and split return: pieces of tensor ``name`` along ``axis``, each
+    [start, end). A piece becomes a slice layer when it is read."""
+
+    __slots__ = ("axis", "bounds", "name")
+
+    def __init__(self, name: str, axis: int, bounds: list[tuple[int, int]]) -> None:
+        self.name, self.axis, self.bounds = name, axis, bounds
+
+
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
-    return None if t is None else t.detach().cpu().to(torch.float32).numpy()
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+    return None if t is None else to_numpy(t, "weight", from_device=True)
 
 
 def _sym_padding(v: Any) -> tuple[int, int, int, int]:
-    ph, pw = _pair(v)
+    ph, pw = as_pair(v, "padding")
     return (ph, pw, ph, pw)
 
 
@@ -63,16 +71,38 @@ class _Importer:
         return torch.fx.node.map_arg(a, lambda n: self.env[n])
 
     def tensor(self, a: Any) -> str:
-        v = self.arg(a)
+        """The Graph tensor of an fx argument."""
+        return self.name_of(self.arg(a))
+
+    def name_of(self, v: Any) -> str:
         if not isinstance(v, _Tensor):
             raise UnsupportedOpError(f"{self.where()}: expected a tensor computed from the input, got {type(v).__name__}")
         return v.name
 
-    def emit(self, op: str, inputs: list[str], attrs: dict[str, Any] | None = None,
-             weights: dict[str, np.ndarray | None] | None = None) -> _Tensor:
+    def tensor_list(self, a: Any) -> list[str]:
+        """The Graph tensors of a list argument (torch.cat's); a chunk or split result in it
+        stands for all its pieces."""
+        v = self.arg(a)
+        names: list[str] = []
+        for item in [v] if isinstance(v, _Pieces) else list(v):
+            if isinstance(item, _Pieces):
+                names += [self.piece(item, i, checked=False) for i in range(len(item.bounds))]
+            else:
+                names.append(self.name_of(item))
+        return names
+
+    def add(self, op: str, inputs: list[str], attrs: dict[str, Any] | None = None,
+            weights: dict[str, np.ndarray | None] | None = None) -> str:
+        """Adds a layer for the current node; returns its tensor name."""
         assert self.node is not None
         ws = {k: v for k, v in (weights or {}).items() if v is not None}
-        name = self.b.add(op, inputs, self.node.name, attrs, ws)  # type: ignore[arg-type]
+        return self.b.add(op, inputs, self.node.name, attrs, ws)  # type: ignore[arg-type]
+
+    def emit(self, op: str, inputs: list[str], attrs: dict[str, Any] | None = None,
+             weights: dict[str, np.ndarray | None] | None = None) -> _Tensor:
+        """Adds the layer that computes the current node's value, checking its shape."""
+        assert self.node is not None
+        name = self.add(op, inputs, attrs, weights)
         expected = self.values[self.node]
         if isinstance(expected, torch.Tensor) and tuple(expected.shape) != self.b.shapes[name]:
             raise ShapeError(f"{self.where()}: leanconv infers shape {self.b.shapes[name]}, torch computed "
@@ -99,14 +129,16 @@ class _Importer:
                 padding = (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
         else:
             padding = _sym_padding(m.padding)
-        attrs = {"stride": _pair(m.stride), "padding": padding, "dilation": _pair(m.dilation), "groups": m.groups}
+        attrs = {"stride": as_pair(m.stride, "stride"), "padding": padding,
+                 "dilation": as_pair(m.dilation, "dilation"), "groups": m.groups}
         return self.emit("conv", [x], attrs, {"weight": _np(m.weight), "bias": _np(m.bias)})
 
     def conv_transpose(self, m: nn.ConvTranspose2d, x: str) -> _Tensor:
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise UnsupportedOpError(f"{self.where()}: padding={m.padding!r} padding_mode={m.padding_mode!r}")
-        attrs = {"stride": _pair(m.stride), "padding": _pair(m.padding), "output_padding": _pair(m.output_padding),
-                 "dilation": _pair(m.dilation), "groups": m.groups}
+        attrs = {"stride": as_pair(m.stride, "stride"), "padding": as_pair(m.padding, "padding"),
+                 "output_padding": as_pair(m.output_padding, "output_padding"),
+                 "dilation": as_pair(m.dilation, "dilation"), "groups": m.groups}
         return self.emit("conv_transpose", [x], attrs, {"weight": _np(m.weight), "bias": _np(m.bias)})
 
     def batchnorm(self, m: nn.BatchNorm2d, x: str) -> _Tensor:
@@ -125,18 +157,21 @@ class _Importer:
              dilation: Any = 1, count_include_pad: bool = True, divisor_override: Any = None) -> _Tensor:
         if divisor_override is not None:
             raise UnsupportedOpError(f"{self.where()}: avg pool divisor_override")
-        attrs: dict[str, Any] = {"kernel": _pair(kernel), "stride": _pair(stride if stride else kernel),
+        attrs: dict[str, Any] = {"kernel": as_pair(kernel, "kernel_size"),
+                                 "stride": as_pair(stride if stride else kernel, "stride"),
                                  "padding": _sym_padding(padding), "ceil_mode": bool(ceil_mode)}
         if op == "maxpool":
-            attrs["dilation"] = _pair(dilation)
+            attrs["dilation"] = as_pair(dilation, "dilation")
         else:
             attrs["count_include_pad"] = bool(count_include_pad)
         return self.emit(op, [x], attrs)
 
     def adaptive_avg(self, x: str, output_size: Any) -> _Tensor:
         _, _, h, w = self.b.shapes[x]
-        oh, ow = _pair(output_size if output_size is not None else 1)
-        oh, ow = oh or h, ow or w  # None entries keep the input size
+        size = output_size if output_size is not None else 1
+        if isinstance(size, (tuple, list)):  # None entries keep the input size
+            size = tuple(i if d is None else d for d, i in zip(size, (h, w)))
+        oh, ow = as_pair(size, "output_size", 1)
         if (oh, ow) == (1, 1):
             return self.emit("global_avgpool", [x])
         if h % oh or w % ow:
@@ -152,9 +187,53 @@ class _Importer:
 
     def flatten(self, x: str, start: int = 0, end: int = -1) -> _Tensor:
         ndim = len(self.b.shapes[x])
-        if end % ndim == ndim - 1:
-            return self.emit("flatten", [x], {"axis": start % ndim})
-        return self.emit("reshape", [x], {"shape": self.out_shape()})
+        if int(end) % ndim == ndim - 1:
+            return self.emit("flatten", [x], {"axis": int(start) % ndim})
+        return self.reshape(x)
+
+    def reshape(self, x: str) -> _Tensor:
+        """view, reshape or a partial flatten: the target is the shape torch computed (every -1
+        resolved, sizes read with x.size() static)."""
+        shape = self.out_shape()
+        if len(shape) == 2 and shape[0] == self.b.shapes[x][0]:
+            return self.emit("flatten", [x], {"axis": 1})
+        return self.emit("reshape", [x], {"shape": shape})
+
+    def mean(self, x: str, dim: Any, keepdim: bool) -> _Tensor:
+        ndim = len(self.b.shapes[x])
+        dims = dim if isinstance(dim, (tuple, list)) else [] if dim is None else [dim]
+        # No dimensions (dim=None or []) averages them all.
+        axes = tuple(sorted({int(d) % ndim for d in dims})) if dims else tuple(range(ndim))
+        if ndim == 4 and axes == (2, 3):
+            if keepdim:
+                return self.emit("global_avgpool", [x])
+            return self.emit("flatten", [self.add("global_avgpool", [x])], {"axis": 1})
+        return self.emit("mean", [x], {"axes": axes, "keepdims": bool(keepdim)})
+
+    def pieces(self, x: str, dim: Any) -> _Pieces:
+        """chunk and split: the pieces' sizes are the ones torch computed."""
+        axis = int(dim) % len(self.b.shapes[x])
+        bounds, start = [], 0
+        for piece in self.values[self.node]:  # type: ignore[index]
+            bounds.append((start, start + int(piece.shape[axis])))
+            start = bounds[-1][1]
+        return _Pieces(x, axis, bounds)
+
+    def piece(self, pieces: _Pieces, index: int, checked: bool) -> str:
+        """Piece ``index`` as a slice layer (checked: it is the current node's value)."""
+        start, end = pieces.bounds[index]
+        if (start, end) == (0, self.b.shapes[pieces.name][pieces.axis]):
+            return pieces.name
+        attrs = {"axis": pieces.axis, "start": start, "end": end}
+        return self.emit("slice", [pieces.name], attrs).name if checked else self.add("slice", [pieces.name], attrs)
+
+    def getitem(self, seq: Any, index: Any) -> Any:
+        v = self.arg(seq)
+        if not isinstance(v, _Pieces):
+            raise UnsupportedOpError(f"{self.where()}: indexing a tensor is not supported")
+        if isinstance(index, slice):
+            return _Pieces(v.name, v.axis, v.bounds[index])
+        return _Tensor(self.piece(v, int(index), checked=True))
 
     def call_module(self, m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         x = self.tensor(args[0])
@@ -220,22 +299,29 @@ class _Importer:
         attrs = {"const_first": True} if const_first and op in ("sub", "div") else {}
         return self.emit(op, [tensor.name], attrs, {"const": c})
 
-    def call_function(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        name = getattr(fn, "__name__", str(fn))
-        bound = self.arg(_bind(name, args, kwargs))
+    def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A torch function or tensor method, by name: a method's tensor is its first argument,
+        so both forms share the parameter order of _PARAMS."""
         if name in _BINARY:
             return self.binary(_BINARY[name], args[0], args[1] if len(args) > 1 else kwargs["other"])
-        if name in ("cat", "concat", "concatenate"):
-            tensors = [self.tensor(t) for t in _bind(name, args, kwargs)["tensors"]]
-            return self.emit("concat", tensors, {"axis": int(bound.get("dim", 0)) % len(self.b.shapes[tensors[0]])})
-        if name == "getattr" and args[1] == "shape":
+        if name in ("size", "dim") or (name == "getattr" and args[1] == "shape"):
             return self.values[self.node]  # type: ignore[index]  # static at import time
-        x = self.tensor(args[0] if args else next(iter(kwargs.values())))
+        bound = self.arg(_bind(name, args, kwargs))
+        if name in ("cat", "concat", "concatenate"):
+            tensors = self.tensor_list(bound["tensors"])
+            return self.emit("concat", tensors, {"axis": int(bound.get("dim", 0)) % len(self.b.shapes[tensors[0]])})
+        x = self.name_of(bound.get("input"))
         if name in ("transpose", "permute"):
             return self.emit("transpose", [x], {"perm": self.permutation(name, self.arg(args[1:]))})
         if name == "flatten":
             return self.flatten(x, bound.get("start_dim", 0), bound.get("end_dim", -1))
-        if name in ("relu6",):
+        if name in ("view", "reshape"):
+            return self.reshape(x)
+        if name == "mean":
+            return self.mean(x, bound.get("dim"), bound.get("keepdim", False))
+        if name in ("chunk", "split"):
+            return self.pieces(x, bound.get("dim", 0))
+        if name == "relu6":
             return self.emit("clip", [x], {"min": 0.0, "max": 6.0})
         if name == "hardtanh":
             return self.emit("clip", [x], {"min": float(bound.get("min_val", -1.0)), "max": float(bound.get("max_val", 1.0))})
@@ -256,43 +342,11 @@ class _Importer:
                              bound.get("ceil_mode", False), bound.get("dilation", 1))
         if name == "interpolate":
             return self.upsample(x, bound.get("mode", "nearest"), bound.get("align_corners"))
-        if name in ("dropout", "dropout2d", "contiguous", "stochastic_depth"):
+        if name in ("dropout", "dropout2d", "contiguous", "clone", "detach", "stochastic_depth"):
             return _Tensor(x)
         if name in _SIMPLE_FUNCTIONS:
             return self.emit(_SIMPLE_FUNCTIONS[name], [x])
-        raise UnsupportedOpError(f"{self.where()}: function {name!r} is not supported")
-
-    def call_method(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if method in _BINARY:
-            return self.binary(_BINARY[method], args[0], args[1])
-        x = self.tensor(args[0])
-        if method in ("view", "reshape"):
-            shape = self.out_shape()
-            if len(shape) == 2 and shape[0] == self.b.shapes[x][0]:
-                return self.emit("flatten", [x], {"axis": 1})
-            return self.emit("reshape", [x], {"shape": shape})
-        if method == "flatten":
-            a = self.arg(args[1:])
-            return self.flatten(x, *a, **self.arg(kwargs))
-        if method == "mean":
-            dims = self.arg(args[1] if len(args) > 1 else kwargs.get("dim"))
-            ndim = len(self.b.shapes[x])
-            if ndim == 4 and sorted(int(d) % 4 for d in dims) == [2, 3]:
-                pooled = self.emit("global_avgpool", [x])
-                if self.out_shape() == self.b.shapes[pooled.name]:
-                    return pooled
-                # keepdim=False: an extra flatten under a derived name
-                return _Tensor(self.b.add("flatten", [pooled.name], self.node.name + "_flat", {"axis": 1}))  # type: ignore[union-attr]
-            raise UnsupportedOpError(f"{self.where()}: mean over dims {dims}")
-        if method in ("size", "dim"):
-            return self.values[self.node]  # type: ignore[index]  # static at import time
-        if method in ("transpose", "permute"):
-            return self.emit("transpose", [x], {"perm": self.permutation(method, self.arg(args[1:]))})
-        if method in ("contiguous", "clone", "detach"):
-            return _Tensor(x)
-        if method in _SIMPLE_FUNCTIONS:
-            return self.emit(_SIMPLE_FUNCTIONS[method], [x])
-        raise UnsupportedOpError(f"{self.where()}: tensor method {method!r} is not supported")
+        raise UnsupportedOpError(f"{self.where()}: {name!r} is not supported")
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -308,17 +362,15 @@ class _Importer:
             elif node.op == "output":
                 flat: list[Any] = []
                 torch.fx.node.map_arg(node.args[0], flat.append)
-                outputs = [self.tensor(n) for n in flat]
+                outputs = self.tensor_list(flat)
             elif not _reads_input(self.arg(node.args), self.arg(node.kwargs)):
                 self.env[node] = values[node]  # computed from constants only
             elif node.op == "call_module":
                 self.env[node] = self.call_module(self.gm.get_submodule(node.target), node.args, node.kwargs)
-            elif node.op == "call_function":
-                if node.target is operator.getitem:
-                    raise UnsupportedOpError(f"{self.where()}: indexing a tensor is not supported")
-                self.env[node] = self.call_function(node.target, node.args, node.kwargs)
+            elif node.target is operator.getitem:
+                self.env[node] = self.getitem(*node.args)
             else:
-                self.env[node] = self.call_method(node.target, node.args, node.kwargs)
+                self.env[node] = self.call(getattr(node.target, "__name__", str(node.target)), node.args, node.kwargs)
         return self.b.build(outputs)
 
 
@@ -336,7 +388,7 @@ def _reads_input(*values: Any) -> bool:
 
     def visit(v: Any) -> None:
         nonlocal found
-        if isinstance(v, _Tensor):
+        if isinstance(v, (_Tensor, _Pieces)):
             found = True
         elif isinstance(v, (list, tuple)):
             for x in v:
@@ -350,10 +402,13 @@ def _reads_input(*values: Any) -> bool:
     return found
 
 
-#: Positional parameter names of the torch functions converted here (many are builtins, which
-#: inspect.signature cannot read).
+#: Positional parameter names of the torch functions and tensor methods converted here (many
+#: are builtins, which inspect.signature cannot read); the others take the tensor first.
 _PARAMS: dict[str, tuple[str, ...]] = {
     "flatten": ("input", "start_dim", "end_dim"),
+    "mean": ("input", "dim", "keepdim"),
+    "chunk": ("input", "chunks", "dim"),
+    "split": ("input", "split_size_or_sections", "dim"),
     "cat": ("tensors", "dim"), "concat": ("tensors", "dim"), "concatenate": ("tensors", "dim"),
     "softmax": ("input", "dim"),
     "adaptive_avg_pool2d": ("input", "output_size"),
@@ -367,7 +422,7 @@ _PARAMS: dict[str, tuple[str, ...]] = {
 
 def _bind(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """Keyword view of a call's arguments (fx nodes left as they are)."""
-    return {**dict(zip(_PARAMS.get(name, ()), args)), **kwargs}
+    return {**dict(zip(_PARAMS.get(name, ("input",)), args)), **kwargs}
 
 
 def _concrete_values(gm: torch.fx.GraphModule, example: torch.Tensor) -> dict[torch.fx.Node, Any]:

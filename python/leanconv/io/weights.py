@@ -1,6 +1,6 @@
-"""Reads the raw weights of a model file as a state dict of numpy arrays, in file order:
-a torch ``.pth`` state dict (or a pickled module), an ONNX file (initializers and Constant
-nodes), a safetensors file, an ``.npz``, an ``.lcz`` container, or a zoo name."""
+"""The weights of a model file as a state dict of numpy arrays, in file order: a torch
+``.pth`` state dict, an ONNX file (initializers and Constant nodes), a safetensors file, an
+``.npz``, an ``.lcz`` container, or a zoo name; and state dicts written back to a file."""
 
 from __future__ import annotations
 
@@ -11,87 +11,52 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from leanconv.errors import LeanconvError, MissingPackageError, ModelNotFoundError
-
-
-def onnx_constants(m: Any) -> dict[str, npt.NDArray[Any]]:
-    """Initializers and Constant-node tensors of a loaded ONNX model, by name."""
-    from onnx import numpy_helper
-
-    consts: dict[str, npt.NDArray[Any]] = {}
-    for init in m.graph.initializer:
-        consts[init.name] = numpy_helper.to_array(init)
-    for node in m.graph.node:
-        if node.op_type == "Constant":
-            for at in node.attribute:
-                if at.name == "value":
-                    consts[node.output[0]] = numpy_helper.to_array(at.t)
-    return consts
+from leanconv.arrays import to_numpy
+from leanconv.errors import CorruptFileError, LeanconvError, MissingPackageError, ModelNotFoundError
 
 
 def onnx_weights(path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
-    """Initializers and Constant-node tensors of an ONNX model, conv weights in graph order."""
-    import onnx
-    from onnx import numpy_helper
+    """Initializers and Constant-node tensors of an ONNX model: those that nodes read first, in
+    graph order (conv weights in layer order), then the other constants."""
+    from leanconv.io.onnx_import import onnx_constants, read_onnx
 
-    try:
-        m = onnx.load(str(path))
-    except Exception as e:  # onnx raises DecodeError and friends
-        from leanconv.errors import CorruptFileError
-
-        raise CorruptFileError(f"{path}: not a readable ONNX model ({e})") from None
-    consts = onnx_constants(m)
+    model = read_onnx(path)
+    consts = onnx_constants(model)
     out: dict[str, npt.NDArray[Any]] = {}
-    # weights of compute nodes first, in graph order; then whatever else is constant
-    for node in m.graph.node:
+    for node in model.graph.node:
         for name in node.input:
-            if name in consts and name not in out and consts[name].size >= 1:
+            if name in consts and name not in out:
                 out[name] = consts[name]
     for name, a in consts.items():
-        if name not in out:
-            out[name] = a
+        out.setdefault(name, a)
     return out
 
 
 def torch_weights(path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
+    """The tensors of a torch state dict file (or of a checkpoint holding one under
+    ``state_dict``) as numpy arrays; entries that are not tensors are left out."""
     import torch
 
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        from leanconv.errors import CorruptFileError
-
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, ... on foreign files
         raise CorruptFileError(f"{path}: not a readable torch state dict ({e})") from None
-    if hasattr(obj, "state_dict"):
-        obj = obj.state_dict()
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
         raise LeanconvError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    out = {}
-    for k, v in obj.items():
-        if hasattr(v, "detach"):
-            t = v.detach().cpu()
-            if str(t.dtype) == "torch.bfloat16":
-                t = t.float()
-            out[str(k)] = t.numpy()
-    return out
+    return {str(k): to_numpy(v, f"{path}: {k}") for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
 def read_weights(spec: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
     """Weights of ``spec`` (a file path or a zoo name) as name -> numpy array."""
     p = Path(spec)
     if not p.exists():
-        try:
-            from leanconv import zoo
-        except ImportError:
-            zoo = None  # type: ignore[assignment]
-        models = getattr(zoo, "MODELS", {}) if zoo is not None else {}
-        if str(spec) in models:
-            m = models[str(spec)]
-            return read_weights(m.path())
-        known = ", ".join(models) if models else "none"
-        raise ModelNotFoundError(f"{spec}: no such file and no zoo model of that name (zoo: {known})")
+        from leanconv.io import zoo
+
+        if str(spec) in zoo.MODELS:
+            return read_weights(zoo.MODELS[str(spec)].path())
+        raise ModelNotFoundError(f"{spec}: no such file and no zoo model of that name (zoo: {', '.join(zoo.MODELS)})")
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         return onnx_weights(p)
