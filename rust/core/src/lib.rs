@@ -4,10 +4,12 @@
 //! - [`codec`]: the weight codecs over int8 codes, lossless byte-grouped coding of floats,
 //!   and the CRC-32 that Python's `.lcz` container (`leanconv.compress.container`) checks;
 //! - [`conv`]: safe drivers over the C primitives in `kernels_c/`;
+//! - [`runtime`]: runs a whole network from a Plan over one activation arena;
 //! - [`error`]: the crate's one error enum.
 pub mod codec;
 pub mod conv;
 pub mod error;
+pub mod runtime;
 
 pub use error::{CoreError, Result};
 
