@@ -1,0 +1,476 @@
+//! Drivers over the C op kernels against float64 references over random shapes and
+//! parameters (1x1 images, one channel, ceil-mode windows past the edge, pads larger than half
+//! the kernel, every broadcast form, both layouts), in place and out of place, and the error
+//! paths.
+use leanconv_core::ops::{
+    kernels, Act, Affine, Binary, BinaryOp, Broadcast, Dims, GlobalPool, InPlace, Isa, Layout, Op,
+    Pool2d, PoolKind, Unary,
+};
+use leanconv_core::CoreError;
+use proptest::prelude::*;
+
+/// `n` values in [-scale, scale) from a xorshift64 stream of `seed`.
+fn data(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Index of element (image, channel, y, x) of `d` in `layout`.
+fn at(d: &Dims, layout: Layout, i: usize, c: usize, y: usize, x: usize) -> usize {
+    match layout {
+        Layout::Chw => ((i * d.c + c) * d.h + y) * d.w + x,
+        Layout::Hwc => ((i * d.h + y) * d.w + x) * d.c + c,
+    }
+}
+
+fn ref_act(x: f64, a: &Act) -> f64 {
+    match *a {
+        Act::None => x,
+        Act::Relu => x.max(0.0),
+        Act::Relu6 => x.clamp(0.0, 6.0),
+        Act::Clip { min, max } => x.clamp(f64::from(min), f64::from(max)),
+        Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Act::HardSigmoid { alpha, beta } => {
+            (f64::from(alpha) * x + f64::from(beta)).clamp(0.0, 1.0)
+        }
+        Act::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+        Act::Silu => x / (1.0 + (-x).exp()),
+        Act::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        Act::Tanh => x.tanh(),
+        Act::LeakyRelu { alpha } => {
+            if x >= 0.0 {
+                x
+            } else {
+                f64::from(alpha) * x
+            }
+        }
+    }
+}
+
+/// erf in float64 by its Taylor series (|x| < 3) and continued fraction of erfc (beyond), both
+/// to well under float32 precision.
+fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let r = if a < 3.0 {
+        let (mut term, mut sum, mut k) = (a, a, 0.0);
+        while term.abs() > 1e-17 * sum.abs() {
+            k += 1.0;
+            term *= -a * a / k;
+            sum += term / (2.0 * k + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = f64::from(k) / 2.0 / (a + f);
+        }
+        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + f)
+    };
+    r.copysign(x)
+}
+
+fn act_strategy() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        Just(Act::None),
+        Just(Act::Relu),
+        Just(Act::Relu6),
+        (-2.0f32..1.0, 0.0f32..4.0).prop_map(|(min, d)| Act::Clip { min, max: min + d }),
+        Just(Act::Sigmoid),
+        (0.05f32..0.5, 0.2f32..0.8).prop_map(|(alpha, beta)| Act::HardSigmoid { alpha, beta }),
+        Just(Act::HardSwish),
+        Just(Act::Silu),
+        Just(Act::Gelu),
+        Just(Act::Tanh),
+        (0.0f32..0.5).prop_map(|alpha| Act::LeakyRelu { alpha }),
+    ]
+}
+
+fn layout_strategy() -> impl Strategy<Value = Layout> {
+    prop_oneof![Just(Layout::Chw), Just(Layout::Hwc)]
+}
+
+fn isa_strategy() -> impl Strategy<Value = Isa> {
+    prop_oneof![Just(Isa::Auto), Just(Isa::Scalar), Just(Isa::Avx2)]
+}
+
+/// Small batches of odd images, one channel and 1x1 images included.
+fn dims_strategy() -> impl Strategy<Value = Dims> {
+    prop_oneof![
+        Just(Dims::new(1, 1, 1, 1)),
+        (1usize..3, 1usize..5).prop_map(|(n, c)| Dims::new(n, c, 1, 1)),
+        (1usize..3, 1usize..20, 1usize..9, 1usize..9)
+            .prop_map(|(n, c, h, w)| Dims::new(n, c, h, w)),
+    ]
+}
+
+fn assert_close(got: &[f32], want: &[f64], atol: f64, rtol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = (f64::from(g) - w).abs() <= atol + rtol * w.abs()
+            || (w.is_infinite() && f64::from(g) == w);
+        assert!(ok, "{what}: [{i}] got {g}, want {w}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn activation_matches_reference(act in act_strategy(), len in 1usize..300, seed: u64,
+                                    scale in prop_oneof![Just(1.0f32), Just(12.0), Just(100.0)],
+                                    isa in isa_strategy()) {
+        let x = data(len, seed, scale);
+        let want: Vec<f64> = x.iter().map(|&v| ref_act(f64::from(v), &act)).collect();
+        let op = Unary { len, act, isa };
+        let mut out = vec![f32::NAN; len];
+        op.run(&[&x], &mut out).unwrap();
+        assert_close(&out, &want, 4e-7, 4e-6, act.name());
+        let mut inplace = x.clone();
+        op.run_in_place(&[], &mut inplace).unwrap();
+        prop_assert_eq!(out, inplace);
+    }
+
+    #[test]
+    fn binary_matches_reference(dims in dims_strategy(), layout in layout_strategy(),
+                                op in prop_oneof![Just(BinaryOp::Add), Just(BinaryOp::Sub),
+                                                  Just(BinaryOp::Mul), Just(BinaryOp::Div)],
+                                broadcast in prop_oneof![Just(Broadcast::Same), Just(Broadcast::Scalar),
+                                                         Just(Broadcast::Channel), Just(Broadcast::ImageChannel)],
+                                reversed: bool, act in act_strategy(), isa in isa_strategy(), seed: u64) {
+        let b = Binary { dims, layout, op, broadcast, reversed, act, isa };
+        let n = dims.len().unwrap();
+        // divisors kept away from zero
+        let away = |v: Vec<f32>| v.into_iter().map(|e| if e < 0.0 { e - 0.5 } else { e + 0.5 }).collect::<Vec<_>>();
+        let x = away(data(n, seed, 3.0));
+        let y = away(data(b.y_len().unwrap(), seed ^ 0x55, 3.0));
+        let mut want = vec![0.0; n];
+        for i in 0..dims.n {
+            for c in 0..dims.c {
+                for yy in 0..dims.h {
+                    for xx in 0..dims.w {
+                        let k = at(&dims, layout, i, c, yy, xx);
+                        let yv = f64::from(match broadcast {
+                            Broadcast::Same => y[k],
+                            Broadcast::Scalar => y[0],
+                            Broadcast::Channel => y[c],
+                            Broadcast::ImageChannel => y[i * dims.c + c],
+                        });
+                        let xv = f64::from(x[k]);
+                        let (l, r) = if reversed { (yv, xv) } else { (xv, yv) };
+                        let v = match op {
+                            BinaryOp::Add => l + r,
+                            BinaryOp::Sub => l - r,
+                            BinaryOp::Mul => l * r,
+                            BinaryOp::Div => l / r,
+                        };
+                        want[k] = ref_act(f64::from(v as f32), &act);
+                    }
+                }
+            }
+        }
+        let mut out = vec![f32::NAN; n];
+        b.run(&[&x, &y], &mut out).unwrap();
+        assert_close(&out, &want, 1e-6, 4e-6, op.name());
+        let mut inplace = x.clone();
+        b.run_in_place(&[&y], &mut inplace).unwrap();
+        prop_assert_eq!(out, inplace);
+    }
+
+    #[test]
+    fn batch_norm_matches_reference(dims in dims_strategy(), layout in layout_strategy(),
+                                    act in act_strategy(), seed: u64) {
+        let c = dims.c;
+        let (gamma, beta, mean) = (data(c, seed, 2.0), data(c, seed ^ 1, 1.0), data(c, seed ^ 2, 1.0));
+        let var: Vec<f32> = data(c, seed ^ 3, 1.0).iter().map(|v| v.abs()).collect();
+        let eps = 1e-5;
+        let op = Affine::batch_norm(dims, layout, &gamma, &beta, &mean, &var, eps, act).unwrap();
+        let n = dims.len().unwrap();
+        let x = data(n, seed ^ 4, 3.0);
+        let mut want = vec![0.0; n];
+        for i in 0..dims.n {
+            for ch in 0..c {
+                for yy in 0..dims.h {
+                    for xx in 0..dims.w {
+                        let k = at(&dims, layout, i, ch, yy, xx);
+                        let v = f64::from(gamma[ch]) * (f64::from(x[k]) - f64::from(mean[ch]))
+                            / (f64::from(var[ch]) + f64::from(eps)).sqrt() + f64::from(beta[ch]);
+                        want[k] = ref_act(v, &act);
+                    }
+                }
+            }
+        }
+        let mut out = vec![f32::NAN; n];
+        op.run(&[&x], &mut out).unwrap();
+        // scale up to 2 / sqrt(1e-5): the tolerance follows the magnitude of the terms
+        let big = 2.0 / f64::from(eps).sqrt();
+        assert_close(&out, &want, 2e-6 * big, 1e-5, "batch_norm");
+        let mut inplace = x.clone();
+        op.run_in_place(&[], &mut inplace).unwrap();
+        prop_assert_eq!(out, inplace);
+    }
+
+    #[test]
+    fn pool_matches_reference(dims in dims_strategy(), layout in layout_strategy(),
+                              max: bool, kernel in (1usize..5, 1usize..5), stride in (1usize..4, 1usize..4),
+                              dilation in (1usize..3, 1usize..3), pads in proptest::array::uniform4(0usize..5),
+                              ceil_mode: bool, count_include_pad: bool, isa in isa_strategy(), seed: u64) {
+        let kind = if max { PoolKind::Max } else { PoolKind::Avg };
+        let dilation = if max { dilation } else { (1, 1) };
+        let p = Pool2d { kind, dims, layout, kernel, stride, dilation, pads, ceil_mode, count_include_pad, isa };
+        let [pt, pl, pb, pr] = pads;
+        let axis = |n: usize, k: usize, s: usize, d: usize, pa: usize, pz: usize| -> Option<(usize, bool)> {
+            let ek = (k - 1) * d + 1;
+            if n + pa + pz < ek { return None; }
+            let mut o = (n + pa + pz - ek + if ceil_mode { s - 1 } else { 0 }) / s + 1;
+            if ceil_mode && (o - 1) * s >= n + pa { o -= 1; }
+            let empty = (0..o).any(|i| (0..k).all(|r| {
+                let v = (i * s + r * d) as isize - pa as isize;
+                v < 0 || v >= n as isize
+            }));
+            Some((o, empty))
+        };
+        let (ry, rx) = (axis(dims.h, kernel.0, stride.0, dilation.0, pt, pb),
+                        axis(dims.w, kernel.1, stride.1, dilation.1, pl, pr));
+        let (Some((oh, ey)), Some((ow, ex))) = (ry, rx) else {
+            prop_assert!(matches!(p.output(), Err(CoreError::Shape(_))));
+            return Ok(());
+        };
+        if (ey || ex) && !(kind == PoolKind::Avg && count_include_pad) {
+            prop_assert!(matches!(p.output(), Err(CoreError::Shape(_))), "empty window accepted");
+            return Ok(());
+        }
+        let od = p.output().unwrap();
+        prop_assert_eq!(od, Dims::new(dims.n, dims.c, oh, ow));
+        let x = data(dims.len().unwrap(), seed, 2.0);
+        let mut want = vec![0.0; od.len().unwrap()];
+        for i in 0..dims.n {
+            for c in 0..dims.c {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut acc, mut cnt) = (if max { f64::NEG_INFINITY } else { 0.0 }, 0usize);
+                        for r in 0..kernel.0 {
+                            for s in 0..kernel.1 {
+                                let iy = (oy * stride.0 + r * dilation.0) as isize - pt as isize;
+                                let ix = (ox * stride.1 + s * dilation.1) as isize - pl as isize;
+                                if iy < 0 || ix < 0 || iy >= dims.h as isize || ix >= dims.w as isize { continue; }
+                                let v = f64::from(x[at(&dims, layout, i, c, iy as usize, ix as usize)]);
+                                acc = if max { acc.max(v) } else { acc + v };
+                                cnt += 1;
+                            }
+                        }
+                        if !max {
+                            let hs = (oy * stride.0) as isize - pt as isize;
+                            let ws = (ox * stride.1) as isize - pl as isize;
+                            let he = (hs + kernel.0 as isize).min((dims.h + pb) as isize);
+                            let we = (ws + kernel.1 as isize).min((dims.w + pr) as isize);
+                            let div = if count_include_pad { ((he - hs) * (we - ws)) as f64 } else { cnt as f64 };
+                            acc /= div;
+                        }
+                        want[at(&od, layout, i, c, oy, ox)] = acc;
+                    }
+                }
+            }
+        }
+        let mut out = vec![f32::NAN; want.len()];
+        p.run(&[&x], &mut out).unwrap();
+        assert_close(&out, &want, 1e-6, 1e-6, kind_name(kind));
+    }
+
+    #[test]
+    fn global_pool_matches_reference(dims in dims_strategy(), layout in layout_strategy(), max: bool,
+                                     isa in isa_strategy(), seed: u64) {
+        let kind = if max { PoolKind::Max } else { PoolKind::Avg };
+        let p = GlobalPool { kind, dims, layout, isa };
+        let x = data(dims.len().unwrap(), seed, 2.0);
+        let mut want = vec![0.0; dims.n * dims.c];
+        for i in 0..dims.n {
+            for c in 0..dims.c {
+                let vals = (0..dims.h).flat_map(|y| (0..dims.w).map(move |xx| (y, xx)))
+                    .map(|(y, xx)| f64::from(x[at(&dims, layout, i, c, y, xx)]));
+                want[i * dims.c + c] = if max { vals.fold(f64::NEG_INFINITY, f64::max) }
+                                       else { vals.sum::<f64>() / dims.hw() as f64 };
+            }
+        }
+        let mut out = vec![f32::NAN; want.len()];
+        p.run(&[&x], &mut out).unwrap();
+        assert_close(&out, &want, 1e-6, 1e-5, "global pool");
+    }
+}
+
+fn kind_name(k: PoolKind) -> &'static str {
+    match k {
+        PoolKind::Max => "maxpool",
+        PoolKind::Avg => "avgpool",
+    }
+}
+
+#[test]
+fn table_lists_every_kernel_once() {
+    let names: Vec<&str> = kernels().iter().map(|k| k.name).collect();
+    for want in [
+        "activation",
+        "binary_chw",
+        "binary_hwc",
+        "affine_chw",
+        "affine_hwc",
+        "maxpool_chw",
+        "maxpool_hwc",
+        "avgpool_chw",
+        "avgpool_hwc",
+        "global_avgpool_chw",
+        "global_avgpool_hwc",
+        "global_maxpool_chw",
+        "global_maxpool_hwc",
+    ] {
+        assert_eq!(names.iter().filter(|&&n| n == want).count(), 1, "{want}");
+    }
+    let hwc = kernels().iter().find(|k| k.name == "maxpool_hwc").unwrap();
+    assert_eq!(
+        (hwc.op, hwc.layout, hwc.unit),
+        ("maxpool", Some(Layout::Hwc), "output_row")
+    );
+    assert_eq!(
+        kernels()
+            .iter()
+            .find(|k| k.name == "activation")
+            .unwrap()
+            .layout,
+        None
+    );
+}
+
+#[test]
+fn activation_names_round_trip() {
+    for name in Act::NAMES {
+        assert_eq!(Act::parse(name, 0.0, 1.0).unwrap().name(), name);
+    }
+    assert!(matches!(
+        Act::parse("swish2", 0.0, 0.0),
+        Err(CoreError::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let d = Dims::new(2, 3, 4, 5);
+    let n = d.len().unwrap();
+    let x = vec![0.0f32; n];
+    let mut out = vec![0.0f32; n];
+    let add = Binary::new(d, Layout::Chw, BinaryOp::Add, Broadcast::Channel);
+    // wrong y length, wrong number of inputs, short output
+    assert!(matches!(
+        add.run(&[&x, &x], &mut out),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        add.run(&[&x], &mut out),
+        Err(CoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        add.run(&[&x, &x[..3]], &mut out[..5]),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        add.run_in_place(&[&x[..2]], &mut out),
+        Err(CoreError::Shape(_))
+    ));
+    // zero and huge dimensions
+    let zero = Binary::new(
+        Dims::new(1, 0, 3, 3),
+        Layout::Hwc,
+        BinaryOp::Mul,
+        Broadcast::Same,
+    );
+    assert!(matches!(
+        zero.run(&[&[], &[]], &mut []),
+        Err(CoreError::Shape(_))
+    ));
+    let huge = Unary {
+        len: 1 << 41,
+        act: Act::Relu,
+        isa: Isa::Auto,
+    };
+    assert!(matches!(huge.validate(), Err(CoreError::Shape(_))));
+    // activation parameters
+    let clip = Unary {
+        len: 4,
+        act: Act::Clip { min: 2.0, max: 1.0 },
+        isa: Isa::Auto,
+    };
+    assert!(matches!(
+        clip.run(&[&x[..4]], &mut out[..4]),
+        Err(CoreError::InvalidArgument(_))
+    ));
+    let nan = Unary {
+        len: 4,
+        act: Act::LeakyRelu { alpha: f32::NAN },
+        isa: Isa::Auto,
+    };
+    assert!(matches!(nan.validate(), Err(CoreError::InvalidArgument(_))));
+    // pooling: dilated average, zero stride, kernel larger than the padded input, a window
+    // all in the padding, a wrong output length
+    let mut p = Pool2d::new(PoolKind::Avg, d, Layout::Chw, (2, 2));
+    p.dilation = (2, 1);
+    assert!(matches!(p.validate(), Err(CoreError::InvalidArgument(_))));
+    let mut p = Pool2d::new(PoolKind::Max, d, Layout::Hwc, (2, 2));
+    p.stride = (0, 1);
+    assert!(matches!(p.validate(), Err(CoreError::InvalidArgument(_))));
+    let p = Pool2d::new(PoolKind::Max, d, Layout::Hwc, (7, 2));
+    assert!(matches!(p.validate(), Err(CoreError::Shape(_))));
+    let mut p = Pool2d::new(PoolKind::Max, Dims::new(1, 1, 2, 2), Layout::Chw, (2, 2));
+    p.pads = [2, 0, 0, 0];
+    p.stride = (1, 1);
+    assert!(matches!(p.validate(), Err(CoreError::Shape(_))));
+    p.kind = PoolKind::Avg;
+    p.count_include_pad = true;
+    assert_eq!(p.output().unwrap(), Dims::new(1, 1, 3, 1));
+    let p = Pool2d::new(PoolKind::Max, d, Layout::Chw, (2, 2));
+    assert!(matches!(p.run(&[&x], &mut out), Err(CoreError::Shape(_))));
+    // batch-norm statistics of the wrong length or a non-positive variance
+    let bn = Affine::batch_norm(
+        d,
+        Layout::Chw,
+        &[1.0; 2],
+        &[0.0; 3],
+        &[0.0; 3],
+        &[1.0; 3],
+        1e-5,
+        Act::None,
+    );
+    assert!(matches!(bn, Err(CoreError::Shape(_))));
+    let bn = Affine::batch_norm(
+        d,
+        Layout::Chw,
+        &[1.0; 3],
+        &[0.0; 3],
+        &[0.0; 3],
+        &[0.0; 3],
+        0.0,
+        Act::None,
+    );
+    assert!(matches!(bn, Err(CoreError::InvalidArgument(_))));
+}
+
+#[test]
+fn avgpool_count_include_pad_cuts_windows_at_the_padded_edge() {
+    // 1x3 input, kernel 1x2, stride 2, right pad 0, ceil mode: the last window [2, 4) runs past
+    // the input and its pad; PyTorch divides by 1 (the window within the padded input).
+    let mut p = Pool2d::new(PoolKind::Avg, Dims::new(1, 1, 1, 3), Layout::Chw, (1, 2));
+    p.ceil_mode = true;
+    p.count_include_pad = true;
+    let mut out = [0.0f32; 2];
+    p.run(&[&[1.0, 3.0, 5.0]], &mut out).unwrap();
+    assert_eq!(out, [2.0, 5.0]);
+    // with a left pad of 1 (right pad 1 too): windows [-1, 1), [1, 3); divisors 2, 2
+    p.pads = [0, 1, 0, 1];
+    p.ceil_mode = false;
+    p.run(&[&[1.0, 3.0, 5.0]], &mut out).unwrap();
+    assert_eq!(out, [0.5, 4.0]);
+}
