@@ -44,6 +44,15 @@ from leanconv.runtime.plan import (
 if TYPE_CHECKING:
     from leanconv.graph import Graph, Layer
 
+#: Graph ops run by the C op kernels, and the kernel table's op for each (the executor maps
+#: them the same way: rust/core/src/runtime/ops.rs).
+TABLE_OPS = {
+    **dict.fromkeys(("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "tanh"), "activation"),
+    **dict.fromkeys(("add", "sub", "mul", "div"), "binary"),
+    "batchnorm": "affine", "maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "global_avgpool",
+}
+#: (name, op, layout or None) of every C op kernel.
+OP_KERNELS = tuple(_native.op_kernels())
 #: Ops whose layers run as views: no kernel, the output shares the input's bytes.
 VIEW_OPS = {"concat": "concat_view", "flatten": "reshape_view", "reshape": "reshape_view"}
 #: Ops a conv's epilogue computes when the op reads only the conv.
@@ -57,7 +66,18 @@ def kernel_names(op: str) -> tuple[str, ...]:
         return tuple(p.name for p in P.PRIMITIVES)
     if op in VIEW_OPS:
         return (VIEW_OPS[op],)
+    if op in TABLE_OPS:
+        return tuple(name for name, table_op, _ in OP_KERNELS if table_op == TABLE_OPS[op])
     return ()
+
+
+def op_kernel(op: str, layout: str) -> str:
+    """The op kernel computing graph op ``op`` in ``layout`` (flat tensors run chw kernels)."""
+    want = "hwc" if layout == "hwc" else "chw"
+    for name, table_op, kernel_layout in OP_KERNELS:
+        if table_op == TABLE_OPS[op] and kernel_layout in (None, want):
+            return name
+    raise UnsupportedOpError(f"op {op!r} has no {want} kernel")
 
 
 def fused_activation(layers: Sequence[Layer]) -> str | None:
@@ -209,6 +229,8 @@ class _Planner:
                 self.add_concat(layer)
             elif layer.op in ("flatten", "reshape"):
                 self.add_reshape(layer)
+            elif layer.op in TABLE_OPS and kernel_names(layer.op):
+                self.add_op(layer)
             else:
                 raise UnsupportedOpError(f"layer {layer.name!r}: op {layer.op!r} has no kernel in the "
                                          "runtime yet")
@@ -286,6 +308,24 @@ class _Planner:
         self.steps.append(LayerStep(
             layer=layer.name, op="concat", kernel="concat_view", layout="chw", isa=self.isa,
             inputs=[self.read_view(t) for t in layer.inputs], output=layer.name, attrs=plain(layer.attrs)))
+
+    def add_op(self, layer: Layer) -> None:
+        """An op kernel step, in the layout of its full-size input (a (n, c, 1, 1) operand
+        reads the same in either layout)."""
+        full = [t for t in layer.inputs if self.graph.shape_of(t) == layer.shape] or layer.inputs
+        layout = self.native[full[0]]
+
+        def read(t: str) -> str:
+            shape = self.graph.shape_of(t)
+            same_either_way = len(shape) == 4 and shape[2:] == (1, 1)
+            return t if same_either_way else self.read(t, layout)
+
+        self.native[layer.name] = _layout_of(layer.shape, layout)
+        self.tensor(layer.name, layer.shape, self.native[layer.name])
+        self.steps.append(LayerStep(
+            layer=layer.name, op=layer.op, kernel=op_kernel(layer.op, layout), layout=layout, isa=self.isa,
+            inputs=[read(t) for t in layer.inputs], output=layer.name, attrs=plain(layer.attrs),
+            weights={k: list(w.shape) for k, w in layer.weights.items()}))
 
     def read_view(self, tensor: str) -> str:
         """The plan tensor of ``tensor`` that is its concat slice (a chw variant after an hwc conv)."""

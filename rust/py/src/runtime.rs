@@ -120,9 +120,16 @@ impl Executor {
     }
 }
 
+/// op_kernels() -> [(name, op, layout or None)]: the C op kernel table (layout None: any).
+#[pyfunction]
+fn op_kernels() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
+    leanconv_core::ops::kernels().iter().map(|k| (k.name, k.op, k.layout.map(|l| l.as_str()))).collect()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arena_plan, m)?)?;
     m.add_function(wrap_pyfunction!(check_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(op_kernels, m)?)?;
     m.add_class::<Executor>()?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::ops::{op_step, OpStep};
 use super::plan::{LayerStep, Loc, Plan, Step};
 use crate::conv::layout::{transform, Transform};
 use crate::conv::{find, split_work, Activation, AlignedBuf, ConvSpec, Isa, Layout, PackedConv, Pads, WorkPiece};
@@ -32,11 +33,13 @@ enum Kernel {
         kind: Transform,
         chw: (usize, usize, usize),
     },
+    Op(OpStep),
 }
 
 struct ExecStep {
     kernel: Kernel,
-    input: Loc,
+    /// The first input (the only one of a conv or a transform), then the others.
+    inputs: Vec<Loc>,
     output: Loc,
 }
 
@@ -83,11 +86,11 @@ impl Executor {
             if !step.writes() {
                 continue; // views: their data is in place already
             }
-            let loc = |t: &str| locs[t];
-            let (input, output) = match step.inputs() {
-                [x] => (loc(x), loc(step.output())),
-                _ => return Err(unsupported(step)),
-            };
+            let mut inputs: Vec<Loc> = step.inputs().iter().map(|t| locs[t.as_str()]).collect();
+            let output = locs[step.output()];
+            if inputs.is_empty() || inputs.iter().any(|x| x.batch != output.batch) {
+                return Err(plan_err(format!("{}: no input, or batch sizes differ", step.output())));
+            }
             let kernel = match step {
                 Step::Transform(t) => {
                     let kind = match t.transform.as_str() {
@@ -114,12 +117,28 @@ impl Executor {
                     workspace = workspace.max(ws);
                     kernel
                 }
-                _ => return Err(unsupported(step)),
+                Step::Layer(s) => {
+                    let (op, swap) = op_step(&plan, s, weights)?;
+                    if swap {
+                        inputs.reverse();
+                    }
+                    if !output.contiguous() || inputs.iter().any(|x| !x.contiguous()) {
+                        return Err(plan_err(format!(
+                            "layer {:?}: op kernels read and write whole batches, not strided views",
+                            s.layer
+                        )));
+                    }
+                    if inputs.len() + op.consts.len() > 2 {
+                        return Err(plan_err(format!("layer {:?}: an op reads at most two operands", s.layer)));
+                    }
+                    Kernel::Op(op)
+                }
             };
-            if input.batch != output.batch {
-                return Err(plan_err(format!("{}: batch sizes differ", step.output())));
+            let one_input = matches!(kernel, Kernel::Conv { .. } | Kernel::Transform { .. });
+            if one_input && inputs.len() != 1 {
+                return Err(plan_err(format!("{}: a conv or transform takes one input", step.output())));
             }
-            steps.push(ExecStep { kernel, input, output });
+            steps.push(ExecStep { kernel, inputs, output });
         }
         let inputs = plan.inputs.iter().map(|t| locs[t]).collect();
         let outputs = plan.outputs.iter().map(|t| locs[t]).collect();
@@ -190,16 +209,6 @@ impl Executor {
             y.copy_from_slice(src);
         }
         Ok(())
-    }
-}
-
-fn unsupported(step: &Step) -> CoreError {
-    match step {
-        Step::Layer(s) => CoreError::Unsupported(format!(
-            "layer {:?}: op {:?} (kernel {:?}) has no kernel in the runtime",
-            s.layer, s.op, s.kernel
-        )),
-        Step::Transform(t) => CoreError::Unsupported(format!("transform {:?} takes one input", t.transform)),
     }
 }
 
@@ -296,7 +305,7 @@ unsafe fn slice_mut<'a>(arena: *mut f32, l: &Loc, n0: usize, n1: usize) -> &'a m
 }
 
 fn run_step(step: &ExecStep, arena: *mut f32, inputs: &[&[f32]], workspace: &mut AlignedBuf) -> Result<()> {
-    let (x, y) = (&step.input, &step.output);
+    let (x, y) = (&step.inputs[0], &step.output);
     let whole = x.contiguous() && y.contiguous();
     // SAFETY (all slices below): Plan::check proved x and y inside the arena (or x a graph
     // input) and y's bytes disjoint from x's; this step's slices are the only ones alive.
@@ -317,6 +326,21 @@ fn run_step(step: &ExecStep, arena: *mut f32, inputs: &[&[f32]], workspace: &mut
                 let (xs, ys) = unsafe { (slice(arena, inputs, x, n, n + 1), slice_mut(arena, y, n, n + 1)) };
                 transform(*kind, xs, ys, *c, *h, *w)?;
             }
+        }
+        Kernel::Op(OpStep { op, consts }) => {
+            // Binary ops read two tensors, or one and a constant; the rest one.
+            let mut xs: [&[f32]; 2] = [&[], &[]];
+            let mut k = 0;
+            for l in &step.inputs {
+                xs[k] = unsafe { slice(arena, inputs, l, 0, l.batch) };
+                k += 1;
+            }
+            for c in consts {
+                xs[k] = c;
+                k += 1;
+            }
+            let ys = unsafe { slice_mut(arena, y, 0, y.batch) };
+            op.run(&xs[..k], ys)?;
         }
     }
     Ok(())

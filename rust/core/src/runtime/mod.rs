@@ -3,6 +3,7 @@
 //! activations, [`executor`] packs the weights once and runs the steps over one arena.
 pub mod arena;
 pub mod executor;
+mod ops;
 pub mod plan;
 
 pub use executor::Executor;
