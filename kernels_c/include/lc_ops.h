@@ -92,6 +92,91 @@ typedef struct lc_global_pool_params {
     int isa;
 } lc_global_pool_params;
 
+/* ---- data movement ---- */
+
+/* Copies channels [src_off, src_off + n) of an image of src_c channels into channels
+ * [dst_off, dst_off + n) of an image of dst_c channels (hw pixels each): concat writes into its
+ * slice of the output, slice reads one out. inputs: src; output: the whole destination image.
+ * Units: CHW channels copied, HWC pixels. */
+typedef struct lc_copy_params {
+    size_t hw, n, src_c, src_off, dst_c, dst_off;
+} lc_copy_params;
+
+/* Channel shuffle: channels viewed as (groups, c / groups), transposed to (c / groups,
+ * groups): output channel k * groups + g is input channel g * (c / groups) + k. Units: CHW
+ * output channels, HWC pixels. */
+typedef struct lc_shuffle_params {
+    size_t c, hw, groups;
+} lc_shuffle_params;
+
+enum { LC_PAD_CONSTANT = 0, LC_PAD_REFLECT = 1, LC_PAD_EDGE = 2 };
+/* Pads one image by (pt, pl, pb, pr): output (h + pt + pb) x (w + pl + pr). Reflect needs
+ * pads < the dimension (mirror without repeating the edge), edge repeats it. Units: CHW
+ * channels, HWC output rows. */
+typedef struct lc_pad_params {
+    size_t c, h, w, pt, pl, pb, pr;
+    int mode;
+    float value;
+} lc_pad_params;
+
+/* ---- normalisation ---- */
+
+/* Softmax over the c channels of each pixel, max-subtracted. Units: pixels. */
+typedef struct lc_softmax_params {
+    size_t c, hw;
+    int isa;
+} lc_softmax_params;
+
+/* Layer-norm over the c channels of each pixel: (x - mean) / sqrt(var + eps) * gamma + beta,
+ * inputs: x, gamma (c), beta (c). Units: pixels. */
+typedef struct lc_layernorm_params {
+    size_t c, hw;
+    float eps;
+    int isa;
+} lc_layernorm_params;
+
+/* ---- resize ---- */
+
+enum { LC_RESIZE_NEAREST = 0, LC_RESIZE_LINEAR = 1 };
+/* Coordinate transforms (ONNX's names): the input coordinate of output coordinate x, with r
+ * the input length per output pixel (in / out, or 1 / the scale factor the graph gives),
+ * multiplied in float as PyTorch does. */
+enum {
+    LC_COORD_HALF_PIXEL = 0,         /* (x + 0.5) * r - 0.5 */
+    LC_COORD_PYTORCH_HALF_PIXEL = 1, /* the same, or 0 when the output has length 1 */
+    LC_COORD_ASYMMETRIC = 2,         /* x * r */
+    LC_COORD_ALIGN_CORNERS = 3       /* x * (in - 1) / (out - 1), 0 when out is 1 */
+};
+/* Nearest rounding of the input coordinate (ONNX's nearest_mode). PyTorch's "nearest" is
+ * asymmetric + floor, "nearest-exact" half_pixel + round_prefer_ceil. */
+enum {
+    LC_NEAREST_ROUND_PREFER_FLOOR = 0,
+    LC_NEAREST_ROUND_PREFER_CEIL = 1,
+    LC_NEAREST_FLOOR = 2,
+    LC_NEAREST_CEIL = 3
+};
+/* Resize of one image to oh x ow. Linear: bilinear between the two nearest pixels, the
+ * coordinate clamped to [0, in - 1] (PyTorch's and ONNX Runtime's edge rule). Units: CHW
+ * channels, HWC output rows. */
+typedef struct lc_resize_params {
+    size_t c, h, w, oh, ow;
+    float rh, rw; /* input length per output pixel along h and w */
+    int mode, coord, nearest;
+    int isa;
+} lc_resize_params;
+
+/* ---- linear ---- */
+
+/* Fully connected over one row of in_f features: output[j] = act(bias[j] + sum_p x[p] *
+ * weight[j][p]), weight in PyTorch's [out_f][in_f] layout; inputs: x, weight, bias (may be
+ * NULL). Each weight row is read once per call: a matrix-vector product, the whole cost at
+ * batch 1. Units: output features. */
+typedef struct lc_linear_params {
+    size_t in_f, out_f;
+    lc_activation act;
+    int isa;
+} lc_linear_params;
+
 /* The op kernel table (lc_ops.inc). */
 typedef struct lc_op {
     const char *name;   /* unique, e.g. "maxpool_hwc" */

@@ -372,6 +372,259 @@ static void check_global_pool(void) {
     }
 }
 
+/* ---- data movement ---- */
+
+static size_t idx(int layout, size_t c, size_t nc, size_t q, size_t hw) {
+    return layout == LC_LAYOUT_CHW ? c * hw + q : q * nc + c;
+}
+
+static void check_data_movement(void) {
+    for (int t = 0; t < 80; ++t)
+        for (int layout = 0; layout < 2; ++layout) {
+            const char *sfx = layout == LC_LAYOUT_CHW ? "chw" : "hwc";
+            char name[40], what[160];
+            size_t h = urand(1, 7), w = urand(1, 7), hw = h * w;
+            /* copy channels: [so, so + n) of sc into [do, do + n) of dc; the rest untouched */
+            size_t n = urand(1, 9), sc = n + urand(0, 5), dc = n + urand(0, 5);
+            size_t so = urand(0, sc - n), dof = urand(0, dc - n);
+            float *src = falloc(sc * hw), *dst = falloc(dc * hw);
+            double *ref = dalloc(dc * hw);
+            for (size_t i = 0; i < sc * hw; ++i) src[i] = frand();
+            for (size_t i = 0; i < dc * hw; ++i) dst[i] = (float)i, ref[i] = (double)i;
+            for (size_t c = 0; c < n; ++c)
+                for (size_t q = 0; q < hw; ++q)
+                    ref[idx(layout, dof + c, dc, q, hw)] = src[idx(layout, so + c, sc, q, hw)];
+            lc_copy_params cp = {hw, n, sc, so, dc, dof};
+            snprintf(name, sizeof name, "copy_channels_%s", sfx);
+            const float *in1[1] = {src};
+            run_split(op_named(name), &cp, in1, dst);
+            snprintf(what, sizeof what, "%s hw=%zu n=%zu src %zu@%zu dst %zu@%zu", name, hw, n, sc,
+                     so, dc, dof);
+            compare(what, dst, ref, dc * hw, 0, 0);
+            free(dst); free(ref);
+            /* channel shuffle */
+            size_t g = urand(1, 4), c = g * urand(1, 5);
+            float *x = falloc(c * hw), *out = falloc(c * hw);
+            ref = dalloc(c * hw);
+            for (size_t i = 0; i < c * hw; ++i) x[i] = frand();
+            for (size_t gi = 0; gi < g; ++gi)
+                for (size_t k = 0; k < c / g; ++k)
+                    for (size_t q = 0; q < hw; ++q)
+                        ref[idx(layout, k * g + gi, c, q, hw)] = x[idx(layout, gi * (c / g) + k, c, q, hw)];
+            lc_shuffle_params sp = {c, hw, g};
+            snprintf(name, sizeof name, "channel_shuffle_%s", sfx);
+            fill_nan(out, c * hw);
+            const float *in2[1] = {x};
+            run_split(op_named(name), &sp, in2, out);
+            snprintf(what, sizeof what, "%s c=%zu g=%zu hw=%zu", name, c, g, hw);
+            compare(what, out, ref, c * hw, 0, 0);
+            free(out); free(ref);
+            /* pad */
+            for (int mode = 0; mode < 3; ++mode) {
+                size_t lim_h = mode == LC_PAD_REFLECT ? h - 1 : 4, lim_w = mode == LC_PAD_REFLECT ? w - 1 : 4;
+                lc_pad_params pp = {c, h, w, urand(0, lim_h), urand(0, lim_w), urand(0, lim_h),
+                                    urand(0, lim_w), mode, frand()};
+                size_t oh = h + pp.pt + pp.pb, ow = w + pp.pl + pp.pr;
+                out = falloc(c * oh * ow);
+                ref = dalloc(c * oh * ow);
+                for (size_t ch = 0; ch < c; ++ch)
+                    for (size_t oy = 0; oy < oh; ++oy)
+                        for (size_t ox = 0; ox < ow; ++ox) {
+                            long iy = (long)oy - (long)pp.pt, ix = (long)ox - (long)pp.pl;
+                            long H = (long)h, W = (long)w;
+                            double v;
+                            if (mode == LC_PAD_EDGE) {
+                                iy = iy < 0 ? 0 : iy >= H ? H - 1 : iy;
+                                ix = ix < 0 ? 0 : ix >= W ? W - 1 : ix;
+                            } else if (mode == LC_PAD_REFLECT) {
+                                iy = iy < 0 ? -iy : iy >= H ? 2 * (H - 1) - iy : iy;
+                                ix = ix < 0 ? -ix : ix >= W ? 2 * (W - 1) - ix : ix;
+                            }
+                            if (iy < 0 || ix < 0 || iy >= H || ix >= W)
+                                v = pp.value;
+                            else
+                                v = x[idx(layout, ch, c, (size_t)iy * w + (size_t)ix, hw)];
+                            ref[idx(layout, ch, c, oy * ow + ox, oh * ow)] = v;
+                        }
+                snprintf(name, sizeof name, "pad_%s", sfx);
+                fill_nan(out, c * oh * ow);
+                run_split(op_named(name), &pp, in2, out);
+                snprintf(what, sizeof what, "%s mode=%d c=%zu %zux%zu pads %zu %zu %zu %zu", name,
+                         mode, c, h, w, pp.pt, pp.pl, pp.pb, pp.pr);
+                compare(what, out, ref, c * oh * ow, 0, 0);
+                free(out); free(ref);
+            }
+            free(src); free(x);
+        }
+}
+
+/* ---- softmax, layer-norm ---- */
+
+static void check_norms(void) {
+    for (int t = 0; t < 60; ++t)
+        for (int layout = 0; layout < 2; ++layout)
+            for (int ii = 0; ii < NISA; ++ii) {
+                const char *sfx = layout == LC_LAYOUT_CHW ? "chw" : "hwc";
+                size_t c = t % 6 == 0 ? 1 : urand(1, 40), hw = t % 5 == 0 ? 1 : urand(1, 150);
+                float *x = falloc(c * hw), *g = falloc(c), *b = falloc(c), *out = falloc(c * hw);
+                double *ref = dalloc(c * hw);
+                float scale = t % 3 == 0 ? 50.0f : 3.0f;
+                for (size_t i = 0; i < c * hw; ++i) x[i] = frand() * scale;
+                for (size_t i = 0; i < c; ++i) g[i] = frand(), b[i] = frand();
+                for (size_t q = 0; q < hw; ++q) {
+                    double m = -INFINITY, s = 0;
+                    for (size_t ch = 0; ch < c; ++ch) m = fmax(m, x[idx(layout, ch, c, q, hw)]);
+                    for (size_t ch = 0; ch < c; ++ch) s += exp(x[idx(layout, ch, c, q, hw)] - m);
+                    for (size_t ch = 0; ch < c; ++ch)
+                        ref[idx(layout, ch, c, q, hw)] = exp(x[idx(layout, ch, c, q, hw)] - m) / s;
+                }
+                char name[40], what[120];
+                snprintf(name, sizeof name, "softmax_%s", sfx);
+                lc_softmax_params sp = {c, hw, ISAS[ii]};
+                fill_nan(out, c * hw);
+                const float *in[3] = {x, g, b};
+                run_split(op_named(name), &sp, in, out);
+                snprintf(what, sizeof what, "%s c=%zu hw=%zu isa=%d", name, c, hw, ISAS[ii]);
+                compare(what, out, ref, c * hw, 1e-7, 1e-5);
+                for (size_t q = 0; q < hw; ++q) {
+                    double mean = 0, var = 0;
+                    for (size_t ch = 0; ch < c; ++ch) mean += x[idx(layout, ch, c, q, hw)];
+                    mean /= (double)c;
+                    for (size_t ch = 0; ch < c; ++ch) {
+                        double d = x[idx(layout, ch, c, q, hw)] - mean;
+                        var += d * d;
+                    }
+                    var /= (double)c;
+                    for (size_t ch = 0; ch < c; ++ch) {
+                        size_t i = idx(layout, ch, c, q, hw);
+                        ref[i] = (x[i] - mean) / sqrt(var + 1e-5) * g[ch] + b[ch];
+                    }
+                }
+                snprintf(name, sizeof name, "layernorm_%s", sfx);
+                lc_layernorm_params lp = {c, hw, 1e-5f, ISAS[ii]};
+                fill_nan(out, c * hw);
+                run_split(op_named(name), &lp, in, out);
+                snprintf(what, sizeof what, "%s c=%zu hw=%zu isa=%d", name, c, hw, ISAS[ii]);
+                compare(what, out, ref, c * hw, 2e-5, 2e-5);
+                free(x); free(g); free(b); free(out); free(ref);
+            }
+}
+
+/* ---- resize ---- */
+
+/* The source coordinate in float, one rounding per operation, as PyTorch (and the kernel)
+ * compute it: the reference checks the indexing and weights, not this rounding. */
+static double ref_coord(size_t x, float r, size_t in, size_t out, int coord) {
+    float hp = ((float)x + 0.5f) * r;
+    hp = hp - 0.5f;
+    switch (coord) {
+    case LC_COORD_HALF_PIXEL: return hp;
+    case LC_COORD_PYTORCH_HALF_PIXEL: return out > 1 ? hp : 0.0;
+    case LC_COORD_ASYMMETRIC: return (float)x * r;
+    default: return out > 1 ? (double)x * (double)(in - 1) / (double)(out - 1) : 0.0;
+    }
+}
+
+static long ref_nearest(double v, size_t in, int mode) {
+    double f = mode == LC_NEAREST_ROUND_PREFER_FLOOR ? ceil(v - 0.5)
+               : mode == LC_NEAREST_ROUND_PREFER_CEIL ? floor(v + 0.5)
+               : mode == LC_NEAREST_FLOOR ? floor(v) : ceil(v);
+    return f < 0 ? 0 : f > (double)(in - 1) ? (long)in - 1 : (long)f;
+}
+
+static void check_resize(void) {
+    for (int t = 0; t < 120; ++t)
+        for (int layout = 0; layout < 2; ++layout) {
+            lc_resize_params p;
+            p.c = urand(1, 9);
+            p.h = urand(1, 9);
+            p.w = urand(1, 9);
+            /* integer factors (exact coordinates) with nearest, any size with linear */
+            p.mode = (int)urand(0, 1);
+            if (p.mode == LC_RESIZE_NEAREST) {
+                size_t fh = urand(1, 3), fw = urand(1, 3);
+                p.oh = t % 2 ? p.h * fh : p.h;
+                p.ow = t % 3 ? p.w * fw : p.w;
+            } else {
+                p.oh = urand(1, 17);
+                p.ow = urand(1, 17);
+            }
+            p.rh = (float)p.h / (float)p.oh;
+            p.rw = (float)p.w / (float)p.ow;
+            p.coord = (int)urand(0, 3);
+            p.nearest = (int)urand(0, 3);
+            size_t nin = p.c * p.h * p.w, nout = p.c * p.oh * p.ow;
+            float *x = falloc(nin), *out = falloc(nout);
+            double *ref = dalloc(nout);
+            for (size_t i = 0; i < nin; ++i) x[i] = frand();
+            for (size_t c = 0; c < p.c; ++c)
+                for (size_t oy = 0; oy < p.oh; ++oy)
+                    for (size_t ox = 0; ox < p.ow; ++ox) {
+                        double vy = ref_coord(oy, p.rh, p.h, p.oh, p.coord);
+                        double vx = ref_coord(ox, p.rw, p.w, p.ow, p.coord);
+                        double v;
+                        if (p.mode == LC_RESIZE_NEAREST) {
+                            long iy = ref_nearest(vy, p.h, p.nearest), ix = ref_nearest(vx, p.w, p.nearest);
+                            v = x[idx(layout, c, p.c, (size_t)iy * p.w + (size_t)ix, p.h * p.w)];
+                        } else {
+                            vy = vy < 0 ? 0 : vy;
+                            vx = vx < 0 ? 0 : vx;
+                            size_t y0 = (size_t)vy, x0 = (size_t)vx;
+                            if (y0 > p.h - 1) y0 = p.h - 1;
+                            if (x0 > p.w - 1) x0 = p.w - 1;
+                            size_t y1 = y0 + 1 < p.h ? y0 + 1 : y0, x1 = x0 + 1 < p.w ? x0 + 1 : x0;
+                            double ly = y0 == y1 ? 0 : vy - y0, lx = x0 == x1 ? 0 : vx - x0;
+#define X(yy, xx) x[idx(layout, c, p.c, (yy) * p.w + (xx), p.h * p.w)]
+                            v = (1 - ly) * ((1 - lx) * X(y0, x0) + lx * X(y0, x1)) +
+                                ly * ((1 - lx) * X(y1, x0) + lx * X(y1, x1));
+#undef X
+                        }
+                        ref[idx(layout, c, p.c, oy * p.ow + ox, p.oh * p.ow)] = v;
+                    }
+            char name[32], what[160];
+            snprintf(name, sizeof name, "resize_%s", layout == LC_LAYOUT_CHW ? "chw" : "hwc");
+            for (int ii = 0; ii < NISA; ++ii) {
+                p.isa = ISAS[ii];
+                fill_nan(out, nout);
+                const float *in[1] = {x};
+                run_split(op_named(name), &p, in, out);
+                snprintf(what, sizeof what, "%s mode=%d coord=%d nearest=%d c=%zu %zux%zu -> %zux%zu",
+                         name, p.mode, p.coord, p.nearest, p.c, p.h, p.w, p.oh, p.ow);
+                compare(what, out, ref, nout, 2e-6, 1e-5);
+            }
+            free(x); free(out); free(ref);
+        }
+}
+
+/* ---- linear ---- */
+
+static void check_linear(void) {
+    const lc_op *k = op_named("linear");
+    for (int t = 0; t < 60; ++t)
+        for (int ii = 0; ii < NISA; ++ii) {
+            size_t in_f = urand(1, 300), out_f = urand(1, 40);
+            int with_bias = t % 3 != 0;
+            lc_linear_params p = {in_f, out_f, random_act((int)urand(0, LC_ACT_COUNT - 1)), ISAS[ii]};
+            float *x = falloc(in_f), *w = falloc(in_f * out_f), *b = falloc(out_f), *out = falloc(out_f);
+            double *ref = dalloc(out_f);
+            for (size_t i = 0; i < in_f; ++i) x[i] = frand();
+            for (size_t i = 0; i < in_f * out_f; ++i) w[i] = frand();
+            for (size_t i = 0; i < out_f; ++i) b[i] = frand();
+            for (size_t j = 0; j < out_f; ++j) {
+                double s = with_bias ? b[j] : 0;
+                for (size_t i = 0; i < in_f; ++i) s += (double)x[i] * w[j * in_f + i];
+                ref[j] = ref_act((float)s, &p.act);
+            }
+            fill_nan(out, out_f);
+            const float *in[3] = {x, w, with_bias ? b : NULL};
+            run_split(k, &p, in, out);
+            char what[96];
+            snprintf(what, sizeof what, "linear in=%zu out=%zu act=%d isa=%d", in_f, out_f, p.act.kind, ISAS[ii]);
+            compare(what, out, ref, out_f, 2e-5, 2e-5);
+            free(x); free(w); free(b); free(out); free(ref);
+        }
+}
+
 /* Every table entry: unique name, a known layout, a unit name. */
 static void check_table(void) {
     for (size_t i = 0; i < lc_op_count(); ++i) {
@@ -400,6 +653,10 @@ int main(void) {
     check_elementwise();
     check_pool();
     check_global_pool();
+    check_data_movement();
+    check_norms();
+    check_resize();
+    check_linear();
     printf("test_ops: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

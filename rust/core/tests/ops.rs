@@ -474,3 +474,233 @@ fn avgpool_count_include_pad_cuts_windows_at_the_padded_edge() {
     p.run(&[&[1.0, 3.0, 5.0]], &mut out).unwrap();
     assert_eq!(out, [0.5, 4.0]);
 }
+
+mod group3 {
+    use super::*;
+    use leanconv_core::ops::{
+        ChannelShuffle, CoordMode, CopyChannels, LayerNorm, Linear, NearestMode, Pad, PadMode,
+        Resize, ResizeMode, Softmax,
+    };
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+
+        #[test]
+        fn copy_shuffle_pad_match_reference(dims in dims_strategy(), layout in layout_strategy(),
+                                            extra in (0usize..4, 0usize..4), groups in 1usize..4,
+                                            pads in proptest::array::uniform4(0usize..4), mode in 0u8..3,
+                                            seed: u64) {
+            let Dims { n, c, h, w } = dims;
+            // copy all c channels into the middle of a wider destination
+            let (dc, off) = (c + extra.0 + extra.1, extra.0);
+            let cp = CopyChannels { n, h, w, layout, channels: c, src_c: c, src_offset: 0, dst_c: dc, dst_offset: off };
+            let x = data(dims.len().unwrap(), seed, 1.0);
+            let dd = Dims::new(n, dc, h, w);
+            let mut out = vec![7.0f32; dd.len().unwrap()];
+            cp.run(&[&x], &mut out).unwrap();
+            for i in 0..n { for ch in 0..dc { for y in 0..h { for xx in 0..w {
+                let want = if ch >= off && ch < off + c { x[at(&dims, layout, i, ch - off, y, xx)] } else { 7.0 };
+                prop_assert_eq!(out[at(&dd, layout, i, ch, y, xx)], want);
+            }}}}
+            // shuffle
+            let sd = Dims::new(n, c * groups, h, w);
+            let xs = data(sd.len().unwrap(), seed ^ 9, 1.0);
+            let mut so = vec![f32::NAN; xs.len()];
+            ChannelShuffle { dims: sd, layout, groups }.run(&[&xs], &mut so).unwrap();
+            for i in 0..n { for g in 0..groups { for k in 0..c { for y in 0..h { for xx in 0..w {
+                prop_assert_eq!(so[at(&sd, layout, i, k * groups + g, y, xx)], xs[at(&sd, layout, i, g * c + k, y, xx)]);
+            }}}}}
+            // pad
+            let mode = match mode { 0 => PadMode::Constant(0.5), 1 => PadMode::Reflect, _ => PadMode::Edge };
+            let p = Pad { dims, layout, pads, mode };
+            let [pt, pl, _, _] = pads;
+            match p.output() {
+                Err(e) => {
+                    prop_assert!(mode == PadMode::Reflect && matches!(e, CoreError::InvalidArgument(_)));
+                }
+                Ok(od) => {
+                    let mut po = vec![f32::NAN; od.len().unwrap()];
+                    p.run(&[&x], &mut po).unwrap();
+                    let src = |o: usize, pad: usize, len: usize| -> Option<usize> {
+                        let i = o as isize - pad as isize;
+                        let last = len as isize - 1;
+                        match mode {
+                            PadMode::Constant(_) => (0..=last).contains(&i).then_some(i as usize),
+                            PadMode::Edge => Some(i.clamp(0, last) as usize),
+                            PadMode::Reflect => Some(if i < 0 { -i } else if i > last { 2 * last - i } else { i } as usize),
+                        }
+                    };
+                    for i in 0..n { for ch in 0..c { for y in 0..od.h { for xx in 0..od.w {
+                        let want = match (src(y, pt, h), src(xx, pl, w)) {
+                            (Some(a), Some(b)) => x[at(&dims, layout, i, ch, a, b)],
+                            _ => 0.5,
+                        };
+                        prop_assert_eq!(po[at(&od, layout, i, ch, y, xx)], want);
+                    }}}}
+                }
+            }
+        }
+
+        #[test]
+        fn softmax_layernorm_match_reference(dims in dims_strategy(), layout in layout_strategy(),
+                                             scale in prop_oneof![Just(1.0f32), Just(40.0)],
+                                             isa in isa_strategy(), seed: u64) {
+            let x = data(dims.len().unwrap(), seed, scale);
+            let (gamma, beta) = (data(dims.c, seed ^ 1, 1.0), data(dims.c, seed ^ 2, 1.0));
+            let mut sm = vec![f32::NAN; x.len()];
+            Softmax { dims, layout, isa }.run(&[&x], &mut sm).unwrap();
+            let ln = LayerNorm { dims, layout, gamma: gamma.clone(), beta: beta.clone(), eps: 1e-5, isa };
+            let mut lo = vec![f32::NAN; x.len()];
+            ln.run(&[&x], &mut lo).unwrap();
+            let (mut want_sm, mut want_ln) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            for i in 0..dims.n { for y in 0..dims.h { for xx in 0..dims.w {
+                let v: Vec<f64> = (0..dims.c).map(|c| f64::from(x[at(&dims, layout, i, c, y, xx)])).collect();
+                let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let s: f64 = v.iter().map(|e| (e - m).exp()).sum();
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                let var = v.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / v.len() as f64;
+                for c in 0..dims.c {
+                    let k = at(&dims, layout, i, c, y, xx);
+                    want_sm[k] = (v[c] - m).exp() / s;
+                    want_ln[k] = (v[c] - mean) / (var + 1e-5).sqrt() * f64::from(gamma[c]) + f64::from(beta[c]);
+                }
+            }}}
+            assert_close(&sm, &want_sm, 1e-7, 1e-5, "softmax");
+            assert_close(&lo, &want_ln, 3e-5, 3e-5, "layernorm");
+        }
+
+        #[test]
+        fn bilinear_resize_matches_reference(dims in dims_strategy(), layout in layout_strategy(),
+                                             out_hw in (1usize..13, 1usize..13),
+                                             coord in prop_oneof![Just(CoordMode::HalfPixel), Just(CoordMode::PytorchHalfPixel),
+                                                                  Just(CoordMode::Asymmetric), Just(CoordMode::AlignCorners)],
+                                             isa in isa_strategy(), seed: u64) {
+            let r = Resize { dims, layout, out_hw, mode: ResizeMode::Linear, coord, ratio: None, isa };
+            let od = r.output().unwrap();
+            let x = data(dims.len().unwrap(), seed, 1.0);
+            let mut out = vec![f32::NAN; od.len().unwrap()];
+            r.run(&[&x], &mut out).unwrap();
+            let src = |o: usize, n: usize, on: usize| -> f64 {
+                let ratio = n as f64 / on as f64;
+                let v = match coord {
+                    CoordMode::HalfPixel => (o as f64 + 0.5) * ratio - 0.5,
+                    CoordMode::PytorchHalfPixel => if on > 1 { (o as f64 + 0.5) * ratio - 0.5 } else { 0.0 },
+                    CoordMode::Asymmetric => o as f64 * ratio,
+                    CoordMode::AlignCorners => if on > 1 { o as f64 * (n - 1) as f64 / (on - 1) as f64 } else { 0.0 },
+                };
+                v.clamp(0.0, (n - 1) as f64)
+            };
+            let mut want = vec![0.0; out.len()];
+            for i in 0..dims.n { for c in 0..dims.c { for oy in 0..od.h { for ox in 0..od.w {
+                let (vy, vx) = (src(oy, dims.h, od.h), src(ox, dims.w, od.w));
+                let (y0, x0) = (vy.floor() as usize, vx.floor() as usize);
+                let (y1, x1) = ((y0 + 1).min(dims.h - 1), (x0 + 1).min(dims.w - 1));
+                let (ly, lx) = (vy - y0 as f64, vx - x0 as f64);
+                let g = |y: usize, xx: usize| f64::from(x[at(&dims, layout, i, c, y, xx)]);
+                want[at(&od, layout, i, c, oy, ox)] = (1.0 - ly) * ((1.0 - lx) * g(y0, x0) + lx * g(y0, x1))
+                    + ly * ((1.0 - lx) * g(y1, x0) + lx * g(y1, x1));
+            }}}}
+            // the kernel's float coordinates differ from these float64 ones by ulps
+            assert_close(&out, &want, 2e-5, 1e-5, "bilinear");
+        }
+
+        #[test]
+        fn nearest_resize_by_integer_factors(dims in dims_strategy(), layout in layout_strategy(),
+                                             f in (1usize..4, 1usize..4), seed: u64) {
+            // PyTorch's nearest (asymmetric + floor): output pixel (y, x) reads (y / fh, x / fw)
+            let r = Resize { dims, layout, out_hw: (dims.h * f.0, dims.w * f.1),
+                             mode: ResizeMode::Nearest(NearestMode::Floor), coord: CoordMode::Asymmetric,
+                             ratio: None, isa: Isa::Auto };
+            let od = r.output().unwrap();
+            let x = data(dims.len().unwrap(), seed, 1.0);
+            let mut out = vec![f32::NAN; od.len().unwrap()];
+            r.run(&[&x], &mut out).unwrap();
+            for i in 0..dims.n { for c in 0..dims.c { for y in 0..od.h { for xx in 0..od.w {
+                prop_assert_eq!(out[at(&od, layout, i, c, y, xx)], x[at(&dims, layout, i, c, y / f.0, xx / f.1)]);
+            }}}}
+        }
+
+        #[test]
+        fn linear_matches_reference(rows in 1usize..4, in_f in 1usize..70, out_f in 1usize..20,
+                                    bias: bool, act in act_strategy(), isa in isa_strategy(), seed: u64) {
+            let op = Linear { rows, in_features: in_f, out_features: out_f,
+                              weight: data(in_f * out_f, seed, 1.0),
+                              bias: if bias { data(out_f, seed ^ 3, 1.0) } else { vec![] }, act, isa };
+            let x = data(rows * in_f, seed ^ 5, 1.0);
+            let mut out = vec![f32::NAN; rows * out_f];
+            op.run(&[&x], &mut out).unwrap();
+            let mut want = vec![0.0; out.len()];
+            for r in 0..rows { for j in 0..out_f {
+                let mut s = if bias { f64::from(op.bias[j]) } else { 0.0 };
+                for p in 0..in_f { s += f64::from(x[r * in_f + p]) * f64::from(op.weight[j * in_f + p]); }
+                want[r * out_f + j] = ref_act(f64::from(s as f32), &act);
+            }}
+            assert_close(&out, &want, 1e-5, 1e-5, "linear");
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        let d = Dims::new(1, 4, 3, 3);
+        let cp = CopyChannels {
+            n: 1,
+            h: 3,
+            w: 3,
+            layout: Layout::Chw,
+            channels: 3,
+            src_c: 4,
+            src_offset: 2,
+            dst_c: 8,
+            dst_offset: 0,
+        };
+        assert!(matches!(cp.validate(), Err(CoreError::Shape(_))));
+        let sh = ChannelShuffle {
+            dims: d,
+            layout: Layout::Hwc,
+            groups: 3,
+        };
+        assert!(matches!(sh.validate(), Err(CoreError::InvalidArgument(_))));
+        let p = Pad {
+            dims: d,
+            layout: Layout::Chw,
+            pads: [3, 0, 0, 0],
+            mode: PadMode::Reflect,
+        };
+        assert!(matches!(p.validate(), Err(CoreError::InvalidArgument(_))));
+        let ln = LayerNorm {
+            dims: d,
+            layout: Layout::Chw,
+            gamma: vec![1.0; 3],
+            beta: vec![0.0; 4],
+            eps: 1e-5,
+            isa: Isa::Auto,
+        };
+        assert!(matches!(ln.validate(), Err(CoreError::Shape(_))));
+        let r = Resize {
+            dims: d,
+            layout: Layout::Chw,
+            out_hw: (0, 2),
+            mode: ResizeMode::Linear,
+            coord: CoordMode::HalfPixel,
+            ratio: None,
+            isa: Isa::Auto,
+        };
+        assert!(matches!(r.validate(), Err(CoreError::Shape(_))));
+        let r = Resize {
+            out_hw: (2, 2),
+            ratio: Some((f32::NAN, 1.0)),
+            ..r
+        };
+        assert!(matches!(r.validate(), Err(CoreError::InvalidArgument(_))));
+        let l = Linear {
+            rows: 1,
+            in_features: 3,
+            out_features: 2,
+            weight: vec![0.0; 5],
+            bias: vec![],
+            act: Act::None,
+            isa: Isa::Auto,
+        };
+        assert!(matches!(l.validate(), Err(CoreError::Shape(_))));
+    }
+}

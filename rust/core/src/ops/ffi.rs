@@ -121,3 +121,86 @@ kernels!(
     lc_op_global_maxpool_chw,
     lc_op_global_maxpool_hwc,
 );
+
+/// Mirror of `lc_copy_params`.
+#[repr(C)]
+pub struct LcCopyParams {
+    pub hw: usize,
+    pub n: usize,
+    pub src_c: usize,
+    pub src_off: usize,
+    pub dst_c: usize,
+    pub dst_off: usize,
+}
+
+/// Mirror of `lc_shuffle_params`.
+#[repr(C)]
+pub struct LcShuffleParams {
+    pub c: usize,
+    pub hw: usize,
+    pub groups: usize,
+}
+
+/// Mirror of `lc_pad_params`.
+#[repr(C)]
+pub struct LcPadParams {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub pb: usize,
+    pub pr: usize,
+    pub mode: c_int,
+    pub value: f32,
+}
+
+/// Mirror of `lc_softmax_params`.
+#[repr(C)]
+pub struct LcSoftmaxParams {
+    pub c: usize,
+    pub hw: usize,
+    pub isa: c_int,
+}
+
+/// Mirror of `lc_layernorm_params`.
+#[repr(C)]
+pub struct LcLayernormParams {
+    pub c: usize,
+    pub hw: usize,
+    pub eps: f32,
+    pub isa: c_int,
+}
+
+/// Mirror of `lc_resize_params`.
+#[repr(C)]
+pub struct LcResizeParams {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub rh: f32,
+    pub rw: f32,
+    pub mode: c_int,
+    pub coord: c_int,
+    pub nearest: c_int,
+    pub isa: c_int,
+}
+
+/// Mirror of `lc_linear_params`.
+#[repr(C)]
+pub struct LcLinearParams {
+    pub in_f: usize,
+    pub out_f: usize,
+    pub act: LcActivation,
+    pub isa: c_int,
+}
+
+kernels!(LcCopyParams: lc_op_copy_channels_chw, lc_op_copy_channels_hwc);
+kernels!(LcShuffleParams: lc_op_channel_shuffle_chw, lc_op_channel_shuffle_hwc);
+kernels!(LcPadParams: lc_op_pad_chw, lc_op_pad_hwc);
+kernels!(LcSoftmaxParams: lc_op_softmax_chw, lc_op_softmax_hwc);
+kernels!(LcLayernormParams: lc_op_layernorm_chw, lc_op_layernorm_hwc);
+kernels!(LcResizeParams: lc_op_resize_chw, lc_op_resize_hwc);
+kernels!(LcLinearParams: lc_op_linear);

@@ -10,7 +10,11 @@
 mod act;
 pub mod elementwise;
 mod ffi;
+pub mod linear;
+pub mod norm;
 pub mod pool;
+pub mod resize;
+pub mod tensor;
 
 use std::ffi::{c_int, CStr};
 use std::sync::OnceLock;
@@ -19,7 +23,11 @@ pub use crate::conv::{Isa, Layout};
 use crate::{CoreError, Result};
 pub use act::Act;
 pub use elementwise::{Affine, Binary, BinaryOp, Broadcast, Unary};
+pub use linear::Linear;
+pub use norm::{LayerNorm, Softmax};
 pub use pool::{GlobalPool, Pool2d, PoolKind};
+pub use resize::{CoordMode, NearestMode, Resize, ResizeMode};
+pub use tensor::{ChannelShuffle, CopyChannels, Pad, PadMode};
 
 /// An op's parameters: what it checks, what it produces and how it runs.
 pub trait Op {

@@ -1,0 +1,119 @@
+//! Normalisations over the channels of each pixel: [`Softmax`] (max-subtracted) and
+//! [`LayerNorm`] (ConvNeXt's channel layer-norm). A flat (n, f) tensor is c = f, h = w = 1.
+use super::ffi::{self, LcLayernormParams, LcSoftmaxParams};
+use super::{check_inputs, check_len, isa_code, per_image, Dims, Isa, Layout, Op};
+use crate::{CoreError, Result};
+
+/// Softmax over the channels of each pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Softmax {
+    pub dims: Dims,
+    pub layout: Layout,
+    pub isa: Isa,
+}
+
+impl Op for Softmax {
+    fn validate(&self) -> Result<()> {
+        self.dims.validate("softmax")
+    }
+
+    fn output(&self) -> Result<Dims> {
+        self.validate()?;
+        Ok(self.dims)
+    }
+
+    /// Inputs: `x`.
+    fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
+        let d = self.output()?;
+        check_inputs("softmax", inputs, &[d.len()?])?;
+        check_len("softmax", "output", output.len(), d.len()?)?;
+        let p = LcSoftmaxParams {
+            c: d.c,
+            hw: d.hw(),
+            isa: isa_code(self.isa)?,
+        };
+        let kernel: ffi::KernelFn<LcSoftmaxParams> = match self.layout {
+            Layout::Chw => ffi::lc_op_softmax_chw,
+            Layout::Hwc => ffi::lc_op_softmax_hwc,
+        };
+        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
+        // SAFETY: lengths checked.
+        unsafe {
+            per_image(
+                kernel,
+                &p,
+                d.n,
+                &[x],
+                &[d.image_len()],
+                o,
+                d.image_len(),
+                d.hw(),
+            )
+        };
+        Ok(())
+    }
+}
+
+/// Layer-norm over the channels of each pixel: `(x - mean) / sqrt(var + eps) * gamma + beta`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerNorm {
+    pub dims: Dims,
+    pub layout: Layout,
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub eps: f32,
+    pub isa: Isa,
+}
+
+impl Op for LayerNorm {
+    fn validate(&self) -> Result<()> {
+        self.dims.validate("layernorm")?;
+        check_len("layernorm", "gamma", self.gamma.len(), self.dims.c)?;
+        check_len("layernorm", "beta", self.beta.len(), self.dims.c)?;
+        if !self.eps.is_finite() || self.eps <= 0.0 {
+            return Err(CoreError::InvalidArgument(format!(
+                "layernorm: eps must be finite and > 0, got {}",
+                self.eps
+            )));
+        }
+        Ok(())
+    }
+
+    fn output(&self) -> Result<Dims> {
+        self.validate()?;
+        Ok(self.dims)
+    }
+
+    /// Inputs: `x`.
+    fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
+        let d = self.output()?;
+        check_inputs("layernorm", inputs, &[d.len()?])?;
+        check_len("layernorm", "output", output.len(), d.len()?)?;
+        let p = LcLayernormParams {
+            c: d.c,
+            hw: d.hw(),
+            eps: self.eps,
+            isa: isa_code(self.isa)?,
+        };
+        let kernel: ffi::KernelFn<LcLayernormParams> = match self.layout {
+            Layout::Chw => ffi::lc_op_layernorm_chw,
+            Layout::Hwc => ffi::lc_op_layernorm_hwc,
+        };
+        let ptrs = [inputs[0].as_ptr(), self.gamma.as_ptr(), self.beta.as_ptr()];
+        let o = output.as_mut_ptr();
+        // SAFETY: lengths checked (gamma and beta by validate).
+        unsafe {
+            per_image(
+                kernel,
+                &p,
+                d.n,
+                &ptrs,
+                &[d.image_len(), 0, 0],
+                o,
+                d.image_len(),
+                d.hw(),
+            )
+        };
+        Ok(())
+    }
+}
