@@ -50,7 +50,11 @@ TABLE_OPS = {
     **dict.fromkeys(("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "tanh"), "activation"),
     **dict.fromkeys(("add", "sub", "mul", "div"), "binary"),
     "batchnorm": "affine", "maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "global_avgpool",
+    "linear": "linear", "softmax": "softmax", "upsample": "resize", "concat": "copy_channels",
+    "slice": "copy_channels",
 }
+#: Ops that read their input in logical order (NCHW) whatever its producer's layout.
+LOGICAL_OPS = ("linear",)
 #: (name, op, layout or None) of every C op kernel.
 OP_KERNELS = tuple(_native.op_kernels())
 #: Ops whose layers run as views: no kernel, the output shares the input's bytes.
@@ -64,11 +68,10 @@ def kernel_names(op: str) -> tuple[str, ...]:
     """The kernels the runtime has for ``op`` (empty when it has none)."""
     if op == "conv":
         return tuple(p.name for p in P.PRIMITIVES)
-    if op in VIEW_OPS:
-        return (VIEW_OPS[op],)
+    views = (VIEW_OPS[op],) if op in VIEW_OPS else ()
     if op in TABLE_OPS:
-        return tuple(name for name, table_op, _ in OP_KERNELS if table_op == TABLE_OPS[op])
-    return ()
+        return views + tuple(name for name, table_op, _ in OP_KERNELS if table_op == TABLE_OPS[op])
+    return views
 
 
 def op_kernel(op: str, layout: str) -> str:
@@ -227,7 +230,7 @@ class _Planner:
                 self.add_conv(layer, fused, concat_slices.get((fused or [layer])[-1].name))
             elif layer.op == "concat":
                 self.add_concat(layer)
-            elif layer.op in ("flatten", "reshape"):
+            elif layer.op in ("flatten", "reshape") and self.reshape_is_view(layer):
                 self.add_reshape(layer)
             elif layer.op in TABLE_OPS and kernel_names(layer.op):
                 self.add_op(layer)
@@ -300,9 +303,8 @@ class _Planner:
     def add_concat(self, layer: Layer) -> None:
         views = [self.tensors.get(self.read_view(t)) for t in layer.inputs]
         if not all(v is not None and v.view_of is not None and v.view_of.tensor == layer.name for v in views):
-            raise UnsupportedOpError(f"layer {layer.name!r}: op 'concat' of {layer.inputs} needs a copy "
-                                     "kernel, which the runtime does not have yet (only channel concats "
-                                     "of conv outputs read by nothing else run, in place)")
+            self.add_op(layer)  # copies each input into its channels
+            return
         self.native[layer.name] = "chw"
         self.tensor(layer.name, layer.shape, "chw")
         self.steps.append(LayerStep(
@@ -313,12 +315,19 @@ class _Planner:
         """An op kernel step, in the layout of its full-size input (a (n, c, 1, 1) operand
         reads the same in either layout)."""
         full = [t for t in layer.inputs if self.graph.shape_of(t) == layer.shape] or layer.inputs
-        layout = self.native[full[0]]
+        layout: Layout
+        if len(layer.shape) != 4:
+            layout = "flat"
+        elif layer.op in LOGICAL_OPS:
+            layout = "chw"
+        else:
+            layout = self.native[full[0]]
+        order = "hwc" if layout == "hwc" else "chw"  # flat tensors are in logical order
 
         def read(t: str) -> str:
             shape = self.graph.shape_of(t)
             same_either_way = len(shape) == 4 and shape[2:] == (1, 1)
-            return t if same_either_way else self.read(t, layout)
+            return t if same_either_way else self.read(t, order)
 
         self.native[layer.name] = _layout_of(layer.shape, layout)
         self.tensor(layer.name, layer.shape, self.native[layer.name])
@@ -332,11 +341,11 @@ class _Planner:
         variant = f"{tensor}@chw"
         return variant if variant in self.tensors and self.tensors[variant].view_of else tensor
 
+    def reshape_is_view(self, layer: Layer) -> bool:
+        return layer.inputs[0] not in self.graph.inputs
+
     def add_reshape(self, layer: Layer) -> None:
         x = self.read(layer.inputs[0], "chw")
-        if x in self.graph.inputs:
-            raise UnsupportedOpError(f"layer {layer.name!r}: op {layer.op!r} of a graph input needs a copy "
-                                     "kernel, which the runtime does not have yet")
         parent = self.tensors[x].view_of
         root = View(parent.tensor, parent.channel_offset) if parent else View(x, 0)
         layout = _layout_of(layer.shape, "chw")

@@ -86,7 +86,7 @@ impl Executor {
             if !step.writes() {
                 continue; // views: their data is in place already
             }
-            let mut inputs: Vec<Loc> = step.inputs().iter().map(|t| locs[t.as_str()]).collect();
+            let inputs: Vec<Loc> = step.inputs().iter().map(|t| locs[t.as_str()]).collect();
             let output = locs[step.output()];
             if inputs.is_empty() || inputs.iter().any(|x| x.batch != output.batch) {
                 return Err(plan_err(format!("{}: no input, or batch sizes differ", step.output())));
@@ -118,17 +118,14 @@ impl Executor {
                     kernel
                 }
                 Step::Layer(s) => {
-                    let (op, swap) = op_step(&plan, s, weights)?;
-                    if swap {
-                        inputs.reverse();
-                    }
+                    let op = op_step(&plan, s, weights)?;
                     if !output.contiguous() || inputs.iter().any(|x| !x.contiguous()) {
                         return Err(plan_err(format!(
                             "layer {:?}: op kernels read and write whole batches, not strided views",
                             s.layer
                         )));
                     }
-                    if inputs.len() + op.consts.len() > 2 {
+                    if op.parts.iter().any(|p| p.inputs.len() + p.consts.len() > 2) {
                         return Err(plan_err(format!("layer {:?}: an op reads at most two operands", s.layer)));
                     }
                     Kernel::Op(op)
@@ -327,20 +324,23 @@ fn run_step(step: &ExecStep, arena: *mut f32, inputs: &[&[f32]], workspace: &mut
                 transform(*kind, xs, ys, *c, *h, *w)?;
             }
         }
-        Kernel::Op(OpStep { op, consts }) => {
-            // Binary ops read two tensors, or one and a constant; the rest one.
-            let mut xs: [&[f32]; 2] = [&[], &[]];
-            let mut k = 0;
-            for l in &step.inputs {
-                xs[k] = unsafe { slice(arena, inputs, l, 0, l.batch) };
-                k += 1;
+        Kernel::Op(OpStep { parts }) => {
+            for part in parts {
+                // Binary ops read two tensors, or one and a constant; the rest one.
+                let mut xs: [&[f32]; 2] = [&[], &[]];
+                let mut k = 0;
+                for &i in &part.inputs {
+                    let l = &step.inputs[i];
+                    xs[k] = unsafe { slice(arena, inputs, l, 0, l.batch) };
+                    k += 1;
+                }
+                for c in &part.consts {
+                    xs[k] = c;
+                    k += 1;
+                }
+                let ys = unsafe { slice_mut(arena, y, 0, y.batch) };
+                part.op.run(&xs[..k], ys)?;
             }
-            for c in consts {
-                xs[k] = c;
-                k += 1;
-            }
-            let ys = unsafe { slice_mut(arena, y, 0, y.batch) };
-            op.run(&xs[..k], ys)?;
         }
     }
     Ok(())

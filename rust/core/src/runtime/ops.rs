@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::plan::{LayerStep, Plan};
 use crate::ops::{
-    kernels, Act, Affine, Binary, BinaryOp, Broadcast, Dims, GlobalPool, Layout, Op, Pool2d, PoolKind, Unary,
+    kernels, Act, Affine, Binary, BinaryOp, Broadcast, CoordMode, CopyChannels, Dims, GlobalPool, Layout, Linear,
+    NearestMode, Op, Pool2d, PoolKind, Resize, ResizeMode, Softmax, Unary,
 };
 use crate::conv::Isa;
 use crate::{CoreError, Result};
@@ -15,10 +16,18 @@ fn plan_err(msg: impl Into<String>) -> CoreError {
     CoreError::Plan(msg.into())
 }
 
-/// An op driver with the weights it reads as extra inputs (a binary op's constant).
-pub struct OpStep {
+/// One op driver call of a step: the step inputs it reads (by index, in the driver's order)
+/// and the weights it reads as further inputs (a binary op's constant).
+pub struct Part {
     pub op: Box<dyn Op + Send + Sync>,
+    pub inputs: Vec<usize>,
     pub consts: Vec<Vec<f32>>,
+}
+
+/// The driver calls of one step, in order: one for most ops, one per input for a concat
+/// (each copies its channels into the output).
+pub struct OpStep {
+    pub parts: Vec<Part>,
 }
 
 /// The C op-table op that computes graph op `op`.
@@ -27,6 +36,10 @@ pub fn table_op(op: &str) -> Option<&'static str> {
         "relu" | "clip" | "sigmoid" | "hardsigmoid" | "hardswish" | "silu" | "tanh" => "activation",
         "add" | "sub" | "mul" | "div" => "binary",
         "batchnorm" => "affine",
+        "linear" => "linear",
+        "softmax" => "softmax",
+        "upsample" => "resize",
+        "concat" | "slice" => "copy_channels",
         "maxpool" => "maxpool",
         "avgpool" => "avgpool",
         "global_avgpool" => "global_avgpool",
@@ -111,10 +124,9 @@ fn weight(weights: &HashMap<String, &[f32]>, layer: &str, key: &str, len: usize)
     Ok(w.to_vec())
 }
 
-/// The op driver of layer step `s`, checked: its kernel in the op table for its op and
-/// layout, its output dims those of the step's output tensor. `swap` is set when the step's
-/// inputs run in the other order (the broadcast operand first).
-pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) -> Result<(OpStep, bool)> {
+/// The op driver calls of layer step `s`, checked: its kernel in the op table for its op
+/// and layout, its output dims those of the step's output tensor.
+pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) -> Result<OpStep> {
     let l = &s.layer;
     let table = table_op(&s.op)
         .ok_or_else(|| CoreError::Unsupported(format!("layer {l:?}: op {:?} has no kernel in the runtime", s.op)))?;
@@ -130,20 +142,21 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
     }
     let out = plan.tensor(&s.output)?;
     let shapes: Vec<&[usize]> = s.inputs.iter().map(|t| plan.tensor(t).map(|t| t.shape.as_slice())).collect::<Result<_>>()?;
+    // chw and flat tensors are both in logical order; a (n, c, 1, 1) tensor reads the same
+    // in either layout
+    let order = |layout: &str| if layout == "hwc" { "hwc" } else { "chw" };
     for t in s.inputs.iter().chain([&s.output]) {
-        let t_layout = &plan.tensor(t)?.layout;
-        if t_layout != &s.layout && !(t_layout == "flat" && s.layout == "chw") {
-            // a (n, c, 1, 1) operand reads the same in either layout
-            let shape = &plan.tensor(t)?.shape;
-            if !(shape.len() == 4 && shape[2] == 1 && shape[3] == 1) {
-                return Err(plan_err(format!("layer {l:?}: tensor {t:?} is {t_layout}, the step runs {}", s.layout)));
-            }
+        let tp = plan.tensor(t)?;
+        let either = tp.shape.len() == 4 && tp.shape[2] == 1 && tp.shape[3] == 1;
+        if order(&tp.layout) != order(&s.layout) && !either {
+            return Err(plan_err(format!("layer {l:?}: tensor {t:?} is {}, the step runs {}", tp.layout, s.layout)));
         }
     }
     let isa = Isa::parse(&s.isa).map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
     let d = dims(&out.shape);
     let mut consts = Vec::new();
-    let mut swap = false;
+    let mut order: Vec<usize> = (0..s.inputs.len()).collect();
+    let unsupported = |why: &str| CoreError::Unsupported(format!("layer {l:?}: {} {why}", s.op));
     let op: Box<dyn Op + Send + Sync> = match table {
         "activation" => Box::new(Unary { len: d.len()?, act: activation(s)?, isa }),
         "binary" => {
@@ -164,7 +177,7 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
                 }
                 [a, b] if a == out.shape.as_slice() => (b.to_vec(), false),
                 [a, b] if b == out.shape.as_slice() => {
-                    swap = true;
+                    order.reverse();
                     (a.to_vec(), true)
                 }
                 _ => return Err(CoreError::Unsupported(format!("layer {l:?}: {} of shapes {shapes:?} broadcasts both inputs", s.op))),
@@ -198,15 +211,100 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
                 isa,
             })
         }
-        _ => {
+        "global_avgpool" => {
             let x = shapes.first().copied().unwrap_or(&[]);
             Box::new(GlobalPool { kind: PoolKind::Avg, dims: dims(x), layout, isa })
         }
+        "linear" => {
+            let w = s.weights.get("weight").filter(|w| w.len() == 2).ok_or_else(|| unsupported("needs a 2-D weight"))?;
+            let (out_f, in_f) = (w[0], w[1]);
+            let x = shapes.first().copied().unwrap_or(&[]);
+            if x.last() != Some(&in_f) {
+                return Err(plan_err(format!("layer {l:?}: input {x:?} does not end in {in_f} features")));
+            }
+            let bias = if s.weights.contains_key("bias") { weight(weights, l, "bias", out_f)? } else { Vec::new() };
+            Box::new(Linear {
+                rows: x.iter().product::<usize>() / in_f,
+                in_features: in_f,
+                out_features: out_f,
+                weight: weight(weights, l, "weight", out_f * in_f)?,
+                bias,
+                act: Act::None,
+                isa,
+            })
+        }
+        "softmax" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            let axis = s.attrs.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+            let axis = if axis < 0 { axis + x.len() as i64 } else { axis };
+            // over the channels of each pixel: axis 1 of NCHW, or the features of (n, f)
+            if axis != 1 || !(x.len() == 4 || x.len() == 2) {
+                return Err(unsupported(&format!("over axis {axis} of a {}-D tensor has no kernel", x.len())));
+            }
+            Box::new(Softmax { dims: d, layout, isa })
+        }
+        "resize" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            let size = ints::<2>(&s.attrs, "size", l)?;
+            let mode = s.attrs.get("mode").and_then(Value::as_str).unwrap_or("");
+            let (mode, coord) = match mode {
+                "nearest" => (ResizeMode::Nearest(NearestMode::Floor), CoordMode::Asymmetric),
+                "bilinear" if flag(&s.attrs, "align_corners") => (ResizeMode::Linear, CoordMode::AlignCorners),
+                "bilinear" => (ResizeMode::Linear, CoordMode::HalfPixel),
+                other => return Err(unsupported(&format!("mode {other:?}"))),
+            };
+            Box::new(Resize { dims: dims(x), layout, out_hw: (size[0], size[1]), mode, coord, ratio: None, isa })
+        }
+        _ => return copy_parts(s, &shapes, &out.shape, layout),
     };
     op.validate().map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
     let got = op.output().map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
     if got.len()? != d.len()? {
         return Err(plan_err(format!("layer {l:?}: the op gives {got}, the plan's output is {:?}", out.shape)));
     }
-    Ok((OpStep { op, consts }, swap))
+    Ok(OpStep { parts: vec![Part { op, inputs: order, consts }] })
+}
+
+/// Concat and slice along the channels (axis 1 of a 4-D tensor, the features of a 2-D one):
+/// one channel copy per input.
+fn copy_parts(s: &LayerStep, shapes: &[&[usize]], out: &[usize], layout: Layout) -> Result<OpStep> {
+    let l = &s.layer;
+    let axis = s.attrs.get("axis").and_then(Value::as_i64).unwrap_or(0);
+    let axis = if axis < 0 { axis + out.len() as i64 } else { axis };
+    if axis != 1 || !(out.len() == 4 || out.len() == 2) {
+        return Err(CoreError::Unsupported(format!(
+            "layer {l:?}: {} along axis {axis} of a {}-D tensor has no kernel (channels only)",
+            s.op,
+            out.len()
+        )));
+    }
+    let o = dims(out);
+    let copy = |x: &[usize], src_offset: usize, dst_offset: usize, channels: usize| -> Result<Part> {
+        let xd = dims(x);
+        let op = CopyChannels {
+            n: o.n, h: o.h, w: o.w, layout, channels, src_c: xd.c, src_offset, dst_c: o.c, dst_offset,
+        };
+        op.validate().map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+        Ok(Part { op: Box::new(op), inputs: Vec::new(), consts: Vec::new() })
+    };
+    let mut parts = Vec::new();
+    if s.op == "slice" {
+        let start = s.attrs.get("start").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let mut part = copy(shapes[0], start, 0, o.c)?;
+        part.inputs = vec![0];
+        parts.push(part);
+    } else {
+        let mut offset = 0;
+        for (i, x) in shapes.iter().enumerate() {
+            let c = dims(x).c;
+            let mut part = copy(x, 0, offset, c)?;
+            part.inputs = vec![i];
+            parts.push(part);
+            offset += c;
+        }
+        if offset != o.c {
+            return Err(plan_err(format!("layer {l:?}: inputs hold {offset} channels, the output {}", o.c)));
+        }
+    }
+    Ok(OpStep { parts })
 }
