@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -104,7 +103,7 @@ def fused_activation(layers: Sequence[Layer]) -> str | None:
 
 # -- measurement -------------------------------------------------------------------------------
 
-_TIMES: dict[tuple[str, P.ConvSpec, int, str, int], float] = {}
+_TIMES: dict[tuple[str, P.ConvSpec, int, P.Isa, int], float] = {}
 _TRANSFORM_TIMES: dict[tuple[int, ...], float] = {}
 RUNS = 3
 
@@ -120,14 +119,14 @@ def _best_of(fn: object, runs: int = RUNS) -> float:
     return best
 
 
-def conv_seconds(prim: P.Primitive, spec: P.ConvSpec, batch: int, isa: str, threads: int) -> float:
+def conv_seconds(prim: P.Primitive, spec: P.ConvSpec, batch: int, isa: P.Isa, threads: int) -> float:
     """Seconds ``prim`` takes for ``batch`` images of ``spec`` (best of a few runs; cached)."""
     key = (prim.name, spec, batch, isa, threads)
     if key not in _TIMES:
         rng = np.random.default_rng(0)
         w = rng.standard_normal((spec.out_channels, spec.in_channels // spec.groups, *spec.kernel),
                                 dtype=np.float32)
-        packed = prim.pack(w, None, spec=spec, isa=isa)  # type: ignore[arg-type]
+        packed = prim.pack(w, None, spec=spec, isa=isa)
         shape = (batch, spec.in_channels, spec.height, spec.width) if prim.layout == "chw" \
             else (batch, spec.height, spec.width, spec.in_channels)
         x = rng.standard_normal(shape, dtype=np.float32)
@@ -147,23 +146,12 @@ def transform_seconds(shape: tuple[int, ...]) -> float:
 # -- planning ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Node:
-    """One step being planned: a layer (with its fused readers) or a view op."""
-
-    layer: Layer
-    fused: list[Layer]
-    kernel: str
-    layout: Layout
-    activation: str = "none"
-
-
 def _layout_of(shape: tuple[int, ...], want: str) -> Layout:
     return ("chw" if want == "chw" else "hwc") if len(shape) == 4 else "flat"
 
 
 class _Planner:
-    def __init__(self, graph: Graph, threads: int, isa: str, kernels: Mapping[str, str]) -> None:
+    def __init__(self, graph: Graph, threads: int, isa: P.Isa, kernels: Mapping[str, str]) -> None:
         self.graph, self.threads, self.isa, self.kernels = graph, threads, isa, dict(kernels)
         self.users = graph.consumers()
         self.layers = {layer.name: layer for layer in graph.layers}
@@ -273,18 +261,19 @@ class _Planner:
         if view is not None and prim.layout == "hwc" and layer.name not in self.kernels:
             prim = self.choose_chw(layer, prim)
         out = (fused or [layer])[-1].name
+        layout: Layout = "hwc" if prim.layout == "hwc" else "chw"
         activation = fused_activation(fused) or "none"
         spec = P.spec_from_layer(self.graph, layer)
         isa = self.isa
         hwc_view = view is not None and prim.layout == "hwc"
-        self.native[out] = prim.layout  # type: ignore[assignment]
-        self.tensor(out, layer.shape, prim.layout, None if hwc_view else view)  # type: ignore[arg-type]
+        self.native[out] = layout
+        self.tensor(out, layer.shape, layout, None if hwc_view else view)
         self.steps.append(LayerStep(
-            layer=layer.name, op="conv", kernel=prim.name, layout=prim.layout, isa=isa,  # type: ignore[arg-type]
-            inputs=[self.read(x, prim.layout)], output=out, fused=[f.name for f in fused],
+            layer=layer.name, op="conv", kernel=prim.name, layout=layout, isa=isa,
+            inputs=[self.read(x, layout)], output=out, fused=[f.name for f in fused],
             activation=activation, attrs=plain(layer.attrs),
             weights={k: list(w.shape) for k, w in layer.weights.items()},
-            workspace_bytes=prim.workspace_bytes(spec, isa), packed_bytes=prim.packed_bytes(spec, isa)))  # type: ignore[arg-type]
+            workspace_bytes=prim.workspace_bytes(spec, isa), packed_bytes=prim.packed_bytes(spec, isa)))
         if hwc_view:  # the transform back to chw writes the concat's slice
             assert view is not None
             self.tensor(f"{out}@chw", layer.shape, "chw", view)
@@ -378,12 +367,11 @@ class _Planner:
             [self.tensors[n].bytes for n in roots], first, last, [None] * len(roots))
         for n, off in zip(roots, offsets):
             self.tensors[n].offset = off
-        for t in self.tensors.values():
-            if t.view_of is not None:
-                parent = self.tensors[t.view_of.tensor]
-                inner = math.prod(parent.shape[2:])
+        for tp in self.tensors.values():
+            if tp.view_of is not None:
+                parent = self.tensors[tp.view_of.tensor]
                 assert parent.offset is not None
-                t.offset = parent.offset + 4 * t.view_of.channel_offset * inner
+                tp.offset = parent.offset + 4 * tp.view_of.channel_offset * math.prod(parent.shape[2:])
         layer_steps = [s for s in self.steps if isinstance(s, LayerStep)]
         workspace = max((-(-s.workspace_bytes // ALIGN) * ALIGN * self.threads for s in layer_steps), default=0)
         return Plan(
@@ -393,7 +381,7 @@ class _Planner:
             packed_bytes=sum(s.packed_bytes for s in layer_steps))
 
 
-def default_plan(graph: Graph, threads: int = 1, *, isa: str = "auto",
+def default_plan(graph: Graph, threads: int = 1, *, isa: P.Isa = "auto",
                  kernels: Mapping[str, str] | None = None) -> Plan:
     """The default plan of ``graph`` for ``threads`` threads (see the module docstring).
     ``kernels`` forces a primitive per conv layer by name (PlanError if it does not apply)."""

@@ -60,9 +60,9 @@ proptest! {
         });
         if let Some((i, j)) = clash {
             let mut offsets = arena.offsets.clone();
-            for k in 0..ts.len() {
+            for (k, offset) in offsets.iter_mut().enumerate() {
                 if root(&ts, k) == j {
-                    offsets[k] = arena.offsets[i];
+                    *offset = arena.offsets[i];
                 }
             }
             let total = arena.total + ts.iter().map(|t| t.bytes + ALIGN).sum::<usize>();

@@ -73,10 +73,13 @@ fn roots(tensors: &[ArenaTensor]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+/// An allocation: aligned size and (first, last) step of its lifetime.
+type Allocation = (usize, (usize, usize));
+
 /// Allocations (one per alias root): aligned size and union lifetime, by root index.
-fn allocations(tensors: &[ArenaTensor]) -> Result<(Vec<usize>, Vec<(usize, (usize, usize))>)> {
+fn allocations(tensors: &[ArenaTensor]) -> Result<(Vec<usize>, Vec<Allocation>)> {
     let roots = roots(tensors)?;
-    let mut alloc: Vec<(usize, (usize, usize))> =
+    let mut alloc: Vec<Allocation> =
         tensors.iter().map(|_| (0, (usize::MAX, 0))).collect();
     for (t, &r) in tensors.iter().zip(&roots) {
         let a = &mut alloc[r];
@@ -126,7 +129,7 @@ pub fn plan(tensors: &[ArenaTensor]) -> Result<Arena> {
 /// The largest total of aligned allocation sizes live at one step: no placement is smaller.
 pub fn lower_bound(tensors: &[ArenaTensor]) -> Result<usize> {
     let (roots, alloc) = allocations(tensors)?;
-    let live: Vec<(usize, (usize, usize))> = (0..tensors.len())
+    let live: Vec<Allocation> = (0..tensors.len())
         .filter(|&i| roots[i] == i)
         .map(|i| alloc[i])
         .collect();

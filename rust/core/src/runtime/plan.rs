@@ -75,7 +75,7 @@ pub struct TransformStep {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Step {
-    Layer(LayerStep),
+    Layer(Box<LayerStep>),
     Transform(TransformStep),
 }
 
@@ -151,6 +151,9 @@ impl Loc {
     }
 }
 
+/// The step writing each tensor, and the steps reading it.
+type Dataflow<'a> = (HashMap<&'a str, usize>, HashMap<&'a str, Vec<usize>>);
+
 fn elems(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
@@ -214,7 +217,7 @@ impl Plan {
                 )));
             }
             let batch = t.shape[0];
-            let image = if batch == 0 { 0 } else { n / batch };
+            let image = n.checked_div(batch).unwrap_or(0);
             let input = self.inputs.iter().position(|i| i == name);
             let loc = match (input, t.offset, &t.view_of) {
                 (Some(i), None, None) => Loc { input: Some(i), start: 0, stride: image, image, batch },
@@ -272,7 +275,7 @@ impl Plan {
         if p.shape[0] != batch || p.layout == "hwc" && (v.channel_offset != 0 || t.bytes != p.bytes) {
             return Err(bad("batch sizes differ, or a part of an hwc tensor is not contiguous"));
         }
-        let p_image = if batch == 0 { 0 } else { elems(&p.shape).unwrap_or(0) / batch };
+        let p_image = elems(&p.shape).unwrap_or(0).checked_div(batch).unwrap_or(0);
         let inner = elems(p.shape.get(2..).unwrap_or(&[])).unwrap_or(0);
         let begin = v.channel_offset.saturating_mul(inner);
         let p_off = p.offset.unwrap_or(0);
@@ -288,7 +291,7 @@ impl Plan {
 
     /// The step that writes each tensor and the steps that read it; every tensor written
     /// once, before it is read.
-    fn dataflow(&self) -> Result<(HashMap<&str, usize>, HashMap<&str, Vec<usize>>)> {
+    fn dataflow(&self) -> Result<Dataflow<'_>> {
         let mut writer: HashMap<&str, usize> = HashMap::new();
         let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, step) in self.steps.iter().enumerate() {

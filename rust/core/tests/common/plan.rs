@@ -27,7 +27,9 @@ pub fn weights() -> Vec<(String, Vec<f32>)> {
     ]
 }
 
-fn conv_step(layer: &str, kernel: &str, layout: &str, input: &str, output: &str, c: usize, k: usize, act: &str) -> Value {
+/// A 3x3 conv step with pads 1 from `io` (input, output), `ck` (in, out) channels.
+fn conv_step(layer: &str, kernel: &str, layout: &str, io: [&str; 2], ck: [usize; 2], act: &str) -> Value {
+    let ([input, output], [c, k]) = (io, ck);
     json!({"kind": "layer", "layer": layer, "op": "conv", "kernel": kernel, "layout": layout, "isa": "auto",
            "inputs": [input], "output": output, "fused": if act == "none" { json!([]) } else { json!(["r1"]) },
            "activation": act,
@@ -52,9 +54,9 @@ pub fn plan(threads: usize) -> Value {
             "c2@chw": t(C_OUT, "chw", json!(mid)),
         },
         "steps": [
-            conv_step("c1", "direct_chw", "chw", "x", "r1", C_IN, C_MID, "relu"),
+            conv_step("c1", "direct_chw", "chw", ["x", "r1"], [C_IN, C_MID], "relu"),
             {"kind": "transform", "transform": "chw_to_hwc", "inputs": ["r1"], "output": "r1@hwc"},
-            conv_step("c2", "im2row_hwc", "hwc", "r1@hwc", "c2", C_MID, C_OUT, "none"),
+            conv_step("c2", "im2row_hwc", "hwc", ["r1@hwc", "c2"], [C_MID, C_OUT], "none"),
             {"kind": "transform", "transform": "hwc_to_chw", "inputs": ["c2"], "output": "c2@chw"},
         ],
         "arena_bytes": 2 * mid, "workspace_bytes": 0, "packed_bytes": 0
