@@ -169,6 +169,38 @@ unsafe fn per_image<P>(
     }
 }
 
+/// The tail of every single-input op: checks `inputs` (one tensor of dims `x`) and `output`
+/// (dims `out`), then runs `kernel` on each image, all `units` units.
+///
+/// # Safety
+/// `p` must describe images of `x` and `out` (the kernel reads and writes by its sizes).
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_single<P>(
+    op: &str,
+    kernel: ffi::KernelFn<P>,
+    p: &P,
+    x: Dims,
+    out: Dims,
+    units: usize,
+    inputs: &[&[f32]],
+    output: &mut [f32],
+) -> Result<()> {
+    check_inputs(op, inputs, &[x.len()?])?;
+    check_len(op, "output", output.len(), out.len()?)?;
+    let (src, dst) = (inputs[0].as_ptr(), output.as_mut_ptr());
+    per_image(
+        kernel,
+        p,
+        x.n,
+        &[src],
+        &[x.image_len()],
+        dst,
+        out.image_len(),
+        units,
+    );
+    Ok(())
+}
+
 /// One entry of the C op kernel table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kernel {

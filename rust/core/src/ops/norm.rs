@@ -1,7 +1,7 @@
 //! Normalisations over the channels of each pixel: [`Softmax`] (max-subtracted) and
 //! [`LayerNorm`] (ConvNeXt's channel layer-norm). A flat (n, f) tensor is c = f, h = w = 1.
 use super::ffi::{self, LcLayernormParams, LcSoftmaxParams};
-use super::{check_inputs, check_len, isa_code, per_image, Dims, Isa, Layout, Op};
+use super::{check_inputs, check_len, isa_code, per_image, run_single, Dims, Isa, Layout, Op};
 use crate::{CoreError, Result};
 
 /// Softmax over the channels of each pixel.
@@ -25,8 +25,6 @@ impl Op for Softmax {
     /// Inputs: `x`.
     fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
         let d = self.output()?;
-        check_inputs("softmax", inputs, &[d.len()?])?;
-        check_len("softmax", "output", output.len(), d.len()?)?;
         let p = LcSoftmaxParams {
             c: d.c,
             hw: d.hw(),
@@ -36,21 +34,8 @@ impl Op for Softmax {
             Layout::Chw => ffi::lc_op_softmax_chw,
             Layout::Hwc => ffi::lc_op_softmax_hwc,
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: lengths checked.
-        unsafe {
-            per_image(
-                kernel,
-                &p,
-                d.n,
-                &[x],
-                &[d.image_len()],
-                o,
-                d.image_len(),
-                d.hw(),
-            )
-        };
-        Ok(())
+        unsafe { run_single("softmax", kernel, &p, d, d, d.hw(), inputs, output) }
     }
 }
 

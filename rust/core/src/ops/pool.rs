@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 
 use super::ffi::{self, LcGlobalPoolParams, LcPoolParams};
-use super::{check_inputs, check_len, isa_code, per_image, Dims, Isa, Layout, Op};
+use super::{isa_code, run_single, Dims, Isa, Layout, Op};
 use crate::{CoreError, Result};
 
 /// What a window reduces to.
@@ -162,8 +162,6 @@ impl Op for Pool2d {
     fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
         let out = self.output()?;
         let name = self.name();
-        check_inputs(name, inputs, &[self.dims.len()?])?;
-        check_len(name, "output", output.len(), out.len()?)?;
         let d = &self.dims;
         let [pt, pl, pb, pr] = self.pads;
         let p = LcPoolParams {
@@ -191,22 +189,9 @@ impl Op for Pool2d {
             (PoolKind::Avg, Layout::Chw) => (ffi::lc_op_avgpool_chw, d.c),
             (PoolKind::Avg, Layout::Hwc) => (ffi::lc_op_avgpool_hwc, out.h),
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: lengths checked against dims and the output size output_hw computed, whose
         // windows each reach an input pixel where the kernel needs one.
-        unsafe {
-            per_image(
-                kernel,
-                &p,
-                d.n,
-                &[x],
-                &[d.image_len()],
-                o,
-                out.image_len(),
-                units,
-            )
-        };
-        Ok(())
+        unsafe { run_single(name, kernel, &p, self.dims, out, units, inputs, output) }
     }
 }
 
@@ -248,8 +233,6 @@ impl Op for GlobalPool {
             PoolKind::Avg => "global_avgpool",
         };
         let d = &self.dims;
-        check_inputs(name, inputs, &[d.len()?])?;
-        check_len(name, "output", output.len(), out.len()?)?;
         let p = LcGlobalPoolParams {
             c: d.c,
             hw: d.hw(),
@@ -261,9 +244,7 @@ impl Op for GlobalPool {
             (PoolKind::Avg, Layout::Chw) => ffi::lc_op_global_avgpool_chw,
             (PoolKind::Avg, Layout::Hwc) => ffi::lc_op_global_avgpool_hwc,
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: x holds n images of c*h*w, the output n of c.
-        unsafe { per_image(kernel, &p, d.n, &[x], &[d.image_len()], o, d.c, d.c) };
-        Ok(())
+        unsafe { run_single(name, kernel, &p, *d, out, d.c, inputs, output) }
     }
 }

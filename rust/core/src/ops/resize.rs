@@ -2,7 +2,7 @@
 //! (PyTorch's `nearest` is asymmetric + floor, `nearest-exact` half-pixel + round-prefer-ceil,
 //! `bilinear` half-pixel (pytorch_half_pixel) or align-corners).
 use super::ffi::{self, LcResizeParams};
-use super::{check_inputs, check_len, isa_code, per_image, Dims, Isa, Layout, Op};
+use super::{isa_code, run_single, Dims, Isa, Layout, Op};
 use crate::{CoreError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +79,6 @@ impl Op for Resize {
     fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
         self.validate()?;
         let (d, out) = (&self.dims, self.output()?);
-        check_inputs("resize", inputs, &[d.len()?])?;
-        check_len("resize", "output", output.len(), out.len()?)?;
         let (rh, rw) = self.ratios();
         let (mode, nearest) = match self.mode {
             ResizeMode::Linear => (1, 0),
@@ -103,20 +101,7 @@ impl Op for Resize {
             Layout::Chw => (ffi::lc_op_resize_chw, d.c),
             Layout::Hwc => (ffi::lc_op_resize_hwc, out.h),
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: lengths checked; the kernel clamps every source index into the image.
-        unsafe {
-            per_image(
-                kernel,
-                &p,
-                d.n,
-                &[x],
-                &[d.image_len()],
-                o,
-                out.image_len(),
-                units,
-            )
-        };
-        Ok(())
+        unsafe { run_single("resize", kernel, &p, *d, out, units, inputs, output) }
     }
 }

@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 
 use super::ffi::{self, LcCopyParams, LcPadParams, LcShuffleParams};
-use super::{check_inputs, check_len, per_image, Dims, Layout, Op};
+use super::{run_single, Dims, Layout, Op};
 use crate::{CoreError, Result};
 
 /// Copies channels `[src_offset, src_offset + channels)` of `src` (n, src_c, h, w) into
@@ -48,8 +48,6 @@ impl Op for CopyChannels {
     fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
         let out = self.output()?;
         let src = Dims::new(self.n, self.src_c, self.h, self.w);
-        check_inputs("copy_channels", inputs, &[src.len()?])?;
-        check_len("copy_channels", "output", output.len(), out.len()?)?;
         let hw = src.hw();
         let p = LcCopyParams {
             hw,
@@ -63,21 +61,8 @@ impl Op for CopyChannels {
             Layout::Chw => (ffi::lc_op_copy_channels_chw, self.channels),
             Layout::Hwc => (ffi::lc_op_copy_channels_hwc, hw),
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: both tensors' lengths checked; the channel ranges fit (validate).
-        unsafe {
-            per_image(
-                kernel,
-                &p,
-                self.n,
-                &[x],
-                &[src.image_len()],
-                o,
-                out.image_len(),
-                units,
-            )
-        };
-        Ok(())
+        unsafe { run_single("copy_channels", kernel, &p, src, out, units, inputs, output) }
     }
 }
 
@@ -110,8 +95,6 @@ impl Op for ChannelShuffle {
     /// Inputs: `x`.
     fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
         let d = self.output()?;
-        check_inputs("channel_shuffle", inputs, &[d.len()?])?;
-        check_len("channel_shuffle", "output", output.len(), d.len()?)?;
         let p = LcShuffleParams {
             c: d.c,
             hw: d.hw(),
@@ -121,21 +104,8 @@ impl Op for ChannelShuffle {
             Layout::Chw => (ffi::lc_op_channel_shuffle_chw, d.c),
             Layout::Hwc => (ffi::lc_op_channel_shuffle_hwc, d.hw()),
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: lengths checked; groups divide c.
-        unsafe {
-            per_image(
-                kernel,
-                &p,
-                d.n,
-                &[x],
-                &[d.image_len()],
-                o,
-                d.image_len(),
-                units,
-            )
-        };
-        Ok(())
+        unsafe { run_single("channel_shuffle", kernel, &p, d, d, units, inputs, output) }
     }
 }
 
@@ -195,8 +165,6 @@ impl Op for Pad {
     fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
         let out = self.output()?;
         let d = &self.dims;
-        check_inputs("pad", inputs, &[d.len()?])?;
-        check_len("pad", "output", output.len(), out.len()?)?;
         let [pt, pl, pb, pr] = self.pads;
         let (mode, value): (c_int, f32) = match self.mode {
             PadMode::Constant(v) => (0, v),
@@ -218,20 +186,7 @@ impl Op for Pad {
             Layout::Chw => (ffi::lc_op_pad_chw, d.c),
             Layout::Hwc => (ffi::lc_op_pad_hwc, out.h),
         };
-        let (x, o) = (inputs[0].as_ptr(), output.as_mut_ptr());
         // SAFETY: lengths checked; reflect pads are smaller than the image (validate).
-        unsafe {
-            per_image(
-                kernel,
-                &p,
-                d.n,
-                &[x],
-                &[d.image_len()],
-                o,
-                out.image_len(),
-                units,
-            )
-        };
-        Ok(())
+        unsafe { run_single("pad", kernel, &p, *d, out, units, inputs, output) }
     }
 }
