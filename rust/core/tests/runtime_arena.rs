@@ -1,22 +1,42 @@
 //! The arena planner: no two tensors live at the same time overlap, the total is at least the
 //! lower bound, in-place tensors share their root's memory; and the plan check refuses
 //! placements that break those rules.
-use leanconv_core::runtime::arena::{find_conflict, lower_bound, plan, ArenaTensor, Conflict, ALIGN};
+use leanconv_core::runtime::arena::{
+    find_conflict, lower_bound, plan, ArenaTensor, Conflict, ALIGN,
+};
 use proptest::prelude::*;
 
 fn tensors() -> impl Strategy<Value = Vec<ArenaTensor>> {
-    prop::collection::vec((1usize..5000, 0usize..12, 0usize..6, any::<bool>(), any::<prop::sample::Index>()), 1..24)
-        .prop_map(|raw| {
-            let mut out: Vec<ArenaTensor> = Vec::new();
-            for (bytes, first, len, alias, pick) in raw {
-                // An in-place tensor starts at the step where the tensor it overwrites is last
-                // read (an element-wise step reading its input for the last time).
-                let alias_of = if alias && !out.is_empty() { Some(pick.index(out.len())) } else { None };
-                let first = alias_of.map_or(first, |a| out[a].last);
-                out.push(ArenaTensor { bytes, first, last: first + len, alias_of });
-            }
-            out
-        })
+    prop::collection::vec(
+        (
+            1usize..5000,
+            0usize..12,
+            0usize..6,
+            any::<bool>(),
+            any::<prop::sample::Index>(),
+        ),
+        1..24,
+    )
+    .prop_map(|raw| {
+        let mut out: Vec<ArenaTensor> = Vec::new();
+        for (bytes, first, len, alias, pick) in raw {
+            // An in-place tensor starts at the step where the tensor it overwrites is last
+            // read (an element-wise step reading its input for the last time).
+            let alias_of = if alias && !out.is_empty() {
+                Some(pick.index(out.len()))
+            } else {
+                None
+            };
+            let first = alias_of.map_or(first, |a| out[a].last);
+            out.push(ArenaTensor {
+                bytes,
+                first,
+                last: first + len,
+                alias_of,
+            });
+        }
+        out
+    })
 }
 
 fn intersect(a: &ArenaTensor, b: &ArenaTensor) -> bool {
@@ -74,9 +94,18 @@ proptest! {
 
 #[test]
 fn disjoint_lifetimes_share_memory_and_in_place_reuses_it() {
-    let t = |bytes, first, last, alias_of| ArenaTensor { bytes, first, last, alias_of };
+    let t = |bytes, first, last, alias_of| ArenaTensor {
+        bytes,
+        first,
+        last,
+        alias_of,
+    };
     // a chain a -> b -> c: a and c can share; b overwriting a in place takes a's offset.
-    let ts = [t(1000, 0, 1, None), t(1000, 1, 2, None), t(1000, 2, 3, None)];
+    let ts = [
+        t(1000, 0, 1, None),
+        t(1000, 1, 2, None),
+        t(1000, 2, 3, None),
+    ];
     let arena = plan(&ts).unwrap();
     assert_eq!(arena.offsets[0], arena.offsets[2]);
     assert_eq!(arena.total, 2048);
@@ -89,7 +118,12 @@ fn disjoint_lifetimes_share_memory_and_in_place_reuses_it() {
 
 #[test]
 fn malformed_tensors_are_errors() {
-    let t = |first, last, alias_of| ArenaTensor { bytes: 8, first, last, alias_of };
+    let t = |first, last, alias_of| ArenaTensor {
+        bytes: 8,
+        first,
+        last,
+        alias_of,
+    };
     assert!(plan(&[t(2, 1, None)]).is_err());
     assert!(plan(&[t(0, 1, Some(1)), t(0, 1, Some(0))]).is_err());
     assert!(plan(&[t(0, 1, Some(5))]).is_err());

@@ -11,7 +11,10 @@ mod plan;
 
 fn build(p: &Value) -> Result<Executor, CoreError> {
     let owned = plan::weights();
-    let weights: HashMap<String, &[f32]> = owned.iter().map(|(k, v)| (k.clone(), v.as_slice())).collect();
+    let weights: HashMap<String, &[f32]> = owned
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_slice()))
+        .collect();
     Executor::new(&p.to_string(), &weights)
 }
 
@@ -76,12 +79,23 @@ fn misfits_are_plan_errors() {
 fn a_missing_weight_is_a_plan_error_and_bad_inputs_are_shape_errors() {
     let p = plan::plan(1);
     let owned = plan::weights();
-    let weights: HashMap<String, &[f32]> =
-        owned.iter().filter(|(k, _)| k != "c2.bias").map(|(k, v)| (k.clone(), v.as_slice())).collect();
-    assert!(matches!(Executor::new(&p.to_string(), &weights), Err(CoreError::Plan(m)) if m.contains("c2.bias")));
+    let weights: HashMap<String, &[f32]> = owned
+        .iter()
+        .filter(|(k, _)| k != "c2.bias")
+        .map(|(k, v)| (k.clone(), v.as_slice()))
+        .collect();
+    assert!(
+        matches!(Executor::new(&p.to_string(), &weights), Err(CoreError::Plan(m)) if m.contains("c2.bias"))
+    );
     let mut exec = build(&p).unwrap();
     let x = vec![0.0f32; 10];
     let mut y = vec![0.0f32; exec.output_lens()[0]];
-    assert!(matches!(exec.run(&[&x], &mut [&mut y]), Err(CoreError::Shape(_))));
-    assert!(matches!(exec.run(&[], &mut [&mut y]), Err(CoreError::Shape(_))));
+    assert!(matches!(
+        exec.run(&[&x], &mut [&mut y]),
+        Err(CoreError::Shape(_))
+    ));
+    assert!(matches!(
+        exec.run(&[], &mut [&mut y]),
+        Err(CoreError::Shape(_))
+    ));
 }

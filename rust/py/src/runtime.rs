@@ -32,7 +32,12 @@ fn arena_plan(
         .into());
     }
     let tensors: Vec<ArenaTensor> = (0..n)
-        .map(|i| ArenaTensor { bytes: bytes[i], first: first[i], last: last[i], alias_of: alias_of[i] })
+        .map(|i| ArenaTensor {
+            bytes: bytes[i],
+            first: first[i],
+            last: last[i],
+            alias_of: alias_of[i],
+        })
         .collect();
     let placed = arena::plan(&tensors).map_err(PyCoreError)?;
     let lower = arena::lower_bound(&tensors).map_err(PyCoreError)?;
@@ -105,15 +110,24 @@ impl Executor {
             .iter()
             .map(|a| elements(a, "input"))
             .collect::<Result<Vec<_>, _>>()?;
-        let outs: Vec<Bound<'py, PyArray1<f32>>> = self.output_lens.iter().map(|&n| PyArray1::zeros(py, n, false)).collect();
+        let outs: Vec<Bound<'py, PyArray1<f32>>> = self
+            .output_lens
+            .iter()
+            .map(|&n| PyArray1::zeros(py, n, false))
+            .collect();
         let mut views: Vec<_> = outs.iter().map(|o| o.readwrite()).collect();
         let mut ys: Vec<&mut [f32]> = views
             .iter_mut()
             .map(|v| v.as_slice_mut().expect("a new array is contiguous"))
             .collect();
         let inner = &self.inner;
-        py.detach(|| inner.lock().unwrap_or_else(|e| e.into_inner()).run(&xs, &mut ys))
-            .map_err(PyCoreError)?;
+        py.detach(|| {
+            inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .run(&xs, &mut ys)
+        })
+        .map_err(PyCoreError)?;
         drop(ys);
         drop(views);
         Ok(outs)
@@ -123,7 +137,10 @@ impl Executor {
 /// op_kernels() -> [(name, op, layout or None)]: the C op kernel table (layout None: any).
 #[pyfunction]
 fn op_kernels() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
-    leanconv_core::ops::kernels().iter().map(|k| (k.name, k.op, k.layout.map(|l| l.as_str()))).collect()
+    leanconv_core::ops::kernels()
+        .iter()
+        .map(|k| (k.name, k.op, k.layout.map(|l| l.as_str())))
+        .collect()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -79,8 +79,7 @@ type Allocation = (usize, (usize, usize));
 /// Allocations (one per alias root): aligned size and union lifetime, by root index.
 fn allocations(tensors: &[ArenaTensor]) -> Result<(Vec<usize>, Vec<Allocation>)> {
     let roots = roots(tensors)?;
-    let mut alloc: Vec<Allocation> =
-        tensors.iter().map(|_| (0, (usize::MAX, 0))).collect();
+    let mut alloc: Vec<Allocation> = tensors.iter().map(|_| (0, (usize::MAX, 0))).collect();
     for (t, &r) in tensors.iter().zip(&roots) {
         let a = &mut alloc[r];
         a.0 = a.0.max(aligned(t.bytes)?);
@@ -159,7 +158,11 @@ pub enum Conflict {
 /// The first conflict of a placement (offsets aligned, every tensor inside `total`, aliases
 /// at their root's offset, no two allocations with intersecting lifetimes overlapping), or
 /// none; an error for malformed tensors (alias cycles, empty lifetimes).
-pub fn find_conflict(tensors: &[ArenaTensor], offsets: &[usize], total: usize) -> Result<Option<Conflict>> {
+pub fn find_conflict(
+    tensors: &[ArenaTensor],
+    offsets: &[usize],
+    total: usize,
+) -> Result<Option<Conflict>> {
     let (roots, alloc) = allocations(tensors)?;
     if offsets.len() != tensors.len() {
         return Err(CoreError::InvalidArgument(format!(

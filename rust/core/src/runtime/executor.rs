@@ -15,7 +15,9 @@ use serde_json::Value;
 use super::ops::{op_step, OpStep};
 use super::plan::{LayerStep, Loc, Plan, Step};
 use crate::conv::layout::{transform, Transform};
-use crate::conv::{find, split_work, Activation, AlignedBuf, ConvSpec, Isa, Layout, PackedConv, Pads, WorkPiece};
+use crate::conv::{
+    find, split_work, Activation, AlignedBuf, ConvSpec, Isa, Layout, PackedConv, Pads, WorkPiece,
+};
 use crate::{CoreError, Result};
 
 fn plan_err(msg: impl Into<String>) -> CoreError {
@@ -53,16 +55,28 @@ pub struct Executor {
     packed_bytes: usize,
 }
 
-fn attr_ints(attrs: &serde_json::Map<String, Value>, key: &str, n: usize, layer: &str) -> Result<Vec<usize>> {
+fn attr_ints(
+    attrs: &serde_json::Map<String, Value>,
+    key: &str,
+    n: usize,
+    layer: &str,
+) -> Result<Vec<usize>> {
     let v = attrs
         .get(key)
         .and_then(|v| match v {
-            Value::Array(a) => a.iter().map(|e| e.as_u64().map(|u| u as usize)).collect::<Option<Vec<_>>>(),
+            Value::Array(a) => a
+                .iter()
+                .map(|e| e.as_u64().map(|u| u as usize))
+                .collect::<Option<Vec<_>>>(),
             Value::Number(x) => x.as_u64().map(|u| vec![u as usize; n]),
             _ => None,
         })
         .filter(|v| v.len() == n);
-    v.ok_or_else(|| plan_err(format!("layer {layer:?}: attr {key:?} must be {n} non-negative ints")))
+    v.ok_or_else(|| {
+        plan_err(format!(
+            "layer {layer:?}: attr {key:?} must be {n} non-negative ints"
+        ))
+    })
 }
 
 fn shape_chw(shape: &[usize], layout: &str) -> (usize, usize, usize) {
@@ -89,7 +103,10 @@ impl Executor {
             let inputs: Vec<Loc> = step.inputs().iter().map(|t| locs[t.as_str()]).collect();
             let output = locs[step.output()];
             if inputs.is_empty() || inputs.iter().any(|x| x.batch != output.batch) {
-                return Err(plan_err(format!("{}: no input, or batch sizes differ", step.output())));
+                return Err(plan_err(format!(
+                    "{}: no input, or batch sizes differ",
+                    step.output()
+                )));
             }
             let kernel = match step {
                 Step::Transform(t) => {
@@ -100,14 +117,21 @@ impl Executor {
                     };
                     let src = plan.tensor(&t.inputs[0])?;
                     let dst = plan.tensor(&t.output)?;
-                    let from = if kind == Transform::ChwToHwc { "chw" } else { "hwc" };
+                    let from = if kind == Transform::ChwToHwc {
+                        "chw"
+                    } else {
+                        "hwc"
+                    };
                     if src.shape != dst.shape || src.layout != from || dst.layout == from {
                         return Err(plan_err(format!(
                             "{} from {:?} ({}) to {:?} ({}): shapes or layouts do not fit",
                             t.transform, t.inputs[0], src.layout, t.output, dst.layout
                         )));
                     }
-                    Kernel::Transform { kind, chw: shape_chw(&src.shape, &src.layout) }
+                    Kernel::Transform {
+                        kind,
+                        chw: shape_chw(&src.shape, &src.layout),
+                    }
                 }
                 Step::Layer(s) if s.op == "conv" => {
                     let (kernel, ws) = conv_kernel(&plan, s, weights)?;
@@ -126,16 +150,26 @@ impl Executor {
                         )));
                     }
                     if op.parts.iter().any(|p| p.inputs.len() + p.consts.len() > 2) {
-                        return Err(plan_err(format!("layer {:?}: an op reads at most two operands", s.layer)));
+                        return Err(plan_err(format!(
+                            "layer {:?}: an op reads at most two operands",
+                            s.layer
+                        )));
                     }
                     Kernel::Op(op)
                 }
             };
             let one_input = matches!(kernel, Kernel::Conv { .. } | Kernel::Transform { .. });
             if one_input && inputs.len() != 1 {
-                return Err(plan_err(format!("{}: a conv or transform takes one input", step.output())));
+                return Err(plan_err(format!(
+                    "{}: a conv or transform takes one input",
+                    step.output()
+                )));
             }
-            steps.push(ExecStep { kernel, inputs, output });
+            steps.push(ExecStep {
+                kernel,
+                inputs,
+                output,
+            });
         }
         let inputs = plan.inputs.iter().map(|t| locs[t]).collect();
         let outputs = plan.outputs.iter().map(|t| locs[t]).collect();
@@ -210,9 +244,14 @@ impl Executor {
 }
 
 /// The conv step's packed weights and work split, and the shared workspace it needs.
-fn conv_kernel(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) -> Result<(Kernel, usize)> {
+fn conv_kernel(
+    plan: &Plan,
+    s: &LayerStep,
+    weights: &HashMap<String, &[f32]>,
+) -> Result<(Kernel, usize)> {
     let name = &s.layer;
-    let prim = find(&s.kernel).map_err(|_| plan_err(format!("layer {name:?}: unknown kernel {:?}", s.kernel)))?;
+    let prim = find(&s.kernel)
+        .map_err(|_| plan_err(format!("layer {name:?}: unknown kernel {:?}", s.kernel)))?;
     let x = plan.tensor(&s.inputs[0])?;
     let y = plan.tensor(&s.output)?;
     if prim.layout.as_str() != s.layout || x.layout != s.layout || y.layout != s.layout {
@@ -225,9 +264,15 @@ fn conv_kernel(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
             y.layout
         )));
     }
-    let w_shape = s.weights.get("weight").filter(|w| w.len() == 4).ok_or_else(|| {
-        plan_err(format!("layer {name:?}: a conv step needs a 4-D \"weight\" shape"))
-    })?;
+    let w_shape = s
+        .weights
+        .get("weight")
+        .filter(|w| w.len() == 4)
+        .ok_or_else(|| {
+            plan_err(format!(
+                "layer {name:?}: a conv step needs a 4-D \"weight\" shape"
+            ))
+        })?;
     let (c, h, w) = shape_chw(&x.shape, "chw");
     let pads = attr_ints(&s.attrs, "padding", 4, name)?;
     let pair = |key| attr_ints(&s.attrs, key, 2, name).map(|v| (v[0], v[1]));
@@ -245,7 +290,8 @@ fn conv_kernel(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
         activation: Activation::parse(&s.activation)
             .map_err(|e| plan_err(format!("layer {name:?}: {e}")))?,
     };
-    spec.validate().map_err(|e| plan_err(format!("layer {name:?}: {e}")))?;
+    spec.validate()
+        .map_err(|e| plan_err(format!("layer {name:?}: {e}")))?;
     let (oh, ow) = spec.output_hw()?;
     if w_shape[1] * groups != c || y.shape != [x.shape[0], spec.out_channels, oh, ow] {
         return Err(plan_err(format!(
@@ -257,19 +303,21 @@ fn conv_kernel(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
     let weight = weights
         .get(&format!("{name}.weight"))
         .ok_or_else(|| plan_err(format!("layer {name:?}: weight {name}.weight is missing")))?;
-    let bias = match s.weights.get("bias") {
-        Some(shape) if shape != &[spec.out_channels] => {
-            return Err(plan_err(format!("layer {name:?}: bias shape {shape:?}")))
-        }
-        Some(_) => Some(
-            *weights
-                .get(&format!("{name}.bias"))
-                .ok_or_else(|| plan_err(format!("layer {name:?}: weight {name}.bias is missing")))?,
-        ),
-        None => None,
-    };
+    let bias =
+        match s.weights.get("bias") {
+            Some(shape) if shape != &[spec.out_channels] => {
+                return Err(plan_err(format!("layer {name:?}: bias shape {shape:?}")))
+            }
+            Some(_) => Some(*weights.get(&format!("{name}.bias")).ok_or_else(|| {
+                plan_err(format!("layer {name:?}: weight {name}.bias is missing"))
+            })?),
+            None => None,
+        };
     if !prim.applicable(&spec)? {
-        return Err(plan_err(format!("layer {name:?}: kernel {} does not apply to {spec}", prim.name)));
+        return Err(plan_err(format!(
+            "layer {name:?}: kernel {} does not apply to {spec}",
+            prim.name
+        )));
     }
     let packed = prim.pack(&spec, isa, weight, bias)?;
     let batch = x.shape[0];
@@ -278,7 +326,14 @@ fn conv_kernel(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
     let image_pieces = split_work(1, spec.out_channels, oh, threads);
     let ws = packed.workspace_stride() * batch_pieces.len().max(image_pieces.len());
     debug_assert_eq!(prim.layout == Layout::Chw, s.layout == "chw");
-    Ok((Kernel::Conv { packed: Box::new(packed), batch_pieces, image_pieces }, ws))
+    Ok((
+        Kernel::Conv {
+            packed: Box::new(packed),
+            batch_pieces,
+            image_pieces,
+        },
+        ws,
+    ))
 }
 
 /// Images `[n0, n1)` of tensor `l` (contiguous images only when `n1 - n0 > 1`).
@@ -286,7 +341,13 @@ fn conv_kernel(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
 /// # Safety
 /// `l` must lie inside the arena (or its input); the caller must not hold a mutable slice
 /// overlapping it.
-unsafe fn slice<'a>(arena: *mut f32, inputs: &[&'a [f32]], l: &Loc, n0: usize, n1: usize) -> &'a [f32] {
+unsafe fn slice<'a>(
+    arena: *mut f32,
+    inputs: &[&'a [f32]],
+    l: &Loc,
+    n0: usize,
+    n1: usize,
+) -> &'a [f32] {
     let len = (n1 - n0) * l.image;
     match l.input {
         Some(i) => &inputs[i][n0 * l.stride..n0 * l.stride + len],
@@ -301,26 +362,53 @@ unsafe fn slice_mut<'a>(arena: *mut f32, l: &Loc, n0: usize, n1: usize) -> &'a m
     std::slice::from_raw_parts_mut(arena.add(l.start + n0 * l.stride), (n1 - n0) * l.image)
 }
 
-fn run_step(step: &ExecStep, arena: *mut f32, inputs: &[&[f32]], workspace: &mut AlignedBuf) -> Result<()> {
+fn run_step(
+    step: &ExecStep,
+    arena: *mut f32,
+    inputs: &[&[f32]],
+    workspace: &mut AlignedBuf,
+) -> Result<()> {
     let (x, y) = (&step.inputs[0], &step.output);
     let whole = x.contiguous() && y.contiguous();
     // SAFETY (all slices below): Plan::check proved x and y inside the arena (or x a graph
     // input) and y's bytes disjoint from x's; this step's slices are the only ones alive.
     match &step.kernel {
-        Kernel::Conv { packed, batch_pieces, image_pieces } => {
+        Kernel::Conv {
+            packed,
+            batch_pieces,
+            image_pieces,
+        } => {
             if whole {
-                let (xs, ys) = unsafe { (slice(arena, inputs, x, 0, x.batch), slice_mut(arena, y, 0, y.batch)) };
+                let (xs, ys) = unsafe {
+                    (
+                        slice(arena, inputs, x, 0, x.batch),
+                        slice_mut(arena, y, 0, y.batch),
+                    )
+                };
                 packed.run_pieces(xs, ys, x.batch, batch_pieces, workspace)?;
             } else {
                 for n in 0..x.batch {
-                    let (xs, ys) = unsafe { (slice(arena, inputs, x, n, n + 1), slice_mut(arena, y, n, n + 1)) };
+                    let (xs, ys) = unsafe {
+                        (
+                            slice(arena, inputs, x, n, n + 1),
+                            slice_mut(arena, y, n, n + 1),
+                        )
+                    };
                     packed.run_pieces(xs, ys, 1, image_pieces, workspace)?;
                 }
             }
         }
-        Kernel::Transform { kind, chw: (c, h, w) } => {
+        Kernel::Transform {
+            kind,
+            chw: (c, h, w),
+        } => {
             for n in 0..x.batch {
-                let (xs, ys) = unsafe { (slice(arena, inputs, x, n, n + 1), slice_mut(arena, y, n, n + 1)) };
+                let (xs, ys) = unsafe {
+                    (
+                        slice(arena, inputs, x, n, n + 1),
+                        slice_mut(arena, y, n, n + 1),
+                    )
+                };
                 transform(*kind, xs, ys, *c, *h, *w)?;
             }
         }

@@ -180,7 +180,10 @@ impl Plan {
     /// Checks the plan (see the module comment) and returns every tensor's location.
     pub fn check(&self) -> Result<HashMap<String, Loc>> {
         if self.threads == 0 || self.threads > 1024 {
-            return Err(plan_err(format!("threads must be 1..=1024, got {}", self.threads)));
+            return Err(plan_err(format!(
+                "threads must be 1..=1024, got {}",
+                self.threads
+            )));
         }
         let locs = self.locations()?;
         let (writer, readers) = self.dataflow()?;
@@ -188,7 +191,9 @@ impl Plan {
         self.check_arena(&locs, &writer, &readers)?;
         for name in &self.outputs {
             if !locs[name].contiguous() {
-                return Err(plan_err(format!("graph output {name:?} must not be a strided view")));
+                return Err(plan_err(format!(
+                    "graph output {name:?} must not be a strided view"
+                )));
             }
         }
         Ok(locs)
@@ -220,20 +225,36 @@ impl Plan {
             let image = n.checked_div(batch).unwrap_or(0);
             let input = self.inputs.iter().position(|i| i == name);
             let loc = match (input, t.offset, &t.view_of) {
-                (Some(i), None, None) => Loc { input: Some(i), start: 0, stride: image, image, batch },
+                (Some(i), None, None) => Loc {
+                    input: Some(i),
+                    start: 0,
+                    stride: image,
+                    image,
+                    batch,
+                },
                 (Some(_), _, _) => {
                     return Err(plan_err(format!(
                         "graph input {name:?} is read in place: its offset and view_of must be null"
                     )))
                 }
                 (None, Some(off), None) => {
-                    if off % arena::ALIGN != 0 || off.checked_add(t.bytes).is_none_or(|e| e > self.arena_bytes) {
+                    if off % arena::ALIGN != 0
+                        || off
+                            .checked_add(t.bytes)
+                            .is_none_or(|e| e > self.arena_bytes)
+                    {
                         return Err(plan_err(format!(
                             "tensor {name:?} at offset {off} ({} bytes) is unaligned or outside the {}-byte arena",
                             t.bytes, self.arena_bytes
                         )));
                     }
-                    Loc { input: None, start: off / 4, stride: image, image, batch }
+                    Loc {
+                        input: None,
+                        start: off / 4,
+                        stride: image,
+                        image,
+                        batch,
+                    }
                 }
                 (None, Some(off), Some(v)) => self.view_loc(name, t, v, off, image, batch)?,
                 (None, None, _) => {
@@ -268,12 +289,22 @@ impl Plan {
         batch: usize,
     ) -> Result<Loc> {
         let p = self.tensor(&v.tensor)?;
-        let bad = |why: &str| plan_err(format!("tensor {name:?} as a view of {:?}: {why}", v.tensor));
+        let bad = |why: &str| {
+            plan_err(format!(
+                "tensor {name:?} as a view of {:?}: {why}",
+                v.tensor
+            ))
+        };
         if p.view_of.is_some() || self.inputs.contains(&v.tensor) {
-            return Err(bad("the parent must be an arena tensor that is not itself a view"));
+            return Err(bad(
+                "the parent must be an arena tensor that is not itself a view",
+            ));
         }
-        if p.shape[0] != batch || p.layout == "hwc" && (v.channel_offset != 0 || t.bytes != p.bytes) {
-            return Err(bad("batch sizes differ, or a part of an hwc tensor is not contiguous"));
+        if p.shape[0] != batch || p.layout == "hwc" && (v.channel_offset != 0 || t.bytes != p.bytes)
+        {
+            return Err(bad(
+                "batch sizes differ, or a part of an hwc tensor is not contiguous",
+            ));
         }
         let p_image = elems(&p.shape).unwrap_or(0).checked_div(batch).unwrap_or(0);
         let inner = elems(p.shape.get(2..).unwrap_or(&[])).unwrap_or(0);
@@ -286,7 +317,13 @@ impl Plan {
                 v.channel_offset
             )));
         }
-        Ok(Loc { input: None, start: p_off / 4 + begin, stride: p_image, image, batch })
+        Ok(Loc {
+            input: None,
+            start: p_off / 4 + begin,
+            stride: p_image,
+            image,
+            batch,
+        })
     }
 
     /// The step that writes each tensor and the steps that read it; every tensor written
@@ -332,7 +369,8 @@ impl Plan {
                     let mut channel = 0;
                     for t in &s.inputs {
                         let v = self.tensors[t].view_of.as_ref();
-                        if v.map(|v| (v.tensor.as_str(), v.channel_offset)) != Some((out, channel)) {
+                        if v.map(|v| (v.tensor.as_str(), v.channel_offset)) != Some((out, channel))
+                        {
                             return Err(plan_err(format!(
                                 "{}: input {t:?} must be a view of {out:?} at channel {channel}",
                                 step.describe(i)
@@ -363,7 +401,10 @@ impl Plan {
                 _ => {
                     let o = &locs[out];
                     if o.input.is_some() {
-                        return Err(plan_err(format!("{} writes a graph input", step.describe(i))));
+                        return Err(plan_err(format!(
+                            "{} writes a graph input",
+                            step.describe(i)
+                        )));
                     }
                     if let Some(t) = step.inputs().iter().find(|t| locs[t.as_str()].overlaps(o)) {
                         return Err(plan_err(format!(
@@ -395,17 +436,28 @@ impl Plan {
         let index: HashMap<&str, usize> = roots.iter().enumerate().map(|(i, &n)| (n, i)).collect();
         let mut alloc: Vec<ArenaTensor> = roots
             .iter()
-            .map(|n| ArenaTensor { bytes: self.tensors[*n].bytes, first: usize::MAX, last: 0, alias_of: None })
+            .map(|n| ArenaTensor {
+                bytes: self.tensors[*n].bytes,
+                first: usize::MAX,
+                last: 0,
+                alias_of: None,
+            })
             .collect();
         let mut written: Vec<Vec<(&str, Loc)>> = vec![Vec::new(); roots.len()];
         for (name, t) in &self.tensors {
-            let root = t.view_of.as_ref().map_or(name.as_str(), |v| v.tensor.as_str());
+            let root = t
+                .view_of
+                .as_ref()
+                .map_or(name.as_str(), |v| v.tensor.as_str());
             let Some(&r) = index.get(root) else { continue };
             let first = writer[name.as_str()];
             let last = if self.outputs.contains(name) {
                 end
             } else {
-                readers.get(name.as_str()).and_then(|r| r.last().copied()).unwrap_or(first)
+                readers
+                    .get(name.as_str())
+                    .and_then(|r| r.last().copied())
+                    .unwrap_or(first)
             };
             let a = &mut alloc[r];
             (a.first, a.last) = (a.first.min(first), a.last.max(last));
@@ -419,7 +471,10 @@ impl Plan {
                 written[r].push((name, loc));
             }
         }
-        let offsets: Vec<usize> = roots.iter().map(|n| self.tensors[*n].offset.unwrap_or(0)).collect();
+        let offsets: Vec<usize> = roots
+            .iter()
+            .map(|n| self.tensors[*n].offset.unwrap_or(0))
+            .collect();
         let total = self.arena_bytes.next_multiple_of(arena::ALIGN);
         let conflict = arena::find_conflict(&alloc, &offsets, total)?;
         let name = |i: usize| roots[i];

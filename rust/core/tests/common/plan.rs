@@ -14,7 +14,9 @@ pub fn weights() -> Vec<(String, Vec<f32>)> {
     let mut vals = |n: usize| -> Vec<f32> {
         (0..n)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
@@ -28,7 +30,14 @@ pub fn weights() -> Vec<(String, Vec<f32>)> {
 }
 
 /// A 3x3 conv step with pads 1 from `io` (input, output), `ck` (in, out) channels.
-fn conv_step(layer: &str, kernel: &str, layout: &str, io: [&str; 2], ck: [usize; 2], act: &str) -> Value {
+fn conv_step(
+    layer: &str,
+    kernel: &str,
+    layout: &str,
+    io: [&str; 2],
+    ck: [usize; 2],
+    act: &str,
+) -> Value {
     let ([input, output], [c, k]) = (io, ck);
     json!({"kind": "layer", "layer": layer, "op": "conv", "kernel": kernel, "layout": layout, "isa": "auto",
            "inputs": [input], "output": output, "fused": if act == "none" { json!([]) } else { json!(["r1"]) },
