@@ -212,24 +212,23 @@ impl Executor {
                 outputs.len()
             )));
         }
-        for (i, (x, l)) in inputs.iter().zip(&self.inputs).enumerate() {
-            if x.len() != l.batch * l.image {
-                return Err(CoreError::Shape(format!(
-                    "input {i} has {} elements, the plan expects {}",
-                    x.len(),
-                    l.batch * l.image
-                )));
+        let lens = |given: &mut dyn Iterator<Item = usize>, locs: &[Loc], what: &str| {
+            for (i, (n, l)) in given.zip(locs).enumerate() {
+                if n != l.batch * l.image {
+                    return Err(CoreError::Shape(format!(
+                        "{what} {i} has {n} elements, the plan's has {}",
+                        l.batch * l.image
+                    )));
+                }
             }
-        }
-        for (i, (y, l)) in outputs.iter().zip(&self.outputs).enumerate() {
-            if y.len() != l.batch * l.image {
-                return Err(CoreError::Shape(format!(
-                    "output {i} has {} elements, the plan gives {}",
-                    y.len(),
-                    l.batch * l.image
-                )));
-            }
-        }
+            Ok(())
+        };
+        lens(&mut inputs.iter().map(|x| x.len()), &self.inputs, "input")?;
+        lens(
+            &mut outputs.iter().map(|y| y.len()),
+            &self.outputs,
+            "output",
+        )?;
         let arena = self.arena.as_mut_ptr().cast::<f32>();
         for step in &self.steps {
             run_step(step, arena, inputs, &mut self.workspace)?;
