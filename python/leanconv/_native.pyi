@@ -11,9 +11,12 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "ConvSpec",
+    "Executor",
     "PackedConv",
     "__version__",
+    "arena_plan",
     "auto_candidates",
+    "check_plan",
     "chw_to_hwc",
     "codec_sizes",
     "codec_table",
@@ -28,6 +31,7 @@ __all__ = [
     "hwc_to_chw",
     "isa_resolve",
     "merge_patterns",
+    "op_kernels",
     "sgemm",
     "window_output_size",
 ]
@@ -134,3 +138,22 @@ class PackedConv:
     def packed_bytes(self) -> int: ...
     @property
     def output_hw(self) -> tuple[int, int]: ...
+
+# --- runtime (rust/py/src/runtime.rs) ---
+
+def arena_plan(
+    bytes: list[int], first: list[int], last: list[int], alias_of: list[int | None]
+) -> tuple[list[int], int, int]: ...
+def check_plan(plan_json: str) -> None: ...
+def op_kernels() -> list[tuple[str, str, str | None]]: ...
+
+@final
+class Executor:
+    def __new__(cls, plan_json: str, weights: dict[str, npt.NDArray[np.float32]]) -> Executor: ...
+    def run(self, inputs: list[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]: ...
+    @property
+    def arena_bytes(self) -> int: ...
+    @property
+    def workspace_bytes(self) -> int: ...
+    @property
+    def packed_bytes(self) -> int: ...

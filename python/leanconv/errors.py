@@ -32,6 +32,11 @@ class UnsupportedOpError(LeanconvError):
     """A model operation or attribute that leanconv cannot represent."""
 
 
+class PlanError(LeanconvError):
+    """A runtime plan that does not fit its graph: wrong format, version or graph digest, an
+    unknown tensor, layer or kernel, or an arena placement where live tensors overlap."""
+
+
 class TraceError(LeanconvError):
     """A torch module that cannot be traced into a graph (dynamic control flow, ...)."""
 
@@ -43,5 +48,6 @@ __all__ = [
     "CorruptFileError",
     "ShapeError",
     "UnsupportedOpError",
+    "PlanError",
     "TraceError",
 ]

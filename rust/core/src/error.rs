@@ -14,6 +14,10 @@ pub enum CoreError {
     /// An operation, primitive or codec that does not apply to the given input.
     #[error("{0}")]
     Unsupported(String),
+    /// A runtime plan that does not fit its graph or its weights, or whose arena placement
+    /// is unsafe (tensors live at the same time that overlap).
+    #[error("{0}")]
+    Plan(String),
     /// Any other argument out of its valid range.
     #[error("{0}")]
     InvalidArgument(String),

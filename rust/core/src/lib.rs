@@ -5,11 +5,13 @@
 //!   and the CRC-32 that Python's `.lcz` container (`leanconv.compress.container`) checks;
 //! - [`conv`]: safe drivers over the C primitives in `kernels_c/`;
 //! - [`ops`]: safe drivers over the C op kernels (pooling, element-wise, ...);
+//! - [`runtime`]: runs a whole network from a Plan over one activation arena;
 //! - [`error`]: the crate's one error enum.
 pub mod codec;
 pub mod conv;
 pub mod error;
 pub mod ops;
+pub mod runtime;
 
 pub use error::{CoreError, Result};
 

@@ -29,7 +29,7 @@ fn shape_error(msg: String) -> PyCoreError {
 
 /// A float32 numpy array whose memory is read in place: C-contiguous (Fortran order or a
 /// strided view would be read in the wrong order) and aligned to its element size.
-fn f32_array<'py>(x: &Bound<'py, PyAny>, what: &str) -> Res<PyReadonlyArrayDyn<'py, f32>> {
+pub(crate) fn f32_array<'py>(x: &Bound<'py, PyAny>, what: &str) -> Res<PyReadonlyArrayDyn<'py, f32>> {
     let arr = x.extract::<PyReadonlyArrayDyn<'py, f32>>().map_err(|_| {
         let got = x
             .getattr("dtype")
@@ -50,7 +50,7 @@ fn f32_array<'py>(x: &Bound<'py, PyAny>, what: &str) -> Res<PyReadonlyArrayDyn<'
 }
 
 /// The elements of an array [`f32_array`] accepted, in C order.
-fn elements<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, what: &str) -> Res<&'a [f32]> {
+pub(crate) fn elements<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, what: &str) -> Res<&'a [f32]> {
     arr.as_slice()
         .map_err(|_| invalid(format!("{what} must be C-contiguous")))
 }

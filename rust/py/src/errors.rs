@@ -19,6 +19,7 @@ fn class_name(e: &CoreError) -> &'static str {
         CoreError::Shape(_) => "ShapeError",
         CoreError::Corrupt(_) => "CorruptFileError",
         CoreError::Unsupported(_) => "UnsupportedOpError",
+        CoreError::Plan(_) => "PlanError",
         CoreError::InvalidArgument(_) => "LeanconvError",
     }
 }

@@ -300,7 +300,7 @@ impl Primitive {
             packed,
             bias: bias.map(<[f32]>::to_vec),
             workspace_bytes: ws,
-            scratch: Mutex::new(Vec::new()),
+            scratch: Mutex::new(AlignedBuf::new(0)?),
         })
     }
 }
@@ -315,9 +315,9 @@ pub struct PackedConv {
     packed: AlignedBuf,
     bias: Option<Vec<f32>>,
     workspace_bytes: usize,
-    /// Per-thread workspaces kept between runs (first-touch page faults cost more than small
+    /// The pieces' workspaces kept between runs (first-touch page faults cost more than small
     /// convolutions).
-    scratch: Mutex<Vec<AlignedBuf>>,
+    scratch: Mutex<AlignedBuf>,
 }
 
 struct SendPtr<T>(*mut T);
@@ -480,20 +480,74 @@ impl PackedConv {
         }
         let pieces = split_work(batch, self.c.k, self.c.oh, threads);
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        while scratch.len() < pieces.len() {
-            scratch.push(AlignedBuf::new(self.workspace_bytes)?);
+        let need = self.workspace_stride() * pieces.len();
+        if scratch.len() < need {
+            *scratch = AlignedBuf::new(need)?;
+        }
+        self.run_pieces(input, output, batch, &pieces, &mut scratch)
+    }
+
+    /// Bytes between the workspaces of two pieces in one shared buffer: the per-thread
+    /// workspace rounded up to 64 so each piece's workspace stays 64-byte aligned.
+    pub fn workspace_stride(&self) -> usize {
+        self.workspace_bytes.div_ceil(64) * 64
+    }
+
+    /// Convolves `batch` images split into `pieces` (from [`split_work`] for this layer's
+    /// output channels and rows), each piece with its own part of `workspace`
+    /// ([`workspace_stride`](Self::workspace_stride) bytes per piece): a runtime that runs many
+    /// layers shares one workspace between them and computes the pieces once.
+    pub fn run_pieces(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        batch: usize,
+        pieces: &[WorkPiece],
+        workspace: &mut AlignedBuf,
+    ) -> Result<()> {
+        let (il, ol) = self.image_lens();
+        if input.len() != batch.saturating_mul(il) || output.len() != batch.saturating_mul(ol) {
+            return Err(CoreError::Shape(format!(
+                "input/output have {}/{} elements, expected {batch} images of {il}/{ol}",
+                input.len(),
+                output.len()
+            )));
+        }
+        let stride = self.workspace_stride();
+        let fits = |p: &WorkPiece| {
+            p.images.0 < p.images.1
+                && p.images.1 <= batch
+                && p.channels.0 < p.channels.1
+                && p.channels.1 <= self.c.k
+                && p.rows.0 < p.rows.1
+                && p.rows.1 <= self.c.oh
+        };
+        if pieces.is_empty() || !pieces.iter().all(fits) || workspace.len() < stride * pieces.len()
+        {
+            return Err(CoreError::InvalidArgument(format!(
+                "{} work pieces with a {}-byte workspace do not fit {batch} images of {}",
+                pieces.len(),
+                workspace.len(),
+                self.spec
+            )));
+        }
+        if batch == 0 {
+            return Ok(());
         }
         let out = SendPtr(output.as_mut_ptr());
-        let work = |piece: &WorkPiece, ws: &mut AlignedBuf| {
-            let out = &out;
+        let ws_base = SendPtr(workspace.as_mut_ptr());
+        let work = |i: usize| {
+            let (out, ws_base) = (&out, &ws_base);
+            let piece = &pieces[i];
             let bias = self.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr());
             let packed: *const f32 = self.packed.as_ptr().cast();
             let (run, c) = (self.prim.raw.run, &self.c);
             let ((k0, k1), (y0, y1)) = (piece.channels, piece.rows);
             for n in piece.images.0..piece.images.1 {
-                // SAFETY: sizes checked above; the piece's ranges are non-empty and inside
-                // [0, k) x [0, oh) (split_work); `ws` holds workspace_bytes (64-aligned) for
-                // this piece alone; pieces write disjoint parts of the output.
+                // SAFETY: sizes and piece ranges checked above; piece i owns workspace bytes
+                // [i*stride, (i+1)*stride), 64-aligned and at least workspace_bytes long;
+                // pieces write disjoint parts of the output (the primitives' contract for
+                // disjoint images, channel or row ranges).
                 unsafe {
                     run(
                         c,
@@ -501,7 +555,7 @@ impl PackedConv {
                         packed,
                         bias,
                         out.0.add(n * ol),
-                        ws.as_mut_ptr().cast::<c_void>(),
+                        ws_base.0.add(i * stride).cast::<c_void>(),
                         k0,
                         k1,
                         y0,
@@ -510,18 +564,17 @@ impl PackedConv {
                 };
             }
         };
-        let (first_ws, rest_ws) = scratch.split_first_mut().expect("one workspace per piece");
         if pieces.len() == 1 {
-            work(&pieces[0], first_ws);
+            work(0);
             return Ok(());
         }
         let pool = pool(pieces.len())?;
         let work = &work;
         pool.in_place_scope(|s| {
-            for (piece, ws) in pieces[1..].iter().zip(rest_ws.iter_mut()) {
-                s.spawn(move |_| work(piece, ws));
+            for i in 1..pieces.len() {
+                s.spawn(move |_| work(i));
             }
-            work(&pieces[0], first_ws);
+            work(0);
         });
         Ok(())
     }

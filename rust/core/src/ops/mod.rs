@@ -131,7 +131,10 @@ fn check_inputs(op: &str, inputs: &[&[f32]], lens: &[usize]) -> Result<()> {
         )));
     }
     for (i, (x, &n)) in inputs.iter().zip(lens).enumerate() {
-        check_len(op, &format!("input {i}"), x.len(), n)?;
+        if x.len() != n {
+            // the message is formatted only on error: a runtime checks every inference
+            return check_len(op, &format!("input {i}"), x.len(), n);
+        }
     }
     Ok(())
 }
@@ -145,12 +148,16 @@ fn check_len(op: &str, what: &str, got: usize, want: usize) -> Result<()> {
     Ok(())
 }
 
+/// Most operands a kernel reads (linear: input, weight, bias).
+const MAX_OPERANDS: usize = 4;
+
 /// Calls a kernel on images `0..n`: image `i` reads `inputs[j] + i * in_steps[j]` (a step of 0
 /// for operands shared by every image) and writes `output + i * out_step`, all `units` units.
 ///
 /// # Safety
 /// Every pointer plus `(n - 1) * step` must start a buffer the kernel may read (write, for the
-/// output) in full for `p`'s sizes; the caller has checked the lengths.
+/// output) in full for `p`'s sizes; the caller has checked the lengths. At most
+/// [`MAX_OPERANDS`] inputs.
 #[allow(clippy::too_many_arguments)]
 unsafe fn per_image<P>(
     kernel: ffi::KernelFn<P>,
@@ -162,7 +169,9 @@ unsafe fn per_image<P>(
     out_step: usize,
     units: usize,
 ) {
-    let mut ptrs = inputs.to_vec();
+    // On the stack: a runtime calls this every inference and must not allocate.
+    let mut ptrs = [std::ptr::null::<f32>(); MAX_OPERANDS];
+    let ptrs = &mut ptrs[..inputs.len()];
     for i in 0..n {
         for (ptr, (&base, &step)) in ptrs.iter_mut().zip(inputs.iter().zip(in_steps)) {
             *ptr = base.add(i * step);

@@ -1,0 +1,452 @@
+//! The non-conv steps of a plan: a graph op and its attrs and weights as one of the op
+//! drivers of [`crate::ops`], checked against the step's tensors.
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::plan::{LayerStep, Plan};
+use crate::conv::Isa;
+use crate::ops::{
+    kernels, Act, Affine, Binary, BinaryOp, Broadcast, CoordMode, CopyChannels, Dims, GlobalPool,
+    Layout, Linear, NearestMode, Op, Pool2d, PoolKind, Resize, ResizeMode, Softmax, Unary,
+};
+use crate::{CoreError, Result};
+
+fn plan_err(msg: impl Into<String>) -> CoreError {
+    CoreError::Plan(msg.into())
+}
+
+/// One op driver call of a step: the step inputs it reads (by index, in the driver's order)
+/// and the weights it reads as further inputs (a binary op's constant).
+pub struct Part {
+    pub op: Box<dyn Op + Send + Sync>,
+    pub inputs: Vec<usize>,
+    pub consts: Vec<Vec<f32>>,
+}
+
+/// The driver calls of one step, in order: one for most ops, one per input for a concat
+/// (each copies its channels into the output).
+pub struct OpStep {
+    pub parts: Vec<Part>,
+}
+
+/// The C op-table op that computes graph op `op`.
+pub fn table_op(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "relu" | "clip" | "sigmoid" | "hardsigmoid" | "hardswish" | "silu" | "tanh" => "activation",
+        "add" | "sub" | "mul" | "div" => "binary",
+        "batchnorm" => "affine",
+        "linear" => "linear",
+        "softmax" => "softmax",
+        "upsample" => "resize",
+        "concat" | "slice" => "copy_channels",
+        "maxpool" => "maxpool",
+        "avgpool" => "avgpool",
+        "global_avgpool" => "global_avgpool",
+        _ => return None,
+    })
+}
+
+/// A tensor's shape as op dims: (n, c, h, w), or (n, elements per image, 1, 1) otherwise.
+fn dims(shape: &[usize]) -> Dims {
+    match shape {
+        [n, c, h, w] => Dims::new(*n, *c, *h, *w),
+        [n, rest @ ..] => Dims::new(*n, rest.iter().product(), 1, 1),
+        [] => Dims::new(1, 1, 1, 1),
+    }
+}
+
+fn num(attrs: &Map<String, Value>, key: &str, layer: &str) -> Result<f32> {
+    attrs
+        .get(key)
+        .and_then(Value::as_f64)
+        .map(|v| v as f32)
+        .ok_or_else(|| plan_err(format!("layer {layer:?}: attr {key:?} must be a number")))
+}
+
+fn ints<const N: usize>(attrs: &Map<String, Value>, key: &str, layer: &str) -> Result<[usize; N]> {
+    let v: Option<Vec<usize>> = attrs
+        .get(key)
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(|e| e.as_u64().map(|u| u as usize)).collect());
+    v.and_then(|v| v.try_into().ok()).ok_or_else(|| {
+        plan_err(format!(
+            "layer {layer:?}: attr {key:?} must be {N} non-negative ints"
+        ))
+    })
+}
+
+fn flag(attrs: &Map<String, Value>, key: &str) -> bool {
+    attrs.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The activation that graph op `op` computes.
+fn activation(s: &LayerStep) -> Result<Act> {
+    let a = &s.attrs;
+    let l = &s.layer;
+    Ok(match s.op.as_str() {
+        "relu" => Act::Relu,
+        "clip" => Act::Clip {
+            min: num(a, "min", l)?,
+            max: num(a, "max", l)?,
+        },
+        "sigmoid" => Act::Sigmoid,
+        "hardsigmoid" => Act::HardSigmoid {
+            alpha: num(a, "alpha", l)?,
+            beta: num(a, "beta", l)?,
+        },
+        "hardswish" => Act::HardSwish,
+        "silu" => Act::Silu,
+        "tanh" => Act::Tanh,
+        other => {
+            return Err(plan_err(format!(
+                "layer {l:?}: {other:?} is not an activation"
+            )))
+        }
+    })
+}
+
+/// How `y` broadcasts against `x` (the output's shape), if the binary kernels take it.
+fn broadcast(x: &[usize], y: &[usize]) -> Option<Broadcast> {
+    if x == y {
+        return Some(Broadcast::Same);
+    }
+    if y.iter().product::<usize>() == 1 {
+        return Some(Broadcast::Scalar);
+    }
+    let c = x.get(1).copied()?;
+    let mut padded = vec![1; x.len().saturating_sub(y.len())];
+    padded.extend_from_slice(y);
+    if padded.len() != x.len() || padded[2..].iter().any(|&d| d != 1) || padded[1] != c {
+        return None;
+    }
+    match padded[0] {
+        1 => Some(Broadcast::Channel),
+        n if n == x[0] => Some(Broadcast::ImageChannel),
+        _ => None,
+    }
+}
+
+fn weight(
+    weights: &HashMap<String, &[f32]>,
+    layer: &str,
+    key: &str,
+    len: usize,
+) -> Result<Vec<f32>> {
+    let w = weights
+        .get(&format!("{layer}.{key}"))
+        .ok_or_else(|| plan_err(format!("layer {layer:?}: weight {layer}.{key} is missing")))?;
+    if w.len() != len {
+        return Err(plan_err(format!(
+            "layer {layer:?}: weight {key} has {} elements, expected {len}",
+            w.len()
+        )));
+    }
+    Ok(w.to_vec())
+}
+
+/// The op driver calls of layer step `s`, checked: its kernel in the op table for its op
+/// and layout, its output dims those of the step's output tensor.
+pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) -> Result<OpStep> {
+    let l = &s.layer;
+    let table = table_op(&s.op).ok_or_else(|| {
+        CoreError::Unsupported(format!(
+            "layer {l:?}: op {:?} has no kernel in the runtime",
+            s.op
+        ))
+    })?;
+    let entry = kernels()
+        .iter()
+        .find(|k| k.name == s.kernel && k.op == table)
+        .ok_or_else(|| {
+            plan_err(format!(
+                "layer {l:?}: unknown kernel {:?} for op {:?}",
+                s.kernel, s.op
+            ))
+        })?;
+    let layout = match s.layout.as_str() {
+        "hwc" => Layout::Hwc,
+        _ => Layout::Chw,
+    };
+    if entry.layout.is_some_and(|k| k != layout) {
+        return Err(plan_err(format!(
+            "layer {l:?}: kernel {} does not run in layout {}",
+            s.kernel, s.layout
+        )));
+    }
+    let out = plan.tensor(&s.output)?;
+    let shapes: Vec<&[usize]> = s
+        .inputs
+        .iter()
+        .map(|t| plan.tensor(t).map(|t| t.shape.as_slice()))
+        .collect::<Result<_>>()?;
+    // chw and flat tensors are both in logical order; a (n, c, 1, 1) tensor reads the same
+    // in either layout
+    let order = |layout: &str| if layout == "hwc" { "hwc" } else { "chw" };
+    for t in s.inputs.iter().chain([&s.output]) {
+        let tp = plan.tensor(t)?;
+        let either = tp.shape.len() == 4 && tp.shape[2] == 1 && tp.shape[3] == 1;
+        if order(&tp.layout) != order(&s.layout) && !either {
+            return Err(plan_err(format!(
+                "layer {l:?}: tensor {t:?} is {}, the step runs {}",
+                tp.layout, s.layout
+            )));
+        }
+    }
+    let isa = Isa::parse(&s.isa).map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+    let d = dims(&out.shape);
+    let mut consts = Vec::new();
+    let mut order: Vec<usize> = (0..s.inputs.len()).collect();
+    let unsupported = |why: &str| CoreError::Unsupported(format!("layer {l:?}: {} {why}", s.op));
+    let op: Box<dyn Op + Send + Sync> = match table {
+        "activation" => Box::new(Unary {
+            len: d.len()?,
+            act: activation(s)?,
+            isa,
+        }),
+        "binary" => {
+            let op = match s.op.as_str() {
+                "add" => BinaryOp::Add,
+                "sub" => BinaryOp::Sub,
+                "mul" => BinaryOp::Mul,
+                _ => BinaryOp::Div,
+            };
+            let (y_shape, reversed) = match shapes[..] {
+                [x] => {
+                    let c = s
+                        .weights
+                        .get("const")
+                        .ok_or_else(|| plan_err(format!("layer {l:?}: needs a const")))?;
+                    consts.push(weight(weights, l, "const", c.iter().product())?);
+                    if x != out.shape.as_slice() {
+                        return Err(plan_err(format!(
+                            "layer {l:?}: input {x:?} is not the output's shape"
+                        )));
+                    }
+                    (c.clone(), flag(&s.attrs, "const_first"))
+                }
+                [a, b] if a == out.shape.as_slice() => (b.to_vec(), false),
+                [a, b] if b == out.shape.as_slice() => {
+                    order.reverse();
+                    (a.to_vec(), true)
+                }
+                _ => {
+                    return Err(CoreError::Unsupported(format!(
+                        "layer {l:?}: {} of shapes {shapes:?} broadcasts both inputs",
+                        s.op
+                    )))
+                }
+            };
+            let bc = broadcast(&out.shape, &y_shape).ok_or_else(|| {
+                CoreError::Unsupported(format!(
+                    "layer {l:?}: {} broadcast of {y_shape:?} to {:?}",
+                    s.op, out.shape
+                ))
+            })?;
+            Box::new(Binary {
+                dims: d,
+                layout,
+                op,
+                broadcast: bc,
+                reversed,
+                act: Act::None,
+                isa,
+            })
+        }
+        "affine" => Box::new(Affine {
+            dims: d,
+            layout,
+            scale: weight(weights, l, "scale", d.c)?,
+            shift: weight(weights, l, "shift", d.c)?,
+            act: Act::None,
+            isa,
+        }),
+        "maxpool" | "avgpool" => {
+            let max = table == "maxpool";
+            let x = shapes.first().copied().unwrap_or(&[]);
+            Box::new(Pool2d {
+                kind: if max { PoolKind::Max } else { PoolKind::Avg },
+                dims: dims(x),
+                layout,
+                kernel: ints::<2>(&s.attrs, "kernel", l).map(|k| (k[0], k[1]))?,
+                stride: ints::<2>(&s.attrs, "stride", l).map(|k| (k[0], k[1]))?,
+                dilation: if max {
+                    ints::<2>(&s.attrs, "dilation", l).map(|k| (k[0], k[1]))?
+                } else {
+                    (1, 1)
+                },
+                pads: ints::<4>(&s.attrs, "padding", l)?,
+                ceil_mode: flag(&s.attrs, "ceil_mode"),
+                count_include_pad: flag(&s.attrs, "count_include_pad"),
+                isa,
+            })
+        }
+        "global_avgpool" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            Box::new(GlobalPool {
+                kind: PoolKind::Avg,
+                dims: dims(x),
+                layout,
+                isa,
+            })
+        }
+        "linear" => {
+            let w = s
+                .weights
+                .get("weight")
+                .filter(|w| w.len() == 2)
+                .ok_or_else(|| unsupported("needs a 2-D weight"))?;
+            let (out_f, in_f) = (w[0], w[1]);
+            let x = shapes.first().copied().unwrap_or(&[]);
+            if x.last() != Some(&in_f) {
+                return Err(plan_err(format!(
+                    "layer {l:?}: input {x:?} does not end in {in_f} features"
+                )));
+            }
+            let bias = if s.weights.contains_key("bias") {
+                weight(weights, l, "bias", out_f)?
+            } else {
+                Vec::new()
+            };
+            Box::new(Linear {
+                rows: x.iter().product::<usize>() / in_f,
+                in_features: in_f,
+                out_features: out_f,
+                weight: weight(weights, l, "weight", out_f * in_f)?,
+                bias,
+                act: Act::None,
+                isa,
+            })
+        }
+        "softmax" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            let axis = s.attrs.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+            let axis = if axis < 0 {
+                axis + x.len() as i64
+            } else {
+                axis
+            };
+            // over the channels of each pixel: axis 1 of NCHW, or the features of (n, f)
+            if axis != 1 || !(x.len() == 4 || x.len() == 2) {
+                return Err(unsupported(&format!(
+                    "over axis {axis} of a {}-D tensor has no kernel",
+                    x.len()
+                )));
+            }
+            Box::new(Softmax {
+                dims: d,
+                layout,
+                isa,
+            })
+        }
+        "resize" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            let size = ints::<2>(&s.attrs, "size", l)?;
+            let mode = s.attrs.get("mode").and_then(Value::as_str).unwrap_or("");
+            let (mode, coord) = match mode {
+                "nearest" => (
+                    ResizeMode::Nearest(NearestMode::Floor),
+                    CoordMode::Asymmetric,
+                ),
+                "bilinear" if flag(&s.attrs, "align_corners") => {
+                    (ResizeMode::Linear, CoordMode::AlignCorners)
+                }
+                "bilinear" => (ResizeMode::Linear, CoordMode::HalfPixel),
+                other => return Err(unsupported(&format!("mode {other:?}"))),
+            };
+            Box::new(Resize {
+                dims: dims(x),
+                layout,
+                out_hw: (size[0], size[1]),
+                mode,
+                coord,
+                ratio: None,
+                isa,
+            })
+        }
+        _ => return copy_parts(s, &shapes, &out.shape, layout),
+    };
+    op.validate()
+        .map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+    let got = op
+        .output()
+        .map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+    if got.len()? != d.len()? {
+        return Err(plan_err(format!(
+            "layer {l:?}: the op gives {got}, the plan's output is {:?}",
+            out.shape
+        )));
+    }
+    Ok(OpStep {
+        parts: vec![Part {
+            op,
+            inputs: order,
+            consts,
+        }],
+    })
+}
+
+/// Concat and slice along the channels (axis 1 of a 4-D tensor, the features of a 2-D one):
+/// one channel copy per input.
+fn copy_parts(s: &LayerStep, shapes: &[&[usize]], out: &[usize], layout: Layout) -> Result<OpStep> {
+    let l = &s.layer;
+    let axis = s.attrs.get("axis").and_then(Value::as_i64).unwrap_or(0);
+    let axis = if axis < 0 {
+        axis + out.len() as i64
+    } else {
+        axis
+    };
+    if axis != 1 || !(out.len() == 4 || out.len() == 2) {
+        return Err(CoreError::Unsupported(format!(
+            "layer {l:?}: {} along axis {axis} of a {}-D tensor has no kernel (channels only)",
+            s.op,
+            out.len()
+        )));
+    }
+    let o = dims(out);
+    let copy =
+        |x: &[usize], src_offset: usize, dst_offset: usize, channels: usize| -> Result<Part> {
+            let xd = dims(x);
+            let op = CopyChannels {
+                n: o.n,
+                h: o.h,
+                w: o.w,
+                layout,
+                channels,
+                src_c: xd.c,
+                src_offset,
+                dst_c: o.c,
+                dst_offset,
+            };
+            op.validate()
+                .map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+            Ok(Part {
+                op: Box::new(op),
+                inputs: Vec::new(),
+                consts: Vec::new(),
+            })
+        };
+    let mut parts = Vec::new();
+    if s.op == "slice" {
+        let start = s.attrs.get("start").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let mut part = copy(shapes[0], start, 0, o.c)?;
+        part.inputs = vec![0];
+        parts.push(part);
+    } else {
+        let mut offset = 0;
+        for (i, x) in shapes.iter().enumerate() {
+            let c = dims(x).c;
+            let mut part = copy(x, 0, offset, c)?;
+            part.inputs = vec![i];
+            parts.push(part);
+            offset += c;
+        }
+        if offset != o.c {
+            return Err(plan_err(format!(
+                "layer {l:?}: inputs hold {offset} channels, the output {}",
+                o.c
+            )));
+        }
+    }
+    Ok(OpStep { parts })
+}

@@ -1,0 +1,269 @@
+"""The runtime end to end: random small DAGs compiled with the default planner, and with each
+primitive forced through an explicit plan, against the reference executor; the default
+model; bad inputs and ops the runtime lacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+import leanconv
+from leanconv import ShapeError, UnsupportedOpError
+from leanconv import primitives as P
+from leanconv.graph import Graph, Layer
+from leanconv.runtime import compile, reference
+from leanconv.runtime.plan import LayerStep, TransformStep
+from leanconv.runtime.planner import default_plan, kernel_names
+
+#: The runtime's outputs match the float64 reference within this, relative to the output's
+#: largest magnitude (Winograd's transforms included: its documented bound is far below).
+RTOL = 1e-4
+
+#: Per primitive family, conv parameters inside its applicability.
+FAMILIES = sorted({p.family for p in P.PRIMITIVES})
+
+
+def close(y: np.ndarray, ref: np.ndarray) -> None:
+    assert y.shape == ref.shape and y.dtype == np.float32
+    scale = max(1.0, float(np.abs(ref).max()))
+    err = float(np.abs(y.astype(np.float64) - ref).max())
+    assert err <= RTOL * scale, f"max error {err:.3g} at output magnitude {scale:.3g}"
+
+
+@st.composite
+def conv_layer(draw: st.DrawFn, name: str, x: str, shape: tuple[int, ...], family: str | None,
+               rng: np.random.Generator) -> Layer:
+    """A conv over ``shape`` (N, C, H, W) that the primitives of ``family`` (any family when
+    None) apply to."""
+    _, c, h, w = shape
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)),) * 2
+    groups = 1
+    k = draw(st.integers(1, 8))
+    kernel = (draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 2, 3])))
+    if family in (None, "direct", "im2col", "im2row"):
+        groups = draw(st.sampled_from([1, 1, 2, c])) if c % 2 == 0 else draw(st.sampled_from([1, c]))
+        k = groups * draw(st.integers(1, 3))
+    elif family == "kn2row":
+        stride = (1, 1)
+    elif family == "gemm1x1":
+        kernel, stride, pads, dilation = (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)
+    elif family.startswith("winograd"):
+        kernel, stride, dilation = (3, 3), (1, 1), (1, 1)
+    elif family == "depthwise":
+        groups = k = c
+        kernel = draw(st.sampled_from([(3, 3), (5, 5)]))
+        dilation = (1, 1)
+    assume((kernel[0] - 1) * dilation[0] + 1 <= h + pads[0] + pads[2])
+    assume((kernel[1] - 1) * dilation[1] + 1 <= w + pads[1] + pads[3])
+    fan_in = c // groups * kernel[0] * kernel[1]
+    weights = {"weight": (rng.standard_normal((k, c // groups, *kernel)) / np.sqrt(fan_in)).astype(np.float32)}
+    if draw(st.booleans()):
+        weights["bias"] = rng.standard_normal(k).astype(np.float32)
+    return Layer(name, "conv", [x], {"stride": stride, "padding": pads, "dilation": dilation, "groups": groups},
+                 weights)
+
+
+def shape_after(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    return Graph("probe", {t: shapes[t] for t in layer.inputs}, [layer], [layer.name]).layers[0].shape
+
+
+@st.composite
+def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndarray]:
+    """A random DAG: convs (asymmetric pads, strides, groups, depthwise; the first one inside
+    ``family``), activations, adds, per-channel muls, channel concats, pooling; its outputs
+    the last tensor and maybe one more."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(1, 2))
+    shapes: dict[str, tuple[int, ...]] = {"x": (n, draw(st.integers(1, 6)), draw(st.integers(3, 11)),
+                                               draw(st.integers(3, 11)))}
+    layers: list[Layer] = []
+    live = ["x"]  # tensors later layers may read
+
+    def add(layer: Layer, readable: bool = True) -> str:
+        shapes[layer.name] = shape_after(layer, shapes)
+        layers.append(layer)
+        if readable:
+            live.append(layer.name)
+        return layer.name
+
+    def four_d() -> list[str]:
+        return [t for t in live if len(shapes[t]) == 4]
+
+    name = iter(f"l{i}" for i in range(100))
+    add(draw(conv_layer(next(name), "x", shapes["x"], family, rng)))
+    for _ in range(draw(st.integers(0, 6))):
+        x = draw(st.sampled_from(four_d()))
+        kind = draw(st.sampled_from(["conv", "relu", "relu6", "sigmoid", "hardswish", "add", "mul",
+                                     "concat", "concat_copy", "slice", "upsample", "maxpool", "avgpool",
+                                     "batchnorm"]))
+        s = shapes[x]
+        if kind == "conv":
+            add(draw(conv_layer(next(name), x, s, None, rng)))
+        elif kind in ("relu", "sigmoid", "hardswish"):
+            add(Layer(next(name), kind, [x]))
+        elif kind == "relu6":
+            add(Layer(next(name), "clip", [x], {"min": 0.0, "max": 6.0}))
+        elif kind == "add":
+            same = [t for t in four_d() if shapes[t] == s]
+            add(Layer(next(name), "add", [x, draw(st.sampled_from(same))]))
+        elif kind == "mul":  # per-channel constant, as a folded scale
+            const = rng.standard_normal((1, s[1], 1, 1)).astype(np.float32)
+            add(Layer(next(name), "mul", [x], {}, {"const": const}))
+        elif kind == "batchnorm":
+            add(Layer(next(name), "batchnorm", [x], {}, {"scale": rng.standard_normal(s[1]).astype(np.float32),
+                                                         "shift": rng.standard_normal(s[1]).astype(np.float32)}))
+        elif kind == "concat_copy":  # tensors others read too: copied into the concat
+            same = [t for t in four_d() if shapes[t][0] == s[0] and shapes[t][2:] == s[2:]]
+            add(Layer(next(name), "concat", [x, draw(st.sampled_from(same))], {"axis": 1}))
+        elif kind == "slice":
+            start = draw(st.integers(0, s[1] - 1))
+            add(Layer(next(name), "slice", [x], {"axis": 1, "start": start, "end": draw(st.integers(start + 1, s[1]))}))
+        elif kind == "upsample":
+            mode = draw(st.sampled_from(["nearest", "bilinear"]))
+            size = (draw(st.integers(1, 2 * s[2])), draw(st.integers(1, 2 * s[3])))
+            add(Layer(next(name), "upsample", [x], {"mode": mode, "size": size, "align_corners": draw(st.booleans())}))
+        elif kind == "concat":  # two convs of x written into their channel slices
+            pad = {"stride": (1, 1), "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1}
+            parts = []
+            for _ in range(2):
+                k = draw(st.integers(1, 4))
+                w = (rng.standard_normal((k, s[1], 3, 3)) / np.sqrt(9 * s[1])).astype(np.float32)
+                conv = add(Layer(next(name), "conv", [x], dict(pad), {"weight": w}), readable=False)
+                if draw(st.booleans()):
+                    conv = add(Layer(next(name), "relu", [conv]), readable=False)
+                parts.append(conv)
+            add(Layer(next(name), "concat", parts, {"axis": 1}))
+        else:
+            k = draw(st.integers(1, min(3, s[2], s[3])))
+            pads = tuple(draw(st.integers(0, (k - 1) // 2)) for _ in range(4))
+            attrs: dict[str, Any] = {"kernel": (k, k), "stride": (draw(st.integers(1, 2)),) * 2, "padding": pads,
+                                     "ceil_mode": draw(st.booleans())}
+            if kind == "maxpool":
+                attrs["dilation"] = (1, 1)
+            else:
+                attrs["count_include_pad"] = draw(st.booleans())
+            add(Layer(next(name), kind, [x], attrs))
+    outputs = [live[-1]]
+    extra = draw(st.sampled_from(live[1:]))
+    if extra not in outputs and draw(st.booleans()):
+        outputs.append(extra)
+    if draw(st.booleans()):  # a classifier head
+        last = outputs[0]
+        outputs[0] = add(Layer(next(name), "global_avgpool", [last]))
+        if draw(st.booleans()):
+            outputs[0] = add(Layer(next(name), "flatten", [outputs[0]], {"axis": 1}))
+            features = shapes[outputs[0]][1]
+            k = draw(st.integers(1, 10))
+            head = {"weight": rng.standard_normal((k, features)).astype(np.float32)}
+            if draw(st.booleans()):
+                head["bias"] = rng.standard_normal(k).astype(np.float32)
+            outputs[0] = add(Layer(next(name), "linear", [outputs[0]], {}, head))
+            if draw(st.booleans()):
+                outputs[0] = add(Layer(next(name), "softmax", [outputs[0]], {"axis": 1}))
+    graph = Graph("random", {"x": shapes["x"]}, layers, outputs)
+    x = rng.standard_normal(shapes["x"]).astype(np.float32)
+    return graph, x
+
+
+def check_network(graph: Graph, x: np.ndarray, plan: Any = None) -> None:
+    exe = compile(graph, plan)
+    ys = exe.run(x)
+    ys = ys if isinstance(ys, list) else [ys]
+    refs = reference.run(graph, x, dtype=np.float64)
+    for y, ref in zip(ys, refs, strict=True):
+        close(y, ref)
+
+
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(networks(), st.sampled_from([1, 2]))
+def test_default_planner_matches_the_reference(net: tuple[Graph, np.ndarray], threads: int) -> None:
+    graph, x = net
+    exe = compile(graph, threads=threads)
+    ys = exe.run(x)
+    ys = ys if isinstance(ys, list) else [ys]
+    for y, ref in zip(ys, reference.run(graph, x, dtype=np.float64), strict=True):
+        close(y, ref)
+    assert exe.arena_bytes == exe.plan.arena_bytes and exe.workspace_bytes <= exe.plan.workspace_bytes
+
+
+@pytest.mark.parametrize("prim", P.PRIMITIVES, ids=lambda p: p.name)
+def test_each_primitive_forced_by_a_plan_matches_the_reference(prim: P.Primitive) -> None:
+    @settings(max_examples=8, deadline=None,
+              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+    @given(networks(prim.family))
+    def inner(net: tuple[Graph, np.ndarray]) -> None:
+        graph, x = net
+        forced = {layer.name: prim.name for layer in graph.layers
+                  if layer.op == "conv" and prim.applicable(P.spec_from_layer(graph, layer))}
+        assume(forced)
+        plan = default_plan(graph, kernels=forced)
+        used = {s.layer: s.kernel for s in plan.steps if isinstance(s, LayerStep) and s.op == "conv"}
+        assert all(used[name] == prim.name for name in forced)
+        if prim.layout == "hwc":  # an hwc conv reading the chw graph input needs a transform
+            assert any(isinstance(s, TransformStep) for s in plan.steps)
+        note(repr([(layer.name, layer.op, layer.attrs, layer.shape) for layer in graph.layers]))
+        check_network(graph, x, plan)
+
+    inner()
+
+
+def test_fusion_views_and_transforms_in_the_default_plan() -> None:
+    rng = np.random.default_rng(1)
+    conv = {"stride": (1, 1), "padding": (0, 1, 2, 1), "dilation": (1, 1), "groups": 1}
+    w = lambda k, c: rng.standard_normal((k, c, 3, 3)).astype(np.float32)  # noqa: E731
+    layers = [
+        Layer("a", "conv", ["x"], conv, {"weight": w(6, 3)}), Layer("a_relu", "relu", ["a"]),
+        Layer("b", "conv", ["x"], conv, {"weight": w(2, 3)}), Layer("b_relu6", "clip", ["b"], {"min": 0.0, "max": 6.0}),
+        Layer("cat", "concat", ["a_relu", "b_relu6"], {"axis": 1}), Layer("flat", "flatten", ["cat"], {"axis": 1}),
+    ]
+    graph = Graph("g", {"x": (2, 3, 7, 6)}, layers, ["flat"])
+    plan = default_plan(graph, kernels={"a": "im2row_hwc", "b": "direct_chw"})
+    steps = {s.layer: s for s in plan.steps if isinstance(s, LayerStep)}
+    assert steps["a"].fused == ["a_relu"] and steps["a"].activation == "relu" and steps["a"].output == "a_relu"
+    assert steps["b"].activation == "relu6" and steps["cat"].kernel == "concat_view"
+    assert steps["flat"].kernel == "reshape_view" and plan.tensors["flat"].view_of is not None
+    # the hwc conv's transform back to chw writes its concat slice; the chw conv writes its own
+    assert plan.tensors["a_relu@chw"].view_of.channel_offset == 0  # type: ignore[union-attr]
+    assert plan.tensors["b_relu6"].view_of.channel_offset == 6  # type: ignore[union-attr]
+    check_network(graph, rng.standard_normal((2, 3, 7, 6)).astype(np.float32), plan)
+
+
+def test_the_default_model_runs_end_to_end() -> None:
+    graph = leanconv.load_model(None)
+    assert all(kernel_names(layer.op) or layer.op in ("relu", "clip") for layer in graph.layers)
+    x = np.random.default_rng(2).standard_normal(graph.inputs["x"]).astype(np.float32)
+    check_network(graph, x)
+    check_network(graph, x, default_plan(graph, threads=2))
+
+
+def test_bad_inputs_are_shape_errors() -> None:
+    graph = Graph("g", {"x": (1, 2, 5, 5)}, [
+        Layer("c", "conv", ["x"], {"stride": (1, 1), "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1},
+              {"weight": np.ones((3, 2, 3, 3), np.float32)})], ["c"])
+    exe = compile(graph)
+    with pytest.raises(ShapeError, match="expects"):
+        exe.run(np.zeros((1, 2, 5, 4), np.float32))
+    with pytest.raises(ShapeError, match="float32"):
+        exe.run(np.zeros((1, 2, 5, 5), np.float64))
+    with pytest.raises(ShapeError, match="missing"):
+        exe.run({"y": np.zeros((1, 2, 5, 5), np.float32)})
+    import torch
+    y = exe.run(torch.ones((1, 2, 5, 5)))
+    assert isinstance(y, np.ndarray) and y.shape == (1, 3, 5, 5) and float(y[0, 0, 2, 2]) == 18.0
+
+
+def test_an_op_without_a_kernel_is_an_unsupported_op_error_naming_op_and_layer() -> None:
+    graph = Graph("g", {"x": (1, 4, 5, 5)}, [
+        Layer("norm", "lrn", ["x"], {"size": 3, "alpha": 1e-4, "beta": 0.75, "bias": 1.0})], ["norm"])
+    with pytest.raises(UnsupportedOpError, match="'norm'.*'lrn'"):
+        compile(graph)
