@@ -15,6 +15,7 @@ import leanconv
 from leanconv import ShapeError, UnsupportedOpError
 from leanconv import primitives as P
 from leanconv.graph import Graph, Layer
+from leanconv.ops import RESIZE_COORDS
 from leanconv.runtime import compile, reference
 from leanconv.runtime.plan import LayerStep, TransformStep
 from leanconv.runtime.planner import default_plan, kernel_names
@@ -100,7 +101,7 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
     for _ in range(draw(st.integers(0, 6))):
         x = draw(st.sampled_from(four_d()))
         kind = draw(st.sampled_from(["conv", "relu", "relu6", "sigmoid", "hardswish", "add", "mul",
-                                     "concat", "concat_copy", "slice", "upsample", "maxpool", "avgpool",
+                                     "concat", "concat_copy", "slice", "resize", "maxpool", "avgpool",
                                      "batchnorm"]))
         s = shapes[x]
         if kind == "conv":
@@ -124,10 +125,16 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
         elif kind == "slice":
             start = draw(st.integers(0, s[1] - 1))
             add(Layer(next(name), "slice", [x], {"axis": 1, "start": start, "end": draw(st.integers(start + 1, s[1]))}))
-        elif kind == "upsample":
+        elif kind == "resize":
             mode = draw(st.sampled_from(["nearest", "bilinear"]))
-            size = (draw(st.integers(1, 2 * s[2])), draw(st.integers(1, 2 * s[3])))
-            add(Layer(next(name), "upsample", [x], {"mode": mode, "size": size, "align_corners": draw(st.booleans())}))
+            if mode == "nearest":  # power-of-two factors keep every source coordinate exact
+                f = draw(st.sampled_from([1, 2, 4]))
+                size, coord = (s[2] * f, s[3] * f), "asymmetric"
+            else:
+                size = (draw(st.integers(1, 2 * s[2])), draw(st.integers(1, 2 * s[3])))
+                coord = draw(st.sampled_from(RESIZE_COORDS))
+            add(Layer(next(name), "resize", [x], {"mode": mode, "size": size, "scale": (size[0] / s[2], size[1] / s[3]),
+                                                  "coord": coord, "nearest": "floor"}))
         elif kind == "concat":  # two convs of x written into their channel slices
             pad = {"stride": (1, 1), "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1}
             parts = []

@@ -38,7 +38,7 @@ pub fn table_op(op: &str) -> Option<&'static str> {
         "batchnorm" => "affine",
         "linear" => "linear",
         "softmax" => "softmax",
-        "upsample" => "resize",
+        "resize" => "resize",
         "concat" | "slice" => "copy_channels",
         "maxpool" => "maxpool",
         "avgpool" => "avgpool",
@@ -342,25 +342,45 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
         "resize" => {
             let x = shapes.first().copied().unwrap_or(&[]);
             let size = ints::<2>(&s.attrs, "size", l)?;
-            let mode = s.attrs.get("mode").and_then(Value::as_str).unwrap_or("");
-            let (mode, coord) = match mode {
-                "nearest" => (
-                    ResizeMode::Nearest(NearestMode::Floor),
-                    CoordMode::Asymmetric,
-                ),
-                "bilinear" if flag(&s.attrs, "align_corners") => {
-                    (ResizeMode::Linear, CoordMode::AlignCorners)
+            let text = |key: &str| s.attrs.get(key).and_then(Value::as_str).unwrap_or("");
+            let mode = match (text("mode"), text("nearest")) {
+                ("nearest", "floor") => ResizeMode::Nearest(NearestMode::Floor),
+                ("nearest", "ceil") => ResizeMode::Nearest(NearestMode::Ceil),
+                ("nearest", "round_prefer_floor") => {
+                    ResizeMode::Nearest(NearestMode::RoundPreferFloor)
                 }
-                "bilinear" => (ResizeMode::Linear, CoordMode::HalfPixel),
-                other => return Err(unsupported(&format!("mode {other:?}"))),
+                ("nearest", "round_prefer_ceil") => {
+                    ResizeMode::Nearest(NearestMode::RoundPreferCeil)
+                }
+                ("bilinear", _) => ResizeMode::Linear,
+                (mode, nearest) => {
+                    return Err(unsupported(&format!("mode {mode:?} (nearest {nearest:?})")))
+                }
             };
+            let coord = match text("coord") {
+                "half_pixel" => CoordMode::HalfPixel,
+                "pytorch_half_pixel" => CoordMode::PytorchHalfPixel,
+                "asymmetric" => CoordMode::Asymmetric,
+                "align_corners" => CoordMode::AlignCorners,
+                other => return Err(unsupported(&format!("coordinate mode {other:?}"))),
+            };
+            // The graph's scale is output per input, the coordinates' ratio its inverse.
+            let scale = s
+                .attrs
+                .get("scale")
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                .filter(|v| v.len() == 2)
+                .ok_or_else(|| {
+                    plan_err(format!("layer {l:?}: attr \"scale\" must be 2 numbers"))
+                })?;
             Box::new(Resize {
                 dims: dims(x),
                 layout,
                 out_hw: (size[0], size[1]),
                 mode,
                 coord,
-                ratio: None,
+                ratio: Some(((1.0 / scale[0]) as f32, (1.0 / scale[1]) as f32)),
                 isa,
             })
         }
