@@ -1,10 +1,9 @@
 /* Depthwise convolution (groups == C == K), 3x3 and 5x5, stride 1 or 2, any padding.
- * HWC: vectors of 8 channels. Output rows are the outer loop, so the ks input rows a row reads
- * stay in cache while every 8-channel block passes over them; per row and block the ks*ks
- * weight vectors are loaded once and stay in registers (3x3), and each pixel accumulates its
- * taps in registers. Pixels whose taps all lie inside the input (nearly all) run without bounds
- * checks, two at a time so neighbouring pixels share their input loads. Weights packed
- * [kh][kw][C].
+ * HWC: vectors of 8 channels, accumulated in registers over the taps. Pixels whose taps all lie
+ * inside the input (nearly all) run without bounds checks, four at a time so neighbouring pixels
+ * share their input loads and each weight load; pixels outer and channels inner, so the input
+ * streams through memory in order (a channel-outer order re-reads each input row once per
+ * 8-channel block). Weights packed [kh][kw][C].
  * CHW: vectors of 8 output columns of one channel's row, the taps' weights broadcast once per
  * channel; stride 2 loads 16 input columns and keeps the even ones. Weights in PyTorch's
  * [C][kh][kw].
@@ -75,8 +74,8 @@ LC_INLINE void dw_hwc_px_checked(const lc_conv_params *p, const float *const *ro
                                  size_t c1, size_t ox, size_t r0, size_t r1, size_t ks) {
     size_t C = p->c;
     ptrdiff_t ix0 = (ptrdiff_t)(ox * p->sw) - (ptrdiff_t)p->pl;
-    size_t s0 = ix0 < 0 ? (size_t)(-ix0) : 0;
-    size_t s1 = (size_t)LC_MIN((ptrdiff_t)ks, (ptrdiff_t)p->w - ix0);
+    ptrdiff_t hi = LC_MIN((ptrdiff_t)ks, (ptrdiff_t)p->w - ix0);
+    size_t s1 = hi > 0 ? (size_t)hi : 0, s0 = LC_MIN(ix0 < 0 ? (size_t)(-ix0) : 0, s1);
     for (size_t c = c0; c + 8 <= c1; c += 8) {
         lc_v8 acc = {0};
         if (bias) LC_V8_LOAD(acc, bias + c);
