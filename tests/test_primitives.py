@@ -160,6 +160,32 @@ def test_primitive_matches_float64_reference(prim: P.Primitive) -> None:
     inner()
 
 
+# Network-like layers reaching the vectorised paths of the depthwise kernels (HWC: 8-channel
+# blocks plus a scalar tail, 4-pixel interior blocks; CHW: 8-column vectors, stride-2 even
+# lanes) and of im2row's stem path (interior runs, lowered border tiles), with asymmetric pads,
+# every activation, one to three threads (row splits) and both ISAs.
+NET_LAYERS = [
+    P.ConvSpec(32, 32, 23, 29, 3, 1, 1, groups=32),
+    P.ConvSpec(44, 44, 22, 30, 3, 2, (0, 0, 1, 1), groups=44),
+    P.ConvSpec(40, 40, 17, 19, 5, 2, 2, groups=40),
+    P.ConvSpec(27, 27, 14, 14, 5, 1, (1, 2, 3, 2), groups=27),
+    P.ConvSpec(3, 32, 30, 34, 3, 2, 1),
+    P.ConvSpec(3, 20, 25, 27, 7, 2, (3, 2, 1, 3)),
+]
+
+
+@pytest.mark.parametrize("spec", NET_LAYERS, ids=str)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_network_like_layers_on_every_primitive(spec: P.ConvSpec, threads: int) -> None:
+    prims = P.list_primitives(spec)
+    assert any(p.family == ("depthwise" if spec.groups > 1 else "im2row") for p in prims)
+    for i, prim in enumerate(prims):
+        for isa in ISAS:
+            case = {"spec": spec, "batch": 2, "activation": ["none", "relu", "relu6"][i % 3],
+                    "threads": threads, "isa": isa, "bias": i % 2 == 0, "seed": i}
+            check(prim, case)
+
+
 def test_registry_has_every_family_and_layout() -> None:
     names = [p.name for p in P.PRIMITIVES]
     assert len(names) >= 16 and len(set(names)) == len(names)

@@ -3,6 +3,7 @@
     python bench/conv/run.py                   # all models, 1 and 2 threads (~15 min)
     python bench/conv/run.py --models resnet18 --threads 1
     python bench/conv/run.py --models centerface --layers 3 --no-gemm --out /tmp/conv  # a quick look
+    python bench/conv/run.py --models mobilenet_v2,efficientnet_lite0 --kinds depthwise,stem --no-gemm --out /tmp/conv
 
 For every distinct conv layer (batch 1, fp32) of ResNet-18, VGG-16, MobileNetV2, SqueezeNet 1.0,
 GoogLeNet (torchvision architectures, random weights) and EfficientNet-Lite0
@@ -10,7 +11,8 @@ GoogLeNet (torchvision architectures, random weights) and EfficientNet-Lite0
 a file): each model is imported as a Graph and each conv layer becomes a ConvSpec through
 leanconv.primitives.spec_from_layer, the same path the runtime takes. GFLOP/s (2 x direct-convolution MACs per second, median
 after warm-up) of every applicable primitive (weights packed once, workspace reused) and of
-torch F.conv2d eager in NCHW and channels_last, measured in the same run; plus workspace and
+torch F.conv2d eager in NCHW and channels_last, measured in interleaved rounds (each candidate
+once per round, median over rounds); plus workspace and
 packed-weight bytes. The GEMM 2048^3 comparison runs in a child process with OPENBLAS_CORETYPE
 and OPENBLAS_L2_SIZE removed from its environment. Writes bench/results/conv.md and conv.json.
 """
@@ -18,6 +20,7 @@ and OPENBLAS_L2_SIZE removed from its environment. Writes bench/results/conv.md 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -134,6 +137,20 @@ def torch_conv(spec: Any, x: Any, w: Any, b: Any) -> Callable[[], Any]:
     return lambda: F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, **kw)
 
 
+def interleaved_times(fns: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, tuple[float, float]]:
+    """(median, min) seconds of each fn, measured in `rounds` interleaved rounds (every fn once
+    per round, each time a median over ~0.07 s of calls): a machine whose speed drifts, or that
+    other jobs share, slows all candidates of a round alike, so their ratios hold."""
+    meds: dict[str, list[float]] = {k: [] for k in fns}
+    bests: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            med, best = median_time(fn, min_time=0.07, max_reps=10)
+            meds[k].append(med)
+            bests[k].append(best)
+    return {k: (statistics.median(meds[k]), min(bests[k])) for k in fns}
+
+
 def bench_layer(spec: Any, threads: list[int], rng: np.random.Generator) -> dict[str, Any]:
     import torch
 
@@ -148,28 +165,34 @@ def bench_layer(spec: Any, threads: list[int], rng: np.random.Generator) -> dict
     xcl = xt.contiguous(memory_format=torch.channels_last)
     wcl = wt.contiguous(memory_format=torch.channels_last)
     res: dict[str, Any] = {"torch": {"nchw": {}, "channels_last": {}}, "primitives": {}}
-    with torch.no_grad():
-        for t in threads:
-            torch.set_num_threads(t)
-            for lay, xx, ww in [("nchw", xt, wt), ("channels_last", xcl, wcl)]:
-                med, best = median_time(torch_conv(spec, xx, ww, bt))
-                res["torch"][lay][str(t)] = {"gflops": flops / med / 1e9, "gflops_best": flops / best / 1e9}
-    torch.set_num_threads(1)
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    packs = {}
     for prim in P.list_primitives(spec):
         packed = prim.pack(w, b, spec=spec)
-        xi = x if prim.layout == "chw" else xh
-        entry: dict[str, Any] = {
+        packs[prim.name] = (packed, x if prim.layout == "chw" else xh)
+        res["primitives"][prim.name] = {
             "family": prim.family,
             "layout": prim.layout,
             "workspace_bytes": packed.workspace_bytes,
             "packed_bytes": packed.packed_bytes,
             "gflops": {},
         }
+    with torch.no_grad():
         for t in threads:
-            med, best = median_time(lambda: packed.run(xi, t))
-            entry["gflops"][str(t)] = {"gflops": flops / med / 1e9, "gflops_best": flops / best / 1e9}
-        res["primitives"][prim.name] = entry
+            torch.set_num_threads(t)
+            fns: dict[str, Callable[[], object]] = {
+                "torch:nchw": torch_conv(spec, xt, wt, bt),
+                "torch:channels_last": torch_conv(spec, xcl, wcl, bt),
+            }
+            for name, (packed, xi) in packs.items():
+                fns[name] = functools.partial(packed.run, xi, t)
+            for key, (med, best) in interleaved_times(fns).items():
+                entry = {"gflops": flops / med / 1e9, "gflops_best": flops / best / 1e9}
+                if key.startswith("torch:"):
+                    res["torch"][key.split(":", 1)[1]][str(t)] = entry
+                else:
+                    res["primitives"][key]["gflops"][str(t)] = entry
+    torch.set_num_threads(1)
     return res
 
 
@@ -208,6 +231,14 @@ def layer_key(spec: Any) -> str:
     )
 
 
+def layer_kind(spec: Any) -> str:
+    """depthwise (one input channel per group, several groups), stem (at most 4 input channels,
+    an image) or dense."""
+    if spec.groups > 1 and spec.groups == spec.in_channels:
+        return "depthwise"
+    return "stem" if spec.in_channels <= 4 else "dense"
+
+
 def best_torch(entry: dict[str, Any], t: str) -> float:
     return max(entry["torch"][lay][t]["gflops"] for lay in ("nchw", "channels_last"))
 
@@ -226,7 +257,7 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         f"measured {res['date']} with `{res['command']}`; 1-min load average {res['loadavg_start'][0]:.1f} "
         f"at the start, {res['loadavg_end'][0]:.1f} at the end (other jobs share this machine). GFLOP/s = 2 x direct-convolution MACs / "
         "median time. torch = eager F.conv2d (oneDNN), best of NCHW and channels_last, measured in "
-        "the same run (eager torch cannot keep packed weights between calls; ours are packed once).\n"
+        "the same interleaved rounds as ours (eager torch cannot keep packed weights between calls; ours are packed once).\n"
     )
     acc = res["acceptance"]
     L.append("## Acceptance (single thread)\n")
@@ -301,6 +332,12 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--layers", type=int, default=0, help="benchmark only the first N distinct layers")
+    ap.add_argument(
+        "--kinds",
+        default="",
+        help="comma-separated layer kinds to keep: depthwise (groups == channels), stem (<= 4 input "
+        "channels), dense (the others); default all",
+    )
     ap.add_argument("--no-gemm", action="store_true")
     ap.add_argument("--gemm-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -346,7 +383,11 @@ def main() -> None:
             e["models"].append(m)
             e["names"].append(f"{m}.{qual}")
     print(f"{len(layers)} distinct layers", flush=True)
-    chosen = list(layers.values())[: args.layers or None]
+    kinds = {k for k in args.kinds.split(",") if k}
+    unknown = kinds - {"depthwise", "stem", "dense"}
+    if unknown:
+        ap.error(f"unknown --kinds {sorted(unknown)}; known: depthwise, stem, dense")
+    chosen = [e for e in layers.values() if not kinds or layer_kind(e["layer"]) in kinds][: args.layers or None]
     out_layers = []
     for i, e in enumerate(chosen):
         layer = e["layer"]

@@ -62,6 +62,32 @@
     } while (0)
 #endif
 
+/* Eight floats as one GCC/clang vector (one AVX register, two SSE or NEON registers): the
+ * hand-blocked loops use it where the auto-vectoriser would keep accumulators in memory. Loads
+ * and stores go through memcpy (any alignment). Other compilers take the scalar paths. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LC_HAVE_VEC 1
+typedef float lc_v8 __attribute__((vector_size(32)));
+typedef int lc_v8i __attribute__((vector_size(32)));
+#define LC_V8_LOAD(v, p) memcpy(&(v), (p), sizeof(lc_v8))
+#define LC_V8_STORE(p, v) memcpy((p), &(v), sizeof(lc_v8))
+/* lc_act on every lane, by masks (C has no vector ?:); NaN becomes 0, as in lc_act. */
+#define LC_V8_ACT(v, act)                                                                      \
+    do {                                                                                       \
+        if ((act) != LC_ACT_NONE) {                                                            \
+            lc_v8 lc_zero_ = {0};                                                              \
+            (v) = (lc_v8)((lc_v8i)(v) & ((v) > lc_zero_));                                     \
+            if ((act) == LC_ACT_RELU6) {                                                       \
+                lc_v8 lc_six_ = lc_zero_ + 6.0f;                                               \
+                lc_v8i lc_lt_ = (v) < lc_six_;                                                 \
+                (v) = (lc_v8)(((lc_v8i)(v) & lc_lt_) | ((lc_v8i)lc_six_ & ~lc_lt_));           \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+#else
+#define LC_HAVE_VEC 0
+#endif
+
 #define LC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LC_MAX(a, b) ((a) > (b) ? (a) : (b))
 

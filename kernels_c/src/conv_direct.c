@@ -21,15 +21,6 @@ LC_INLINE void valid_cols(ptrdiff_t off, size_t sw, size_t w, size_t ow, size_t 
 
 enum { DSEG = 16, DKB = 4, DMAXKW = 16 };
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LC_HAVE_VEC 1
-typedef float lc_v8 __attribute__((vector_size(32)));
-#define V8_LOAD(v, p) memcpy(&(v), (p), sizeof(lc_v8))
-#define V8_STORE(p, v) memcpy((p), &(v), sizeof(lc_v8))
-#else
-#define LC_HAVE_VEC 0
-#endif
-
 /* Register-blocked direct convolution: DKB output channels x DSEG output columns accumulate
  * over every input channel and tap before one store. Interior stride-1 taps use 8-wide vector
  * accumulators; taps that reach into the padding (and stride > 1) run over their valid columns
@@ -88,8 +79,8 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
 #if LC_HAVE_VEC
                             if (sw == 1 && lo == 0 && hi == DSEG) {
                                 lc_v8 x0, x1;
-                                V8_LOAD(x0, xs);
-                                V8_LOAD(x1, xs + 8);
+                                LC_V8_LOAD(x0, xs);
+                                LC_V8_LOAD(x1, xs + 8);
                                 v00 += wv[0] * x0; v01 += wv[0] * x1;
                                 v10 += wv[1] * x0; v11 += wv[1] * x1;
                                 v20 += wv[2] * x0; v21 += wv[2] * x1;
@@ -107,14 +98,14 @@ LC_INLINE void direct_chw_body(const lc_conv_params *p, const float *LC_RESTRICT
 #if LC_HAVE_VEC
                 {
                     float tmp[DKB][DSEG];
-                    V8_STORE(tmp[0], v00);
-                    V8_STORE(tmp[0] + 8, v01);
-                    V8_STORE(tmp[1], v10);
-                    V8_STORE(tmp[1] + 8, v11);
-                    V8_STORE(tmp[2], v20);
-                    V8_STORE(tmp[2] + 8, v21);
-                    V8_STORE(tmp[3], v30);
-                    V8_STORE(tmp[3] + 8, v31);
+                    LC_V8_STORE(tmp[0], v00);
+                    LC_V8_STORE(tmp[0] + 8, v01);
+                    LC_V8_STORE(tmp[1], v10);
+                    LC_V8_STORE(tmp[1] + 8, v11);
+                    LC_V8_STORE(tmp[2], v20);
+                    LC_V8_STORE(tmp[2] + 8, v21);
+                    LC_V8_STORE(tmp[3], v30);
+                    LC_V8_STORE(tmp[3] + 8, v31);
                     for (size_t kk = 0; kk < DKB; ++kk)
                         for (size_t j = 0; j < DSEG; ++j) acc[kk][j] += tmp[kk][j];
                 }

@@ -142,8 +142,8 @@ static void im2row_panels(const lc_conv_params *p, const float *in, size_t g, si
     }
 }
 
-/* Pixels from q (before `end`, all in q's output row) whose taps all fall inside the input, in
- * whole tiles of mr; 0 when pixel q's tile is not such a run. */
+/* Pixels from q (before `end`, all in q's output row) whose taps all fall inside the input; 0
+ * when there are fewer than mr (lc_sgemm_indirect's least). */
 static size_t interior_run(const lc_conv_params *p, size_t q, size_t end, size_t mr) {
     size_t oy = q / p->ow, ox = q % p->ow;
     size_t last = LC_MIN(end, (oy + 1) * p->ow); /* pixels of this row before `end` */
@@ -153,8 +153,7 @@ static size_t interior_run(const lc_conv_params *p, size_t q, size_t end, size_t
     if (p->w + p->pl <= ekw) return 0;
     size_t xmax = (p->w + p->pl - ekw - 1) / p->sw; /* inclusive */
     size_t stop = LC_MIN(last, oy * p->ow + xmax + 1);
-    if (stop < q + mr) return 0;
-    return (stop - q) / mr * mr;
+    return stop >= q + mr ? stop - q : 0;
 }
 
 int lc_im2row_hwc_applicable(const lc_conv_params *p) { return p->oh > 0 && p->ow > 0; }
@@ -195,12 +194,12 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
                        size_t oc_end, size_t oy_begin, size_t oy_end) {
     size_t kg = p->k / p->groups, kdim = (p->c / p->groups) * p->kh * p->kw, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
-    size_t nb = lower_block(p, mr), ie = oy_end * p->ow, cg = p->c / p->groups;
+    size_t ie = oy_end * p->ow, cg = p->c / p->groups;
     float *rows = (float *)workspace;
-    /* Runs of mr pixels of one output row whose taps are all inside the input are multiplied
-     * in place (tap offsets `off`, pixel stride sw*C); only the others are lowered, a tile at
-     * a time: lowering (packing A) costs more than streaming even megabytes of weights from
-     * L2/L3 per tile. */
+    /* Runs of at least mr pixels of one output row whose taps are all inside the input are
+     * multiplied in place (tap offsets `off`, pixel stride sw*C); only the others are lowered,
+     * a tile at a time: lowering (packing A) costs more than streaming even megabytes of weights
+     * from L2/L3 per tile. */
     size_t *off = (size_t *)((char *)workspace + im2row_rows_bytes(p));
     for (size_t r = 0; r < p->kh; ++r)
         for (size_t s = 0; s < p->kw; ++s)
@@ -209,27 +208,26 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
         const float *bg = packed + g * group_b_floats(p);
-        /* Blocks of output pixels, so the epilogue runs while the block is in cache. */
-        for (size_t i = oy_begin * p->ow; i < ie; i += nb) {
-            size_t n = LC_MIN(nb, ie - i);
-            for (size_t q = i; q < i + n;) {
-                size_t run = interior_run(p, q, i + n, mr);
-                if (run) {
-                    size_t oy = q / p->ow, ox = q % p->ow;
-                    const float *a =
-                        input + ((oy * p->sh - p->pt) * p->w + ox * p->sw - p->pl) * p->c + g * cg;
-                    lc_sgemm_indirect(p->isa, run, klo - g * kg, khi - g * kg, kdim, a,
-                                      p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
-                    q += run;
-                } else {
-                    size_t m = LC_MIN(mr, i + n - q);
-                    im2row_panels(p, input, g, q, q + m, rows, mr);
-                    lc_sgemm_papb(p->isa, 0, m, klo - g * kg, khi - g * kg, kdim, rows, bg,
-                                  output + q * p->k + klo, p->k, 0);
-                    q += m;
-                }
+        /* Each run of interior pixels and each lowered tile gets its epilogue right after its
+         * GEMM, while its outputs are in L1/L2. A tile lowers only the pixels up to the next
+         * interior run. */
+        for (size_t q = oy_begin * p->ow; q < ie;) {
+            size_t done = interior_run(p, q, ie, mr);
+            if (done) {
+                size_t oy = q / p->ow, ox = q % p->ow;
+                const float *a =
+                    input + ((oy * p->sh - p->pt) * p->w + ox * p->sw - p->pl) * p->c + g * cg;
+                lc_sgemm_indirect(p->isa, done, klo - g * kg, khi - g * kg, kdim, a,
+                                  p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
+            } else {
+                done = 1;
+                while (done < mr && q + done < ie && !interior_run(p, q + done, ie, mr)) ++done;
+                im2row_panels(p, input, g, q, q + done, rows, mr);
+                lc_sgemm_papb(p->isa, 0, done, klo - g * kg, khi - g * kg, kdim, rows, bg,
+                              output + q * p->k + klo, p->k, 0);
             }
-            lc_epilogue_hwc(output + i * p->k, n, p->k, bias, klo, khi, p->act);
+            lc_epilogue_hwc(output + q * p->k, done, p->k, bias, klo, khi, p->act);
+            q += done;
         }
     }
 }

@@ -238,6 +238,16 @@ int main(void) {
         {64, 12, 12, 8, 3, 3, 1, 1, 1, 0, 1, 2, 1},  {64, 23, 21, 7, 3, 3, 2, 1, 1, 0, 0, 1, 1},
         {18, 8, 7, 18, 3, 3, 2, 1, 18, 0, 0, 1, 1},  {21, 9, 6, 21, 5, 5, 1, 1, 21, 1, 2, 3, 2},
         {12, 10, 11, 12, 5, 5, 2, 1, 12, 1, 1, 2, 2}, {10, 3, 4, 10, 3, 3, 1, 1, 10, 0, 2, 2, 0},
+        /* depthwise vector paths: channels a multiple of 8 and not (HWC vectors of 8 plus a
+         * scalar tail, below 8 all scalar), interior runs of whole 4-pixel blocks plus single
+         * pixels (HWC) and of 8-column vectors plus an overlapping last one (CHW), rows narrower
+         * than a vector, no padding, asymmetric pads, stride 2 */
+        {24, 9, 13, 24, 3, 3, 1, 1, 24, 1, 1, 1, 1}, {19, 7, 20, 19, 3, 3, 2, 1, 19, 1, 1, 1, 1},
+        {8, 6, 9, 8, 5, 5, 1, 1, 8, 2, 2, 2, 2},     {40, 11, 23, 40, 5, 5, 2, 1, 40, 2, 1, 2, 2},
+        {16, 5, 4, 16, 3, 3, 1, 1, 16, 0, 0, 0, 0},  {7, 4, 30, 7, 3, 3, 2, 1, 7, 0, 1, 1, 0},
+        {33, 12, 35, 33, 3, 3, 2, 1, 33, 1, 0, 0, 2}, {16, 9, 26, 16, 5, 5, 1, 1, 16, 0, 3, 4, 1},
+        /* end pads wider than the kernel: the last output columns and rows read no input */
+        {9, 5, 6, 9, 3, 3, 1, 1, 9, 0, 0, 4, 5},
     };
     int isas[3];
     int nisa = 0;

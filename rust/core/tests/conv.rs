@@ -160,6 +160,13 @@ fn shapes() -> Vec<ConvSpec> {
     v.push(base(12, 8, 7, 12, 3, 2, [0, 0, 1, 1], 12));
     v.push(base(7, 9, 10, 5, 3, 2, [2, 0, 1, 3], 1));
     v.push(base(10, 7, 9, 10, 5, 1, [1, 2, 3, 2], 10));
+    // depthwise vector paths: 8-channel blocks and a tail, 4-pixel interior blocks (HWC),
+    // 8-column vectors and stride-2 even lanes (CHW), split over rows by the threads
+    v.push(base(20, 9, 21, 20, 3, 2, [1, 0, 0, 2], 20));
+    v.push(base(19, 8, 17, 19, 5, 1, [2; 4], 19));
+    v.push(base(16, 11, 26, 16, 3, 1, [1; 4], 16));
+    // an RGB stem: im2row's interior runs and lowered border tiles
+    v.push(base(3, 13, 31, 24, 3, 2, [1; 4], 1));
     let mut d = base(4, 9, 9, 5, 3, 1, [2; 4], 1);
     d.dilation = (2, 2);
     d.activation = Activation::Relu6;
