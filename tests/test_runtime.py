@@ -187,7 +187,12 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
         outputs.append(extra)
     if draw(st.booleans()):  # a classifier head
         last = outputs[0]
-        outputs[0] = add(Layer(next(name), "global_avgpool", [last]))
+        pool = draw(st.sampled_from(["global_avgpool", "mean", "mean_flat"]))
+        if pool == "global_avgpool":
+            outputs[0] = add(Layer(next(name), pool, [last]))
+        else:  # a mean over the spatial axes is global average pooling
+            axes = draw(st.sampled_from([(2, 3), (-1, -2)]))
+            outputs[0] = add(Layer(next(name), "mean", [last], {"axes": axes, "keepdims": pool == "mean"}))
         if draw(st.booleans()):
             outputs[0] = add(Layer(next(name), "flatten", [outputs[0]], {"axis": 1}))
             features = shapes[outputs[0]][1]
@@ -313,6 +318,24 @@ def test_bad_inputs_are_shape_errors() -> None:
     import torch
     y = exe.run(torch.ones((1, 2, 5, 5)))
     assert isinstance(y, np.ndarray) and y.shape == (1, 3, 5, 5) and float(y[0, 0, 2, 2]) == 18.0
+
+
+#: Zoo models the runtime runs end to end (input shape overrides where the default is large).
+ZOO = {"centerface": None, "ppocrv4-det": (1, 3, 64, 64), "vgg19": None, "inception-v2": None, "resnet50": None,
+       "squeezenet": None, "densenet121": None}
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_models_run_end_to_end(name: str) -> None:
+    graph = leanconv.io.load_model(name, input_shape=ZOO[name])
+    (shape,) = graph.inputs.values()
+    check_network(graph, np.random.default_rng(4).standard_normal(shape).astype(np.float32))
+
+
+def test_a_mean_off_the_spatial_axes_is_an_unsupported_op_error() -> None:
+    graph = Graph("g", {"x": (1, 4, 5, 5)}, [Layer("m", "mean", ["x"], {"axes": (1,), "keepdims": True})], ["m"])
+    with pytest.raises(UnsupportedOpError, match="'m'.*'mean'"):
+        compile(graph)
 
 
 def test_an_op_without_a_kernel_is_an_unsupported_op_error_naming_op_and_layer() -> None:

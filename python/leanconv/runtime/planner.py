@@ -53,7 +53,7 @@ TABLE_OPS = {
     **dict.fromkeys(("add", "sub", "mul", "div"), "binary"),
     "batchnorm": "affine", "maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "global_avgpool",
     "linear": "linear", "softmax": "softmax", "resize": "resize", "concat": "copy_channels",
-    "slice": "copy_channels", "conv_transpose": "deconv",
+    "slice": "copy_channels", "conv_transpose": "deconv", "mean": "global_avgpool",
 }
 #: Ops that read their input in logical order (NCHW) whatever its producer's layout.
 LOGICAL_OPS = ("linear",)
@@ -230,12 +230,22 @@ class _Planner:
             elif layer.op in ("flatten", "reshape") and self.reshape_is_view(layer):
                 self.add_reshape(layer)
             elif layer.op in TABLE_OPS and kernel_names(layer.op):
+                self.check_attrs(layer)
                 self.add_op(layer)
             else:
                 raise UnsupportedOpError(f"layer {layer.name!r}: op {layer.op!r} has no kernel in the "
                                          "runtime yet")
         outputs = [self.read(t, "chw") for t in g.outputs]
         return self.finish(outputs)
+
+    def check_attrs(self, layer: Layer) -> None:
+        """UnsupportedOpError when the op's kernel does not cover ``layer``'s attrs: a mean
+        runs as global average pooling, over the spatial axes of a 4-D tensor only."""
+        if layer.op == "mean":
+            rank = len(self.graph.shape_of(layer.inputs[0]))
+            if rank != 4 or sorted(a % 4 for a in layer.attrs["axes"]) != [2, 3]:
+                raise UnsupportedOpError(f"layer {layer.name!r}: op 'mean' over axes {layer.attrs['axes']} of a "
+                                         f"{rank}-D tensor has no kernel (the spatial axes of a 4-D tensor only)")
 
     def zero_copy_concats(self) -> dict[str, View]:
         """Conv outputs that can be written straight into their concat's channel slice."""

@@ -43,7 +43,7 @@ pub fn table_op(op: &str) -> Option<&'static str> {
         "concat" | "slice" => "copy_channels",
         "maxpool" => "maxpool",
         "avgpool" => "avgpool",
-        "global_avgpool" => "global_avgpool",
+        "global_avgpool" | "mean" => "global_avgpool",
         "conv_transpose" => "deconv",
         _ => return None,
     })
@@ -76,6 +76,20 @@ fn ints<const N: usize>(attrs: &Map<String, Value>, key: &str, layer: &str) -> R
             "layer {layer:?}: attr {key:?} must be {N} non-negative ints"
         ))
     })
+}
+
+/// Whether a mean's `axes` are exactly H and W of a 4-D tensor (2 and 3, or -2 and -1).
+fn spatial_axes(attrs: &Map<String, Value>) -> bool {
+    let axes: Option<Vec<i64>> = attrs
+        .get("axes")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(Value::as_i64).collect());
+    let Some(mut axes) = axes else { return false };
+    for a in &mut axes {
+        *a += if *a < 0 { 4 } else { 0 };
+    }
+    axes.sort_unstable();
+    axes == [2, 3]
 }
 
 fn flag(attrs: &Map<String, Value>, key: &str) -> bool {
@@ -406,6 +420,14 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
         }
         "global_avgpool" => {
             let x = shapes.first().copied().unwrap_or(&[]);
+            if s.op == "mean" && !(x.len() == 4 && spatial_axes(&s.attrs)) {
+                return Err(unsupported(&format!(
+                    "over axes {:?} of a {}-D tensor has no kernel (the spatial axes of a 4-D \
+                     tensor only)",
+                    s.attrs.get("axes"),
+                    x.len()
+                )));
+            }
             Box::new(GlobalPool {
                 kind: PoolKind::Avg,
                 dims: dims(x),
