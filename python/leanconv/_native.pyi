@@ -22,6 +22,7 @@ __all__ = [
     "codec_table",
     "conv_info",
     "conv_primitives",
+    "conv_transpose_sizes",
     "crc32",
     "crc32_array",
     "decode_bytes",
