@@ -70,6 +70,29 @@ def conv_layer(draw: st.DrawFn, name: str, x: str, shape: tuple[int, ...], famil
                  weights)
 
 
+@st.composite
+def conv_transpose_layer(draw: st.DrawFn, name: str, x: str, shape: tuple[int, ...],
+                         rng: np.random.Generator) -> Layer:
+    """A transposed convolution over ``shape``: groups (depthwise-transposed with a channel
+    multiplier included), strides 1-3, padding, output padding, dilation."""
+    _, c, h, w = shape
+    groups = draw(st.sampled_from([g for g in (1, 2, c) if c % g == 0]))
+    out_channels = groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    full = [(n - 1) * s + d * (k - 1) + op + 1
+            for n, k, s, d, op in zip((h, w), kernel, stride, dilation, output_padding)]
+    padding = tuple(draw(st.integers(0, min(2, (f - 1) // 2))) for f in full)
+    weights = {"weight": (rng.standard_normal((c, out_channels // groups, *kernel))
+                          / np.sqrt(c // groups * kernel[0] * kernel[1])).astype(np.float32)}
+    if draw(st.booleans()):
+        weights["bias"] = rng.standard_normal(out_channels).astype(np.float32)
+    return Layer(name, "conv_transpose", [x], {"stride": stride, "padding": padding, "output_padding": output_padding,
+                                               "dilation": dilation, "groups": groups}, weights)
+
+
 def shape_after(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
     return Graph("probe", {t: shapes[t] for t in layer.inputs}, [layer], [layer.name]).layers[0].shape
 
@@ -77,7 +100,7 @@ def shape_after(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> tuple[int, 
 @st.composite
 def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndarray]:
     """A random DAG: convs (asymmetric pads, strides, groups, depthwise; the first one inside
-    ``family``), activations, adds, per-channel muls, channel concats, pooling; its outputs
+    ``family``), transposed convolutions, activations, adds, per-channel muls, channel concats, pooling; its outputs
     the last tensor and maybe one more."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n = draw(st.integers(1, 2))
@@ -100,12 +123,14 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
     add(draw(conv_layer(next(name), "x", shapes["x"], family, rng)))
     for _ in range(draw(st.integers(0, 6))):
         x = draw(st.sampled_from(four_d()))
-        kind = draw(st.sampled_from(["conv", "relu", "relu6", "sigmoid", "hardswish", "add", "mul",
+        kind = draw(st.sampled_from(["conv", "conv_transpose", "relu", "relu6", "sigmoid", "hardswish", "add", "mul",
                                      "concat", "concat_copy", "slice", "resize", "maxpool", "avgpool",
                                      "batchnorm"]))
         s = shapes[x]
         if kind == "conv":
             add(draw(conv_layer(next(name), x, s, None, rng)))
+        elif kind == "conv_transpose":
+            add(draw(conv_transpose_layer(next(name), x, s, rng)))
         elif kind in ("relu", "sigmoid", "hardswish"):
             add(Layer(next(name), kind, [x]))
         elif kind == "relu6":
@@ -162,7 +187,12 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
         outputs.append(extra)
     if draw(st.booleans()):  # a classifier head
         last = outputs[0]
-        outputs[0] = add(Layer(next(name), "global_avgpool", [last]))
+        pool = draw(st.sampled_from(["global_avgpool", "mean", "mean_flat"]))
+        if pool == "global_avgpool":
+            outputs[0] = add(Layer(next(name), pool, [last]))
+        else:  # a mean over the spatial axes is global average pooling
+            axes = draw(st.sampled_from([(2, 3), (-1, -2)]))
+            outputs[0] = add(Layer(next(name), "mean", [last], {"axes": axes, "keepdims": pool == "mean"}))
         if draw(st.booleans()):
             outputs[0] = add(Layer(next(name), "flatten", [outputs[0]], {"axis": 1}))
             features = shapes[outputs[0]][1]
@@ -245,6 +275,27 @@ def test_fusion_views_and_transforms_in_the_default_plan() -> None:
     check_network(graph, rng.standard_normal((2, 3, 7, 6)).astype(np.float32), plan)
 
 
+@pytest.mark.parametrize("first", ["direct_chw", "im2row_hwc"])
+def test_conv_transpose_steps_run_in_their_input_layout_with_a_fused_relu6(first: str) -> None:
+    rng = np.random.default_rng(3)
+    conv = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    up = {"stride": (3, 2), "padding": (1, 0), "output_padding": (2, 1), "dilation": (1, 2), "groups": 4}
+    layers = [
+        Layer("c", "conv", ["x"], conv, {"weight": rng.standard_normal((4, 3, 1, 1)).astype(np.float32)}),
+        Layer("up", "conv_transpose", ["c"], up, {"weight": rng.standard_normal((4, 2, 3, 2)).astype(np.float32),
+                                                  "bias": rng.standard_normal(8).astype(np.float32)}),
+        Layer("up6", "clip", ["up"], {"min": 0.0, "max": 6.0}),
+    ]
+    graph = Graph("g", {"x": (2, 3, 4, 5)}, layers, ["up6"])
+    plan = default_plan(graph, threads=2, kernels={"c": first})
+    step = next(s for s in plan.steps if isinstance(s, LayerStep) and s.layer == "up")
+    assert step.kernel == f"deconv_{first[-3:]}" and step.fused == ["up6"] and step.activation == "relu6"
+    assert step.packed_bytes > 0
+    exe = compile(graph, plan)
+    assert exe.workspace_bytes <= plan.workspace_bytes and exe.packed_bytes == plan.packed_bytes
+    check_network(graph, rng.standard_normal((2, 3, 4, 5)).astype(np.float32) * 4, plan)
+
+
 def test_the_default_model_runs_end_to_end() -> None:
     graph = leanconv.load_model(None)
     assert all(kernel_names(layer.op) or layer.op in ("relu", "clip") for layer in graph.layers)
@@ -267,6 +318,24 @@ def test_bad_inputs_are_shape_errors() -> None:
     import torch
     y = exe.run(torch.ones((1, 2, 5, 5)))
     assert isinstance(y, np.ndarray) and y.shape == (1, 3, 5, 5) and float(y[0, 0, 2, 2]) == 18.0
+
+
+#: Zoo models the runtime runs end to end (input shape overrides where the default is large).
+ZOO = {"centerface": None, "ppocrv4-det": (1, 3, 64, 64), "vgg19": None, "inception-v2": None, "resnet50": None,
+       "squeezenet": None, "densenet121": None}
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_models_run_end_to_end(name: str) -> None:
+    graph = leanconv.io.load_model(name, input_shape=ZOO[name])
+    (shape,) = graph.inputs.values()
+    check_network(graph, np.random.default_rng(4).standard_normal(shape).astype(np.float32))
+
+
+def test_a_mean_off_the_spatial_axes_is_an_unsupported_op_error() -> None:
+    graph = Graph("g", {"x": (1, 4, 5, 5)}, [Layer("m", "mean", ["x"], {"axes": (1,), "keepdims": True})], ["m"])
+    with pytest.raises(UnsupportedOpError, match="'m'.*'mean'"):
+        compile(graph)
 
 
 def test_an_op_without_a_kernel_is_an_unsupported_op_error_naming_op_and_layer() -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "codec_table",
     "conv_info",
     "conv_primitives",
+    "conv_transpose_sizes",
     "crc32",
     "crc32_array",
     "decode_bytes",
@@ -146,6 +147,7 @@ def arena_plan(
 ) -> tuple[list[int], int, int]: ...
 def check_plan(plan_json: str) -> None: ...
 def op_kernels() -> list[tuple[str, str, str | None]]: ...
+def conv_transpose_sizes(step_json: str, input_shape: list[int]) -> tuple[int, int]: ...
 
 @final
 class Executor:

@@ -3,9 +3,10 @@
 Per conv layer it picks the fastest applicable primitive by a quick measurement (a few runs
 of the layer's shape, cached per process by spec, batch, ISA and threads), counting the
 layout transform its input would need when the primitive's layout differs from the
-producer's. A relu or relu6 (clip 0..6) that is a conv's only reader is fused into the conv's
-epilogue. Transforms are inserted where a reader needs another layout than its producer's
-(graph outputs are in logical layout). A channel concat is zero-copy when every input is
+producer's. A relu or relu6 (clip 0..6) that is a conv's or a transposed convolution's only
+reader is fused into its epilogue. Other ops (transposed convolutions included) run in their
+input's layout. Transforms are inserted where a reader needs another layout than its
+producer's (graph outputs are in logical layout). A channel concat is zero-copy when every input is
 written by a step that can write into a channel slice (a chw conv or an hwc-to-chw transform)
 and read by nothing else; flatten and reshape of a tensor in logical layout are views. Arena
 offsets come from the Rust arena planner (greedy by size over lifetimes).
@@ -16,9 +17,11 @@ raised while planning, before anything runs.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +53,7 @@ TABLE_OPS = {
     **dict.fromkeys(("add", "sub", "mul", "div"), "binary"),
     "batchnorm": "affine", "maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "global_avgpool",
     "linear": "linear", "softmax": "softmax", "resize": "resize", "concat": "copy_channels",
-    "slice": "copy_channels",
+    "slice": "copy_channels", "conv_transpose": "deconv", "mean": "global_avgpool",
 }
 #: Ops that read their input in logical order (NCHW) whatever its producer's layout.
 LOGICAL_OPS = ("linear",)
@@ -60,6 +63,8 @@ OP_KERNELS = tuple(_native.op_kernels())
 VIEW_OPS = {"concat": "concat_view", "flatten": "reshape_view", "reshape": "reshape_view"}
 #: Ops a conv's epilogue computes when the op reads only the conv.
 FUSABLE = ("relu", "clip")
+#: Ops whose kernels compute a fused activation in their epilogue.
+FUSING = ("conv", "conv_transpose")
 ALIGN = 64
 
 
@@ -162,7 +167,7 @@ class _Planner:
 
     def fusion(self, layer: Layer) -> list[Layer]:
         users = self.users.get(layer.name, [])
-        if layer.op != "conv" or len(users) != 1 or layer.name in self.graph.outputs:
+        if layer.op not in FUSING or len(users) != 1 or layer.name in self.graph.outputs:
             return []
         reader = users[0]
         return [reader] if reader.op in FUSABLE and fused_activation([reader]) is not None else []
@@ -216,17 +221,31 @@ class _Planner:
                 fused = self.fusion(layer)
                 fused_away.update(f.name for f in fused)
                 self.add_conv(layer, fused, concat_slices.get((fused or [layer])[-1].name))
+            elif layer.op == "conv_transpose":
+                fused = self.fusion(layer)
+                fused_away.update(f.name for f in fused)
+                self.add_op(layer, fused)
             elif layer.op == "concat":
                 self.add_concat(layer)
             elif layer.op in ("flatten", "reshape") and self.reshape_is_view(layer):
                 self.add_reshape(layer)
             elif layer.op in TABLE_OPS and kernel_names(layer.op):
+                self.check_attrs(layer)
                 self.add_op(layer)
             else:
                 raise UnsupportedOpError(f"layer {layer.name!r}: op {layer.op!r} has no kernel in the "
                                          "runtime yet")
         outputs = [self.read(t, "chw") for t in g.outputs]
         return self.finish(outputs)
+
+    def check_attrs(self, layer: Layer) -> None:
+        """UnsupportedOpError when the op's kernel does not cover ``layer``'s attrs: a mean
+        runs as global average pooling, over the spatial axes of a 4-D tensor only."""
+        if layer.op == "mean":
+            rank = len(self.graph.shape_of(layer.inputs[0]))
+            if rank != 4 or sorted(a % 4 for a in layer.attrs["axes"]) != [2, 3]:
+                raise UnsupportedOpError(f"layer {layer.name!r}: op 'mean' over axes {layer.attrs['axes']} of a "
+                                         f"{rank}-D tensor has no kernel (the spatial axes of a 4-D tensor only)")
 
     def zero_copy_concats(self) -> dict[str, View]:
         """Conv outputs that can be written straight into their concat's channel slice."""
@@ -252,7 +271,7 @@ class _Planner:
         layer = self.layers.get(tensor)
         if layer is not None and layer.op != "conv" and layer.inputs and layer.inputs[0] in self.layers:
             conv = self.layers[layer.inputs[0]]
-            return conv if self.fusion(conv) == [layer] else None
+            return conv if conv.op == "conv" and self.fusion(conv) == [layer] else None
         return layer if layer is not None and layer.op == "conv" and not self.fusion(layer) else None
 
     def add_conv(self, layer: Layer, fused: list[Layer], view: View | None) -> None:
@@ -300,9 +319,10 @@ class _Planner:
             layer=layer.name, op="concat", kernel="concat_view", layout="chw", isa=self.isa,
             inputs=[self.read_view(t) for t in layer.inputs], output=layer.name, attrs=plain(layer.attrs)))
 
-    def add_op(self, layer: Layer) -> None:
+    def add_op(self, layer: Layer, fused: Sequence[Layer] = ()) -> None:
         """An op kernel step, in the layout of its full-size input (a (n, c, 1, 1) operand
-        reads the same in either layout)."""
+        reads the same in either layout), computing the ``fused`` activation layers after it
+        (a transposed convolution's)."""
         full = [t for t in layer.inputs if self.graph.shape_of(t) == layer.shape] or layer.inputs
         layout: Layout
         if len(layer.shape) != 4:
@@ -318,12 +338,18 @@ class _Planner:
             same_either_way = len(shape) == 4 and shape[2:] == (1, 1)
             return t if same_either_way else self.read(t, order)
 
-        self.native[layer.name] = _layout_of(layer.shape, layout)
-        self.tensor(layer.name, layer.shape, self.native[layer.name])
-        self.steps.append(LayerStep(
+        out = (list(fused) or [layer])[-1].name
+        self.native[out] = _layout_of(layer.shape, layout)
+        self.tensor(out, layer.shape, self.native[out])
+        step = LayerStep(
             layer=layer.name, op=layer.op, kernel=op_kernel(layer.op, layout), layout=layout, isa=self.isa,
-            inputs=[read(t) for t in layer.inputs], output=layer.name, attrs=plain(layer.attrs),
-            weights={k: list(w.shape) for k, w in layer.weights.items()}))
+            inputs=[read(t) for t in layer.inputs], output=out, fused=[f.name for f in fused],
+            activation=fused_activation(fused) or "none", attrs=plain(layer.attrs),
+            weights={k: list(w.shape) for k, w in layer.weights.items()})
+        if layer.op == "conv_transpose":
+            step.packed_bytes, step.workspace_bytes = _native.conv_transpose_sizes(
+                json.dumps(plain(asdict(step))), list(self.graph.shape_of(layer.inputs[0])))
+        self.steps.append(step)
 
     def read_view(self, tensor: str) -> str:
         """The plan tensor of ``tensor`` that is its concat slice (a chw variant after an hwc conv)."""

@@ -90,8 +90,12 @@ fn expected(x: &[f32], w: &HashMap<String, &[f32]>) -> Vec<f32> {
     out
 }
 
-/// The common plan followed by op kernel steps: maxpool, sigmoid, global average pooling, a
-/// flatten view and a linear head (offsets placed by hand, lifetimes in the comments).
+/// Channels of the transposed convolution's output (depthwise-transposed, multiplier 2).
+const C_UP: usize = 2 * C_OUT;
+
+/// The common plan followed by op kernel steps: maxpool, sigmoid, a transposed convolution
+/// with a fused relu (over the shared workspace), global average pooling, a flatten view and
+/// a linear head (offsets placed by hand, lifetimes in the comments).
 fn plan_with_ops() -> serde_json::Value {
     use serde_json::json;
     let mut p = plan::plan(1);
@@ -102,11 +106,12 @@ fn plan_with_ops() -> serde_json::Value {
     let tensors = p["tensors"].as_object_mut().unwrap();
     tensors.insert("p".into(), t(&[BATCH, C_OUT, 4, 4], "chw", 0)); // steps 4-5, over dead c2
     tensors.insert("s".into(), t(&[BATCH, C_OUT, 4, 4], "chw", 1024)); // steps 5-6
-    tensors.insert("g".into(), t(&[BATCH, C_OUT, 1, 1], "chw", 0)); // steps 6-8, over dead p
-    let mut fl = t(&[BATCH, C_OUT], "flat", 0);
+    tensors.insert("ur".into(), t(&[BATCH, C_UP, 8, 8], "chw", 2048)); // steps 6-7
+    tensors.insert("g".into(), t(&[BATCH, C_UP, 1, 1], "chw", 0)); // steps 7-9, over dead p
+    let mut fl = t(&[BATCH, C_UP], "flat", 0);
     fl["view_of"] = json!({"tensor": "g", "channel_offset": 0});
     tensors.insert("fl".into(), fl);
-    tensors.insert("lin".into(), t(&[BATCH, 3], "flat", 2048)); // step 8 to the end
+    tensors.insert("lin".into(), t(&[BATCH, 3], "flat", 2048)); // step 9 to the end, over dead ur
     let layer = |name: &str,
                  op: &str,
                  kernel: &str,
@@ -135,11 +140,24 @@ fn plan_with_ops() -> serde_json::Value {
         json!({}),
         json!({}),
     ));
+    let mut up = layer(
+        "u",
+        "conv_transpose",
+        "deconv_chw",
+        "s",
+        json!({"stride": [2, 2], "padding": [1, 1], "output_padding": [1, 1], "dilation": [1, 1],
+               "groups": C_OUT}),
+        json!({"weight": [C_OUT, 2, 3, 3], "bias": [C_UP]}),
+    );
+    up["output"] = json!("ur");
+    up["fused"] = json!(["ur"]);
+    up["activation"] = json!("relu");
+    steps.push(up);
     steps.push(layer(
         "g",
         "global_avgpool",
         "global_avgpool_chw",
-        "s",
+        "ur",
         json!({}),
         json!({}),
     ));
@@ -157,7 +175,7 @@ fn plan_with_ops() -> serde_json::Value {
         "linear",
         "fl",
         json!({}),
-        json!({"weight": [3, C_OUT], "bias": [3]}),
+        json!({"weight": [3, C_UP], "bias": [3]}),
     ));
     p["outputs"] = json!(["lin"]);
     p["arena_bytes"] = json!(8192);
@@ -197,8 +215,18 @@ fn no_heap_allocation_per_inference_after_the_first() {
     // op kernel steps too
     let mut owned_ops = owned.clone();
     owned_ops.push((
+        "u.weight".into(),
+        (0..C_OUT * 2 * 9)
+            .map(|i| (i % 7) as f32 / 7.0 - 0.4)
+            .collect(),
+    ));
+    owned_ops.push((
+        "u.bias".into(),
+        (0..C_UP).map(|i| i as f32 / 20.0).collect(),
+    ));
+    owned_ops.push((
         "lin.weight".into(),
-        (0..3 * C_OUT).map(|i| i as f32 / 10.0).collect(),
+        (0..3 * C_UP).map(|i| i as f32 / 10.0).collect(),
     ));
     owned_ops.push(("lin.bias".into(), vec![0.5, -0.5, 0.0]));
     let weights: HashMap<String, &[f32]> = owned_ops

@@ -143,10 +143,23 @@ fn op_kernels() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
         .collect()
 }
 
+/// conv_transpose_sizes(step_json, input_shape) -> (packed_bytes, workspace_bytes) of the
+/// transposed convolution of a plan layer step (JSON) over an input of `input_shape`.
+#[pyfunction]
+fn conv_transpose_sizes(
+    py: Python<'_>,
+    step_json: &str,
+    input_shape: Vec<usize>,
+) -> PyResult<(usize, usize)> {
+    py.detach(|| leanconv_core::runtime::conv_transpose_sizes(step_json, &input_shape))
+        .map_err(|e| PyCoreError(e).into())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arena_plan, m)?)?;
     m.add_function(wrap_pyfunction!(check_plan, m)?)?;
     m.add_function(wrap_pyfunction!(op_kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(conv_transpose_sizes, m)?)?;
     m.add_class::<Executor>()?;
     Ok(())
 }

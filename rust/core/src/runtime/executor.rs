@@ -1,5 +1,6 @@
 //! The executor: built once from a checked [`Plan`] and the weights, then run any number of
-//! times. Building packs every conv's weights once ([`PackedConv`]), allocates the one
+//! times. Building packs every conv's weights once ([`PackedConv`], and
+//! [`PackedConvTranspose2d`] for transposed convolutions), allocates the one
 //! activation arena and the one workspace shared by all steps (sized for the largest), and
 //! splits each conv's work over the primitives' persistent thread pool once; a run then
 //! allocates nothing on the heap.
@@ -12,12 +13,13 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::ops::{op_step, OpStep};
+use super::ops::{conv_transpose_step, op_step, OpStep};
 use super::plan::{LayerStep, Loc, Plan, Step};
 use crate::conv::layout::{transform, Transform};
 use crate::conv::{
     find, split_work, Activation, AlignedBuf, ConvSpec, Isa, Layout, PackedConv, Pads, WorkPiece,
 };
+use crate::ops::PackedConvTranspose2d;
 use crate::{CoreError, Result};
 
 fn plan_err(msg: impl Into<String>) -> CoreError {
@@ -36,6 +38,8 @@ enum Kernel {
         chw: (usize, usize, usize),
     },
     Op(OpStep),
+    /// A transposed convolution, its weights packed once, over the shared workspace.
+    ConvTranspose(Box<PackedConvTranspose2d>),
 }
 
 struct ExecStep {
@@ -141,14 +145,22 @@ impl Executor {
                     workspace = workspace.max(ws);
                     kernel
                 }
+                Step::Layer(s)
+                    if !output.contiguous() || inputs.iter().any(|x| !x.contiguous()) =>
+                {
+                    return Err(plan_err(format!(
+                        "layer {:?}: op kernels read and write whole batches, not strided views",
+                        s.layer
+                    )));
+                }
+                Step::Layer(s) if s.op == "conv_transpose" => {
+                    let packed = conv_transpose_step(&plan, s, weights)?;
+                    packed_bytes += packed.packed_bytes();
+                    workspace = workspace.max(packed.workspace_bytes());
+                    Kernel::ConvTranspose(Box::new(packed))
+                }
                 Step::Layer(s) => {
                     let op = op_step(&plan, s, weights)?;
-                    if !output.contiguous() || inputs.iter().any(|x| !x.contiguous()) {
-                        return Err(plan_err(format!(
-                            "layer {:?}: op kernels read and write whole batches, not strided views",
-                            s.layer
-                        )));
-                    }
                     if op.parts.iter().any(|p| p.inputs.len() + p.consts.len() > 2) {
                         return Err(plan_err(format!(
                             "layer {:?}: an op reads at most two operands",
@@ -158,7 +170,10 @@ impl Executor {
                     Kernel::Op(op)
                 }
             };
-            let one_input = matches!(kernel, Kernel::Conv { .. } | Kernel::Transform { .. });
+            let one_input = matches!(
+                kernel,
+                Kernel::Conv { .. } | Kernel::Transform { .. } | Kernel::ConvTranspose(_)
+            );
             if one_input && inputs.len() != 1 {
                 return Err(plan_err(format!(
                     "{}: a conv or transform takes one input",
@@ -410,6 +425,15 @@ fn run_step(
                 };
                 transform(*kind, xs, ys, *c, *h, *w)?;
             }
+        }
+        Kernel::ConvTranspose(packed) => {
+            let (xs, ys) = unsafe {
+                (
+                    slice(arena, inputs, x, 0, x.batch),
+                    slice_mut(arena, y, 0, y.batch),
+                )
+            };
+            packed.run_with_workspace(&[xs], ys, workspace)?;
         }
         Kernel::Op(OpStep { parts }) => {
             for part in parts {

@@ -7,4 +7,5 @@ mod ops;
 pub mod plan;
 
 pub use executor::Executor;
+pub use ops::conv_transpose_sizes;
 pub use plan::Plan;

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::plan::{LayerStep, Plan};
+use super::plan::{LayerStep, Plan, Step};
 use crate::conv::Isa;
 use crate::ops::{
-    kernels, Act, Affine, Binary, BinaryOp, Broadcast, CoordMode, CopyChannels, Dims, GlobalPool,
-    Layout, Linear, NearestMode, Op, Pool2d, PoolKind, Resize, ResizeMode, Softmax, Unary,
+    kernels, Act, Affine, Binary, BinaryOp, Broadcast, ConvTranspose2d, CoordMode, CopyChannels,
+    Dims, GlobalPool, Layout, Linear, NearestMode, Op, PackedConvTranspose2d, Pool2d, PoolKind,
+    Resize, ResizeMode, Softmax, Unary,
 };
 use crate::{CoreError, Result};
 
@@ -42,7 +43,8 @@ pub fn table_op(op: &str) -> Option<&'static str> {
         "concat" | "slice" => "copy_channels",
         "maxpool" => "maxpool",
         "avgpool" => "avgpool",
-        "global_avgpool" => "global_avgpool",
+        "global_avgpool" | "mean" => "global_avgpool",
+        "conv_transpose" => "deconv",
         _ => return None,
     })
 }
@@ -74,6 +76,20 @@ fn ints<const N: usize>(attrs: &Map<String, Value>, key: &str, layer: &str) -> R
             "layer {layer:?}: attr {key:?} must be {N} non-negative ints"
         ))
     })
+}
+
+/// Whether a mean's `axes` are exactly H and W of a 4-D tensor (2 and 3, or -2 and -1).
+fn spatial_axes(attrs: &Map<String, Value>) -> bool {
+    let axes: Option<Vec<i64>> = attrs
+        .get("axes")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(Value::as_i64).collect());
+    let Some(mut axes) = axes else { return false };
+    for a in &mut axes {
+        *a += if *a < 0 { 4 } else { 0 };
+    }
+    axes.sort_unstable();
+    axes == [2, 3]
 }
 
 fn flag(attrs: &Map<String, Value>, key: &str) -> bool {
@@ -145,9 +161,10 @@ fn weight(
     Ok(w.to_vec())
 }
 
-/// The op driver calls of layer step `s`, checked: its kernel in the op table for its op
-/// and layout, its output dims those of the step's output tensor.
-pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) -> Result<OpStep> {
+/// The op-table kernel of layer step `s`, checked: its kernel in the table for its op and
+/// layout, every tensor of the step in that layout's order. Returns the table op, the
+/// layout and the ISA.
+fn checked_kernel(plan: &Plan, s: &LayerStep) -> Result<(&'static str, Layout, Isa)> {
     let l = &s.layer;
     let table = table_op(&s.op).ok_or_else(|| {
         CoreError::Unsupported(format!(
@@ -174,12 +191,6 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
             s.kernel, s.layout
         )));
     }
-    let out = plan.tensor(&s.output)?;
-    let shapes: Vec<&[usize]> = s
-        .inputs
-        .iter()
-        .map(|t| plan.tensor(t).map(|t| t.shape.as_slice()))
-        .collect::<Result<_>>()?;
     // chw and flat tensors are both in logical order; a (n, c, 1, 1) tensor reads the same
     // in either layout
     let order = |layout: &str| if layout == "hwc" { "hwc" } else { "chw" };
@@ -194,6 +205,132 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
         }
     }
     let isa = Isa::parse(&s.isa).map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+    Ok((table, layout, isa))
+}
+
+/// The epilogue activation a conv-like step computes (its fused layers).
+fn fused_act(s: &LayerStep) -> Result<Act> {
+    match s.activation.as_str() {
+        "none" => Ok(Act::None),
+        "relu" => Ok(Act::Relu),
+        "relu6" => Ok(Act::Relu6),
+        other => Err(plan_err(format!(
+            "layer {:?}: unknown fused activation {other:?}",
+            s.layer
+        ))),
+    }
+}
+
+/// The transposed convolution of step `s` over an input of `x_shape` (N, C, H, W): the
+/// graph's attrs (stride, padding (h, w) cropped off both ends, output_padding, dilation,
+/// groups), its weight shape, the step's layout, ISA and fused activation.
+pub fn conv_transpose_spec(s: &LayerStep, x_shape: &[usize]) -> Result<ConvTranspose2d> {
+    let l = &s.layer;
+    let [n, c, h, w] = x_shape else {
+        return Err(plan_err(format!(
+            "layer {l:?}: conv_transpose reads a 4-D tensor, got {x_shape:?}"
+        )));
+    };
+    let w_shape = s
+        .weights
+        .get("weight")
+        .filter(|w| w.len() == 4)
+        .ok_or_else(|| plan_err(format!("layer {l:?}: needs a 4-D \"weight\" shape")))?;
+    let groups = s
+        .attrs
+        .get("groups")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| plan_err(format!("layer {l:?}: attr \"groups\" must be an int")))?
+        as usize;
+    let pair = |key| ints::<2>(&s.attrs, key, l).map(|v| (v[0], v[1]));
+    let (ph, pw) = pair("padding")?;
+    let isa = Isa::parse(&s.isa).map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+    let spec = ConvTranspose2d {
+        dims: Dims::new(*n, *c, *h, *w),
+        layout: if s.layout == "hwc" {
+            Layout::Hwc
+        } else {
+            Layout::Chw
+        },
+        out_channels: w_shape[1] * groups,
+        kernel: (w_shape[2], w_shape[3]),
+        stride: pair("stride")?,
+        dilation: pair("dilation")?,
+        pads: [ph, pw, ph, pw],
+        output_padding: pair("output_padding")?,
+        groups,
+        act: fused_act(s)?,
+        isa,
+    };
+    if w_shape[0] != *c {
+        return Err(plan_err(format!(
+            "layer {l:?}: weight {w_shape:?} does not read the input's {c} channels"
+        )));
+    }
+    spec.output_hw()
+        .map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
+    Ok(spec)
+}
+
+/// Packed-weight and workspace bytes (one call's) of the transposed convolution of plan
+/// step `step_json` (a layer step, JSON) over an input of `x_shape`: what the planner
+/// records in the step.
+pub fn conv_transpose_sizes(step_json: &str, x_shape: &[usize]) -> Result<(usize, usize)> {
+    let step: Step = serde_json::from_str(step_json)
+        .map_err(|e| plan_err(format!("plan step is not a valid step: {e}")))?;
+    let Step::Layer(s) = step else {
+        return Err(plan_err("a transform step is not a transposed convolution"));
+    };
+    let spec = conv_transpose_spec(&s, x_shape)?;
+    let packed = spec.pack(&vec![0.0; spec.weight_dims().len()?], &[])?;
+    Ok((packed.packed_bytes(), packed.workspace_bytes()))
+}
+
+/// The transposed convolution of layer step `s`, checked against its tensors, with its
+/// weights packed once.
+pub fn conv_transpose_step(
+    plan: &Plan,
+    s: &LayerStep,
+    weights: &HashMap<String, &[f32]>,
+) -> Result<PackedConvTranspose2d> {
+    let l = &s.layer;
+    checked_kernel(plan, s)?;
+    let [x] = s.inputs.as_slice() else {
+        return Err(plan_err(format!(
+            "layer {l:?}: conv_transpose takes one input"
+        )));
+    };
+    let spec = conv_transpose_spec(s, &plan.tensor(x)?.shape)?;
+    let out = plan.tensor(&s.output)?;
+    let (oh, ow) = spec.output_hw()?;
+    if out.shape != [spec.dims.n, spec.out_channels, oh, ow] {
+        return Err(plan_err(format!(
+            "layer {l:?}: the transposed convolution gives {:?}, the plan's output is {:?}",
+            [spec.dims.n, spec.out_channels, oh, ow],
+            out.shape
+        )));
+    }
+    let w = weight(weights, l, "weight", spec.weight_dims().len()?)?;
+    let bias = if s.weights.contains_key("bias") {
+        weight(weights, l, "bias", spec.out_channels)?
+    } else {
+        Vec::new()
+    };
+    spec.pack(&w, &bias)
+        .map_err(|e| plan_err(format!("layer {l:?}: {e}")))
+}
+
+/// The op driver calls of layer step `s`, checked: its kernel in the op table for its op
+/// and layout, its output dims those of the step's output tensor.
+pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) -> Result<OpStep> {
+    let l = &s.layer;
+    let (table, layout, isa) = checked_kernel(plan, s)?;
+    let out = plan.tensor(&s.output)?;
+    let shapes: Vec<&[usize]> = s
+        .inputs
+        .iter()
+        .map(|t| plan.tensor(t).map(|t| t.shape.as_slice()))
+        .collect::<Result<_>>()?;
     let d = dims(&out.shape);
     let mut consts = Vec::new();
     let mut order: Vec<usize> = (0..s.inputs.len()).collect();
@@ -283,6 +420,14 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
         }
         "global_avgpool" => {
             let x = shapes.first().copied().unwrap_or(&[]);
+            if s.op == "mean" && !(x.len() == 4 && spatial_axes(&s.attrs)) {
+                return Err(unsupported(&format!(
+                    "over axes {:?} of a {}-D tensor has no kernel (the spatial axes of a 4-D \
+                     tensor only)",
+                    s.attrs.get("axes"),
+                    x.len()
+                )));
+            }
             Box::new(GlobalPool {
                 kind: PoolKind::Avg,
                 dims: dims(x),
@@ -384,7 +529,12 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
                 isa,
             })
         }
-        _ => return copy_parts(s, &shapes, &out.shape, layout),
+        "copy_channels" => return copy_parts(s, &shapes, &out.shape, layout),
+        other => {
+            return Err(plan_err(format!(
+                "layer {l:?}: table op {other:?} is not an op step"
+            )))
+        }
     };
     op.validate()
         .map_err(|e| plan_err(format!("layer {l:?}: {e}")))?;
