@@ -12,12 +12,13 @@ with it, so building a Graph needs numpy alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from leanconv.arrays import to_numpy
 from leanconv.errors import ShapeError, UnsupportedOpError
 from leanconv.ops import ELEMENTWISE_OPS, OPS, WEIGHTED_OPS, output_shape
 from leanconv.primitives import spec_from_layer
@@ -128,6 +129,26 @@ class Graph:
         for t in self.outputs:
             if t not in defined:
                 raise ShapeError(f"graph output {t!r} is not defined")
+
+    def bind_inputs(self, inputs: Any) -> dict[str, np.ndarray]:
+        """The graph inputs as numpy arrays by name, in the graph's order: ``inputs`` is one array
+        (a graph with one input) or a dict by input name, of numpy arrays or CPU torch tensors
+        (viewed, not copied). ShapeError for a missing input or a shape the graph does not have."""
+        if isinstance(inputs, Mapping):
+            given = dict(inputs)
+        elif len(self.inputs) == 1:
+            given = {next(iter(self.inputs)): inputs}
+        else:
+            raise ShapeError(f"graph has {len(self.inputs)} inputs; pass a dict by name")
+        bound = {}
+        for name, shape in self.inputs.items():
+            if name not in given:
+                raise ShapeError(f"missing graph input {name!r}")
+            a = to_numpy(given[name], f"input {name!r}")
+            if tuple(a.shape) != tuple(shape):
+                raise ShapeError(f"input {name!r} has shape {tuple(a.shape)}, the graph expects {tuple(shape)}")
+            bound[name] = a
+        return bound
 
     def shape_of(self, tensor: str) -> tuple[int, ...]:
         if tensor in self.inputs:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from leanconv import _native
-from leanconv.arrays import as_c_float32, to_numpy
+from leanconv.arrays import as_c_float32
 from leanconv.errors import PlanError, ShapeError
 from leanconv.runtime.plan import LayerStep, Plan
 from leanconv.runtime.planner import default_plan
@@ -53,21 +52,10 @@ class Executable:
         name; numpy arrays or CPU torch tensors, float32, C-contiguous, of the graph's input
         shapes (ShapeError otherwise). Returns the output array of a graph with one output,
         else the list of outputs in order. The GIL is released while the network runs."""
-        g = self.graph
-        if isinstance(inputs, Mapping):
-            given = dict(inputs)
-        elif len(g.inputs) == 1:
-            given = {next(iter(g.inputs)): inputs}
-        else:
-            raise ShapeError(f"graph has {len(g.inputs)} inputs; pass a dict by name")
         arrays = []
-        for name, shape in g.inputs.items():
-            if name not in given:
-                raise ShapeError(f"missing graph input {name!r}")
-            a = to_numpy(given[name], f"input {name!r}")
-            if tuple(a.shape) != tuple(shape) or a.dtype != np.float32:
-                raise ShapeError(f"input {name!r} is {a.dtype}{list(a.shape)}, the graph expects "
-                                 f"float32{list(shape)}")
+        for name, a in self.graph.bind_inputs(inputs).items():
+            if a.dtype != np.float32:
+                raise ShapeError(f"input {name!r} is {a.dtype}, the graph expects float32")
             arrays.append(as_c_float32(a, f"input {name!r}"))
         outs = [y.reshape(s) for y, s in zip(self._native.run(arrays), self._output_shapes)]
         return outs[0] if len(outs) == 1 else outs

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from leanconv.arrays import to_numpy
 from leanconv.errors import LeanconvError, ShapeError
 from leanconv.ops import OPS
 
@@ -69,21 +68,9 @@ def run(graph: Graph, inputs: Any, dtype: type = np.float32) -> list[npt.NDArray
 
     if np.dtype(dtype).name not in DTYPES:
         raise LeanconvError(f"dtype must be one of {', '.join(DTYPES)}, got {np.dtype(dtype).name}")
-    if isinstance(inputs, Mapping):
-        given = dict(inputs)
-    elif len(graph.inputs) == 1:
-        given = {next(iter(graph.inputs)): inputs}
-    else:
-        raise ShapeError(f"graph has {len(graph.inputs)} inputs; pass a dict by name")
     torch_dtype = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
-    feeds = {}
-    for name, shape in graph.inputs.items():
-        if name not in given:
-            raise ShapeError(f"missing graph input {name!r}")
-        a = to_numpy(given[name], f"input {name!r}")
-        if tuple(a.shape) != tuple(shape):
-            raise ShapeError(f"input {name!r} has shape {tuple(a.shape)}, the graph expects {tuple(shape)}")
-        feeds[name] = torch.from_numpy(np.ascontiguousarray(a)).to(torch_dtype)
+    feeds = {name: torch.from_numpy(np.ascontiguousarray(a)).to(torch_dtype)
+             for name, a in graph.bind_inputs(inputs).items()}
     with torch.no_grad():
         values = execute(graph, feeds)
     return [values[t].numpy() for t in graph.outputs]
