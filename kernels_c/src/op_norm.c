@@ -87,7 +87,10 @@ void lc_op_softmax_hwc(const lc_softmax_params *p, const float *const *inputs, f
     LC_DISPATCH(p->isa, softmax_hwc, (p, inputs[0], output, begin, end));
 }
 
-/* ---- layer-norm (two passes: mean, then the variance of x - mean) ---- */
+/* ---- layer-norm ----
+ * Two passes over data shifted by its first channel: x - x[0] is exact for
+ * nearby values, so the mean and x - mean keep their precision when the
+ * channels are large and close together (a plain f32 mean loses it there). */
 
 LC_INLINE void layernorm_hwc_body(const lc_layernorm_params *p, const float *const *in,
                                   float *out, size_t q0, size_t q1) {
@@ -96,10 +99,12 @@ LC_INLINE void layernorm_hwc_body(const lc_layernorm_params *p, const float *con
     for (size_t q = q0; q < q1; ++q) {
         const float *x = in[0] + q * c;
         float *o = out + q * c;
-        float mean = lanes_sum(x, c) / (float)c;
-        for (size_t i = 0; i < c; ++i) o[i] = (x[i] - mean) * (x[i] - mean);
+        float k = x[0];
+        for (size_t i = 0; i < c; ++i) o[i] = x[i] - k;
+        float mean = lanes_sum(o, c) / (float)c;
+        for (size_t i = 0; i < c; ++i) o[i] = (o[i] - mean) * (o[i] - mean);
         float inv = 1.0f / sqrtf(lanes_sum(o, c) / (float)c + p->eps);
-        for (size_t i = 0; i < c; ++i) o[i] = (x[i] - mean) * inv * g[i] + be[i];
+        for (size_t i = 0; i < c; ++i) o[i] = ((x[i] - k) - mean) * inv * g[i] + be[i];
     }
 }
 
@@ -109,22 +114,26 @@ LC_INLINE void layernorm_chw_body(const lc_layernorm_params *p, const float *con
     const float *g = in[1], *be = in[2];
     for (size_t b = q0; b < q1; b += BLOCK) {
         size_t n = LC_MIN((size_t)BLOCK, q1 - b);
+        const float *k = in[0] + b;
         float m[BLOCK], v[BLOCK];
         for (size_t i = 0; i < n; ++i) m[i] = 0.0f, v[i] = 0.0f;
         for (size_t c = 0; c < p->c; ++c) {
             const float *x = in[0] + c * hw + b;
-            for (size_t i = 0; i < n; ++i) m[i] += x[i];
+            for (size_t i = 0; i < n; ++i) m[i] += x[i] - k[i];
         }
         for (size_t i = 0; i < n; ++i) m[i] /= (float)p->c;
         for (size_t c = 0; c < p->c; ++c) {
             const float *x = in[0] + c * hw + b;
-            for (size_t i = 0; i < n; ++i) v[i] += (x[i] - m[i]) * (x[i] - m[i]);
+            for (size_t i = 0; i < n; ++i) {
+                float d = (x[i] - k[i]) - m[i];
+                v[i] += d * d;
+            }
         }
         for (size_t i = 0; i < n; ++i) v[i] = 1.0f / sqrtf(v[i] / (float)p->c + p->eps);
         for (size_t c = 0; c < p->c; ++c) {
             const float *x = in[0] + c * hw + b;
             float *o = out + c * hw + b;
-            for (size_t i = 0; i < n; ++i) o[i] = (x[i] - m[i]) * v[i] * g[c] + be[c];
+            for (size_t i = 0; i < n; ++i) o[i] = ((x[i] - k[i]) - m[i]) * v[i] * g[c] + be[c];
         }
     }
 }
