@@ -231,6 +231,7 @@ def test_default_planner_matches_the_reference(net: tuple[Graph, np.ndarray], th
     for y, ref in zip(ys, reference.run(graph, x, dtype=np.float64), strict=True):
         close(y, ref)
     assert exe.arena_bytes == exe.plan.arena_bytes and exe.workspace_bytes <= exe.plan.workspace_bytes
+    assert 0 < exe.arena_lower_bound <= exe.arena_bytes
 
 
 @pytest.mark.parametrize("prim", P.PRIMITIVES, ids=lambda p: p.name)

@@ -38,6 +38,12 @@ class Executable:
         return int(self._native.arena_bytes)
 
     @property
+    def arena_lower_bound(self) -> int:
+        """The most arena bytes live at one step: what any placement of the plan's tensors
+        needs at least (the arena's size is measured against it)."""
+        return self.plan.arena_lower_bound()
+
+    @property
     def workspace_bytes(self) -> int:
         """Bytes of the one scratch buffer all steps share."""
         return int(self._native.workspace_bytes)

@@ -59,6 +59,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -231,6 +232,12 @@ class Plan:
             raise PlanError(f"plan is not JSON: {e}") from None
         return cls.from_dict(data)
 
+    def arena_lower_bound(self) -> int:
+        """The most arena bytes live at one step (each allocation 64-byte aligned): no placement
+        of this plan's tensors needs less."""
+        roots, first, last = allocation_lifetimes(self.tensors, self.steps, self.outputs, self.inputs)
+        return _native.arena_plan([self.tensors[n].bytes for n in roots], first, last, [None] * len(roots))[2]
+
     def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).write_text(self.to_json())
 
@@ -320,6 +327,36 @@ def load(path: str | os.PathLike[str], graph: Graph | None = None) -> Plan:
     if graph is not None:
         plan.validate(graph)
     return plan
+
+
+def allocation_lifetimes(tensors: Mapping[str, TensorPlan], steps: Sequence[Step], outputs: Sequence[str],
+                         inputs: Iterable[str]) -> tuple[list[str], list[int], list[int]]:
+    """The arena's allocations (tensors that are neither views nor graph inputs) and the
+    lifetime of each: the first step writing it or one of its views, the last step reading
+    any of them (``len(steps)`` for graph outputs, read after the last step)."""
+    outside = set(inputs)
+    roots = [n for n, t in tensors.items() if t.view_of is None and n not in outside]
+    index = {n: i for i, n in enumerate(roots)}
+    first = [len(steps)] * len(roots)
+    last = [0] * len(roots)
+
+    def root(t: str) -> int | None:
+        view = tensors[t].view_of
+        return index.get(view.tensor if view else t)
+
+    for s, step in enumerate(steps):
+        for t, is_write in [(t, False) for t in step.inputs] + [(step.output, True)]:
+            r = root(t)
+            if r is None:
+                continue
+            if is_write:
+                first[r] = min(first[r], s)
+            last[r] = max(last[r], s)
+    for t in outputs:
+        r = root(t)
+        if r is not None:
+            last[r] = len(steps)
+    return roots, first, last
 
 
 def tensor_bytes(shape: tuple[int, ...]) -> int:

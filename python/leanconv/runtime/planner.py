@@ -38,6 +38,7 @@ from leanconv.runtime.plan import (
     TensorPlan,
     TransformStep,
     View,
+    allocation_lifetimes,
     graph_digest,
     plain,
     tensor_bytes,
@@ -371,24 +372,7 @@ class _Planner:
             inputs=[x], output=layer.name, attrs=plain(layer.attrs)))
 
     def finish(self, outputs: list[str]) -> Plan:
-        roots = [n for n, t in self.tensors.items() if t.view_of is None and n not in self.graph.inputs]
-        index = {n: i for i, n in enumerate(roots)}
-        first = [len(self.steps)] * len(roots)
-        last = [0] * len(roots)
-        for s, step in enumerate(self.steps):
-            for t, is_write in [(t, False) for t in step.inputs] + [(step.output, True)]:
-                view = self.tensors[t].view_of
-                r = index.get(view.tensor if view else t)
-                if r is None:
-                    continue
-                if is_write:
-                    first[r] = min(first[r], s)
-                last[r] = max(last[r], s)
-        for t in outputs:
-            view = self.tensors[t].view_of
-            r = index.get(view.tensor if view else t)
-            if r is not None:
-                last[r] = len(self.steps)
+        roots, first, last = allocation_lifetimes(self.tensors, self.steps, outputs, self.graph.inputs)
         offsets, total, _lower = _native.arena_plan(
             [self.tensors[n].bytes for n in roots], first, last, [None] * len(roots))
         for n, off in zip(roots, offsets):
