@@ -135,6 +135,17 @@ typedef struct lc_layernorm_params {
     int isa;
 } lc_layernorm_params;
 
+/* Local response normalisation across channels (ONNX LRN, PyTorch's local_response_norm):
+ * output[k] = x[k] * (bias + scale * sum_{j = k - before}^{k + after} x[j]^2) ^ -beta over the
+ * channels j inside [0, c), with scale = alpha / size (size = before + 1 + after). PyTorch's
+ * window has before = size / 2, after = (size - 1) / 2; ONNX's the other way round (the two
+ * agree for odd sizes). output must not overlap x. Units: CHW channels, HWC pixels. */
+typedef struct lc_lrn_params {
+    size_t c, hw, before, after;
+    float scale, beta, bias;
+    int isa;
+} lc_lrn_params;
+
 /* ---- resize ---- */
 
 enum { LC_RESIZE_NEAREST = 0, LC_RESIZE_LINEAR = 1 };

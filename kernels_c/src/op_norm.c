@@ -152,3 +152,65 @@ void lc_op_layernorm_hwc(const lc_layernorm_params *p, const float *const *input
                          size_t begin, size_t end) {
     LC_DISPATCH(p->isa, layernorm_hwc, (p, inputs, output, begin, end));
 }
+
+/* ---- local response normalisation ----
+ * The window's squares are summed into the output first, then each element is scaled by
+ * (bias + scale * sum) ^ -beta; beta = 0.75 (every LRN network's) as 1 / (t^1/2 * t^1/4), two
+ * square roots that vectorise, any other beta through powf. */
+
+LC_INLINE void lrn_finish(const lc_lrn_params *p, const float *x, float *o, size_t n) {
+    float scale = p->scale, bias = p->bias, beta = p->beta;
+    if (beta == 0.75f) {
+        for (size_t i = 0; i < n; ++i) {
+            float r = 1.0f / sqrtf(bias + scale * o[i]);
+            o[i] = x[i] * r * sqrtf(r);
+        }
+    } else {
+        for (size_t i = 0; i < n; ++i) o[i] = x[i] * powf(bias + scale * o[i], -beta);
+    }
+}
+
+LC_INLINE void lrn_chw_body(const lc_lrn_params *p, const float *in, float *out, size_t k0,
+                            size_t k1) {
+    size_t hw = p->hw;
+    for (size_t k = k0; k < k1; ++k) {
+        float *o = out + k * hw;
+        size_t lo = k >= p->before ? k - p->before : 0, hi = LC_MIN(p->c - 1, k + p->after);
+        for (size_t i = 0; i < hw; ++i) o[i] = 0.0f;
+        for (size_t j = lo; j <= hi; ++j) {
+            const float *x = in + j * hw;
+            for (size_t i = 0; i < hw; ++i) o[i] += x[i] * x[i];
+        }
+        lrn_finish(p, in + k * hw, o, hw);
+    }
+}
+
+LC_INLINE void lrn_hwc_body(const lc_lrn_params *p, const float *in, float *out, size_t q0,
+                            size_t q1) {
+    size_t c = p->c;
+    for (size_t q = q0; q < q1; ++q) {
+        const float *x = in + q * c;
+        float *o = out + q * c;
+        for (size_t k = 0; k < c; ++k) o[k] = 0.0f;
+        /* o[k] += x[k + d]^2 for every offset d of the window, over the k it keeps inside */
+        for (size_t b = 0; b <= p->before && b < c; ++b)
+            for (size_t k = b; k < c; ++k) o[k] += x[k - b] * x[k - b];
+        for (size_t a = 1; a <= p->after && a < c; ++a)
+            for (size_t k = 0; k + a < c; ++k) o[k] += x[k + a] * x[k + a];
+        lrn_finish(p, x, o, c);
+    }
+}
+
+LC_VARIANTS(lrn_chw, NORM_PARAMS(lc_lrn_params), (p, in, out, b, e))
+LC_VARIANTS(lrn_hwc, NORM_PARAMS(lc_lrn_params), (p, in, out, b, e))
+
+size_t lc_op_lrn_chw_units(const lc_lrn_params *p) { return p->c; }
+size_t lc_op_lrn_hwc_units(const lc_lrn_params *p) { return p->hw; }
+void lc_op_lrn_chw(const lc_lrn_params *p, const float *const *inputs, float *output,
+                   size_t begin, size_t end) {
+    LC_DISPATCH(p->isa, lrn_chw, (p, inputs[0], output, begin, end));
+}
+void lc_op_lrn_hwc(const lc_lrn_params *p, const float *const *inputs, float *output,
+                   size_t begin, size_t end) {
+    LC_DISPATCH(p->isa, lrn_hwc, (p, inputs[0], output, begin, end));
+}

@@ -510,6 +510,44 @@ static void check_norms(void) {
             }
 }
 
+/* ---- local response normalisation ---- */
+
+static void check_lrn(void) {
+    for (int t = 0; t < 60; ++t)
+        for (int layout = 0; layout < 2; ++layout)
+            for (int ii = 0; ii < NISA; ++ii) {
+                const char *sfx = layout == LC_LAYOUT_CHW ? "chw" : "hwc";
+                size_t c = t % 6 == 0 ? 1 : urand(1, 40), hw = t % 5 == 0 ? 1 : urand(1, 150);
+                size_t before = urand(0, 4), after = t % 4 == 0 ? before : urand(0, 4);
+                float alpha = frand() * 2.0f + 2.0f, bias = frand() + 1.5f;
+                float beta = t % 2 == 0 ? 0.75f : frand() + 0.5f;
+                float *x = falloc(c * hw), *out = falloc(c * hw);
+                double *ref = dalloc(c * hw);
+                for (size_t i = 0; i < c * hw; ++i) x[i] = frand() * (t % 3 == 0 ? 20.0f : 2.0f);
+                lc_lrn_params p = {c, hw, before, after, alpha / (float)(before + 1 + after), beta, bias,
+                                   ISAS[ii]};
+                for (size_t q = 0; q < hw; ++q)
+                    for (size_t k = 0; k < c; ++k) {
+                        double s = 0;
+                        for (size_t j = k >= before ? k - before : 0; j <= k + after && j < c; ++j) {
+                            double v = x[idx(layout, j, c, q, hw)];
+                            s += v * v;
+                        }
+                        size_t i = idx(layout, k, c, q, hw);
+                        ref[i] = x[i] * pow((double)bias + (double)p.scale * s, -(double)beta);
+                    }
+                char name[40], what[160];
+                snprintf(name, sizeof name, "lrn_%s", sfx);
+                fill_nan(out, c * hw);
+                const float *in[1] = {x};
+                run_split(op_named(name), &p, in, out);
+                snprintf(what, sizeof what, "%s c=%zu hw=%zu window=%zu+1+%zu beta=%g isa=%d", name, c, hw,
+                         before, after, (double)beta, ISAS[ii]);
+                compare(what, out, ref, c * hw, 1e-6, 1e-5);
+                free(x); free(out); free(ref);
+            }
+}
+
 /* ---- resize ---- */
 
 /* The source coordinate in float, one rounding per operation, as PyTorch (and the kernel)
@@ -752,6 +790,7 @@ int main(void) {
     check_global_pool();
     check_data_movement();
     check_norms();
+    check_lrn();
     check_resize();
     check_linear();
     check_deconv();

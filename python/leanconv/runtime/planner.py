@@ -53,7 +53,7 @@ TABLE_OPS = {
     **dict.fromkeys(("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "tanh"), "activation"),
     **dict.fromkeys(("add", "sub", "mul", "div"), "binary"),
     "batchnorm": "affine", "maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "global_avgpool",
-    "linear": "linear", "softmax": "softmax", "resize": "resize", "concat": "copy_channels",
+    "linear": "linear", "softmax": "softmax", "lrn": "lrn", "resize": "resize", "concat": "copy_channels",
     "slice": "copy_channels", "conv_transpose": "deconv", "mean": "global_avgpool",
 }
 #: Ops that read their input in logical order (NCHW) whatever its producer's layout.

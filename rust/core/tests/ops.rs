@@ -479,7 +479,7 @@ fn avgpool_count_include_pad_cuts_windows_at_the_padded_edge() {
 mod group3 {
     use super::*;
     use leanconv_core::ops::{
-        ChannelShuffle, CoordMode, CopyChannels, LayerNorm, Linear, NearestMode, Pad, PadMode,
+        ChannelShuffle, CoordMode, CopyChannels, LayerNorm, Linear, Lrn, NearestMode, Pad, PadMode,
         Resize, ResizeMode, Softmax,
     };
 
@@ -568,6 +568,29 @@ mod group3 {
             }}}
             assert_close(&sm, &want_sm, 1e-7, 1e-5, "softmax");
             assert_close(&lo, &want_ln, 3e-5, 3e-5, "layernorm");
+        }
+
+        #[test]
+        fn lrn_matches_reference(dims in dims_strategy(), layout in layout_strategy(), size in 1usize..12,
+                                 alpha in 1e-4f32..4.0, beta in prop_oneof![Just(0.75f32), 0.1f32..2.0],
+                                 bias in 0.5f32..3.0, scale in prop_oneof![Just(1.0f32), Just(20.0)],
+                                 isa in isa_strategy(), seed: u64) {
+            let x = data(dims.len().unwrap(), seed, scale);
+            let mut y = vec![f32::NAN; x.len()];
+            Lrn { dims, layout, size, alpha, beta, bias, isa }.run(&[&x], &mut y).unwrap();
+            // PyTorch's window: size / 2 channels before, (size - 1) / 2 after
+            let (before, after) = ((size / 2) as isize, ((size - 1) / 2) as isize);
+            let mut want = vec![0.0; x.len()];
+            for i in 0..dims.n { for c in 0..dims.c { for yy in 0..dims.h { for xx in 0..dims.w {
+                let sum: f64 = (c as isize - before..=c as isize + after)
+                    .filter(|&j| j >= 0 && (j as usize) < dims.c)
+                    .map(|j| f64::from(x[at(&dims, layout, i, j as usize, yy, xx)]).powi(2))
+                    .sum();
+                let k = at(&dims, layout, i, c, yy, xx);
+                let t = f64::from(bias) + f64::from(alpha) / size as f64 * sum;
+                want[k] = f64::from(x[k]) * t.powf(-f64::from(beta));
+            }}}}
+            assert_close(&y, &want, 1e-6, 2e-5, "lrn");
         }
 
         #[test]

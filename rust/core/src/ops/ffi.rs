@@ -172,6 +172,19 @@ pub struct LcLayernormParams {
     pub isa: c_int,
 }
 
+/// Mirror of `lc_lrn_params`.
+#[repr(C)]
+pub struct LcLrnParams {
+    pub c: usize,
+    pub hw: usize,
+    pub before: usize,
+    pub after: usize,
+    pub scale: f32,
+    pub beta: f32,
+    pub bias: f32,
+    pub isa: c_int,
+}
+
 /// Mirror of `lc_resize_params`.
 #[repr(C)]
 pub struct LcResizeParams {
@@ -202,6 +215,7 @@ kernels!(LcShuffleParams: lc_op_channel_shuffle_chw, lc_op_channel_shuffle_hwc);
 kernels!(LcPadParams: lc_op_pad_chw, lc_op_pad_hwc);
 kernels!(LcSoftmaxParams: lc_op_softmax_chw, lc_op_softmax_hwc);
 kernels!(LcLayernormParams: lc_op_layernorm_chw, lc_op_layernorm_hwc);
+kernels!(LcLrnParams: lc_op_lrn_chw, lc_op_lrn_hwc);
 kernels!(LcResizeParams: lc_op_resize_chw, lc_op_resize_hwc);
 kernels!(LcLinearParams: lc_op_linear);
 

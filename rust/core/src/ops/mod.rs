@@ -26,7 +26,7 @@ pub use act::Act;
 pub use deconv::{ConvTranspose2d, PackedConvTranspose2d};
 pub use elementwise::{Affine, Binary, BinaryOp, Broadcast, Unary};
 pub use linear::Linear;
-pub use norm::{LayerNorm, Softmax};
+pub use norm::{LayerNorm, Lrn, Softmax};
 pub use pool::{GlobalPool, Pool2d, PoolKind};
 pub use resize::{CoordMode, NearestMode, Resize, ResizeMode};
 pub use tensor::{ChannelShuffle, CopyChannels, Pad, PadMode};

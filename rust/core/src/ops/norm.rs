@@ -1,6 +1,7 @@
-//! Normalisations over the channels of each pixel: [`Softmax`] (max-subtracted) and
-//! [`LayerNorm`] (ConvNeXt's channel layer-norm). A flat (n, f) tensor is c = f, h = w = 1.
-use super::ffi::{self, LcLayernormParams, LcSoftmaxParams};
+//! Normalisations over the channels of each pixel: [`Softmax`] (max-subtracted),
+//! [`LayerNorm`] (ConvNeXt's channel layer-norm) and [`Lrn`] (AlexNet's and GoogLeNet's local
+//! response normalisation). A flat (n, f) tensor is c = f, h = w = 1.
+use super::ffi::{self, LcLayernormParams, LcLrnParams, LcSoftmaxParams};
 use super::{check_inputs, check_len, isa_code, per_image, run_single, Dims, Isa, Layout, Op};
 use crate::{CoreError, Result};
 
@@ -100,5 +101,69 @@ impl Op for LayerNorm {
             )
         };
         Ok(())
+    }
+}
+
+/// Local response normalisation across channels, as ONNX's LRN and PyTorch's
+/// `local_response_norm` define it: `x[k] / (bias + alpha / size * sum x[j]^2) ^ beta`, the sum
+/// over the `size` channels `j` of the window around `k` that exist. The window holds
+/// `size / 2` channels before `k` and `(size - 1) / 2` after (PyTorch's placement; ONNX's
+/// mirrors it, the same for the odd sizes networks use).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lrn {
+    pub dims: Dims,
+    pub layout: Layout,
+    pub size: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: f32,
+    pub isa: Isa,
+}
+
+impl Op for Lrn {
+    fn validate(&self) -> Result<()> {
+        self.dims.validate("lrn")?;
+        if self.size == 0 {
+            return Err(CoreError::InvalidArgument(
+                "lrn: size must be at least 1".into(),
+            ));
+        }
+        if ![self.alpha, self.beta, self.bias]
+            .iter()
+            .all(|v| v.is_finite())
+        {
+            return Err(CoreError::InvalidArgument(format!(
+                "lrn: alpha {}, beta {} and bias {} must be finite",
+                self.alpha, self.beta, self.bias
+            )));
+        }
+        Ok(())
+    }
+
+    fn output(&self) -> Result<Dims> {
+        self.validate()?;
+        Ok(self.dims)
+    }
+
+    /// Inputs: `x`.
+    fn run(&self, inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
+        let d = self.output()?;
+        let p = LcLrnParams {
+            c: d.c,
+            hw: d.hw(),
+            // a window reaching past every channel sums the same as one reaching to the last
+            before: (self.size / 2).min(d.c),
+            after: ((self.size - 1) / 2).min(d.c),
+            scale: self.alpha / self.size as f32,
+            beta: self.beta,
+            bias: self.bias,
+            isa: isa_code(self.isa)?,
+        };
+        let (kernel, units): (ffi::KernelFn<LcLrnParams>, usize) = match self.layout {
+            Layout::Chw => (ffi::lc_op_lrn_chw, d.c),
+            Layout::Hwc => (ffi::lc_op_lrn_hwc, d.hw()),
+        };
+        // SAFETY: lengths checked.
+        unsafe { run_single("lrn", kernel, &p, d, d, units, inputs, output) }
     }
 }

@@ -8,8 +8,8 @@ use super::plan::{LayerStep, Plan, Step};
 use crate::conv::Isa;
 use crate::ops::{
     kernels, Act, Affine, Binary, BinaryOp, Broadcast, ConvTranspose2d, CoordMode, CopyChannels,
-    Dims, GlobalPool, Layout, Linear, NearestMode, Op, PackedConvTranspose2d, Pool2d, PoolKind,
-    Resize, ResizeMode, Softmax, Unary,
+    Dims, GlobalPool, Layout, Linear, Lrn, NearestMode, Op, PackedConvTranspose2d, Pool2d,
+    PoolKind, Resize, ResizeMode, Softmax, Unary,
 };
 use crate::{CoreError, Result};
 
@@ -39,6 +39,7 @@ pub fn table_op(op: &str) -> Option<&'static str> {
         "batchnorm" => "affine",
         "linear" => "linear",
         "softmax" => "softmax",
+        "lrn" => "lrn",
         "resize" => "resize",
         "concat" | "slice" => "copy_channels",
         "maxpool" => "maxpool",
@@ -481,6 +482,27 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
             Box::new(Softmax {
                 dims: d,
                 layout,
+                isa,
+            })
+        }
+        "lrn" => {
+            if out.shape.len() != 4 {
+                return Err(unsupported(&format!(
+                    "of a {}-D tensor has no kernel (4-D only)",
+                    out.shape.len()
+                )));
+            }
+            let size =
+                s.attrs.get("size").and_then(Value::as_u64).ok_or_else(|| {
+                    plan_err(format!("layer {l:?}: attr \"size\" must be an int"))
+                })?;
+            Box::new(Lrn {
+                dims: d,
+                layout,
+                size: size as usize,
+                alpha: num(&s.attrs, "alpha", l)?,
+                beta: num(&s.attrs, "beta", l)?,
+                bias: num(&s.attrs, "bias", l)?,
                 isa,
             })
         }
