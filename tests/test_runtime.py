@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 import leanconv
-from leanconv import ShapeError, UnsupportedOpError
+from leanconv import PlanError, ShapeError, UnsupportedOpError
 from leanconv import primitives as P
 from leanconv.graph import Graph, Layer
 from leanconv.ops import RESIZE_COORDS
 from leanconv.runtime import compile, reference
-from leanconv.runtime.plan import LayerStep, TransformStep
+from leanconv.runtime.plan import LayerStep, TransformStep, graph_digest
 from leanconv.runtime.planner import default_plan, kernel_names
 
 #: The runtime's outputs match the float64 reference within this, relative to the output's
@@ -297,6 +297,45 @@ def test_conv_transpose_steps_run_in_their_input_layout_with_a_fused_relu6(first
     check_network(graph, rng.standard_normal((2, 3, 4, 5)).astype(np.float32) * 4, plan)
 
 
+def shuffle_graph(n: int, c: int, groups: int, h: int, w: int) -> Graph:
+    """conv -> reshape (n, g, c/g, h, w) -> transpose (0, 2, 1, 3, 4) -> reshape (n, c, h, w)
+    -> relu: ShuffleNet's channel shuffle."""
+    rng = np.random.default_rng(6)
+    conv = {"stride": (1, 1), "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1}
+    return Graph("shuffle", {"x": (n, 3, h, w)}, [
+        Layer("c", "conv", ["x"], conv, {"weight": rng.standard_normal((c, 3, 3, 3)).astype(np.float32)}),
+        Layer("split", "reshape", ["c"], {"shape": (n, groups, c // groups, h, w)}),
+        Layer("swap", "transpose", ["split"], {"perm": (0, 2, 1, 3, 4)}),
+        Layer("merge", "reshape", ["swap"], {"shape": (n, c, h, w)}),
+        Layer("r", "relu", ["merge"]),
+    ], ["r"])
+
+
+@pytest.mark.parametrize("first", ["direct_chw", "im2row_hwc"])
+@pytest.mark.parametrize(("n", "c", "groups"), [(1, 6, 2), (2, 12, 3), (1, 5, 5)])
+def test_a_channel_shuffle_runs_as_one_kernel_in_its_input_layout(first: str, n: int, c: int, groups: int) -> None:
+    graph = shuffle_graph(n, c, groups, 4, 3)
+    plan = default_plan(graph, kernels={"c": first})
+    step = next(s for s in plan.steps if isinstance(s, LayerStep) and s.layer == "split")
+    assert step.kernel == f"channel_shuffle_{first[-3:]}" and step.fused == ["swap", "merge"]
+    assert step.output == "merge" and step.inputs == ["c"]
+    check_network(graph, np.random.default_rng(7).standard_normal((n, 3, 4, 3)).astype(np.float32), plan)
+
+
+def test_a_shuffle_kernel_on_layers_that_are_no_shuffle_is_a_plan_error() -> None:
+    graph = shuffle_graph(1, 6, 2, 4, 3)
+    graph.layers[2].attrs = {"perm": (0, 1, 2, 4, 3)}  # swaps h and w: no channel shuffle
+    graph.infer_shapes()
+    with pytest.raises(UnsupportedOpError, match="'swap'.*'transpose'"):
+        compile(graph)
+    plan = default_plan(shuffle_graph(1, 6, 2, 4, 3))
+    plan.graph = type(plan.graph)(graph.name, graph_digest(graph))
+    for t in ("split", "swap"):
+        plan.tensors.pop(t, None)
+    with pytest.raises(PlanError, match="channel shuffle"):
+        compile(graph, plan)
+
+
 def test_the_default_model_runs_end_to_end() -> None:
     graph = leanconv.load_model(None)
     assert all(kernel_names(layer.op) or layer.op in ("relu", "clip") for layer in graph.layers)
@@ -323,7 +362,8 @@ def test_bad_inputs_are_shape_errors() -> None:
 
 #: Zoo models the runtime runs end to end (input shape overrides where the default is large).
 ZOO = {"centerface": None, "ppocrv4-det": (1, 3, 64, 64), "vgg19": None, "inception-v2": None, "resnet50": None,
-       "squeezenet": None, "densenet121": None, "alexnet": None, "googlenet": None, "zfnet512": None}
+       "squeezenet": None, "densenet121": None, "alexnet": None, "googlenet": None, "zfnet512": None,
+       "shufflenet": None}
 
 
 @pytest.mark.parametrize("name", ZOO)

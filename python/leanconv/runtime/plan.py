@@ -280,7 +280,7 @@ class Plan:
             layer = layers.get(step.layer)
             if layer is None:
                 raise PlanError(f"step {i} runs layer {step.layer!r}, which the graph does not have")
-            _check_layer_step(i, step, layer, layers)
+            _check_layer_step(i, step, layer, layers, graph)
             covered += [step.layer, *step.fused]
         missing = [layer.name for layer in graph.layers if layer.name not in covered]
         twice = {n for n in covered if covered.count(n) > 1}
@@ -288,8 +288,8 @@ class Plan:
             raise PlanError(f"every graph layer must run once: missing {missing}, twice {sorted(twice)}")
 
 
-def _check_layer_step(i: int, step: LayerStep, layer: Layer, layers: dict[str, Layer]) -> None:
-    from leanconv.runtime.planner import fused_activation, kernel_names
+def _check_layer_step(i: int, step: LayerStep, layer: Layer, layers: dict[str, Layer], graph: Graph) -> None:
+    from leanconv.runtime.planner import SHUFFLE_KERNELS, fused_activation, kernel_names, shuffle_groups
 
     where = f"step {i} (layer {step.layer!r})"
     if step.op != layer.op:
@@ -305,7 +305,11 @@ def _check_layer_step(i: int, step: LayerStep, layer: Layer, layers: dict[str, L
     chain = [layer, *[f for f in fused if f is not None]]
     if any(b.inputs != [a.name] for a, b in zip(chain, chain[1:])):
         raise PlanError(f"{where}: fused layers {step.fused} do not each read the one before")
-    if fused_activation(chain[1:]) != step.activation:
+    if step.kernel in SHUFFLE_KERNELS:
+        if step.activation != "none" or shuffle_groups(graph.shape_of(layer.inputs[0]), chain) is None:
+            raise PlanError(f"{where}: kernel {step.kernel} computes a channel shuffle, which layers "
+                            f"{[layer.name, *step.fused]} with activation {step.activation!r} are not")
+    elif fused_activation(chain[1:]) != step.activation:
         raise PlanError(f"{where}: activation {step.activation!r} is not what its fused layers "
                         f"{step.fused} compute")
     if base_name(step.output) != chain[-1].name:

@@ -62,6 +62,10 @@ LOGICAL_OPS = ("linear",)
 OP_KERNELS = tuple(_native.op_kernels())
 #: Ops whose layers run as views: no kernel, the output shares the input's bytes.
 VIEW_OPS = {"concat": "concat_view", "flatten": "reshape_view", "reshape": "reshape_view"}
+#: The channel shuffle kernels: a reshape that splits the channels into groups, the transpose
+#: SHUFFLE_PERM of the groups and a reshape back (ShuffleNet's) run as one of them.
+SHUFFLE_KERNELS = tuple(name for name, table_op, _ in OP_KERNELS if table_op == "channel_shuffle")
+SHUFFLE_PERM = (0, 2, 1, 3, 4)
 #: Ops a conv's epilogue computes when the op reads only the conv.
 FUSABLE = ("relu", "clip")
 #: Ops whose kernels compute a fused activation in their epilogue.
@@ -76,16 +80,39 @@ def kernel_names(op: str) -> tuple[str, ...]:
     views = (VIEW_OPS[op],) if op in VIEW_OPS else ()
     if op in TABLE_OPS:
         return views + tuple(name for name, table_op, _ in OP_KERNELS if table_op == TABLE_OPS[op])
+    if op == "reshape":
+        return views + SHUFFLE_KERNELS
     return views
 
 
-def op_kernel(op: str, layout: str) -> str:
-    """The op kernel computing graph op ``op`` in ``layout`` (flat tensors run chw kernels)."""
+def table_kernel(table_op: str, layout: str) -> str:
+    """The op kernel of table op ``table_op`` in ``layout`` (flat tensors run chw kernels)."""
     want = "hwc" if layout == "hwc" else "chw"
-    for name, table_op, kernel_layout in OP_KERNELS:
-        if table_op == TABLE_OPS[op] and kernel_layout in (None, want):
+    for name, op, kernel_layout in OP_KERNELS:
+        if op == table_op and kernel_layout in (None, want):
             return name
-    raise UnsupportedOpError(f"op {op!r} has no {want} kernel")
+    raise UnsupportedOpError(f"op {table_op!r} has no {want} kernel")
+
+
+def op_kernel(op: str, layout: str) -> str:
+    """The op kernel computing graph op ``op`` in ``layout``."""
+    return table_kernel(TABLE_OPS[op], layout)
+
+
+def shuffle_groups(in_shape: Sequence[int], chain: Sequence[Layer]) -> int | None:
+    """The groups g of the channel shuffle that ``chain`` computes from a tensor of
+    ``in_shape`` (n, c, h, w): a reshape to (n, g, c/g, h, w), the transpose SHUFFLE_PERM,
+    each reading the one before, and a reshape back to (n, c, h, w); None when it is not one."""
+    if len(chain) != 3 or len(in_shape) != 4 or [la.op for la in chain] != ["reshape", "transpose", "reshape"]:
+        return None
+    split, swap, merge = chain
+    n, c, h, w = in_shape
+    g = split.shape[1] if len(split.shape) == 5 else 0
+    if g < 1 or c % g or tuple(split.shape) != (n, g, c // g, h, w):
+        return None
+    if tuple(swap.attrs["perm"]) != SHUFFLE_PERM or tuple(merge.shape) != tuple(in_shape):
+        return None
+    return g if swap.inputs == [split.name] and merge.inputs == [swap.name] else None
 
 
 def fused_activation(layers: Sequence[Layer]) -> str | None:
@@ -228,6 +255,9 @@ class _Planner:
                 self.add_op(layer, fused)
             elif layer.op == "concat":
                 self.add_concat(layer)
+            elif shuffle := self.shuffle_chain(layer):
+                fused_away.update(f.name for f in shuffle[1:])
+                self.add_shuffle(shuffle)
             elif layer.op in ("flatten", "reshape") and self.reshape_is_view(layer):
                 self.add_reshape(layer)
             elif layer.op in TABLE_OPS and kernel_names(layer.op):
@@ -351,6 +381,32 @@ class _Planner:
             step.packed_bytes, step.workspace_bytes = _native.conv_transpose_sizes(
                 json.dumps(plain(asdict(step))), list(self.graph.shape_of(layer.inputs[0])))
         self.steps.append(step)
+
+    def shuffle_chain(self, layer: Layer) -> list[Layer]:
+        """``layer`` and the layers after it that make one channel shuffle (shuffle_groups),
+        when none but the last has another reader or is a graph output; else empty."""
+        if layer.op != "reshape":
+            return []
+        chain = [layer]
+        for _ in range(2):
+            users = self.users.get(chain[-1].name, [])
+            if len(users) != 1 or chain[-1].name in self.graph.outputs:
+                return []
+            chain.append(users[0])
+        return chain if shuffle_groups(self.graph.shape_of(layer.inputs[0]), chain) is not None else []
+
+    def add_shuffle(self, chain: list[Layer]) -> None:
+        """A channel shuffle step in its input's layout: the first reshape of ``chain``, the
+        transpose and the reshape back fused into it."""
+        split, *fused = chain
+        x = split.inputs[0]
+        layout = self.native[x]
+        out = fused[-1].name
+        self.native[out] = layout
+        self.tensor(out, fused[-1].shape, layout)
+        self.steps.append(LayerStep(
+            layer=split.name, op=split.op, kernel=table_kernel("channel_shuffle", layout), layout=layout,
+            isa=self.isa, inputs=[x], output=out, fused=[f.name for f in fused], attrs=plain(split.attrs)))
 
     def read_view(self, tensor: str) -> str:
         """The plan tensor of ``tensor`` that is its concat slice (a chw variant after an hwc conv)."""

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use super::plan::{LayerStep, Plan, Step};
 use crate::conv::Isa;
 use crate::ops::{
-    kernels, Act, Affine, Binary, BinaryOp, Broadcast, ConvTranspose2d, CoordMode, CopyChannels,
-    Dims, GlobalPool, Layout, Linear, Lrn, NearestMode, Op, PackedConvTranspose2d, Pool2d,
-    PoolKind, Resize, ResizeMode, Softmax, Unary,
+    kernels, Act, Affine, Binary, BinaryOp, Broadcast, ChannelShuffle, ConvTranspose2d, CoordMode,
+    CopyChannels, Dims, GlobalPool, Layout, Linear, Lrn, NearestMode, Op, PackedConvTranspose2d,
+    Pool2d, PoolKind, Resize, ResizeMode, Softmax, Unary,
 };
 use crate::{CoreError, Result};
 
@@ -40,6 +40,9 @@ pub fn table_op(op: &str) -> Option<&'static str> {
         "linear" => "linear",
         "softmax" => "softmax",
         "lrn" => "lrn",
+        // a reshape step that runs code is the first of a channel shuffle's three layers (the
+        // planner's and plan check's pattern), the others fused into it
+        "reshape" => "channel_shuffle",
         "resize" => "resize",
         "concat" | "slice" => "copy_channels",
         "maxpool" => "maxpool",
@@ -483,6 +486,33 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
                 dims: d,
                 layout,
                 isa,
+            })
+        }
+        "channel_shuffle" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            let split = s
+                .attrs
+                .get("shape")
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().map(|e| e.as_u64().map(|u| u as usize)).collect())
+                .unwrap_or_else(Vec::new);
+            let groups = split.get(1).copied().unwrap_or(0);
+            let fits = groups > 0
+                && x == out.shape.as_slice()
+                && d.c % groups == 0
+                && split == [d.n, groups, d.c / groups, d.h, d.w];
+            if !fits || x.len() != 4 {
+                return Err(plan_err(format!(
+                    "layer {l:?}: a channel shuffle reads and writes one (n, c, h, w) shape and \
+                     splits its channels by attr \"shape\" (n, groups, c / groups, h, w); got \
+                     {x:?} to {:?} by {split:?}",
+                    out.shape
+                )));
+            }
+            Box::new(ChannelShuffle {
+                dims: d,
+                layout,
+                groups,
             })
         }
         "lrn" => {
