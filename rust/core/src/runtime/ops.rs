@@ -490,12 +490,12 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
         }
         "channel_shuffle" => {
             let x = shapes.first().copied().unwrap_or(&[]);
-            let split = s
+            let split: Vec<usize> = s
                 .attrs
                 .get("shape")
                 .and_then(Value::as_array)
                 .and_then(|a| a.iter().map(|e| e.as_u64().map(|u| u as usize)).collect())
-                .unwrap_or_else(Vec::new);
+                .unwrap_or_default();
             let groups = split.get(1).copied().unwrap_or(0);
             let fits = groups > 0
                 && x == out.shape.as_slice()
