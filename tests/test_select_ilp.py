@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from leanconv.errors import InfeasibleBudgetError
 from leanconv.select.ilp import Budgets, Model, select
-from leanconv.select.problem import Candidate, Node, Problem, Read, Tensor
+from leanconv.select.problem import Candidate, Node, Problem, Read, ReadMode, Tensor
 
 LAYOUTS = ("chw", "hwc")
 
@@ -36,7 +36,7 @@ def problems(draw: st.DrawFn, max_nodes: int = 6) -> Problem:
             cands = cands[:2] if len(cands) >= 2 else cands + [Candidate("k1", "hwc", draw(cost))]
         reads = draw(st.lists(st.integers(0, i), min_size=1, max_size=2, unique=True))
         for r, k in enumerate(reads):
-            mode = "node" if follows and r == 0 else draw(st.sampled_from(["node", "chw", "any"]))
+            mode: ReadMode = "node" if follows and r == 0 else draw(st.sampled_from(["node", "chw", "any"]))
             tensors[k].reads.append(Read(i, mode))
         nodes.append(Node(f"n{i}", cands, reads[0] if follows else None))
         tensors.append(Tensor(f"t{i}", draw(size), i, [], draw(cost), draw(cost)))

@@ -32,6 +32,11 @@ from leanconv.runtime.planner import ALIGN, default_plan
 Progress = Callable[[str], None]
 
 
+def bind(fn: Callable[..., object], *args: object) -> Callable[[], object]:
+    """``fn`` with its arguments bound (one closure per candidate in a loop)."""
+    return lambda: fn(*args)
+
+
 def reference_plan(graph: Graph, threads: int = 1) -> Plan:
     """The planner's plan with the first applicable chw primitive forced on every conv (no
     timing): the steps, fusions and views every choice shares."""
@@ -107,8 +112,8 @@ def _conv_work(graph: Graph, layer: Layer, threads: int) -> Work:
             y = packed[p.name].run(x if p.layout == "chw" else xh, threads)
             y = y if p.layout == "chw" else y.transpose(0, 3, 1, 2)
             errors[p.name] = float(np.max(np.abs(y - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
-        timings = time_interleaved({p.name: (lambda c=packed[p.name], a=(x if p.layout == "chw" else xh):
-                                             c.run(a, threads)) for p in prims})
+        timings = time_interleaved({p.name: bind(packed[p.name].run, x if p.layout == "chw" else xh, threads)
+                                    for p in prims})
         return {k: Record(timings[p.name].seconds, timings[p.name].spread, timings[p.name].samples,
                           -(-p.workspace_bytes(spec) // ALIGN) * ALIGN * threads, p.packed_bytes(spec), errors[p.name])
                 for k, p in zip(keys, prims)}

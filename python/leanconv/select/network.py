@@ -92,7 +92,7 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
     for t in ref.outputs:
         if base_name(t) in index:
             reads[index[base_name(t)]].append(Read(n, "chw"))
-    tensors = []
+    tensors: list[Tensor] = []
     keep = {}
     for k, t in enumerate(four_d):
         if not reads[k]:
@@ -166,11 +166,12 @@ def measure_plans(graph: Graph, plans: dict[str, Plan], cap_s: float = 10.0) -> 
     import numpy as np
 
     from leanconv.profile.measure import time_interleaved
+    from leanconv.profile.profiler import bind
     from leanconv.runtime import compile
 
     rng = np.random.default_rng(0)
     feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in graph.inputs.items()}
     exes = {name: compile(graph, plan) for name, plan in plans.items()}
-    timings = time_interleaved({name: (lambda e=exe: e.run(feeds)) for name, exe in exes.items()},
+    timings = time_interleaved({name: bind(exe.run, feeds) for name, exe in exes.items()},
                                sample_s=5e-3, cap_s=cap_s)
     return {name: t.seconds for name, t in timings.items()}
