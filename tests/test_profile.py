@@ -79,3 +79,20 @@ def test_a_missing_measurement_names_what_to_profile(tmp_path: Path) -> None:
     g = small_graph()
     with pytest.raises(LeanconvError, match="no conv measurement of direct_chw .* profile the model first"):
         CostDB(tmp_path / "empty.jsonl").require(conv_key(g, g.layer("c1"), "direct_chw", 1))
+
+
+def test_ops_are_measured_in_each_layout_the_planner_may_run_them_in(tmp_path: Path) -> None:
+    from leanconv.profile.profiler import hwc_probe_plan, _probe
+    from leanconv.runtime import compile, reference
+
+    g = small_graph()
+    db = CostDB(tmp_path / "costs.jsonl")
+    profile(g, db)
+    for layout in ("chw", "hwc"):
+        assert db.require(op_key(g, g.layer("sum"), 1, layout)).samples >= 5
+    probe = _probe(g, g.layer("sum"))
+    plan, moved = hwc_probe_plan(compile(probe).plan, probe)
+    assert [s.kernel for s in plan.steps if hasattr(s, "kernel")] == ["binary_hwc"] and len(moved) == 3
+    feeds = {t: np.random.default_rng(1).standard_normal(s).astype(np.float32) for t, s in probe.inputs.items()}
+    y = compile(probe, plan).run(feeds)
+    np.testing.assert_allclose(y, reference.run(probe, feeds, dtype=np.float64)[0], rtol=1e-6, atol=1e-6)

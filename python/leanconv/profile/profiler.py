@@ -3,9 +3,8 @@
 - each conv layer × each applicable primitive (each is one layout; the ISA is the kernels'
   resolved one): time, workspace and packed bytes, max relative error against float64 on a
   random input;
-- each other op the runtime runs (a fused activation is part of its conv): its time through
-  the runtime, a one-layer network run in chw, less the runtime's call overhead; an op's hwc
-  kernel is charged the same time (both read and write each element once);
+- each other op the runtime runs (a fused activation is part of its conv), in each layout the
+  planner may run it in: its time through the runtime (see ``_op_work``);
 - each 4-D tensor: the time of its chw-to-hwc and hwc-to-chw transforms.
 
 The steps are those of the planner's plan with chw kernels forced (:func:`reference_plan`), so
@@ -17,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,8 +25,8 @@ from leanconv import primitives as P
 from leanconv.graph import Graph, Layer
 from leanconv.profile.db import CostDB, Key, Record
 from leanconv.profile.measure import time_interleaved
-from leanconv.runtime.plan import LayerStep, Plan, VIEW_KERNELS
-from leanconv.runtime.planner import ALIGN, default_plan
+from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, TensorPlan, TransformStep
+from leanconv.runtime.planner import ALIGN, LOGICAL_OPS, default_plan, op_kernel
 
 Progress = Callable[[str], None]
 
@@ -71,8 +70,16 @@ def conv_key(graph: Graph, layer: Layer, prim: str, threads: int) -> Key:
     return Key("conv", prim, conv_key_spec(graph, layer), threads, P.resolved_isa())
 
 
-def op_key(graph: Graph, layer: Layer, threads: int) -> Key:
-    return Key("op", layer.op, op_key_spec(graph, layer), threads, P.resolved_isa())
+def op_key(graph: Graph, layer: Layer, threads: int, layout: str = "chw") -> Key:
+    """The key of an op run in ``layout`` (flat tensors run chw kernels)."""
+    return Key("op", f"{layer.op}:{'hwc' if layout == 'hwc' else 'chw'}", op_key_spec(graph, layer), threads,
+               P.resolved_isa())
+
+
+def op_layouts(graph: Graph, layer: Layer) -> tuple[str, ...]:
+    """The layouts the planner may run ``layer`` in: both for a 4-D op that runs in its
+    input's layout, else logical order."""
+    return ("chw", "hwc") if len(layer.shape) == 4 and layer.op not in LOGICAL_OPS else ("chw",)
 
 
 def transform_key(shape: Iterable[int], transform: str) -> Key:
@@ -131,22 +138,72 @@ def call_overhead(threads: int) -> float:
     return time_interleaved({"relu": lambda: exe.run(x)})["relu"].seconds
 
 
+def hwc_probe_plan(plan: Plan, graph: Graph) -> tuple[Plan, list[tuple[int, ...]]]:
+    """A one-op probe's chw plan turned into its hwc form: each input with spatial extent
+    transformed to hwc, the op's hwc kernel, its output transformed back; and the shapes of
+    the transforms it runs (in order: into hwc, then the output back)."""
+    step = next(s for s in plan.steps if isinstance(s, LayerStep))
+    tensors = {t: tp for t, tp in plan.tensors.items() if tp.offset is None}
+    steps: list[LayerStep | TransformStep] = []
+    moved = []
+    offset = 0
+
+    def arena(name: str, shape: tuple[int, ...], layout: str) -> str:
+        nonlocal offset
+        tp = TensorPlan(shape, layout, offset, 4 * int(np.prod(shape)))  # type: ignore[arg-type]
+        tensors[name] = tp
+        offset += -(-tp.bytes // ALIGN) * ALIGN
+        return name
+
+    inputs = []
+    for t in step.inputs:
+        shape = graph.shape_of(t)
+        if len(shape) == 4 and shape[2:] != (1, 1):
+            if f"{t}@hwc" not in tensors:
+                steps.append(TransformStep("chw_to_hwc", [t], arena(f"{t}@hwc", shape, "hwc")))
+                moved.append(shape)
+            t = f"{t}@hwc"
+        inputs.append(t)
+    out = step.output
+    shape = graph.shape_of(out)
+    steps.append(replace(step, kernel=op_kernel(step.op, "hwc"), layout="hwc", inputs=inputs,
+                         output=arena(f"{out}@hwc", shape, "hwc")))
+    steps.append(TransformStep("hwc_to_chw", [f"{out}@hwc"], arena(out, shape, "chw")))
+    moved.append(shape)
+    return replace(plan, tensors=tensors, steps=steps, arena_bytes=offset), moved
+
+
 def _op_work(graph: Graph, layer: Layer, threads: int, overhead: Callable[[], float]) -> Work:
-    key = op_key(graph, layer, threads)
+    """An op through the runtime in each layout it may run in: a one-layer network in chw,
+    and in hwc the same with transforms around it, less their times measured in the same
+    rounds; less the runtime's per-call cost."""
+    layouts = op_layouts(graph, layer)
+    keys = [op_key(graph, layer, threads, lay) for lay in layouts]
 
     def measure() -> dict[Key, Record]:
         from leanconv.runtime import compile
 
         probe = _probe(graph, layer)
-        exe = compile(probe, threads=threads)
+        exes = {"chw": compile(probe, threads=threads)}
         rng = np.random.default_rng(0)
         feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in probe.inputs.items()}
-        t = time_interleaved({"op": lambda: exe.run(feeds)})["op"]
-        step = next(s for s in exe.plan.steps if isinstance(s, LayerStep))
-        return {key: Record(max(t.seconds - overhead(), 0.0), t.spread, t.samples,
-                            -(-step.workspace_bytes // ALIGN) * ALIGN * threads, step.packed_bytes)}
+        fns: dict[str, Callable[[], object]] = {}
+        moved: list[tuple[int, ...]] = []
+        if "hwc" in layouts:
+            hwc_plan, moved = hwc_probe_plan(exes["chw"].plan, probe)
+            exes["hwc"] = compile(probe, hwc_plan)
+            for k, shape in enumerate(moved):
+                x = rng.standard_normal(shape[1:]).astype(np.float32)
+                fns[f"move{k}"] = bind(_native.chw_to_hwc if k < len(moved) - 1 else _native.hwc_to_chw, x)
+        fns.update({lay: bind(exe.run, feeds) for lay, exe in exes.items()})
+        t = time_interleaved(fns)
+        moves = sum(shape[0] * t[f"move{k}"].seconds for k, shape in enumerate(moved))
+        step = next(s for s in exes["chw"].plan.steps if isinstance(s, LayerStep))
+        ws = -(-step.workspace_bytes // ALIGN) * ALIGN * threads
+        return {key: Record(max(t[lay].seconds - overhead() - (moves if lay == "hwc" else 0.0), 0.0), t[lay].spread,
+                            t[lay].samples, ws, step.packed_bytes) for key, lay in zip(keys, layouts)}
 
-    return Work(f"{layer.op} {layer.name}", [key], measure)
+    return Work(f"{layer.op} {layer.name}", keys, measure)
 
 
 def _transform_work(shape: tuple[int, ...]) -> Work:

@@ -29,6 +29,9 @@ from leanconv.errors import InfeasibleBudgetError, LeanconvError
 from leanconv.select.problem import MEASURES, Problem
 
 INF = math.inf
+#: Objective units per second: HiGHS's tolerances are absolute (about 1e-6), and kernels
+#: differ by microseconds, so the objective counts microseconds.
+TIME_SCALE = 1e6
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ class Model:
         n = len(problem.nodes)
         self.x: list[list[int]] = []
         for node in problem.nodes:
-            self.x.append([self.col(c.seconds, 0.0, 1.0, integer=True) for c in node.candidates])
+            self.x.append([self.col(TIME_SCALE * c.seconds, 0.0, 1.0, integer=True) for c in node.candidates])
         self.z: list[tuple[int, int]] = [
-            (self.col(t.to_hwc_seconds, 0.0, 1.0), self.col(t.to_chw_seconds, 0.0, 1.0)) for t in problem.tensors]
+            (self.col(TIME_SCALE * t.to_hwc_seconds, 0.0, 1.0), self.col(TIME_SCALE * t.to_chw_seconds, 0.0, 1.0))
+            for t in problem.tensors]
         self.w = self.col(0.0, 0.0, INF)
         self.p = self.col(0.0, 0.0, INF)
         self.m = self.col(0.0, 0.0, INF)
@@ -173,7 +177,8 @@ class Model:
             cost = self.costs
         elif objective in ("memory", "packed", "error"):
             cost[{"memory": self.m, "packed": self.p, "error": self.e}[objective]] = 1.0
-            cost += 1e-9 * self.costs / max(float(self.costs.sum()), 1e-30)  # prefer faster among ties
+            if objective != "error":  # bytes are whole: a tie-break worth under one byte prefers the faster
+                cost += 0.5 * self.costs / max(float(self.costs.sum()), 1e-30)
         else:
             raise LeanconvError(f"objective {objective!r} is not time, memory, packed or error")
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), np.asarray(cost, dtype=float))

@@ -17,9 +17,9 @@ from leanconv import primitives as P
 from leanconv.errors import InfeasibleBudgetError
 from leanconv.graph import Graph
 from leanconv.profile.db import CostDB
-from leanconv.profile.profiler import conv_key, op_key, reference_plan, transform_key
+from leanconv.profile.profiler import conv_key, op_key, op_layouts, reference_plan, transform_key
 from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, base_name
-from leanconv.runtime.planner import LOGICAL_OPS, default_plan, op_kernel
+from leanconv.runtime.planner import default_plan, op_kernel
 from leanconv.select.ilp import Budgets, Model
 from leanconv.select.problem import Candidate, Costs, Node, Problem, Read, Tensor
 
@@ -76,9 +76,11 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
             cands = [Candidate(step.kernel, step.layout, 0.0)]
             modes = ["chw"] * len(step.inputs)
         else:
-            r = db.require(op_key(graph, layer, threads))
-            layouts = ["chw", "hwc"] if len(shape) == 4 and layer.op not in LOGICAL_OPS else [step.layout]
-            cands = [Candidate(op_kernel(layer.op, lay), lay, r.seconds, r.workspace, r.packed) for lay in layouts]
+            layouts = list(op_layouts(graph, layer)) if len(shape) == 4 else [step.layout]
+            cands = []
+            for lay in layouts:
+                r = db.require(op_key(graph, layer, threads, lay))
+                cands.append(Candidate(op_kernel(layer.op, lay), lay, r.seconds, r.workspace, r.packed))
             if len(layouts) == 2:
                 full = [t for t in layer.inputs if graph.shape_of(t) == shape] or layer.inputs
                 follows = index[full[0]]
