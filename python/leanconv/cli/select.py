@@ -81,14 +81,9 @@ def write_pareto(out: Path, sel: Selection, measure: str, budgets: Any) -> dict[
     from dataclasses import replace
 
     from leanconv.select.baselines import baselines
-    from leanconv.select.frontier import frontier
-    from leanconv.select.network import choose
+    from leanconv.select.network import network_frontier
 
-    def solve(b: Any) -> Any:
-        c = choose(sel, b)
-        return c.choice, c.costs
-
-    points = frontier(sel.problem, points=12, base=replace(budgets, memory=math.inf), solve=solve)
+    points = network_frontier(sel, 12, replace(budgets, memory=math.inf))
     base = {name: sel.problem.evaluate(c, measure)
             for name, c in baselines(sel.problem, family_of, ["direct", "im2col", "winograd4x4"]).items()}
     data: dict[str, Any] = {"model": sel.graph.name, "threads": sel.threads, "measure": measure,

@@ -145,7 +145,7 @@ def hwc_probe_plan(plan: Plan, graph: Graph) -> tuple[Plan, list[tuple[int, ...]
     step = next(s for s in plan.steps if isinstance(s, LayerStep))
     tensors = {t: tp for t, tp in plan.tensors.items() if tp.offset is None}
     steps: list[LayerStep | TransformStep] = []
-    moved = []
+    moved: list[tuple[int, ...]] = []
     offset = 0
 
     def arena(name: str, shape: tuple[int, ...], layout: str) -> str:

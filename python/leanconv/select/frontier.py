@@ -5,9 +5,9 @@ warm-started from the last (a looser budget keeps the last choice feasible)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from leanconv.select.ilp import Budgets, Model
+from leanconv.select.ilp import Budgets, Model, select
 from leanconv.select.problem import Costs, Problem
 
 
@@ -29,8 +29,6 @@ def frontier(problem: Problem, points: int = 12, base: Budgets = Budgets(),
     def plain(b: Budgets) -> tuple[list[int], Costs]:
         choice = model.solve(b)
         if choice is None:
-            from leanconv.select.ilp import select
-
             choice = select(problem, b, model)  # raises, naming the smallest feasible budget
         return choice, problem.evaluate(choice, b.measure)
 
@@ -44,8 +42,6 @@ def frontier(problem: Problem, points: int = 12, base: Budgets = Budgets(),
     budgets = [low + (top.memory - low) * k / max(points - 1, 1) for k in range(points)]
     out: list[Point] = []
     for b in budgets:
-        from dataclasses import replace
-
         choice, costs = run(replace(base, memory=b))
         if out and costs.memory == out[-1].costs.memory and costs.seconds == out[-1].costs.seconds:
             continue

@@ -20,6 +20,7 @@ from leanconv.profile.db import CostDB
 from leanconv.profile.profiler import conv_key, op_key, op_layouts, reference_plan, transform_key
 from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, base_name
 from leanconv.runtime.planner import default_plan, op_kernel
+from leanconv.select.frontier import Point, frontier
 from leanconv.select.ilp import Budgets, Model
 from leanconv.select.problem import Candidate, Costs, Node, Problem, Read, Tensor
 
@@ -162,6 +163,18 @@ def choose(selection: Selection, budgets: Budgets = Budgets(), model: Model | No
     raise InfeasibleBudgetError(f"no plan found within the memory budget {budgets.memory:,.0f} B as the runtime "
                                 f"packs its arena; the last tried needed {memory:,} B", "memory", memory)
 
+
+
+def network_frontier(selection: Selection, points: int = 12, base: Budgets = Budgets()) -> list[Point]:
+    """The memory/time frontier of a Graph (:func:`~leanconv.select.frontier.frontier`), each
+    point's plan meeting its budget as the runtime allocates it; one ILP, warm-started."""
+    model = Model(selection.problem, base.measure)
+
+    def solve(b: Budgets) -> tuple[list[int], Costs]:
+        chosen = choose(selection, b, model)
+        return chosen.choice, chosen.costs
+
+    return frontier(selection.problem, points, base, solve)
 
 def measure_plans(graph: Graph, plans: dict[str, Plan], cap_s: float = 10.0) -> dict[str, float]:
     """Median end-to-end seconds of each plan run by the runtime, in interleaved rounds."""
