@@ -71,3 +71,15 @@ def test_sizes_parse(text: str | None, value: float) -> None:
 def test_bad_sizes_are_errors(text: str) -> None:
     with pytest.raises(LeanconvError, match="not a number of bytes"):
         parse_bytes(text)
+
+
+def test_select_for_another_machine_uses_its_costs_and_does_not_time_them_here(
+        costs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    board = {"cpu": "ARM Cortex-A72", "features": ["asimd"], "cores": 4, "id": "0123456789abcdef"}
+    foreign = tmp_path / "board.jsonl"
+    foreign.write_text("".join(json.dumps({**json.loads(line), "device": board}) + "\n"
+                               for line in costs.read_text().splitlines()))
+    assert main(["select", "--costs", str(foreign), "-o", str(tmp_path / "plan.json"), "--json"]) == 0
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert totals["measured_seconds"] is None and totals["predicted_seconds"] > 0
+    assert len(foreign.read_text().splitlines()) == len(costs.read_text().splitlines())

@@ -22,7 +22,7 @@ from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, base_name
 from leanconv.runtime.planner import default_plan, op_kernel
 from leanconv.select.frontier import Point, frontier
 from leanconv.select.ilp import Budgets, Model
-from leanconv.select.problem import Candidate, Costs, Node, Problem, Read, Tensor
+from leanconv.select.problem import Candidate, Costs, Node, Problem, Read, ReadMode, Tensor
 
 #: Times the selector re-solves with a tighter budget when the arena packs worse than the
 #: cost model's peak of live bytes.
@@ -72,7 +72,7 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
             for p in P.list_primitives(P.spec_from_layer(graph, layer)):
                 r = db.require(conv_key(graph, layer, p.name, threads))
                 cands.append(Candidate(p.name, p.layout, r.seconds, r.workspace, r.packed, r.error))
-            modes = ["node"]
+            modes: list[ReadMode] = ["node"]
         elif step.kernel in VIEW_KERNELS:
             cands = [Candidate(step.kernel, step.layout, 0.0)]
             modes = ["chw"] * len(step.inputs)
@@ -85,12 +85,12 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
             if len(layouts) == 2:
                 full = [t for t in layer.inputs if graph.shape_of(t) == shape] or layer.inputs
                 follows = index[full[0]]
-            modes = ["node" if len(layouts) == 2 else "chw"] * len(layer.inputs)
-            modes = ["any" if graph.shape_of(t)[2:] == (1, 1) and step.kernel not in VIEW_KERNELS else m
-                     for t, m in zip(layer.inputs, modes)]
+            # a (n, c, 1, 1) operand holds the same bytes in either layout
+            modes = ["any" if graph.shape_of(t)[2:] == (1, 1) else "node" if len(layouts) == 2 else "chw"
+                     for t in layer.inputs]
         for t, mode in zip([base_name(x) for x in step.inputs], modes):
             if t in index:
-                reads[index[t]].append(Read(i, mode))  # type: ignore[arg-type]
+                reads[index[t]].append(Read(i, mode))
         nodes.append(Node(step.layer, cands, follows))
     for t in ref.outputs:
         if base_name(t) in index:
@@ -153,15 +153,20 @@ def choose(selection: Selection, budgets: Budgets = Budgets(), model: Model | No
     problem = selection.problem
     model = model or Model(problem, budgets.measure)
     inner = budgets
-    for _ in range(RETRIES):
-        choice = select(problem, inner, model)
+    for attempt in range(RETRIES):
+        try:
+            choice = select(problem, inner, model)
+        except InfeasibleBudgetError:
+            if attempt == 0:
+                raise
+            break
         plan = selection.plan(choice)
         memory = runtime_memory(plan, budgets.measure)
         if memory <= budgets.memory:
             return Chosen(choice, problem.evaluate(choice, budgets.measure), plan, memory)
         inner = replace(inner, memory=inner.memory - (memory - budgets.memory))
     raise InfeasibleBudgetError(f"no plan found within the memory budget {budgets.memory:,.0f} B as the runtime "
-                                f"packs its arena; the last tried needed {memory:,} B", "memory", memory)
+                                f"packs its arena; the closest found needs {memory:,} B", "memory", memory)
 
 
 
