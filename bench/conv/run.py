@@ -98,15 +98,13 @@ SPEC_FIELDS = ("in_channels", "out_channels", "height", "width", "kernel", "stri
                "groups", "output_hw")
 
 
-def model_layers(name: str) -> list[tuple[str, Any]]:
-    """(layer name, ConvSpec) of every conv layer of a model imported as a Graph: a torchvision
-    architecture or EfficientNet-Lite0 on a 1x3x224x224 input, else whatever
-    leanconv.io.load_model reads (zoo name or file)."""
+def model_graph(name: str) -> Any:
+    """A model as a Graph: a torchvision architecture or EfficientNet-Lite0 on a 1x3x224x224
+    input, else whatever leanconv.io.load_model reads (zoo name or file)."""
     import torch
 
     from leanconv.io import load_model
     from leanconv.io.torch_import import import_torch
-    from leanconv.primitives import spec_from_layer
 
     if name in TORCHVISION or name == "efficientnet_lite0":
         import torchvision
@@ -122,6 +120,14 @@ def model_layers(name: str) -> list[tuple[str, Any]]:
         graph = import_torch(model.eval(), torch.zeros(1, 3, 224, 224), name=name)
     else:
         graph = load_model(name)
+    return graph
+
+
+def model_layers(name: str) -> list[tuple[str, Any]]:
+    """(layer name, ConvSpec) of every conv layer of :func:`model_graph`."""
+    from leanconv.primitives import spec_from_layer
+
+    graph = model_graph(name)
     return [(layer.name, spec_from_layer(graph, layer)) for layer in graph.layers if layer.op == "conv"]
 
 

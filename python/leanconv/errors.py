@@ -37,6 +37,16 @@ class PlanError(LeanconvError):
     unknown tensor, layer or kernel, or an arena placement where live tensors overlap."""
 
 
+class InfeasibleBudgetError(LeanconvError):
+    """A selection budget (memory, packed weights, error) that no kernel choice meets; it
+    names the smallest budget that one does (``budget``: which one, ``smallest``: its value)."""
+
+    def __init__(self, message: str, budget: str, smallest: float) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.smallest = smallest
+
+
 class TraceError(LeanconvError):
     """A torch module that cannot be traced into a graph (dynamic control flow, ...)."""
 
@@ -49,5 +59,6 @@ __all__ = [
     "ShapeError",
     "UnsupportedOpError",
     "PlanError",
+    "InfeasibleBudgetError",
     "TraceError",
 ]

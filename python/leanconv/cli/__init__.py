@@ -52,6 +52,8 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 from leanconv.cli import inspect as _inspect  # noqa: E402,F401
 from leanconv.cli import compress as _compress  # noqa: E402,F401
 from leanconv.cli import run as _run  # noqa: E402,F401
+from leanconv.cli import profile as _profile  # noqa: E402,F401
+from leanconv.cli import select as _select  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,177 @@
+"""Primitive selection on real CNNs: the ILP's plan against the baselines, measured end to end,
+and the memory/time frontier.
+
+    python bench/select/run.py                                  # the default subset, 1 thread
+    python bench/select/run.py --models resnet18,googlenet --threads 1,2 --out /tmp/select
+
+Per model (batch 1, fp32; torchvision architectures with random weights, EfficientNet-Lite0,
+or anything leanconv.io.load_model reads, as bench/conv/run.py loads them): profile every
+candidate into a cost database (reused across runs), build the selection problem, then
+- the time-only ILP plan and each baseline (greedy fastest per layer, greedy with transforms,
+  one family everywhere) as runtime plans, measured end to end in interleaved rounds; predicted
+  (the cost model's sum) beside measured;
+- the frontier over the memory budget for both measures (arena + workspace; and that plus the
+  packed weights), each point a plan checked against the runtime's arena, and the memory saved
+  at +5%, +10% and +15% predicted time over the time-only optimum;
+- solve times (one plan; the whole frontier).
+Writes select.md, select.json and one PNG per model and measure into --out (bench/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench" / "conv"))
+from run import model_graph  # noqa: E402  (bench/conv/run.py: one model loader for the benchmarks)
+
+MODELS = ["default", "resnet18", "mobilenet_v2", "squeezenet1_0"]
+SLACKS = (0.05, 0.10, 0.15)
+FAMILIES = ["direct", "im2col", "im2row", "winograd4x4"]
+
+
+def family_of(kernel: str) -> str | None:
+    from leanconv import primitives as P
+
+    return P.get(kernel).family if kernel in {p.name for p in P.PRIMITIVES} else None
+
+
+def saved_at(points: list[dict[str, Any]], seconds: float, memory: float) -> dict[str, float]:
+    """Memory of the time-only optimum over the smallest frontier memory within each slack."""
+    out = {}
+    for slack in SLACKS:
+        fits = [p["memory"] for p in points if p["seconds"] <= (1 + slack) * seconds]
+        out[f"+{int(slack * 100)}%"] = memory / min(fits) if fits else 1.0
+    return out
+
+
+def bench_model(name: str, threads: int, costs: Path, out: Path) -> dict[str, Any]:
+    from leanconv.profile import CostDB, profile
+    from leanconv.select.baselines import baselines
+    from leanconv.select.ilp import Budgets
+    from leanconv.select.network import build, choose, measure_plans, network_frontier, runtime_memory
+
+    graph = model_graph(name)
+    db = CostDB(costs)
+    t0 = time.perf_counter()
+    profile(graph, db, [threads], progress=lambda what: print(f"  {name}: {what}", file=sys.stderr))
+    profile_s = time.perf_counter() - t0
+    sel = build(graph, db, threads)
+    t0 = time.perf_counter()
+    ilp = choose(sel)
+    solve_s = time.perf_counter() - t0
+    plans = {"ILP": ilp.plan}
+    predicted = {"ILP": ilp.costs.seconds}
+    memory = {"ILP": ilp.memory}
+    for base, choice in baselines(sel.problem, family_of, FAMILIES).items():
+        if base == "time-only ILP":
+            continue
+        plans[base] = sel.plan(choice)
+        predicted[base] = sel.problem.evaluate(choice).seconds
+        memory[base] = runtime_memory(plans[base], "activations")
+    measured = measure_plans(graph, plans, cap_s=20.0)
+    fronts = {}
+    for measure in ("activations", "total"):
+        t0 = time.perf_counter()
+        points = network_frontier(sel, 12, Budgets(measure=measure))
+        frontier_s = time.perf_counter() - t0
+        rows = [{"budget": p.budget, "seconds": p.costs.seconds, "memory": p.costs.memory,
+                 "runtime_memory": runtime_memory(sel.plan(p.choice), measure)} for p in points]
+        top = rows[-1]
+        fronts[measure] = {"points": rows, "solve_s": frontier_s, "saved": saved_at(rows, top["seconds"], top["memory"]),
+                           "all_within_budget": all(r["runtime_memory"] <= r["budget"] for r in rows)}
+        plot(out / f"select_{name}_{measure}.png", name, measure, rows,
+             {b: (predicted[b], memory[b] + (plans[b].packed_bytes if measure == "total" else 0)) for b in plans})
+    return {"model": name, "threads": threads, "layers": len(graph.layers), "steps": len(sel.problem.nodes),
+            "profile_s": profile_s, "solve_s": solve_s, "predicted_s": predicted, "measured_s": measured,
+            "memory_bytes": memory, "frontier": fronts}
+
+
+def plot(path: Path, name: str, measure: str, rows: list[dict[str, Any]], marks: dict[str, tuple[float, float]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step([r["memory"] / 2**20 for r in rows], [r["seconds"] * 1e3 for r in rows], where="post", marker="o",
+            label="ILP frontier")
+    for label, (seconds, mem) in marks.items():
+        ax.scatter(mem / 2**20, seconds * 1e3, marker="x", label=label)
+    ax.set_xlabel(f"memory MiB ({measure})")
+    ax.set_ylabel("predicted time ms")
+    ax.set_title(f"{name}: memory/time frontier")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine() -> dict[str, Any]:
+    from leanconv import primitives as P
+    from leanconv.profile import fingerprint
+
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "")
+    return {"cpu": model or fingerprint()["cpu"], "isa": P.resolved_isa(), "cores": fingerprint()["cores"],
+            "python": platform.python_version(), "loadavg": load}
+
+
+def markdown(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    lines = ["# Primitive selection: ILP vs baselines, memory/time frontier", "",
+             f"Machine: {info['cpu']}, kernels' ISA {info['isa']}, {info['cores']} cores, load average "
+             f"{' '.join(info['loadavg'])} at the end: the machine was shared with other jobs while measured, so "
+             "end-to-end times carry their noise; only ratios within a model's interleaved rounds compare.",
+             "Predicted: the cost model's sum over steps (each kernel timed alone); measured: the runtime's "
+             "plan end to end, median over interleaved rounds. Generated by bench/select/run.py.", ""]
+    for r in results:
+        lines += [f"## {r['model']} ({r['threads']} thread(s), {r['steps']} steps)", "",
+                  f"Profile {r['profile_s']:.1f} s; ILP solve {r['solve_s'] * 1e3:.0f} ms.", "",
+                  "| plan | predicted ms | measured ms | measured / ILP | measured / predicted | memory KiB |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        ilp = r["measured_s"]["ILP"]
+        for name in r["predicted_s"]:
+            p, m = r["predicted_s"][name], r["measured_s"][name]
+            lines.append(f"| {name} | {p * 1e3:.3f} | {m * 1e3:.3f} | {m / ilp:.2f} | {m / p:.2f} | "
+                         f"{r['memory_bytes'][name] / 1024:.0f} |")
+        lines += ["", "| memory measure | frontier points | sweep s | saved at +5% | +10% | +15% | all points within budget (runtime) |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for measure, f in r["frontier"].items():
+            s = f["saved"]
+            lines.append(f"| {measure} | {len(f['points'])} | {f['solve_s']:.2f} | {s['+5%']:.2f}x | {s['+10%']:.2f}x | "
+                         f"{s['+15%']:.2f}x | {f['all_within_budget']} |")
+        lines += ["", f"![{r['model']} frontier](select_{r['model']}_activations.png)", ""]
+    lines += ["The research (TASO, arXiv 2005.10709) reports 2.2x less memory for 15% more time on a Cortex-A15.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--threads", default="1")
+    ap.add_argument("--costs", type=Path, default=Path("/tmp/leanconv-select-costs.jsonl"))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        for name in args.models.split(","):
+            print(f"{name}, {threads} thread(s)", file=sys.stderr)
+            results.append(bench_model(name, threads, args.costs, args.out))
+    info = machine()
+    (args.out / "select.json").write_text(json.dumps({"machine": info, "results": results}, indent=1,
+                                                     default=lambda v: None if isinstance(v, float) and math.isinf(v) else v))
+    (args.out / "select.md").write_text(markdown(results, info))
+
+
+if __name__ == "__main__":
+    main()
