@@ -124,6 +124,52 @@ def test_mobilenet_v2_equals_the_runtime(default_model: tuple[Graph, Plan, Path,
     check_against_runtime(graph, plan, tmp_path / "mnv2", result)
 
 
+class EveryOp(torch.nn.Module):
+    """Every op kernel the emitter calls besides those of the two models: concat as channel
+    copies and as views, standalone batch-norm, constant operands, activations, pooling in
+    ceil mode, nearest and bilinear resize, softmax, slice; two images per batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 1)
+        self.bn = nn.BatchNorm2d(16)
+        self.c3 = nn.Conv2d(16, 12, 3, stride=2, padding=1)
+        self.c4, self.c5 = nn.Conv2d(12, 6, 1), nn.Conv2d(12, 6, 3, padding=1)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        F = torch.nn.functional
+        y = torch.cat([torch.sigmoid(self.c1(x)), F.hardswish(self.c2(x))], 1)
+        y = self.bn(y + 0.5) * 2.0
+        y = F.max_pool2d(y, 3, 2, ceil_mode=True)
+        y = F.interpolate(y, scale_factor=2.0, mode="nearest")
+        y = torch.tanh(self.c3(y))
+        y = F.avg_pool2d(torch.cat([self.c4(y), self.c5(y)], 1), 2)
+        z = torch.softmax(F.interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False), 1)
+        y = torch.cat([F.adaptive_avg_pool2d(z, 1), torch.mean(y, (2, 3), keepdim=True)], 1)[:, 3:15]
+        return torch.softmax(self.fc(torch.flatten(y, 1)), 1)
+
+
+def test_every_op_kernel_equals_the_runtime(default_model: tuple[Graph, Plan, Path, EmitResult],
+                                            tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = EveryOp().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    graph = import_torch(model, torch.zeros(2, 3, 15, 17), name="every-op")
+    plan = default_plan(graph)
+    kernels = {s.kernel for s in plan.steps if isinstance(s, LayerStep)}
+    assert {"concat_view", "reshape_view", "linear", "activation"} <= kernels
+    assert {k.rsplit("_", 1)[0] for k in kernels} >= {"copy_channels", "affine", "binary", "maxpool", "avgpool",
+                                                      "resize", "softmax", "global_avgpool"}
+    result = emit(graph, tmp_path / "ops", plan=plan)
+    assert result.name == "every_op"
+    build_native(tmp_path / "ops", objects_from=default_model[2])
+    check_against_runtime(graph, plan, tmp_path / "ops", result)
+
+
 def test_default_model_cross_built_for_aarch64_runs_under_qemu(tmp_path: Path) -> None:
     # the toolchain the kernels' cross tests use, installed when missing
     tools = subprocess.run(["make", "-s", "-C", str(ROOT / "kernels_c"), "cross-tools"], capture_output=True,

@@ -179,10 +179,10 @@ class Emitter:
         return out
 
     def op_call(self, i: int, step: LayerStep, struct: str, params: dict[str, object], units: int,
-                operands: Sequence[tuple[str, int]], out_step: int, batch: int) -> CStep:
+                operands: Sequence[tuple[str, int]], out_step: int, batch: int, part: str = "") -> CStep:
         """A table op kernel on every image: ``operands`` are (C pointer of image 0, elements
-        per image; 0 for operands every image shares)."""
-        pname, fn = f"P{i}", f"lc_op_{step.kernel}"
+        per image; 0 for operands every image shares). ``part`` names one of several calls."""
+        pname, fn = f"P{i}{part}", f"lc_op_{step.kernel}"
         out = CStep(f"step {i}: {step.layer} ({step.kernel})")
         out.decls = [f"static const {struct} {pname} = {c_struct(params)};"]
         y = step.output
@@ -354,11 +354,13 @@ def copy_channels(e: Emitter, i: int, step: LayerStep) -> CStep:
             at += tc
     result = CStep(f"step {i}: {step.layer} ({step.kernel}, {len(parts)} cop{'y' if len(parts) == 1 else 'ies'})")
     for j, (t, src_c, src_off, dst_off, count) in enumerate(parts):
-        params = {"hw": h * w, "n": count, "src_c": src_c, "src_off": src_off, "dst_c": oc, "dst_off": dst_off}
+        params: dict[str, object] = {"hw": h * w, "n": count, "src_c": src_c, "src_off": src_off, "dst_c": oc,
+                                     "dst_off": dst_off}
         units = h * w if step.layout == "hwc" else count
-        part = e.op_call(i, step, "lc_copy_params", params, units, [(e.ptr(t), src_c * h * w)], oc * h * w, n)
-        result.decls += [d.replace(f"P{i} ", f"P{i}_{j} ") for d in part.decls]
-        result.run += [r.replace(f"&P{i},", f"&P{i}_{j},") for r in part.run]
+        call = e.op_call(i, step, "lc_copy_params", params, units, [(e.ptr(t), src_c * h * w)], oc * h * w, n,
+                         part=f"_{j}")
+        result.decls += call.decls
+        result.run += call.run
     return result
 
 
@@ -366,17 +368,18 @@ def resize(e: Emitter, i: int, step: LayerStep) -> CStep:
     n, c, h, w = dims(e.tensor(step.inputs[0]).shape)
     a = step.attrs
     oh, ow = a["size"]
-    modes = {("nearest", "floor"): 2, ("nearest", "ceil"): 3, ("nearest", "round_prefer_floor"): 0,
-             ("nearest", "round_prefer_ceil"): 1}
-    mode = a.get("mode", "")
+    nearest_modes = {"floor": "LC_NEAREST_FLOOR", "ceil": "LC_NEAREST_CEIL",
+                     "round_prefer_floor": "LC_NEAREST_ROUND_PREFER_FLOOR",
+                     "round_prefer_ceil": "LC_NEAREST_ROUND_PREFER_CEIL"}
+    mode, rounding = a.get("mode", ""), str(a.get("nearest"))
     coords = {"half_pixel": "LC_COORD_HALF_PIXEL", "pytorch_half_pixel": "LC_COORD_PYTORCH_HALF_PIXEL",
               "asymmetric": "LC_COORD_ASYMMETRIC", "align_corners": "LC_COORD_ALIGN_CORNERS"}
     if mode == "bilinear":
-        kind, nearest = "LC_RESIZE_LINEAR", 0
-    elif (mode, a.get("nearest")) in modes:
-        kind, nearest = "LC_RESIZE_NEAREST", modes[(mode, a.get("nearest"))]
+        kind, nearest = "LC_RESIZE_LINEAR", "0"
+    elif mode == "nearest" and rounding in nearest_modes:
+        kind, nearest = "LC_RESIZE_NEAREST", nearest_modes[rounding]
     else:
-        raise UnsupportedOpError(f"layer {step.layer!r}: resize mode {mode!r} (nearest {a.get('nearest')!r})")
+        raise UnsupportedOpError(f"layer {step.layer!r}: resize mode {mode!r} (nearest {rounding!r})")
     if a.get("coord") not in coords:
         raise UnsupportedOpError(f"layer {step.layer!r}: resize coordinate mode {a.get('coord')!r}")
     # the ratio as the runtime computes it: 1 / scale in double, then float
