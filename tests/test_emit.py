@@ -127,7 +127,8 @@ def test_mobilenet_v2_equals_the_runtime(default_model: tuple[Graph, Plan, Path,
 class EveryOp(torch.nn.Module):
     """Every op kernel the emitter calls besides those of the two models: concat as channel
     copies and as views, standalone batch-norm, constant operands, activations, pooling in
-    ceil mode, nearest and bilinear resize, softmax, slice; two images per batch."""
+    ceil mode, nearest and bilinear resize, softmax, slice, a transposed convolution with a fused
+    relu; two images per batch."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,6 +137,7 @@ class EveryOp(torch.nn.Module):
         self.bn = nn.BatchNorm2d(16)
         self.c3 = nn.Conv2d(16, 12, 3, stride=2, padding=1)
         self.c4, self.c5 = nn.Conv2d(12, 6, 1), nn.Conv2d(12, 6, 3, padding=1)
+        self.up = nn.ConvTranspose2d(12, 12, 3, stride=2, padding=1, output_padding=1)
         self.fc = nn.Linear(12, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,6 +148,7 @@ class EveryOp(torch.nn.Module):
         y = F.interpolate(y, scale_factor=2.0, mode="nearest")
         y = torch.tanh(self.c3(y))
         y = F.avg_pool2d(torch.cat([self.c4(y), self.c5(y)], 1), 2)
+        y = y + F.avg_pool2d(torch.relu(self.up(y)), 2)
         z = torch.softmax(F.interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False), 1)
         y = torch.cat([F.adaptive_avg_pool2d(z, 1), torch.mean(y, (2, 3), keepdim=True)], 1)[:, 3:15]
         return torch.softmax(self.fc(torch.flatten(y, 1)), 1)
@@ -163,7 +166,7 @@ def test_every_op_kernel_equals_the_runtime(default_model: tuple[Graph, Plan, Pa
     kernels = {s.kernel for s in plan.steps if isinstance(s, LayerStep)}
     assert {"concat_view", "reshape_view", "linear", "activation"} <= kernels
     assert {k.rsplit("_", 1)[0] for k in kernels} >= {"copy_channels", "affine", "binary", "maxpool", "avgpool",
-                                                      "resize", "softmax", "global_avgpool"}
+                                                      "resize", "softmax", "global_avgpool", "deconv"}
     result = emit(graph, tmp_path / "ops", plan=plan)
     assert result.name == "every_op"
     build_native(tmp_path / "ops", objects_from=default_model[2])

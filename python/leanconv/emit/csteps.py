@@ -102,6 +102,10 @@ class Emitter:
         assert t.offset is not None and t.offset % 4 == 0
         return f"{'(const float *)' if const else ''}ARENA + {t.offset // 4}u{step}"
 
+    def operand(self, name: str) -> tuple[str, int]:
+        """Tensor ``name`` as an op operand: its first image and the elements between two."""
+        return self.ptr(name), self.stride(name)
+
     def weight(self, key: str) -> str:
         if key not in self._index:
             if key not in self.weights:
@@ -179,13 +183,17 @@ class Emitter:
         return out
 
     def op_call(self, i: int, step: LayerStep, struct: str, params: dict[str, object], units: int,
-                operands: Sequence[tuple[str, int]], out_step: int, batch: int, part: str = "") -> CStep:
-        """A table op kernel on every image: ``operands`` are (C pointer of image 0, elements
-        per image; 0 for operands every image shares). ``part`` names one of several calls."""
+                operands: Sequence[tuple[str, int]], batch: int, part: str = "",
+                out_step: int | None = None) -> CStep:
+        """A table op kernel on every image (``batch`` calls): ``operands`` are (C pointer of
+        the first, elements between two; 0 for operands every call shares), the output's
+        images follow its stride (or ``out_step``). ``part`` names one of several calls of a
+        step."""
         pname, fn = f"P{i}{part}", f"lc_op_{step.kernel}"
         out = CStep(f"step {i}: {step.layer} ({step.kernel})")
         out.decls = [f"static const {struct} {pname} = {c_struct(params)};"]
         y = step.output
+        out_step = self.stride(y) if out_step is None else out_step
 
         def call(im: str) -> list[str]:
             ops = ", ".join(p if s == 0 or im == "0" else f"{p} + (size_t){im} * {s}u" for p, s in operands)
@@ -238,9 +246,9 @@ NO_ACT = {"kind": "LC_ACT_NONE", "alpha": "0.0f", "beta": "0.0f"}
 
 def activation(e: Emitter, i: int, step: LayerStep) -> CStep:
     x = step.inputs[0]
-    length = math.prod(e.tensor(x).shape)
+    length = e.image(x)
     params = {"n": length, "act": act_params(step), "isa": isa_code(step)}
-    return e.op_call(i, step, "lc_unary_params", params, length, [(e.ptr(x), 0)], 0, 1)
+    return e.op_call(i, step, "lc_unary_params", params, length, [e.operand(x)], e.tensor(x).shape[0])
 
 
 def broadcast(x: Sequence[int], y: Sequence[int]) -> str | None:
@@ -261,32 +269,34 @@ def binary(e: Emitter, i: int, step: LayerStep) -> CStep:
     shapes = [e.tensor(t).shape for t in step.inputs]
     if len(step.inputs) == 1:
         y_shape, reversed_ = step.weights["const"], bool(step.attrs.get("const_first", False))
-        x_ptr, y_ptr = e.ptr(step.inputs[0]), e.weight(f"{step.layer}.const")
+        x, y = e.operand(step.inputs[0]), (e.weight(f"{step.layer}.const"), 0)
     elif list(shapes[0]) == list(out):
         y_shape, reversed_ = list(shapes[1]), False
-        x_ptr, y_ptr = e.ptr(step.inputs[0]), e.ptr(step.inputs[1])
+        x, y = e.operand(step.inputs[0]), e.operand(step.inputs[1])
     else:
         y_shape, reversed_ = list(shapes[0]), True
-        x_ptr, y_ptr = e.ptr(step.inputs[1]), e.ptr(step.inputs[0])
+        x, y = e.operand(step.inputs[1]), e.operand(step.inputs[0])
     bc = broadcast(out, y_shape)
     if bc is None:
         raise UnsupportedOpError(f"layer {step.layer!r}: {step.op} broadcast of {y_shape} to {out}")
-    image = c * h * w
-    y_step = {"same": image, "scalar": 0, "channel": 0, "image_channel": c}[bc]
+    per_image = bc in ("same", "image_channel")  # else every image reads the same y
+    if len(step.inputs) == 1:
+        y = (y[0], (c * h * w if bc == "same" else c) if per_image else 0)
+    elif not per_image:
+        y = (y[0], 0)
     params = {"c": c, "hw": h * w, "op": f"LC_BINARY_{step.op.upper()}",
               "bcast": {"same": "LC_BCAST_SAME", "scalar": "LC_BCAST_SCALAR"}.get(bc, "LC_BCAST_CHANNEL"),
               "reversed": int(reversed_), "act": NO_ACT, "isa": isa_code(step)}
     units = h * w if step.layout == "hwc" else c
-    return e.op_call(i, step, "lc_binary_params", params, units, [(x_ptr, image), (y_ptr, y_step)], image, n)
+    return e.op_call(i, step, "lc_binary_params", params, units, [x, y], n)
 
 
 def affine(e: Emitter, i: int, step: LayerStep) -> CStep:
     n, c, h, w = dims(e.tensor(step.output).shape)
     params = {"c": c, "hw": h * w, "act": NO_ACT, "isa": isa_code(step)}
     units = h * w if step.layout == "hwc" else c
-    ops = [(e.ptr(step.inputs[0]), c * h * w), (e.weight(f"{step.layer}.scale"), 0),
-           (e.weight(f"{step.layer}.shift"), 0)]
-    return e.op_call(i, step, "lc_affine_params", params, units, ops, c * h * w, n)
+    ops = [e.operand(step.inputs[0]), (e.weight(f"{step.layer}.scale"), 0), (e.weight(f"{step.layer}.shift"), 0)]
+    return e.op_call(i, step, "lc_affine_params", params, units, ops, n)
 
 
 def pool(e: Emitter, i: int, step: LayerStep) -> CStep:
@@ -301,8 +311,7 @@ def pool(e: Emitter, i: int, step: LayerStep) -> CStep:
               "pr": pr, "count_include_pad": int(bool(a.get("count_include_pad", False))),
               "isa": isa_code(step)}
     units = oh if step.layout == "hwc" else c
-    return e.op_call(i, step, "lc_pool_params", params, units, [(e.ptr(step.inputs[0]), c * h * w)],
-                     c * oh * ow, n)
+    return e.op_call(i, step, "lc_pool_params", params, units, [e.operand(step.inputs[0])], n)
 
 
 def global_pool(e: Emitter, i: int, step: LayerStep) -> CStep:
@@ -311,7 +320,7 @@ def global_pool(e: Emitter, i: int, step: LayerStep) -> CStep:
         raise UnsupportedOpError(f"layer {step.layer!r}: mean over axes {step.attrs['axes']} has no kernel")
     n, c, h, w = dims(x)
     params = {"c": c, "hw": h * w, "isa": isa_code(step)}
-    return e.op_call(i, step, "lc_global_pool_params", params, c, [(e.ptr(step.inputs[0]), c * h * w)], c, n)
+    return e.op_call(i, step, "lc_global_pool_params", params, c, [e.operand(step.inputs[0])], n)
 
 
 def linear(e: Emitter, i: int, step: LayerStep) -> CStep:
@@ -323,7 +332,7 @@ def linear(e: Emitter, i: int, step: LayerStep) -> CStep:
     params = {"in_f": in_f, "out_f": out_f, "act": NO_ACT, "isa": isa_code(step)}
     bias = e.weight(f"{step.layer}.bias") if "bias" in step.weights else "NULL"
     ops = [(e.ptr(step.inputs[0]), in_f), (e.weight(f"{step.layer}.weight"), 0), (bias, 0)]
-    return e.op_call(i, step, "lc_linear_params", params, out_f, ops, out_f, rows)
+    return e.op_call(i, step, "lc_linear_params", params, out_f, ops, rows, out_step=out_f)
 
 
 def softmax(e: Emitter, i: int, step: LayerStep) -> CStep:
@@ -333,8 +342,7 @@ def softmax(e: Emitter, i: int, step: LayerStep) -> CStep:
         raise UnsupportedOpError(f"layer {step.layer!r}: softmax over axis {axis} of a {len(x)}-D tensor")
     n, c, h, w = dims(x)
     params = {"c": c, "hw": h * w, "isa": isa_code(step)}
-    return e.op_call(i, step, "lc_softmax_params", params, h * w, [(e.ptr(step.inputs[0]), c * h * w)],
-                     c * h * w, n)
+    return e.op_call(i, step, "lc_softmax_params", params, h * w, [e.operand(step.inputs[0])], n)
 
 
 def copy_channels(e: Emitter, i: int, step: LayerStep) -> CStep:
@@ -357,8 +365,7 @@ def copy_channels(e: Emitter, i: int, step: LayerStep) -> CStep:
         params: dict[str, object] = {"hw": h * w, "n": count, "src_c": src_c, "src_off": src_off, "dst_c": oc,
                                      "dst_off": dst_off}
         units = h * w if step.layout == "hwc" else count
-        call = e.op_call(i, step, "lc_copy_params", params, units, [(e.ptr(t), src_c * h * w)], oc * h * w, n,
-                         part=f"_{j}")
+        call = e.op_call(i, step, "lc_copy_params", params, units, [e.operand(t)], n, part=f"_{j}")
         result.decls += call.decls
         result.run += call.run
     return result
@@ -387,13 +394,35 @@ def resize(e: Emitter, i: int, step: LayerStep) -> CStep:
               "rw": c_float(1.0 / a["scale"][1]), "mode": kind, "coord": coords[a["coord"]],
               "nearest": nearest, "isa": isa_code(step)}
     units = oh if step.layout == "hwc" else c
-    return e.op_call(i, step, "lc_resize_params", params, units, [(e.ptr(step.inputs[0]), c * h * w)],
-                     c * oh * ow, n)
+    return e.op_call(i, step, "lc_resize_params", params, units, [e.operand(step.inputs[0])], n)
+
+
+def deconv(e: Emitter, i: int, step: LayerStep) -> CStep:
+    """A transposed convolution: weights packed at init like a conv's; its workspace is the
+    shared one, passed as the kernel's fourth operand."""
+    x, y = step.inputs[0], step.output
+    n, c, h, w = e.tensor(x).shape
+    _, k, oh, ow = e.tensor(y).shape
+    a, wk = step.attrs, step.weights["weight"]
+    params = {"c": c, "k": k, "h": h, "w": w, "oh": oh, "ow": ow, "kh": wk[2], "kw": wk[3], "sh": a["stride"][0],
+              "sw": a["stride"][1], "dh": a["dilation"][0], "dw": a["dilation"][1], "pt": a["padding"][0],
+              "pl": a["padding"][1], "groups": a["groups"],
+              "act": {**NO_ACT, "kind": CONV_ACTS[step.activation]}, "isa": isa_code(step)}
+    layout = "LC_LAYOUT_HWC" if step.layout == "hwc" else "LC_LAYOUT_CHW"
+    packed = e.packed(step.packed_bytes)
+    bias = e.weight(f"{step.layer}.bias") if "bias" in step.weights else "NULL"
+    e.workspace_bytes = max(e.workspace_bytes, step.workspace_bytes)
+    out = e.op_call(i, step, "lc_deconv_params", params, oh,
+                    [e.operand(x), (packed, 0), (bias, 0), ("(const float *)WORKSPACE", 0)], n)
+    out.init = [f"if (lc_deconv_packed_bytes(&P{i}, {layout}) > {step.packed_bytes}u || "
+                f"lc_deconv_workspace_bytes(&P{i}, {layout}) > WORKSPACE_BYTES) return LC_EMIT_ERR_SIZES;",
+                f"lc_deconv_pack(&P{i}, {layout}, {e.weight(f'{step.layer}.weight')}, {packed});"]
+    return out
 
 
 #: Op kernels (their name without the layout suffix) -> emitter.
 OPS: dict[str, Callable[[Emitter, int, LayerStep], CStep]] = {
     "activation": activation, "binary": binary, "affine": affine, "maxpool": pool, "avgpool": pool,
     "global_avgpool": global_pool, "linear": linear, "softmax": softmax, "copy_channels": copy_channels,
-    "resize": resize,
+    "resize": resize, "deconv": deconv,
 }
