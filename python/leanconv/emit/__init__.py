@@ -7,7 +7,12 @@ constant shapes, no allocation), ``<name>.h`` (``<name>_init``, ``<name>_run``,
 ``<name>_init``, see :mod:`leanconv.emit.blob`), the kernel library (``kernels/``: its tables
 name every kernel, so all of it links), a ``main.c`` that runs the network on ``.npy`` files and
 times it, a Makefile that honours CC and CFLAGS, and ``plan.json`` and ``emit.json`` (what was
-emitted, the memory). The emitted code runs on one thread.
+emitted, the memory). The emitted code runs on one thread (the kernels take work ranges, so a
+caller could split them); a plan made for more threads runs on one with its own workspace.
+
+Weights are packed at init by the kernels' own pack functions on the target, so the packed
+layout is the target's; the buffers have the plan's sizes, and init refuses (an error code, no
+write past them) when this build's kernels need more: a plan made for another ISA's tiles.
 
 Static RAM is the plan's memory: arena + workspace + packed weights. Flash is the code (``make
 size`` measures it for the compiler and target at hand) plus the weights blob.
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leanconv.emit import blob
-from leanconv.emit.csteps import CStep, Emitter
+from leanconv.emit.csteps import CStep, Emitter, in_comment
 from leanconv.errors import LeanconvError, PlanError
 from leanconv.runtime.plan import LayerStep, Plan
 
@@ -100,7 +105,7 @@ def network_c(name: str, plan: Plan, e: Emitter, steps: list[CStep], offsets: li
     digest = ", ".join(f"0x{b:02x}" for b in bytes.fromhex(plan.graph.digest))
     w_at = ", ".join(f"{o // 4}u" for o in offsets) or "0u"
     lines = [
-        f"/* {name}: the network \"{plan.graph.name}\" as straight-line calls into the leanconv kernels, one",
+        f"/* {name}: the network \"{in_comment(plan.graph.name)}\" as straight-line calls into the leanconv kernels, one",
         " * thread, emitted from its plan (plan.json). Generated: edit the plan, not this file. */",
         "#include <math.h>", "#include <stdint.h>", "#include <string.h>", "",
         f'#include "{name}.h"', '#include "lc_internal.h"', '#include "lc_ops.h"', '#include "leanconv_kernels.h"', "",
@@ -178,7 +183,7 @@ def _write_project(folder: Path, name: str, graph: Graph, plan: Plan) -> EmitRes
     offsets, size = blob.layout(e.blob)
     ram = plan.arena_bytes + plan.workspace_bytes + plan.packed_bytes
     values: dict[str, object] = {
-        "NAME": name, "MACRO": name.upper(), "GUARD": f"{name.upper()}_H", "GRAPH": plan.graph.name,
+        "NAME": name, "MACRO": name.upper(), "GUARD": f"{name.upper()}_H", "GRAPH": in_comment(plan.graph.name),
         "NUM_INPUTS": len(plan.inputs), "NUM_OUTPUTS": len(plan.outputs), "ARENA": plan.arena_bytes,
         "WORKSPACE": plan.workspace_bytes, "PACKED": plan.packed_bytes, "RAM": ram, "BLOB": size,
     }
@@ -229,7 +234,10 @@ def emit(graph: Graph, out: str | os.PathLike[str], *, plan: Plan | None = None,
             old = target.with_name(f".{target.name}.{secrets.token_hex(6)}.old")
             target.rename(old)
             tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
         else:
             tmp.rename(target)
     except BaseException:

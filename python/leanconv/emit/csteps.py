@@ -45,6 +45,11 @@ def c_struct(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def in_comment(text: str) -> str:
+    """``text`` (a layer or graph name) safe inside a C comment."""
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
 @dataclass
 class Weight:
     """One weight tensor of the blob: ``<layer>.<key>``, float32 in the graph's layout."""
@@ -61,6 +66,9 @@ class CStep:
     decls: list[str] = field(default_factory=list)
     init: list[str] = field(default_factory=list)
     run: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.comment = in_comment(self.comment)
 
 
 class Emitter:
