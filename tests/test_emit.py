@@ -1,0 +1,270 @@
+"""`leanconv emit`: the emitted C project builds with gcc -std=c99 -Wall -Wextra -Werror,
+natively and for aarch64 (run under qemu-aarch64), and its outputs equal the runtime's for the
+same plan; its static buffers are the plan's memory; bad input leaves nothing behind.
+
+Building the kernel library takes most of the time: the native projects share one build of
+its objects (same sources, same flags)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from conftest import rel_err
+from leanconv.cli import main
+from leanconv.emit import EmitResult, emit
+from leanconv.errors import LeanconvError, PlanError
+from leanconv.graph import Graph
+from leanconv.io import load_model
+from leanconv.io.torch_import import import_torch
+from leanconv.runtime import compile
+from leanconv.runtime.plan import LayerStep, Plan
+from leanconv.runtime.planner import default_plan
+
+WARNINGS = "-std=c99 -Wall -Wextra -Werror"
+NATIVE = f"{WARNINGS} -O2"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make(project: Path, *args: str) -> None:
+    out = subprocess.run(["make", "-s", "-j2", "-C", str(project), *args], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def build_native(project: Path, objects_from: Path | None = None) -> None:
+    """Builds with gcc and the strict flags, reusing the kernel objects of ``objects_from``."""
+    if objects_from is not None:
+        for obj in (objects_from / "kernels" / "src").glob("*.o"):
+            shutil.copy(obj, project / "kernels" / "src" / obj.name)  # newer than the sources
+    make(project, "CC=gcc", f"CFLAGS={NATIVE}")
+
+
+def run_program(project: Path, result: EmitResult, inputs: list[np.ndarray], outputs: int,
+                prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    args = [*prefix, str(project / f"{result.name}_main"), str(project / "weights.bin")]
+    for i, x in enumerate(inputs):
+        np.save(project / f"in{i}.npy", x)
+        args.append(str(project / f"in{i}.npy"))
+    args += [str(project / f"out{i}.npy") for i in range(outputs)]
+    return subprocess.run([*args, "2"], capture_output=True, text=True, timeout=600)
+
+
+def outputs_of(project: Path, result: EmitResult, inputs: list[np.ndarray], outputs: int,
+               prefix: tuple[str, ...] = ()) -> list[np.ndarray]:
+    run = run_program(project, result, inputs, outputs, prefix)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "run(s), best" in run.stdout
+    return [np.load(project / f"out{i}.npy") for i in range(outputs)]
+
+
+def check_against_runtime(graph: Graph, plan: Plan, project: Path, result: EmitResult,
+                          prefix: tuple[str, ...] = ()) -> None:
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal(s, dtype=np.float32) for s in graph.inputs.values()]
+    ref = compile(graph, plan).run(dict(zip(graph.inputs, inputs)))
+    refs = ref if isinstance(ref, list) else [ref]
+    got = outputs_of(project, result, inputs, len(refs), prefix)
+    for y, r in zip(got, refs):
+        assert y.shape == r.shape
+        assert rel_err(y, r) <= 1e-5
+
+
+def static_buffer_bytes(project: Path, name: str) -> int:
+    """Bytes of the network object's static buffers (arena, workspace, packed), from its symbols."""
+    out = subprocess.run(["nm", "-S", str(project / f"{name}.o")], capture_output=True, text=True, check=True)
+    total = 0
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] in ("arena", "workspace", "packed"):
+            total += int(parts[1], 16)
+    return total
+
+
+@pytest.fixture(scope="module")
+def default_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Graph, Plan, Path, EmitResult]:
+    graph = load_model(None)
+    plan = default_plan(graph)
+    project = tmp_path_factory.mktemp("emit") / "default"
+    result = emit(graph, project, plan=plan)
+    build_native(project)
+    return graph, plan, project, result
+
+
+def test_default_model_builds_strict_and_equals_the_runtime(default_model: tuple[Graph, Plan, Path, EmitResult]) -> None:
+    graph, plan, project, result = default_model
+    check_against_runtime(graph, plan, project, result)
+
+
+def test_static_ram_is_the_plans_memory(default_model: tuple[Graph, Plan, Path, EmitResult]) -> None:
+    graph, plan, project, result = default_model
+    memory = plan.arena_bytes + plan.workspace_bytes + plan.packed_bytes
+    assert result.ram_bytes == memory
+    assert static_buffer_bytes(project, result.name) == memory
+    assert json.loads((project / "emit.json").read_text())["ram_bytes"] == memory
+    assert result.weights_bytes == (project / "weights.bin").stat().st_size
+    size = subprocess.run(["make", "-s", "-C", str(project), "size"], capture_output=True, text=True, check=True)
+    assert f"weights {result.weights_bytes} bytes" in size.stdout and f"static RAM {memory} bytes" in size.stdout
+
+
+def test_mobilenet_v2_equals_the_runtime(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2().eval()
+    graph = import_torch(model, torch.zeros(1, 3, 64, 64), name="mobilenet_v2")
+    plan = default_plan(graph)
+    result = emit(graph, tmp_path / "mnv2", plan=plan)
+    build_native(tmp_path / "mnv2", objects_from=default_model[2])
+    check_against_runtime(graph, plan, tmp_path / "mnv2", result)
+
+
+class EveryOp(torch.nn.Module):
+    """Every op kernel the emitter calls besides those of the two models: concat as channel
+    copies and as views, standalone batch-norm, constant operands, activations, pooling in
+    ceil mode, nearest and bilinear resize, softmax, slice, a transposed convolution with a fused
+    relu; two images per batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 1)
+        self.bn = nn.BatchNorm2d(16)
+        self.c3 = nn.Conv2d(16, 12, 3, stride=2, padding=1)
+        self.c4, self.c5 = nn.Conv2d(12, 6, 1), nn.Conv2d(12, 6, 3, padding=1)
+        self.up = nn.ConvTranspose2d(12, 12, 3, stride=2, padding=1, output_padding=1)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        F = torch.nn.functional
+        y = torch.cat([torch.sigmoid(self.c1(x)), F.hardswish(self.c2(x))], 1)
+        y = self.bn(y + 0.5) * 2.0
+        y = F.max_pool2d(y, 3, 2, ceil_mode=True)
+        y = F.interpolate(y, scale_factor=2.0, mode="nearest")
+        y = torch.tanh(self.c3(y))
+        y = F.avg_pool2d(torch.cat([self.c4(y), self.c5(y)], 1), 2)
+        y = y + F.avg_pool2d(torch.relu(self.up(y)), 2)
+        z = torch.softmax(F.interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False), 1)
+        y = torch.cat([F.adaptive_avg_pool2d(z, 1), torch.mean(y, (2, 3), keepdim=True)], 1)[:, 3:15]
+        return torch.softmax(self.fc(torch.flatten(y, 1)), 1)
+
+
+def test_every_op_kernel_equals_the_runtime(default_model: tuple[Graph, Plan, Path, EmitResult],
+                                            tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = EveryOp().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    graph = import_torch(model, torch.zeros(2, 3, 15, 17), name="every-op")
+    plan = default_plan(graph)
+    kernels = {s.kernel for s in plan.steps if isinstance(s, LayerStep)}
+    assert {"concat_view", "reshape_view", "linear", "activation"} <= kernels
+    assert {k.rsplit("_", 1)[0] for k in kernels} >= {"copy_channels", "affine", "binary", "maxpool", "avgpool",
+                                                      "resize", "softmax", "global_avgpool", "deconv"}
+    result = emit(graph, tmp_path / "ops", plan=plan)
+    assert result.name == "every_op"
+    build_native(tmp_path / "ops", objects_from=default_model[2])
+    check_against_runtime(graph, plan, tmp_path / "ops", result)
+
+
+def test_default_model_cross_built_for_aarch64_runs_under_qemu(tmp_path: Path) -> None:
+    # the toolchain the kernels' cross tests use, installed when missing
+    tools = subprocess.run(["make", "-s", "-C", str(ROOT / "kernels_c"), "cross-tools"], capture_output=True,
+                           text=True, timeout=900)
+    assert tools.returncode == 0, tools.stderr
+    graph = load_model(None)
+    # scalar GEMM tiles: packed and workspace sizes that are the same on x86 and aarch64
+    plan = default_plan(graph, isa="scalar")
+    result = emit(graph, tmp_path / "arm", plan=plan)
+    make(tmp_path / "arm", "CC=aarch64-linux-gnu-gcc", f"CFLAGS={WARNINGS} -O1 -march=armv8-a", "LDFLAGS=-static")
+    check_against_runtime(graph, plan, tmp_path / "arm", result, prefix=("qemu-aarch64",))
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_existing_output_needs_force(tmp_path: Path) -> None:
+    graph = load_model(None)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    with pytest.raises(LeanconvError, match="exists"):
+        emit(graph, out)
+    assert leftovers(out) == ["mine.txt"]
+    emit(graph, out, force=True)
+    assert (out / "weights.bin").is_file() and not (out / "mine.txt").exists()
+    assert leftovers(tmp_path) == ["out"]
+
+
+def test_plan_of_another_model_is_refused(tmp_path: Path) -> None:
+    graph = load_model(None)
+    other = import_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)).eval(), torch.zeros(1, 1, 8, 8))
+    with pytest.raises(PlanError, match="digest"):
+        emit(graph, tmp_path / "out", plan=default_plan(other))
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("mode, message", [("lcz", "not available"), ("zip", "unknown weights mode")])
+def test_weights_modes_other_than_raw_are_refused(tmp_path: Path, mode: str, message: str) -> None:
+    with pytest.raises(LeanconvError, match=message):
+        emit(load_model(None), tmp_path / "out", weights=mode)
+    assert leftovers(tmp_path) == []
+
+
+def test_an_error_half_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> bytes:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("leanconv.emit.blob.raw_blob", broken)
+    with pytest.raises(OSError, match="disk full"):
+        emit(load_model(None), tmp_path / "out")
+    assert leftovers(tmp_path) == []
+
+
+def test_program_refuses_other_weights(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
+    _, _, project, result = default_model
+    good = (project / "weights.bin").read_bytes()
+    try:
+        for bad in (good[:-64], good[:24] + bytes(32) + good[56:]):  # truncated; another graph's digest
+            (project / "weights.bin").write_bytes(bad)
+            run = run_program(project, result, [np.zeros((1, 1, 28, 28), np.float32)], 1)
+            assert run.returncode == 1 and "not this network's weights" in run.stderr
+    finally:
+        (project / "weights.bin").write_bytes(good)
+
+
+def test_program_refuses_a_plan_that_reserves_too_little(default_model: tuple[Graph, Plan, Path, EmitResult],
+                                                         tmp_path: Path) -> None:
+    """A plan whose packed sizes are not this build's kernels' (a plan made for another ISA):
+    init refuses it instead of writing past the buffer."""
+    graph, plan, project, _ = default_model
+    small = Plan.from_json(plan.to_json())
+    conv = next(s for s in small.steps if isinstance(s, LayerStep) and s.op == "conv" and s.packed_bytes >= 8)
+    conv.packed_bytes -= 4
+    small.packed_bytes -= 4
+    result = emit(graph, tmp_path / "small", plan=small)
+    build_native(tmp_path / "small", objects_from=project)
+    run = run_program(tmp_path / "small", result, [np.zeros((1, 1, 28, 28), np.float32)], 1)
+    assert run.returncode == 1 and "more memory than the plan reserved" in run.stderr
+
+
+def test_cli_emit(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    assert main(["emit", "-o", str(out), "--json"]) == 0
+    assert (out / "default.c").is_file() and (out / "kernels" / "include" / "lc_conv.h").is_file()
+    plan = out / "plan.json"
+    assert main(["emit", "-o", str(out)]) == 1  # exists
+    assert main(["emit", "--plan", str(plan), "--force", "-o", str(out)]) == 0
+    assert main(["emit", "--weights", "lcz", "-o", str(tmp_path / "lcz")]) == 1
+    assert not (tmp_path / "lcz").exists()
+
