@@ -45,18 +45,16 @@ typedef int (*lc_decode_fn)(const uint8_t *stream, size_t len, const size_t *sha
                             size_t ndim, int8_t *out, size_t out_len, void *workspace,
                             size_t workspace_bytes);
 
-int lc_decode_dense(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                    int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes);
-int lc_decode_huffman(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                      int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes);
-int lc_decode_csr(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                  int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes);
-int lc_decode_bitmap(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                     int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes);
-int lc_decode_bsr(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                  int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes);
-int lc_decode_pattern(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                      int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes);
+/* The decoder of each codec, of signature lc_decode_fn. */
+#define LC_DECODER(name)                                                                   \
+    int name(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,           \
+             int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes)
+LC_DECODER(lc_decode_dense);
+LC_DECODER(lc_decode_huffman);
+LC_DECODER(lc_decode_csr);
+LC_DECODER(lc_decode_bitmap);
+LC_DECODER(lc_decode_bsr);
+LC_DECODER(lc_decode_pattern);
 
 /* Decodes with the codec of id `codec` (LC_DEC_E_CODEC for one not in the table). */
 int lc_decode(int codec, const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,

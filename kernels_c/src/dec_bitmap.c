@@ -26,8 +26,7 @@ static int bitmap_body(lc_bits *r, const size_t *shape, size_t ndim, int8_t *out
     return lc_bits_overrun(r) ? LC_DEC_E_CORRUPT : LC_DEC_OK;
 }
 
-int lc_decode_bitmap(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                     int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes) {
+LC_DECODER(lc_decode_bitmap) {
     return lc_dec_run(bitmap_body, LC_CODEC_BITMAP, stream, len, shape, ndim, out, out_len,
                       workspace, workspace_bytes);
 }

@@ -11,8 +11,7 @@ static int huffman_body(lc_bits *r, const size_t *shape, size_t ndim, int8_t *ou
     return lc_bits_overrun(r) ? LC_DEC_E_CORRUPT : LC_DEC_OK;
 }
 
-int lc_decode_huffman(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
-                      int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes) {
+LC_DECODER(lc_decode_huffman) {
     return lc_dec_run(huffman_body, LC_CODEC_HUFFMAN, stream, len, shape, ndim, out, out_len,
                       workspace, workspace_bytes);
 }
