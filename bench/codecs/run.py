@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,9 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from models import MODELS  # noqa: E402
+from timing import alternate  # noqa: E402
+
+import c_decode  # noqa: E402
 
 from leanconv import _native  # noqa: E402
 from leanconv.compress import prune_magnitude, quantize_per_channel  # noqa: E402
@@ -253,26 +255,6 @@ def speeds(layers: list[np.ndarray]) -> dict[str, float]:
     return out
 
 
-def alternate(fns: dict[str, Any], mb: float, rounds: int = 21) -> dict[str, float]:
-    """Runs `fns` in turn for `rounds` rounds (after two warm-up rounds), so that every one sees
-    the same machine: each one's median and best-round MB/s (a shared machine's speed moves in
-    phases of seconds to minutes: the best round is the machine at full speed), and each one's median
-    speed ratio to the first (the peer) over the rounds."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(rounds + 2):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            if r >= 2:
-                times[k].append(time.perf_counter() - t)
-    out = {f"{k}_mbs_median": mb / statistics.median(ts) for k, ts in times.items()}
-    out |= {f"{k}_mbs_best": mb / min(ts) for k, ts in times.items()}
-    peer = next(iter(fns))
-    for k in list(fns)[1:]:
-        out[f"{k}_vs_{peer}_median"] = statistics.median(z / a for z, a in zip(times[peer], times[k]))
-    return out
-
-
 def paired_decode(layers: list[np.ndarray]) -> dict[str, float]:
     """auto's decode against zstd-3's, in alternation."""
     import zstandard
@@ -406,6 +388,7 @@ def main() -> None:
         result["speed_effnet_s0.5_b4"] = speeds(layers)
         result["paired_decode_effnet_s0.5_b4"] = paired_decode(layers)
         result["paired_encode_effnet_s0.5_b4"] = paired_encode(layers)
+        result["c_decode_effnet_s0.5_b4"] = c_decode.paired(layers)
         result["state_dict_compress_save_s"] = state_dict_time()
     write(result)
 
@@ -476,6 +459,8 @@ def write(result: dict[str, Any]) -> None:
                   f"{pe['auto_mbs_median']:.0f} ({pe['auto_mbs_best']:.0f}) MB/s "
                   f"({pe['auto_vs_zstd3_median']:.2f}x zstd-3), auto on two threads {pe['auto_2t_mbs_median']:.0f} "
                   f"({pe['auto_2t_mbs_best']:.0f}) MB/s ({pe['auto_2t_vs_zstd3_median']:.2f}x)."]
+        if "c_decode_effnet_s0.5_b4" in result:
+            lines += ["", c_decode.HEADER, ""] + c_decode.table(result["c_decode_effnet_s0.5_b4"])
         lines += ["", f"Whole EfficientNet-Lite0 state_dict, `leanconv.save(path, leanconv.compress(sd, sparsity=0.5, bits=4))`: "
                   f"{result['state_dict_compress_save_s']:.3f} s (best of 3)."]
     (out / "codecs.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,27 @@
+"""Timing shared by the codec benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+
+def alternate(fns: dict[str, Any], mb: float, rounds: int = 21) -> dict[str, float]:
+    """Runs `fns` in turn for `rounds` rounds (after two warm-up rounds), so that every one sees
+    the same machine: each one's median and best-round MB/s (a shared machine's speed moves in
+    phases of seconds to minutes: the best round is the machine at full speed), and each one's median
+    speed ratio to the first (the peer) over the rounds."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(rounds + 2):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if r >= 2:
+                times[k].append(time.perf_counter() - t)
+    out = {f"{k}_mbs_median": mb / statistics.median(ts) for k, ts in times.items()}
+    out |= {f"{k}_mbs_best": mb / min(ts) for k, ts in times.items()}
+    peer = next(iter(fns))
+    for k in list(fns)[1:]:
+        out[f"{k}_vs_{peer}_median"] = statistics.median(z / a for z, a in zip(times[peer], times[k]))
+    return out
