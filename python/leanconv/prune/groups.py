@@ -30,6 +30,9 @@ class Member:
 
     module: str
     role: Role
+    #: input features per group channel: 1 for a convolution, H*W for a linear layer that reads
+    #: a flattened feature map.
+    per_channel: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,20 @@ def find_groups(model: nn.Module, example: torch.Tensor, graph: tp.DependencyGra
     order = {n: i for i, n in enumerate(names.values())}
     groups = []
     for g in graph.get_all_groups(ignored_layers=output_layers(model, graph), root_module_types=[nn.Conv2d]):
-        members: dict[str, Role] = {}
+        channels = len(g[0].idxs)
+        members: dict[str, Member] = {}
         for item in g:
             module = item.dep.target.module
             if not isinstance(module, (nn.Conv2d, nn.Linear)) or module not in names:
                 continue
+            name = names[module]
             role: Role = "both" if is_depthwise(module) else (
                 "out" if item.dep.handler.__func__.__name__ == "prune_out_channels" else "in")
-            seen = members.get(names[module])
-            members[names[module]] = role if seen in (None, role) else "both"
-        ordered = sorted(members.items(), key=lambda kv: order[kv[0]])
-        name = next(n for n, role in ordered if role != "in")
-        groups.append(Group(name, len(g[0].idxs), tuple(Member(n, r) for n, r in ordered)))
+            seen = members.get(name)
+            if seen is not None and seen.role != role:
+                role = "both"
+            members[name] = Member(name, role, max(1, len(item.idxs) // channels) if role == "in" else 1)
+        ordered = sorted(members.values(), key=lambda m: order[m.module])
+        root = next(m.module for m in ordered if m.role != "in")
+        groups.append(Group(root, channels, tuple(ordered)))
     return sorted(groups, key=lambda g: order[g.name])
