@@ -119,3 +119,14 @@ def resized(spec: LayerSpec, member: Member, group: Group, count: int) -> LayerS
 def group_specs(group: Group, specs: dict[str, LayerSpec], count: int) -> list[LayerSpec]:
     """The group's layers with the group at ``count`` channels."""
     return [resized(specs[m.module], m, group, count) for m in group.members]
+
+
+def pruned_specs(groups: list[Group], specs: dict[str, LayerSpec], counts: dict[str, int]) -> dict[str, LayerSpec]:
+    """Every layer's spec with each group in ``counts`` at its count (a layer between two
+    groups narrows on both sides)."""
+    out = dict(specs)
+    for g in groups:
+        if g.name in counts:
+            for m in g.members:
+                out[m.module] = resized(out[m.module], m, g, counts[g.name])
+    return out
