@@ -51,6 +51,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 # Subcommand modules register themselves on import; one line each.
 from leanconv.cli import inspect as _inspect  # noqa: E402,F401
 from leanconv.cli import compress as _compress  # noqa: E402,F401
+from leanconv.cli import prune as _prune  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,9 +220,18 @@ def verify(model: nn.Module, pruned: nn.Module, example: torch.Tensor, plan: Pru
     """Measures the unpruned and pruned models end to end (interleaved) on the plan's backend,
     and each pruned layer against its unpruned self; :func:`judge` decides. The prediction is
     the plan's predicted ratio times the unpruned model's latency measured now, so a machine
-    that got slower or faster since planning moves both alike."""
+    that got slower or faster since planning moves both alike. A failing measurement is taken
+    again before the plan is refused, as a step is confirmed: one busy phase refuses nothing."""
     be = make_backend(plan.backend, plan.threads) if backend is None else (
         make_backend(backend, plan.threads) if isinstance(backend, str) else backend)
+    try:
+        return _measure_and_judge(model, pruned, example, plan, be, margin, rounds)
+    except PlanRefusedError:
+        return _measure_and_judge(model, pruned, example, plan, be, margin, rounds)
+
+
+def _measure_and_judge(model: nn.Module, pruned: nn.Module, example: torch.Tensor, plan: PrunePlan, be: Backend,
+                       margin: float, rounds: int) -> Verification:
     unpruned_s, pruned_s = model_latency(be, [model.eval(), pruned.eval()], example, rounds)
     groups = find_groups(model, example)
     specs = record_specs(model, example)
