@@ -144,7 +144,7 @@ def main() -> None:
     split = load_digits_split(0)
     acc: dict[str, float] = {}
     models = [bench_model(b, args.rounds, split, acc) for b in backends]
-    res = {"machine": f"{platform.machine()} {os.cpu_count()} cpus / {platform.processor() or 'cpu'}",
+    res: dict[str, Any] = {"machine": f"{platform.machine()} {os.cpu_count()} cpus / {platform.processor() or 'cpu'}",
            "isa": simd_isa(), "torch": torch.__version__, "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
            "argv": sys.argv[1:], "load": [load_start, os.getloadavg()[0]], "steps": steps, "models": models}
     try:
