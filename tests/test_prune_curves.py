@@ -34,7 +34,7 @@ def staircase(width: int, noise: float, seed: int, spikes: dict[int, float] | No
         out = {}
         for c in counts:
             log.append(c)
-            out[c] = (10 + math.ceil(c / width)) * (1 + noise * rng.standard_normal()) * pending.pop(c, 1.0)
+            out[c] = (2 + math.ceil(c / width)) * (1 + noise * rng.standard_normal()) * pending.pop(c, 1.0)
         return out
     return measure, log
 
@@ -51,7 +51,7 @@ def test_steps_are_found_exactly_on_noisy_staircases(width: int, blocks: int, se
     assert len(set(log)) < channels  # sampled, not swept
     for first, last, t in curve.plateaus():
         assert math.ceil(first / width) == math.ceil(last / width)
-        assert t == pytest.approx(10 + math.ceil(last / width), rel=0.02)
+        assert t == pytest.approx(2 + math.ceil(last / width), rel=0.02)
 
 
 def test_a_slow_sample_alone_makes_no_step() -> None:
@@ -73,7 +73,7 @@ def test_fast_end_rounds_within_and_below_a_plateau() -> None:
     assert curve.fast_end(100) == 112
     assert curve.fast_end(113, down=True) == 112
     assert curve.fast_end(100, down=True) == 96
-    assert curve.latency(120) == 18 and curve.latency(112) == 17
+    assert curve.latency(120) == 10 and curve.latency(112) == 9
     with pytest.raises(PruneError, match="no plateau below"):
         curve.fast_end(16, down=True)
     with pytest.raises(PruneError, match="outside"):
