@@ -55,6 +55,7 @@ from leanconv.cli import run as _run  # noqa: E402,F401
 from leanconv.cli import profile as _profile  # noqa: E402,F401
 from leanconv.cli import select as _select  # noqa: E402,F401
 from leanconv.cli import emit as _emit  # noqa: E402,F401
+from leanconv.cli import prune as _prune  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
