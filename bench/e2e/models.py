@@ -88,7 +88,7 @@ def prepare(name: str, cache: Path, need: set[str], log: Callable[[str], None]) 
         graph = import_torch(model, torch.from_numpy(x), name=name)
         (folder / "graph.pkl").write_bytes(pickle.dumps(graph))
         log(f"{name}: torch module, reference output and leanconv Graph")
-    x = torch.from_numpy(np.load(x_path))
+    xt = torch.from_numpy(np.load(x_path))
 
     def module() -> Any:
         nonlocal model
@@ -97,14 +97,14 @@ def prepare(name: str, cache: Path, need: set[str], log: Callable[[str], None]) 
         return model
 
     if "onnx" in need and not (folder / "model.onnx").exists():
-        torch.onnx.export(module(), (x,), str(folder / "model.onnx"), opset_version=17, dynamo=False,
+        torch.onnx.export(module(), (xt,), str(folder / "model.onnx"), opset_version=17, dynamo=False,
                           input_names=["input"], output_names=["output"])
         log(f"{name}: ONNX")
     if "ncnn" in need and not (folder / "m.ncnn.bin").exists():
         import pnnx
 
         # pnnx writes its intermediate files next to the TorchScript file.
-        pnnx.export(module(), str(folder / "m.pt"), (x,), fp16=False)
+        pnnx.export(module(), str(folder / "m.pt"), (xt,), fp16=False)
         log(f"{name}: ncnn (pnnx, fp32)")
     if "tflite" in need and not (folder / "model.tflite").exists():
         if not Path(LITERT_PYTHON).exists():

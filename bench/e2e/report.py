@@ -20,8 +20,8 @@ def cell(entry: dict[str, Any]) -> str:
 def latency_table(res: dict[str, Any], t: int) -> list[str]:
     rts = res["runtimes"]
     L = [f"### {t} thread{'s' if t > 1 else ''}: median ms (ratio to ONNX Runtime); min ms\n",
-         "| model | " + " | ".join(LABELS[r] for r in rts) + " | leanconv / fastest peer | leanconv min | ORT min |",
-         "|---" * (len(rts) + 4) + "|"]
+         "| model | " + " | ".join(LABELS[r] for r in rts) + " | leanconv / fastest peer | leanconv min | ORT min "
+         "| leanconv / ORT, CPU time |", "|---" * (len(rts) + 5) + "|"]
     for m in res["models"]:
         e = res["results"].get(f"{m}/{t}")
         if e is None:
@@ -30,7 +30,9 @@ def latency_table(res: dict[str, Any], t: int) -> list[str]:
         vs = (f"{lc['ratio_to_fastest_peer']:.2f} ({LABELS[lc['fastest_peer']]})"
               if "ratio_to_fastest_peer" in lc else "")
         mins = [f"{e[r]['min_ms']:.3g}" if "min_ms" in e.get(r, {}) else "" for r in ("leanconv", REFERENCE)]
-        L.append(f"| {m} | " + " | ".join(cell(e.get(r, {})) for r in rts) + f" | {vs} | " + " | ".join(mins) + " |")
+        cpu = f"{lc['cpu_ratio_to_ort']:.2f}" if "cpu_ratio_to_ort" in lc else ""
+        L.append(f"| {m} | " + " | ".join(cell(e.get(r, {})) for r in rts) + f" | {vs} | " + " | ".join(mins)
+                 + f" | {cpu} |")
     return L + [""]
 
 
@@ -100,9 +102,10 @@ def layers_section(res: dict[str, Any]) -> list[str]:
         return []
     L = ["## Where leanconv is slower than ONNX Runtime: per layer\n",
          "Each leanconv conv step timed alone (its primitive, weights packed once, on an input of the step's "
-         "shape and layout, median of a few runs; the fused activation and the rest of the network not "
-         "included) beside ONNX Runtime's profiler (mean per node over the profiled runs; its conv nodes carry "
-         "the fused activation and, in FusedConv, the residual add). The layers where leanconv loses most:\n"]
+         "shape and layout; the fused activation and the rest of the network not included) beside ONNX "
+         "Runtime's profiler (per node; its conv nodes carry the fused activation and, in FusedConv, the "
+         "residual add), both measured in the same interleaved rounds, and every figure here the fastest of its "
+         "runs (the run least disturbed by other jobs). The layers where leanconv loses most:\n"]
     for key, lay in res["layers"].items():
         m, t = key.split("/")
         rows = [r for r in lay["rows"] if "ort_ms" in r]
@@ -111,9 +114,10 @@ def layers_section(res: dict[str, Any]) -> list[str]:
         ort_other = lay["ort_nodes_ms"] - lay["ort_conv_ms"]
         top_other = sorted(lay["ort_other_ops_ms"].items(), key=lambda kv: -kv[1])[:4]
         L += [f"### {m}, {t} thread(s)\n",
-              f"leanconv: {lay['leanconv_total_ms']:.1f} ms whole network, of which the conv steps alone sum to "
+              f"leanconv: {lay['leanconv_total_ms']:.1f} ms whole network ({'CPU time' if t == '1' else 'wall clock'}), of which the conv steps alone sum to "
               f"{lay['leanconv_conv_ms']:.1f} ms, leaving {other:.1f} ms for the other steps (pools, adds, "
-              f"transforms, concats). ONNX Runtime's nodes: {lay['ort_nodes_ms']:.1f} ms, conv nodes "
+              f"transforms, concats). ONNX Runtime: {lay['ort_total_ms']:.1f} ms whole network (profiling "
+              f"on); its nodes {lay['ort_nodes_ms']:.1f} ms, conv nodes "
               f"{lay['ort_conv_ms']:.1f} ms, others {ort_other:.1f} ms ("
               + ", ".join(f"{op} {ms:.2f}" for op, ms in top_other) + ")."
               + (f" ORT conv nodes left unmatched: {len(lay['ort_unmatched_convs'])}." if lay["ort_unmatched_convs"] else "")
@@ -142,7 +146,9 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
          f"{s['rounds']} interleaved rounds in shuffled order, each runtime per round {s['warmup']:g} s of warm-up "
          f"(first round; {s['warmup_round']:g} s later) and at least {s['min_runs']} runs and {s['min_time']:g} s. "
          "Latency = median over rounds of the per-round median; ratios are taken within each round, then the "
-         "median over rounds. Only ratios compare across runs: this machine's speed drifts.\n",
+         "median over rounds. Only ratios compare across runs: this machine's speed drifts. The last column "
+         "takes the same ratio in process CPU time, which leaves out the time other jobs held the core: at one "
+         "thread it is what an idle machine would show; at two it counts both threads' busy time.\n",
          "Weights: " + "; ".join(f"{m}: {w}" for m, w in res["weights"].items()) + ".\n",
          *acceptance(res), "## Latency\n"]
     for t in res["threads"]:

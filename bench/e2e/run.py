@@ -106,12 +106,15 @@ def measure(folder: Path, runtimes: list[str], threads: int, args: argparse.Name
             continue
         workers[rt] = w
     rounds: dict[str, list[list[float]]] = {rt: [] for rt in workers}
+    cpu_rounds: dict[str, list[list[float]]] = {rt: [] for rt in workers}
     for r in range(args.rounds):
         order = list(workers)
         rng.shuffle(order)
         warmup = args.warmup if r == 0 else args.warmup_round
         for rt in order:
-            rounds[rt].append(workers[rt].ask(f"time {warmup} {args.min_runs} {args.min_time}")["times"])
+            reply = workers[rt].ask(f"time {warmup} {args.min_runs} {args.min_time}")
+            rounds[rt].append(reply["times"])
+            cpu_rounds[rt].append(reply["cpu_times"])
         meds = {rt: statistics.median(ts[-1]) * 1e3 for rt, ts in rounds.items()}
         print(f"  round {r + 1}: " + ", ".join(f"{rt} {ms:.1f}" for rt, ms in meds.items()), flush=True)
     for rt, w in workers.items():
@@ -119,9 +122,13 @@ def measure(folder: Path, runtimes: list[str], threads: int, args: argparse.Name
         entry = out[rt]
         entry.update(median_ms=statistics.median(per_round) * 1e3, min_ms=min(min(ts) for ts in rounds[rt]) * 1e3,
                      round_medians_ms=[t * 1e3 for t in per_round], runs=sum(len(ts) for ts in rounds[rt]))
+        cpu_per_round = [statistics.median(ts) for ts in cpu_rounds[rt]]
+        entry.update(cpu_median_ms=statistics.median(cpu_per_round) * 1e3)
         if REFERENCE in workers:
             ref_rounds = [statistics.median(ts) for ts in rounds[REFERENCE]]
             entry["ratio_to_ort"] = statistics.median(a / b for a, b in zip(per_round, ref_rounds))
+            ref_cpu = [statistics.median(ts) for ts in cpu_rounds[REFERENCE]]
+            entry["cpu_ratio_to_ort"] = statistics.median(a / b for a, b in zip(cpu_per_round, ref_cpu))
         entry["peak_rss"] = w.close()
     timed = [rt for rt in workers if rt != "leanconv"]
     if "leanconv" in workers and timed:
@@ -139,20 +146,25 @@ def is_conv(node: dict[str, Any]) -> bool:
 
 
 def layer_costs(folder: Path, threads: int, args: argparse.Namespace) -> dict[str, Any]:
-    """leanconv's conv steps timed alone against ONNX Runtime's per-node profile, matched by
-    kernel size, output size and output channels (ORT may pad channels to its block size),
-    in execution order."""
-    w = Worker("leanconv", folder, threads)
+    """leanconv's conv steps timed alone against ONNX Runtime's per-node profile, both in the
+    same interleaved rounds and both the fastest of their runs (on a shared machine the
+    fastest run is the one least disturbed), matched by kernel size, output size and output channels (ORT may
+    pad channels to its block size), in execution order."""
+    lw, pw = Worker("leanconv", folder, threads), Worker("ort_profile", folder, threads)
     try:
-        total_ms = statistics.median(w.ask(f"time {args.warmup} 5 0.5")["times"]) * 1e3
-        layers = w.ask(f"layers {args.layer_runs}")["layers"]
+        # One thread: CPU time, which leaves out the time other jobs held the core, as the short
+        # runs of single layers mostly do.
+        clock = "cpu_times" if threads == 1 else "times"
+        per_round, totals, ort_totals = [], [], []
+        for _ in range(args.rounds):
+            per_round.append(lw.ask(f"layers {args.layer_runs}")["layers"])
+            totals += lw.ask(f"time {args.warmup_round} 3 0")[clock]
+            ort_totals += pw.ask(f"time {args.warmup_round} 3 0")[clock]  # profiled
+        nodes = pw.ask("profile")["nodes"]
     finally:
-        w.close()
-    p = Worker("ort_profile", folder, threads)
-    try:
-        nodes = p.ask(f"profile {max(args.layer_runs, 10)}")["nodes"]
-    finally:
-        p.close()
+        lw.close()
+        pw.close()
+    layers = [{**rows[0], "seconds": min(r["seconds"] for r in rows)} for rows in zip(*per_round)]
     convs = [n for n in nodes if is_conv(n)]
     used: set[int] = set()
     rows = []
@@ -166,7 +178,7 @@ def layer_costs(folder: Path, threads: int, args: argparse.Namespace) -> dict[st
                 match = i
                 break
         row = {"layer": layer["layer"], "kernel": layer["kernel"], "leanconv_ms": layer["seconds"] * 1e3,
-               "shape": f"{layer['weight'][1] * (layer['output'][1] // o if o else 1)}->{o} k{kh}x{kw} {oh}x{ow}"}
+               "shape": layer["shape"]}
         if match is not None:
             used.add(match)
             row.update(ort_node=convs[match]["name"], ort_op=convs[match]["op"], ort_ms=convs[match]["us"] / 1e3)
@@ -178,7 +190,7 @@ def layer_costs(folder: Path, threads: int, args: argparse.Namespace) -> dict[st
     for n in nodes:
         if not is_conv(n):
             other_ops[n["op"]] = other_ops.get(n["op"], 0.0) + n["us"] / 1e3
-    return {"rows": rows, "leanconv_total_ms": total_ms, "leanconv_conv_ms": lc_conv,
+    return {"rows": rows, "leanconv_total_ms": min(totals) * 1e3, "ort_total_ms": min(ort_totals) * 1e3, "leanconv_conv_ms": lc_conv,
             "ort_nodes_ms": ort_all, "ort_conv_ms": ort_conv, "ort_other_ops_ms": other_ops,
             "ort_unmatched_convs": [convs[i]["name"] for i in range(len(convs)) if i not in used]}
 
@@ -223,7 +235,8 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=1e-5, help="peers' max|y - ref| / max|ref| against torch")
     ap.add_argument("--tol-leanconv", type=float, default=1e-4, help="leanconv's (Winograd layers' bound)")
     ap.add_argument("--layer-runs", type=int, default=5, help="runs per layer of the per-layer comparison")
-    ap.add_argument("--no-layers", action="store_true", help="skip the per-layer comparison")
+    ap.add_argument("--layer-threads", default="1",
+                    help="thread counts that get the per-layer comparison where leanconv is slower ('' for none)")
     ap.add_argument("--note", default="", help="a line on the conditions of the run, written into the results")
     ap.add_argument("--cache", default=str(HERE / ".cache"), help="converted models (made once)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -259,19 +272,22 @@ def main() -> None:
             entry = measure(folder, runtimes, t, args, rng)
             res["results"][f"{m}/{t}"] = entry
             lc, ort = entry.get("leanconv", {}), entry.get(REFERENCE, {})
-            if not args.no_layers and "median_ms" in lc and "median_ms" in ort and lc["ratio_to_ort"] > 1.0:
+            if str(t) in args.layer_threads.split(",") and "median_ms" in lc and "median_ms" in ort and lc["ratio_to_ort"] > 1.0:
                 print(f"  per-layer comparison (leanconv {lc['ratio_to_ort']:.2f}x ONNX Runtime)", flush=True)
                 res["layers"][f"{m}/{t}"] = layer_costs(folder, t, args)
-    res["loadavg_end"] = list(os.getloadavg())
-    res["wall_s"] = time.perf_counter() - start
-    outdir = Path(args.out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "e2e.json").write_text(json.dumps(res, indent=1))
+            save(res, Path(args.out), start)  # after each configuration: a long run stopped early keeps its results
+    print(f"wrote {Path(args.out) / 'e2e.md'}, e2e.json and e2e.png in {res['wall_s'] / 60:.1f} min")
+
+
+def save(res: dict[str, Any], outdir: Path, start: float) -> None:
     from report import write_chart, write_markdown
 
+    res["loadavg_end"] = list(os.getloadavg())
+    res["wall_s"] = time.perf_counter() - start
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "e2e.json").write_text(json.dumps(res, indent=1))
     write_markdown(res, outdir / "e2e.md")
     write_chart(res, outdir / "e2e.png")
-    print(f"wrote {outdir / 'e2e.md'}, e2e.json and e2e.png in {res['wall_s'] / 60:.1f} min")
 
 
 if __name__ == "__main__":

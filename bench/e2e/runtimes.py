@@ -8,9 +8,9 @@ torch's (max|y - ref| / max|ref|) and the memory it reports. Then it answers com
 one JSON line each, so that the parent can interleave runtimes in rounds without reloading:
 
     time WARMUP_S MIN_RUNS MIN_S   warm up, then run at least MIN_RUNS times and MIN_S seconds:
-                                   {"times": [seconds, ...]}
+                                   {"times": [wall seconds, ...], "cpu_times": [...]}
     layers RUNS                    leanconv: each conv step alone (its primitive, packed once)
-    profile RUNS                   ONNX Runtime: its profiler's per-node times
+    profile                        ONNX Runtime (as ort_profile): its profiler's per-node times
     quit                           {"peak_rss": bytes}, then exits
 """
 
@@ -72,7 +72,7 @@ def load_leanconv(folder: Path, threads: int) -> tuple[Run, Callable[[Any], np.n
     x = np.load(folder / "x.npy")
     kernels: dict[str, int] = {}
     for step in exe.plan.steps:
-        name = getattr(step, "kernel", None) or getattr(step, "transform", "")
+        name = str(getattr(step, "kernel", None) or getattr(step, "transform", ""))
         kernels[name] = kernels.get(name, 0) + 1
     mem = {"arena_bytes": exe.arena_bytes, "workspace_bytes": exe.workspace_bytes, "packed_bytes": exe.packed_bytes,
            "arena_lower_bound": arena_lower_bound(exe.plan), "kernels": kernels}
@@ -201,51 +201,59 @@ NEEDS = {"ort": "onnx", "openvino": "onnx", "litert": "tflite", "ncnn": "ncnn"}
 WORKER_STATE: dict[str, Any] = {}
 
 
-def timed(run: Run, warmup_s: float, min_runs: int, min_s: float) -> list[float]:
+def timed(run: Run, warmup_s: float, min_runs: int, min_s: float) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU seconds of each run after ``warmup_s`` of warm-up. CPU time
+    leaves out the time other jobs held the core: at one thread it is the latency an idle
+    machine would show (at two it adds both threads' busy time, spinning included)."""
     t_end = time.perf_counter() + warmup_s
     run()
     while time.perf_counter() < t_end:
         run()
-    times: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_s:
-        t0 = time.perf_counter()
+    while len(wall) < min_runs or time.perf_counter() - start < min_s:
+        t0, c0 = time.perf_counter(), time.process_time()
         run()
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def conv_layer_times(threads: int, runs: int) -> list[dict[str, Any]]:
     """Each conv step of the leanconv plan alone: its primitive packed once with the layer's
-    weights, run on an input of the step's shape and layout (median of ``runs``; the returned
+    weights, run on an input of the step's shape and layout (fastest of ``runs``; the returned
     output array is allocated per call, the runtime writes into its arena instead)."""
-    from leanconv import primitives as P
-    from leanconv.runtime.plan import LayerStep
+    if "conv_steps" not in WORKER_STATE:
+        from leanconv import primitives as P
+        from leanconv.runtime.plan import LayerStep
 
-    exe = WORKER_STATE["exe"]
-    rng = np.random.default_rng(0)
-    rows = []
-    for step in exe.plan.steps:
-        if not isinstance(step, LayerStep) or step.op != "conv":
-            continue
-        layer = exe.graph.layer(step.layer)
-        spec = P.spec_from_layer(exe.graph, layer)
-        packed = P.get(step.kernel).pack(layer.weights["weight"], layer.weights.get("bias"), spec=spec)
-        shape = exe.plan.tensors[step.inputs[0]].shape
-        x = rng.standard_normal(shape).astype(np.float32)
-        if packed.layout == "hwc":
-            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-        ts = timed(lambda: packed.run(x, threads), 0.0, runs, 0.0)
-        rows.append({"layer": step.layer, "kernel": step.kernel, "weight": list(layer.weights["weight"].shape),
-                     "output": list(exe.plan.tensors[step.output].shape), "seconds": statistics.median(ts)})
-    return rows
+        exe = WORKER_STATE["exe"]
+        rng = np.random.default_rng(0)
+        steps = []
+        for step in exe.plan.steps:
+            if not isinstance(step, LayerStep) or step.op != "conv":
+                continue
+            layer = exe.graph.layer(step.layer)
+            spec = P.spec_from_layer(exe.graph, layer)
+            packed = P.get(step.kernel).pack(layer.weights["weight"], layer.weights.get("bias"), spec=spec)
+            x = rng.standard_normal(exe.plan.tensors[step.inputs[0]].shape).astype(np.float32)
+            if packed.layout == "hwc":
+                x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+            out = exe.plan.tensors[step.output].shape
+            shape = (f"{spec.in_channels}->{spec.out_channels} k{spec.kernel[0]}x{spec.kernel[1]} s{spec.stride[0]} "
+                     f"{out[2]}x{out[3]}" + (f" g{spec.groups}" if spec.groups > 1 else ""))
+            row = {"layer": step.layer, "kernel": step.kernel, "weight": list(layer.weights["weight"].shape),
+                   "output": list(out), "shape": shape}
+            steps.append((row, packed, x))
+        WORKER_STATE["conv_steps"] = steps
+    return [{**row, "seconds": min(timed(lambda: packed.run(x, threads), 0.0, runs, 0.0)[0])}
+            for row, packed, x in WORKER_STATE["conv_steps"]]
 
 
-def ort_profile(run: Run, folder: Path, runs: int) -> list[dict[str, Any]]:
-    """ONNX Runtime's profiler, per node: mean microseconds over ``runs`` runs, its op, the
-    shapes of its inputs (weights second) and outputs."""
-    for _ in range(runs):
-        run()
+def ort_profile() -> list[dict[str, Any]]:
+    """ONNX Runtime's profiler, per node, over every run since the session started: fastest
+    microseconds, its op, the shapes of its inputs (weights second) and outputs."""
     path = WORKER_STATE["ort"].end_profiling()
     events = json.loads(Path(path).read_text())
     Path(path).unlink()
@@ -261,9 +269,8 @@ def ort_profile(run: Run, folder: Path, runs: int) -> list[dict[str, Any]]:
             "us": [],
         })
         node["us"].append(float(e["dur"]))
-    # The first run's events come from the load check: drop it so each node averages the timed runs.
-    return [{"name": n, "op": v["op"], "inputs": v["inputs"], "outputs": v["outputs"],
-             "us": statistics.mean(v["us"][1:] or v["us"])} for n, v in nodes.items()]
+    return [{"name": n, "op": v["op"], "inputs": v["inputs"], "outputs": v["outputs"], "us": min(v["us"])}
+            for n, v in nodes.items()]
 
 
 def main() -> None:
@@ -279,11 +286,12 @@ def main() -> None:
     for line in sys.stdin:
         cmd, *args = line.split()
         if cmd == "time":
-            reply: Any = {"times": timed(run, float(args[0]), int(args[1]), float(args[2]))}
+            wall, cpu = timed(run, float(args[0]), int(args[1]), float(args[2]))
+            reply: Any = {"times": wall, "cpu_times": cpu}
         elif cmd == "layers":
             reply = {"layers": conv_layer_times(threads, int(args[0]))}
         elif cmd == "profile":
-            reply = {"nodes": ort_profile(run, folder, int(args[0]))}
+            reply = {"nodes": ort_profile()}
         elif cmd == "quit":
             print(json.dumps({"peak_rss": peak_rss()}), flush=True)
             return
