@@ -8,7 +8,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: run test build deps test-rust test-c test-cross test-py stubtest lint lint-cross clean \
-	bench-micro bench-micro-compare
+	bench-micro bench-micro-compare bench-e2e
 
 # One stamp per set of requirements: reinstall only when a pin changes.
 $(VENV)/.deps: requirements-dev.txt requirements-zoo.txt
@@ -76,3 +76,24 @@ bench-micro-compare: build
 
 clean:
 	rm -rf target kernels_c/build python/leanconv/*.so
+
+# Whole networks against ONNX Runtime, OpenVINO, LiteRT, ncnn and torch (bench/e2e/run.py; about
+# 25 minutes; BENCH_E2E_ARGS passes options, e.g. "--models resnet18 --threads 1 --rounds 2").
+# The peers install into .venv; the LiteRT converter gets its own environment layered over .venv
+# (site.addsitedir keeps .venv's own .pth entries), because litert-torch installs only with --no-deps.
+LITERT_VENV := bench/e2e/.cache/litert-venv
+BENCH_E2E_ARGS ?=
+
+$(VENV)/.bench-deps: requirements-bench.txt $(VENV)/.deps
+	$(PY) -m pip install -q -r requirements-bench.txt
+	touch $@
+
+$(LITERT_VENV)/.deps: requirements-bench-litert.txt $(VENV)/.deps
+	test -x $(LITERT_VENV)/bin/python || $(PY) -m venv --without-pip $(LITERT_VENV)
+	echo "import site; site.addsitedir('$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')')" \
+	  > "$$($(LITERT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/_bench_base.pth"
+	$(PY) -m pip --python $(LITERT_VENV)/bin/python install -q --no-deps -r requirements-bench-litert.txt
+	touch $@
+
+bench-e2e: build $(VENV)/.bench-deps $(LITERT_VENV)/.deps
+	LITERT_PYTHON=$(abspath $(LITERT_VENV))/bin/python $(PY) bench/e2e/run.py $(BENCH_E2E_ARGS)
