@@ -10,17 +10,16 @@ kept channels to a multiple), or round those counts to the fast end of each curv
 from __future__ import annotations
 
 import copy
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch_pruning as tp  # type: ignore[import-untyped]
 
+from leanconv.highs import quiet_highs
 from leanconv.prune.curves import Curve
 from leanconv.prune.errors import PruneError
 from leanconv.prune.groups import Group, output_layers
@@ -57,7 +56,7 @@ def solve(options: Mapping[str, Sequence[Option]], budget: float, resource: Reso
     cheapest = sum(min(o.cost(resource) for o in opts) for opts in options.values())
     if cheapest > budget:
         raise PruneError(f"no plan fits: the {resource} budget is {budget:.6g}, the cheapest plan needs {cheapest:.6g}")
-    h = _quiet_highs()
+    h = quiet_highs()
     chosen = {name: [h.addBinary(obj=o.importance) for o in opts] for name, opts in options.items()}
     for xs in chosen.values():
         h.addConstr(sum(xs[1:], xs[0]) == 1)
@@ -68,25 +67,6 @@ def solve(options: Mapping[str, Sequence[Option]], budget: float, resource: Reso
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise PruneError(f"the planner found no optimal plan ({h.modelStatusToString(h.getModelStatus())})")
     return {name: opts[int(np.argmax([h.val(x) for x in chosen[name]]))].count for name, opts in options.items()}
-
-
-def _quiet_highs() -> Any:
-    """A silent HiGHS instance. HiGHS prints its banner on the process's stdout when the first
-    instance is made, before any option can silence it; stdout carries the CLI's results (JSON),
-    so the banner goes to /dev/null."""
-    import highspy
-
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-    h.silent()
-    return h
 
 
 def uniform_counts(model: nn.Module, example: torch.Tensor, groups: Sequence[Group], ratio: float,

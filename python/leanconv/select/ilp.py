@@ -18,14 +18,13 @@ only moves column bounds and each solve starts from the last solution.
 from __future__ import annotations
 
 import math
-import os
-import sys
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
 
 from leanconv.errors import InfeasibleBudgetError, LeanconvError
+from leanconv.highs import quiet_highs
 from leanconv.select.problem import MEASURES, Problem
 
 INF = math.inf
@@ -44,23 +43,6 @@ class Budgets:
     measure: str = "activations"
 
 
-def _quiet_highs() -> highspy.Highs:
-    """A Highs instance with its output off. Its first construction in a process prints a
-    banner on file descriptor 1 from C++, which would land among the CLI's results: it goes to
-    /dev/null instead."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    h.setOptionValue("output_flag", False)
-    return h
-
-
 class Model:
     """The ILP of one Problem; solve it under any Budgets, warm-started from the last solve."""
 
@@ -68,10 +50,9 @@ class Model:
         if measure not in MEASURES:
             raise LeanconvError(f"memory measure {measure!r} is not one of {MEASURES}")
         self.problem, self.measure = problem, measure
-        h = _quiet_highs()
+        h = quiet_highs()
         h.setOptionValue("mip_rel_gap", 0.0)
         h.setOptionValue("mip_abs_gap", 1e-12)
-        h.setOptionValue("threads", 1)
         self.h = h
         self.ncol = 0
         n = len(problem.nodes)
