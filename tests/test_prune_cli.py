@@ -61,3 +61,48 @@ def test_unknown_model_and_bad_target(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["prune", "default", "-t", "fast", "--cache", str(cache)]) == 1
     assert "target 'fast'" in capsys.readouterr().err
     assert not cache.exists()
+
+
+FINE_TUNE_SCRIPT = '''
+import torch
+
+gen = torch.Generator().manual_seed(0)
+data = [(torch.rand(16, 1, 28, 28, generator=gen), torch.randint(0, 10, (16,), generator=gen))] * 4
+
+
+def loader():
+    return data
+
+
+def evaluate(model):
+    with torch.no_grad():
+        return -float(torch.nn.functional.cross_entropy(model.train()(data[0][0]), data[0][1]))
+'''
+
+
+def test_fine_tune_script_tunes_the_pruned_model_before_it_is_saved(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    script, out = tmp_path / "tune.py", tmp_path / "pruned.pt"
+    script.write_text(FINE_TUNE_SCRIPT)
+    args = ["prune", "default", "-b", "torch", "--target-macs", "0.6x", "--cache", str(tmp_path / "c.jsonl"),
+            "--no-verify", "--fine-tune", str(script), "--epochs", "3", "--lr", "1e-2", "-o", str(out), "--json"]
+    assert main(args) == 0
+    tuned = json.loads(capsys.readouterr().out)["fine_tune"]
+    assert tuned["epochs"] == 3 and tuned["score_after"] > tuned["score_before"]
+    assert not torch.load(out, weights_only=False).training
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x = 1\n", "defines no loader()"),
+    ("loader = 3\n", "loader is not a function"),
+    ("raise RuntimeError('no data here')\n", "failed to load: RuntimeError: no data here"),
+])
+def test_a_broken_fine_tune_script_fails_before_anything_is_measured(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:
+    script, cache = tmp_path / "tune.py", tmp_path / "c.jsonl"
+    script.write_text(text)
+    assert main(["prune", "default", "-b", "torch", "--cache", str(cache), "--fine-tune", str(script)]) == 1
+    assert message in capsys.readouterr().err
+    assert not cache.exists()
+    assert main(["prune", "default", "--cache", str(cache), "--fine-tune", str(tmp_path / "none.py")]) == 1
+    assert "does not exist" in capsys.readouterr().err

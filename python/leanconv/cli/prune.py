@@ -46,6 +46,11 @@ def prune(
     cache: Annotated[Path, typer.Option("--cache", help="layer latency cache (JSON lines)")] = DEFAULT_CACHE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="save the pruned nn.Module here")] = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="folder for one PNG curve per group")] = None,
+    fine_tune: Annotated[Path | None, typer.Option(
+        "--fine-tune", help="a Python file defining loader() (and optionally loss_fn, evaluate): "
+                            "the pruned model is tuned on its batches before it is saved")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="fine-tuning passes over loader()")] = 1,
+    lr: Annotated[float, typer.Option("--lr", help="fine-tuning learning rate (AdamW)")] = 1e-3,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="measure the pruned model end to end")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="print the plan and verification as JSON")] = False,
 ) -> None:
@@ -57,8 +62,11 @@ def prune(
     from leanconv.prune.errors import PlanRefusedError
     from leanconv.prune.models import load_module
     from leanconv.prune.plots import plot_curve
+    from leanconv.prune.script import load_script
+    from leanconv.prune.surgery import fine_tune as tune
 
     parse_target(target_macs or target_latency)  # a bad target fails before anything is measured
+    script = load_script(fine_tune) if fine_tune is not None else None  # a broken script fails first too
     with err_console.status(f"loading {model}..."):
         module, example = load_module(model, parse_shape(input_shape))
     with Progress(TextColumn("[bold]measuring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -97,6 +105,22 @@ def prune(
             console.print(f"measured: pruned {result.pruned_latency * 1e3:.3f} ms, unpruned "
                           f"{result.unpruned_latency * 1e3:.3f} ms ({result.unpruned_latency / result.pruned_latency:.2f}x "
                           f"faster; predicted {result.predicted_latency * 1e3:.3f} ms)")
+    if script is not None:
+        score = script.evaluate
+        tuned: dict[str, Any] = {"script": str(script.path), "epochs": epochs}
+        if score is not None:
+            tuned["score_before"] = float(score(pruned))
+        with err_console.status(f"fine-tuning for {epochs} epoch(s)..."):
+            kwargs: dict[str, Any] = {} if script.loss_fn is None else {"loss_fn": script.loss_fn}
+            pruned = tune(pruned, script.loader(), epochs=epochs, lr=lr, **kwargs)
+        if score is not None:
+            tuned["score_after"] = float(score(pruned))
+            pruned.eval()  # the user's evaluate may have left it training
+        report["fine_tune"] = tuned
+        if not json_output:
+            scores = (f": score {tuned['score_before']:.4g} -> {tuned['score_after']:.4g}"
+                      if score is not None else "")
+            console.print(f"fine-tuned {epochs} epoch(s) with {script.path}{scores}")
     if output is not None:
         torch.save(pruned, output)
         report["output"] = str(output)
