@@ -16,6 +16,7 @@ from leanconv.io import zoo
 from leanconv.io.onnx_import import import_onnx
 from leanconv.models.default_net import default_record, load_digits_split
 from leanconv.graph import Graph
+from leanconv.runtime import compile
 from leanconv.runtime.reference import meta_shapes, run
 
 TOL = 1e-4
@@ -200,6 +201,7 @@ def test_torchvision_architectures_match_torch(name: str) -> None:
     with torch.no_grad():
         ref = module(x).numpy()
     assert rel_err(run(graph, x)[0], ref) < TOL  # a torch tensor, as the README's example passes
+    assert rel_err(compile(graph).run(x), ref) < TOL  # the runtime, with its default plan
     assert float(ref.max() - ref.min()) > 1e-3 * float(np.abs(ref).max())
     if name == "convnext_tiny":  # its channels-last runs are folded to NCHW
         assert not any(layer.op in ("transpose", "linear") for layer in graph.layers[:-1])

@@ -125,7 +125,7 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
         x = draw(st.sampled_from(four_d()))
         kind = draw(st.sampled_from(["conv", "conv_transpose", "relu", "relu6", "sigmoid", "hardswish", "add", "mul",
                                      "concat", "concat_copy", "slice", "resize", "maxpool", "avgpool",
-                                     "batchnorm"]))
+                                     "batchnorm", "gelu", "layernorm", "pad", "reshape_chain"]))
         s = shapes[x]
         if kind == "conv":
             add(draw(conv_layer(next(name), x, s, None, rng)))
@@ -133,6 +133,22 @@ def networks(draw: st.DrawFn, family: str | None = None) -> tuple[Graph, np.ndar
             add(draw(conv_transpose_layer(next(name), x, s, rng)))
         elif kind in ("relu", "sigmoid", "hardswish"):
             add(Layer(next(name), kind, [x]))
+        elif kind == "gelu":
+            add(Layer(next(name), "gelu", [x], {"approximate": "none"}))
+        elif kind == "layernorm":  # over the channels, with or without its affine part
+            affine = {"scale": rng.standard_normal(s[1]).astype(np.float32),
+                      "shift": rng.standard_normal(s[1]).astype(np.float32)} if draw(st.booleans()) else {}
+            add(Layer(next(name), "layernorm", [x], {"axes": (1,), "eps": draw(st.sampled_from([1e-6, 1e-5]))}, affine))
+        elif kind == "pad":
+            mode = draw(st.sampled_from(["constant", "reflect", "edge"]))
+            limit = (min(s[2], s[3]) - 1) if mode == "reflect" else 2
+            padding = tuple(draw(st.integers(0, min(2, limit))) for _ in range(4))
+            add(Layer(next(name), "pad", [x], {"padding": padding, "mode": mode,
+                                                "value": draw(st.sampled_from([0.0, -1.5]))}))
+        elif kind == "reshape_chain":  # a channel slice viewed through two reshapes (Inception's input transform)
+            one = add(Layer(next(name), "slice", [x], {"axis": 1, "start": 0, "end": 1}), readable=False)
+            flat = add(Layer(next(name), "reshape", [one], {"shape": (s[0], s[2], s[3])}), readable=False)
+            add(Layer(next(name), "reshape", [flat], {"shape": (s[0], 1, s[2], s[3])}))
         elif kind == "relu6":
             add(Layer(next(name), "clip", [x], {"min": 0.0, "max": 6.0}))
         elif kind == "add":

@@ -50,11 +50,12 @@ if TYPE_CHECKING:
 #: Graph ops run by the C op kernels, and the kernel table's op for each (the executor maps
 #: them the same way: rust/core/src/runtime/ops.rs).
 TABLE_OPS = {
-    **dict.fromkeys(("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "tanh"), "activation"),
+    **dict.fromkeys(("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "tanh", "gelu"), "activation"),
     **dict.fromkeys(("add", "sub", "mul", "div"), "binary"),
     "batchnorm": "affine", "maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "global_avgpool",
     "linear": "linear", "softmax": "softmax", "lrn": "lrn", "resize": "resize", "concat": "copy_channels",
-    "slice": "copy_channels", "conv_transpose": "deconv", "mean": "global_avgpool",
+    "slice": "copy_channels", "conv_transpose": "deconv", "mean": "global_avgpool", "layernorm": "layernorm",
+    "pad": "pad",
 }
 #: Ops that read their input in logical order (NCHW) whatever its producer's layout.
 LOGICAL_OPS = ("linear",)

@@ -8,8 +8,8 @@ use super::plan::{LayerStep, Plan, Step};
 use crate::conv::Isa;
 use crate::ops::{
     kernels, Act, Affine, Binary, BinaryOp, Broadcast, ChannelShuffle, ConvTranspose2d, CoordMode,
-    CopyChannels, Dims, GlobalPool, Layout, Linear, Lrn, NearestMode, Op, PackedConvTranspose2d,
-    Pool2d, PoolKind, Resize, ResizeMode, Softmax, Unary,
+    CopyChannels, Dims, GlobalPool, LayerNorm, Layout, Linear, Lrn, NearestMode, Op,
+    PackedConvTranspose2d, Pad, PadMode, Pool2d, PoolKind, Resize, ResizeMode, Softmax, Unary,
 };
 use crate::{CoreError, Result};
 
@@ -34,12 +34,16 @@ pub struct OpStep {
 /// The C op-table op that computes graph op `op`.
 pub fn table_op(op: &str) -> Option<&'static str> {
     Some(match op {
-        "relu" | "clip" | "sigmoid" | "hardsigmoid" | "hardswish" | "silu" | "tanh" => "activation",
+        "relu" | "clip" | "sigmoid" | "hardsigmoid" | "hardswish" | "silu" | "tanh" | "gelu" => {
+            "activation"
+        }
         "add" | "sub" | "mul" | "div" => "binary",
         "batchnorm" => "affine",
         "linear" => "linear",
         "softmax" => "softmax",
         "lrn" => "lrn",
+        "layernorm" => "layernorm",
+        "pad" => "pad",
         // a reshape step that runs code is the first of a channel shuffle's three layers (the
         // planner's and plan check's pattern), the others fused into it
         "reshape" => "channel_shuffle",
@@ -118,6 +122,14 @@ fn activation(s: &LayerStep) -> Result<Act> {
         "hardswish" => Act::HardSwish,
         "silu" => Act::Silu,
         "tanh" => Act::Tanh,
+        "gelu" => match a.get("approximate").and_then(Value::as_str).unwrap_or("none") {
+            "none" => Act::Gelu,
+            other => {
+                return Err(CoreError::Unsupported(format!(
+                    "layer {l:?}: gelu with approximate {other:?} has no kernel (the erf form only)"
+                )))
+            }
+        },
         other => {
             return Err(plan_err(format!(
                 "layer {l:?}: {other:?} is not an activation"
@@ -579,6 +591,57 @@ pub fn op_step(plan: &Plan, s: &LayerStep, weights: &HashMap<String, &[f32]>) ->
                 coord,
                 ratio: Some(((1.0 / scale[0]) as f32, (1.0 / scale[1]) as f32)),
                 isa,
+            })
+        }
+        "layernorm" => {
+            // over the channels of a 4-D tensor (ConvNeXt's, folded from channels-last)
+            let axes: Option<Vec<i64>> = s
+                .attrs
+                .get("axes")
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().map(Value::as_i64).collect());
+            if out.shape.len() != 4 || axes.as_deref() != Some(&[1]) {
+                return Err(unsupported(&format!(
+                    "over axes {axes:?} of a {}-D tensor has no kernel (the channels of a 4-D \
+                     tensor only)",
+                    out.shape.len()
+                )));
+            }
+            let affine = |key: &str, fill: f32| -> Result<Vec<f32>> {
+                if s.weights.contains_key(key) {
+                    weight(weights, l, key, d.c)
+                } else {
+                    Ok(vec![fill; d.c])
+                }
+            };
+            Box::new(LayerNorm {
+                dims: d,
+                layout,
+                gamma: affine("scale", 1.0)?,
+                beta: affine("shift", 0.0)?,
+                eps: num(&s.attrs, "eps", l)?,
+                isa,
+            })
+        }
+        "pad" => {
+            let x = shapes.first().copied().unwrap_or(&[]);
+            if x.len() != 4 {
+                return Err(unsupported(&format!(
+                    "of a {}-D tensor has no kernel (4-D only)",
+                    x.len()
+                )));
+            }
+            let mode = match s.attrs.get("mode").and_then(Value::as_str).unwrap_or("") {
+                "constant" => PadMode::Constant(num(&s.attrs, "value", l)?),
+                "reflect" => PadMode::Reflect,
+                "edge" => PadMode::Edge,
+                other => return Err(unsupported(&format!("mode {other:?}"))),
+            };
+            Box::new(Pad {
+                dims: dims(x),
+                layout,
+                pads: ints::<4>(&s.attrs, "padding", l)?,
+                mode,
             })
         }
         "copy_channels" => return copy_parts(s, &shapes, &out.shape, layout),

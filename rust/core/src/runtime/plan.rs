@@ -387,8 +387,12 @@ impl Plan {
                 }
                 Step::Layer(s) if s.kernel == RESHAPE_VIEW => {
                     let x = s.inputs.first().map(String::as_str);
+                    // a view of its input, or, when the input is itself a view, of the
+                    // same tensor (views are recorded against the tensor that owns the bytes)
+                    let same_bytes = view_of(out).is_some()
+                        && (view_of(out) == x || view_of(out) == x.and_then(view_of));
                     if s.inputs.len() != 1
-                        || view_of(out) != x
+                        || !same_bytes
                         || locs[out].start != locs[x.unwrap_or_default()].start
                         || locs[out].image != locs[x.unwrap_or_default()].image
                     {
