@@ -5,7 +5,8 @@ use std::path::PathBuf;
 fn main() {
     // Read when the script runs, not when it is compiled: a build script binary reused from
     // another checkout of the crate must compile this checkout's kernels.
-    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let root = PathBuf::from(manifest_dir).join("../../kernels_c");
     let src = root.join("src");
     println!("cargo:rerun-if-changed={}", root.display());

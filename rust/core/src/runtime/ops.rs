@@ -122,7 +122,11 @@ fn activation(s: &LayerStep) -> Result<Act> {
         "hardswish" => Act::HardSwish,
         "silu" => Act::Silu,
         "tanh" => Act::Tanh,
-        "gelu" => match a.get("approximate").and_then(Value::as_str).unwrap_or("none") {
+        "gelu" => match a
+            .get("approximate")
+            .and_then(Value::as_str)
+            .unwrap_or("none")
+        {
             "none" => Act::Gelu,
             other => {
                 return Err(CoreError::Unsupported(format!(
