@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leanconv.models.default_net import load_default
-from leanconv.prune.backends import BACKENDS, TorchBackend, make_backend
+from leanconv.prune.backends import BACKENDS, TorchBackend, interleaved_medians, make_backend
 from leanconv.prune.curves import Curve, LatencyCache, LayerTimer, Measure, coarse_counts, group_curve, sample_curve
 from leanconv.prune.errors import PruneError
 from leanconv.prune.groups import find_groups
@@ -93,6 +93,7 @@ class CountingBackend:
 
     name = "counting"
     threads = 1
+    clock = "wall"
 
     def __init__(self) -> None:
         self.prepared: list[LayerSpec] = []
@@ -147,3 +148,34 @@ def test_backend_names_and_threads_are_checked() -> None:
         make_backend("cudnn")
     with pytest.raises(PruneError, match="at least 1"):
         make_backend("torch", 0)
+    assert make_backend("ort", 1, "cpu").clock == "cpu" and make_backend("leanconv").clock == "wall"
+    with pytest.raises(PruneError, match="unknown clock 'tsc'"):
+        make_backend("torch", 1, "tsc")
+    with pytest.raises(PruneError, match="2 threads need the wall clock"):
+        make_backend("torch", 2, "cpu")
+
+
+def test_the_cpu_clock_does_not_count_time_spent_waiting() -> None:
+    import time
+
+    def wait() -> None:
+        time.sleep(2e-3)
+
+    def spin() -> None:
+        end = time.perf_counter() + 2e-3
+        while time.perf_counter() < end:
+            pass
+
+    wall = interleaved_medians([wait, spin], rounds=3, min_sample_s=0, clock="wall")
+    cpu = interleaved_medians([wait, spin], rounds=3, min_sample_s=0, clock="cpu")
+    assert min(wall) >= 2e-3 and cpu[1] > 10 * cpu[0]
+
+
+def test_latencies_on_another_clock_are_cached_apart(tmp_path: Path) -> None:
+    path, spec = tmp_path / "latency.jsonl", LayerSpec("conv", 1, 8, 4, 6, 6, (3, 3), (1, 1), (1, 1))
+    wall, cpu = CountingBackend(), CountingBackend()
+    cpu.clock = "cpu"
+    LayerTimer(wall, LatencyCache(path), rounds=1).seconds([spec])  # type: ignore[arg-type]
+    LayerTimer(cpu, LatencyCache(path), rounds=1).seconds([spec])  # type: ignore[arg-type]
+    assert cpu.prepared == [spec]
+    assert [json.loads(line)["clock"] for line in path.read_text().splitlines()] == ["wall", "cpu"]

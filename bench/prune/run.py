@@ -41,13 +41,13 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 RATIOS = (0.12, 0.25, 0.5)
 
 
-def step_check(backend_name: str, rounds: int) -> dict[str, Any]:
-    backend = make_backend(backend_name)
+def step_check(backend_name: str, rounds: int, clock: str) -> dict[str, Any]:
+    backend = make_backend(backend_name, 1, clock)
     counts = list(range(96, 129))
     spec = LayerSpec("conv", 1, 128, 128, 28, 28, (3, 3), (1, 1), (1, 1))
     specs = [LayerSpec("conv", 1, 128, c, 28, 28, (3, 3), (1, 1), (1, 1)) for c in counts]
     with backend.context():
-        sweep = interleaved_medians([backend.layer_runner(s) for s in specs], rounds, 1e-3)
+        sweep = interleaved_medians([backend.layer_runner(s) for s in specs], rounds, 1e-3, clock=clock)
     timer = LayerTimer(backend, rounds=rounds, min_sample_s=1e-3)
 
     def measure(cs: Any, fresh: bool) -> dict[int, float]:
@@ -59,9 +59,10 @@ def step_check(backend_name: str, rounds: int) -> dict[str, Any]:
             "steps": curve.steps, "sampled": len(curve.points)}
 
 
-def bench_model(backend_name: str, rounds: int, split: Any, accuracy_cache: dict[str, float]) -> dict[str, Any]:
+def bench_model(backend_name: str, rounds: int, clock: str, split: Any,
+                accuracy_cache: dict[str, float]) -> dict[str, Any]:
     model, example = load_default(), torch.zeros(1, 1, 28, 28)
-    a = analyze(model, example, backend_name, rounds=rounds)
+    a = analyze(model, example, backend_name, clock=clock, rounds=rounds)
     plans: dict[str, dict[str, int]] = {}
     for r in RATIOS:
         for rt in (None, 8):
@@ -104,8 +105,10 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         "",
         f"Machine: {res['machine']}; SIMD: {res['isa']}; torch {res['torch']}; measured {res['when']} with "
         f"`python bench/prune/run.py {' '.join(res['argv'])}`; 1-min load average {res['load'][0]:.1f} at the start, "
-        f"{res['load'][1]:.1f} at the end: other jobs shared this 2-core machine while it ran, so single numbers "
-        "are noisy; ratios come from interleaved rounds. Latency: batch 1, fp32, one thread.",
+        f"{res['load'][1]:.1f} at the end: other jobs shared this 2-core machine while it ran; ratios come from "
+        "interleaved rounds. Latency: batch 1, fp32, one thread, timed by the "
+        + ("process's CPU time (`--clock cpu`: on an idle machine the elapsed time of a one-thread run; time spent "
+           "descheduled by other jobs does not count)." if res["clock"] == "cpu" else "wall clock."),
         "",
         "## Channel steps of a 3x3 conv, 128 -> c at 28x28",
         "",
@@ -136,17 +139,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backends", default="torch,ort,leanconv")
     ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: time by the process's CPU time, steadier on a shared machine")
     args = ap.parse_args()
     torch.set_num_threads(1)
     load_start = os.getloadavg()[0]
     backends = args.backends.split(",")
-    steps = [step_check(b, args.rounds) for b in ("torch", "leanconv") if b in backends]
+    steps = [step_check(b, args.rounds, args.clock) for b in ("torch", "leanconv") if b in backends]
     split = load_digits_split(0)
     acc: dict[str, float] = {}
-    models = [bench_model(b, args.rounds, split, acc) for b in backends]
+    models = [bench_model(b, args.rounds, args.clock, split, acc) for b in backends]
     res: dict[str, Any] = {"machine": f"{platform.machine()} {os.cpu_count()} cpus / {platform.processor() or 'cpu'}",
            "isa": simd_isa(), "torch": torch.__version__, "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-           "argv": sys.argv[1:], "load": [load_start, os.getloadavg()[0]], "steps": steps, "models": models}
+           "argv": sys.argv[1:], "clock": args.clock, "load": [load_start, os.getloadavg()[0]], "steps": steps, "models": models}
     try:
         with open("/proc/cpuinfo") as f:
             res["machine"] += " " + next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))

@@ -42,6 +42,8 @@ def prune(
     importance: Annotated[str, typer.Option("--importance", help="l1, l2, bn (taylor: API only)")] = "l1",
     min_channels: Annotated[int, typer.Option("--min-channels", help="no group narrower than this")] = 1,
     threads: Annotated[int, typer.Option("--threads", help="threads of the backend")] = 1,
+    clock: Annotated[str, typer.Option("--clock", help="wall (elapsed time), or cpu (the process's CPU time: "
+                                                       "steadier on a busy machine, one thread only)")] = "wall",
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="e.g. 1,3,224,224")] = None,
     cache: Annotated[Path, typer.Option("--cache", help="layer latency cache (JSON lines)")] = DEFAULT_CACHE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="save the pruned nn.Module here")] = None,
@@ -59,6 +61,7 @@ def prune(
 
     from leanconv.prune.api import analyze, apply, parse_target, plan_analysis
     from leanconv.prune.api import verify as do_verify
+    from leanconv.prune.backends import make_backend
     from leanconv.prune.errors import PlanRefusedError
     from leanconv.prune.models import load_module
     from leanconv.prune.plots import plot_curve
@@ -66,6 +69,7 @@ def prune(
     from leanconv.prune.surgery import fine_tune as tune
 
     parse_target(target_macs or target_latency)  # a bad target fails before anything is measured
+    make_backend(backend, threads, clock)  # and so does a bad backend, thread count or clock
     script = load_script(fine_tune) if fine_tune is not None else None  # a broken script fails first too
     with err_console.status(f"loading {model}..."):
         module, example = load_module(model, parse_shape(input_shape))
@@ -76,7 +80,7 @@ def prune(
         def tick(what: str, done: int, total: int) -> None:
             prog.update(task, completed=done, total=total, description=what)
 
-        analysis = analyze(module, example, backend, threads=threads, importance=importance, cache=cache,
+        analysis = analyze(module, example, backend, threads=threads, clock=clock, importance=importance, cache=cache,
                            progress=tick)
     if target_macs is not None:
         plan = plan_analysis(analysis, target_macs, "macs", min_channels)

@@ -58,6 +58,7 @@ class PrunePlan:
 
     backend: str
     threads: int
+    clock: str
     resource: Resource
     channels: dict[str, int]
     counts: dict[str, int]
@@ -69,7 +70,7 @@ class PrunePlan:
     curves: dict[str, Curve] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"backend": self.backend, "threads": self.threads, "resource": self.resource,
+        return {"backend": self.backend, "threads": self.threads, "clock": self.clock, "resource": self.resource,
                 "groups": [{"group": g, "channels": self.channels[g], "count": self.counts[g]} for g in self.counts],
                 "unpruned_latency_s": self.unpruned_latency, "predicted_latency_s": self.predicted_latency,
                 "unpruned_macs": self.unpruned_macs, "macs": self.macs,
@@ -106,7 +107,7 @@ class Analysis:
         """A plan with the given counts (every group; missing ones stay unpruned)."""
         full = {g.name: int(counts.get(g.name, g.channels)) for g in self.groups}
         keep = keep_most_important(self.scores, full)
-        return PrunePlan(self.backend.name, self.backend.threads, resource, self.channels, full, keep, self.latency,
+        return PrunePlan(self.backend.name, self.backend.threads, self.backend.clock, resource, self.channels, full, keep, self.latency,
                          self.predict(full), model_macs(self.specs),
                          model_macs(pruned_specs(self.groups, self.specs, full)), self.curves)
 
@@ -115,16 +116,16 @@ def model_latency(backend: Backend, models: list[nn.Module], example: torch.Tens
     """End-to-end seconds per inference of each model on ``backend``, measured interleaved."""
     runners = [backend.model_runner(m, example) for m in models]
     with backend.context():
-        return interleaved_medians(runners, rounds, min_sample_s=1e-3)
+        return interleaved_medians(runners, rounds, min_sample_s=1e-3, clock=backend.clock)
 
 
 def analyze(model: nn.Module, example: torch.Tensor, backend: str | Backend = "leanconv", threads: int = 1,
-            importance: str = "l1", batch: Batch | None = None, cache: str | Path | None = None,
+            clock: str = "wall", importance: str = "l1", batch: Batch | None = None, cache: str | Path | None = None,
             rounds: int = 7, progress: Progress | None = None) -> Analysis:
     """Groups, curves (measured on ``backend``, cached in the JSON-lines file ``cache``), the
     unpruned latency and channel scores of ``model`` run on ``example``."""
     model = model.eval()
-    be = make_backend(backend, threads) if isinstance(backend, str) else backend
+    be = make_backend(backend, threads, clock) if isinstance(backend, str) else backend
     groups = find_groups(model, example)
     if not groups:
         raise PruneError(f"{type(model).__name__} has no prunable channel groups")
@@ -222,8 +223,8 @@ def verify(model: nn.Module, pruned: nn.Module, example: torch.Tensor, plan: Pru
     the plan's predicted ratio times the unpruned model's latency measured now, so a machine
     that got slower or faster since planning moves both alike. A failing measurement is taken
     again before the plan is refused, as a step is confirmed: one busy phase refuses nothing."""
-    be = make_backend(plan.backend, plan.threads) if backend is None else (
-        make_backend(backend, plan.threads) if isinstance(backend, str) else backend)
+    be = make_backend(plan.backend, plan.threads, plan.clock) if backend is None else (
+        make_backend(backend, plan.threads, plan.clock) if isinstance(backend, str) else backend)
     try:
         return _measure_and_judge(model, pruned, example, plan, be, margin, rounds)
     except PlanRefusedError:

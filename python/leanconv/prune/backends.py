@@ -23,12 +23,19 @@ from leanconv.prune.layers import LayerSpec
 
 Runner = Callable[[], object]
 
+#: How latency is timed. "wall": elapsed time, what a user of the model waits. "cpu": the
+#: process's CPU time, which equals the elapsed time of a one-thread run on an idle machine
+#: and is not inflated by time the process spends descheduled on a busy shared one (a
+#: benchmark's choice; more threads would add their CPU times up, so it is one-thread only).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
 
 class Backend(Protocol):
     """Runs layers and models on one execution engine."""
 
     name: str
     threads: int
+    clock: str
 
     def layer_runner(self, spec: LayerSpec) -> Runner:
         """A callable that runs a layer of shape ``spec`` once (weights and input prepared)."""
@@ -58,6 +65,7 @@ class TorchBackend:
 
     def __init__(self, threads: int = 1, channels_last: bool = False) -> None:
         self.threads = threads
+        self.clock = "wall"
         self.channels_last = channels_last
         self.name = "torch-nhwc" if channels_last else "torch"
 
@@ -88,6 +96,7 @@ class OrtBackend:
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
+        self.clock = "wall"
 
     def model_runner(self, model: nn.Module, example: torch.Tensor) -> Runner:
         import onnxruntime as ort  # type: ignore[import-untyped]
@@ -120,6 +129,7 @@ class LeanconvBackend:
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
+        self.clock = "wall"
 
     def model_runner(self, model: nn.Module, example: torch.Tensor) -> Runner:
         import leanconv.runtime
@@ -145,12 +155,19 @@ BACKENDS: dict[str, Callable[[int], Backend]] = {
 }
 
 
-def make_backend(name: str, threads: int = 1) -> Backend:
+def make_backend(name: str, threads: int = 1, clock: str = "wall") -> Backend:
+    """Backend ``name`` on ``threads`` threads, its latencies timed by ``clock`` (see :data:`CLOCKS`)."""
     if name not in BACKENDS:
         raise PruneError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
     if threads < 1:
         raise PruneError(f"threads must be at least 1, got {threads}")
-    return BACKENDS[name](threads)
+    if clock not in CLOCKS:
+        raise PruneError(f"unknown clock {clock!r}; known: {', '.join(CLOCKS)}")
+    if clock == "cpu" and threads != 1:
+        raise PruneError(f"the cpu clock times one thread; {threads} threads need the wall clock")
+    backend = BACKENDS[name](threads)
+    backend.clock = clock
+    return backend
 
 
 def fingerprint() -> str:
@@ -178,26 +195,27 @@ def simd_isa() -> str:
 
 
 def interleaved_medians(runners: Sequence[Runner], rounds: int = 7, min_sample_s: float = 2e-4,
-                        seed: int = 0) -> list[float]:
-    """Seconds per call of each runner: the median over ``rounds`` rounds, each round timing
-    every runner once in a shuffled order, so that a slow phase of a shared machine falls on all
-    of them alike. A sample repeats a runner until it lasts ``min_sample_s``."""
+                        seed: int = 0, clock: str = "wall") -> list[float]:
+    """Seconds per call of each runner on ``clock``: the median over ``rounds`` rounds, each
+    round timing every runner once in a shuffled order, so that a slow phase of a shared machine
+    falls on all of them alike. A sample repeats a runner until it lasts ``min_sample_s``."""
     if not runners:
         return []
+    now = CLOCKS[clock]
     repeats = []
     for run in runners:  # warm up, and size each sample
         run()
-        start = time.perf_counter()
+        start = now()
         run()
-        once = max(time.perf_counter() - start, 1e-7)
+        once = max(now() - start, 1e-7)
         repeats.append(max(1, int(np.ceil(min_sample_s / once))))
     rng = np.random.default_rng(seed)
     samples = np.empty((rounds, len(runners)))
     for r in range(rounds):
         for i in rng.permutation(len(runners)):
             run, k = runners[i], repeats[i]
-            start = time.perf_counter()
+            start = now()
             for _ in range(k):
                 run()
-            samples[r, i] = (time.perf_counter() - start) / k
+            samples[r, i] = (now() - start) / k
     return [float(v) for v in np.median(samples, axis=0)]

@@ -48,22 +48,24 @@ class LatencyCache:
                     continue
                 try:
                     rec = json.loads(line)
-                    self._seconds[self._key(rec["backend"], rec["threads"], rec["fingerprint"], rec["spec"])] = float(rec["seconds"])
+                    key = self._key(rec["backend"], rec["threads"], rec["clock"], rec["fingerprint"], rec["spec"])
+                    self._seconds[key] = float(rec["seconds"])
                 except (ValueError, KeyError, TypeError) as e:
                     raise PruneError(f"{self.path}:{n}: not a latency record ({type(e).__name__}: {e})") from e
 
     @staticmethod
-    def _key(backend: str, threads: int, machine: str, spec: dict[str, Any]) -> str:
-        return json.dumps([backend, threads, machine, spec], sort_keys=True)
+    def _key(backend: str, threads: int, clock: str, machine: str, spec: dict[str, Any]) -> str:
+        return json.dumps([backend, threads, clock, machine, spec], sort_keys=True)
 
     def get(self, backend: Backend, spec: LayerSpec) -> float | None:
-        return self._seconds.get(self._key(backend.name, backend.threads, self._fingerprint, spec.to_json()))
+        return self._seconds.get(self._key(backend.name, backend.threads, backend.clock, self._fingerprint,
+                                           spec.to_json()))
 
     def put(self, backend: Backend, spec: LayerSpec, seconds: float, rounds: int) -> None:
         rec: dict[str, Any] = {"schema": SCHEMA, "kind": "layer-latency", "backend": backend.name, "threads": backend.threads,
-               "fingerprint": self._fingerprint, "spec": spec.to_json(), "macs": spec.macs, "seconds": seconds,
+               "clock": backend.clock, "fingerprint": self._fingerprint, "spec": spec.to_json(), "macs": spec.macs, "seconds": seconds,
                "rounds": rounds, "time": time.time()}
-        self._seconds[self._key(backend.name, backend.threads, self._fingerprint, rec["spec"])] = seconds
+        self._seconds[self._key(backend.name, backend.threads, backend.clock, self._fingerprint, rec["spec"])] = seconds
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as f:
@@ -85,7 +87,7 @@ class LayerTimer:
         missing = list(dict.fromkeys(s for s in specs if fresh or self.cache.get(self.backend, s) is None))
         runners = [self.backend.layer_runner(s) for s in missing]
         with self.backend.context():
-            measured = interleaved_medians(runners, self.rounds, self.min_sample_s)
+            measured = interleaved_medians(runners, self.rounds, self.min_sample_s, clock=self.backend.clock)
         got = dict(zip(missing, measured))
         for spec, t in got.items():
             self.cache.put(self.backend, spec, t, self.rounds)
