@@ -70,7 +70,7 @@ def bench_model(backend_name: str, rounds: int, clock: str, split: Any,
         plans[f"uniform {r:.0%} fast end"] = fast_end_counts(a.curves, plans[f"uniform {r:.0%}"])
     u25 = a.plan_for(plans["uniform 25%"])
     for label, target, resource in (("perf-aware, MACs of uniform 25%", u25.macs / u25.unpruned_macs, "macs"),
-                                    ("perf-aware, latency of uniform 25%", u25.predicted_latency / a.latency, "latency")):
+                                    ("perf-aware, latency of uniform 25%", min(1.0, u25.predicted_latency / a.latency), "latency")):
         try:
             plans[label] = plan_analysis(a, f"{target:.6f}x", resource, min_channels=4).counts  # type: ignore[arg-type]
         except Exception as e:  # noqa: BLE001 - an unreachable target is a result too
