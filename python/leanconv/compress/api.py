@@ -153,6 +153,10 @@ def _materialize(
 
                 raise CorruptFileError(f"{data.size} stored bytes for {n} items of {dt}")
             return np.frombuffer(data.tobytes(), dt.newbyteorder("<")).astype(dt).reshape(shape)
+        if codec != "bytegroup":
+            from leanconv.errors import CorruptFileError
+
+            raise CorruptFileError(f"lossless codec {codec!r} is not bytegroup or {RAW_CODEC}")
         raw = _native.decode_bytes(data, n * dt.itemsize)
         return raw.view(dt).reshape(shape)
     codes = _native.decode_codes(data, list(shape), codec)
