@@ -287,7 +287,8 @@ def _write_project(folder: Path, name: str, graph: Graph, plan: Plan, weights_mo
         raise PlanError(f"a step needs {e.workspace_bytes} workspace bytes, the plan reserves "
                         f"{plan.workspace_bytes}")
     packs = [p for s in steps for p in s.packs]
-    layout, places, init_scratch, codecs = None, None, 0, {}
+    layout, places, init_scratch = None, None, 0
+    codecs: dict[str, int] = {}
     if weights_mode == "lcz":
         weights_file = "weights.lcz"
         layout = lcz.write(folder / weights_file, e.blob, {p.weight for p in packs}, plan.graph.digest, options)
