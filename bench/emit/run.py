@@ -12,7 +12,8 @@ The program's outputs are checked against the runtime's (max|y - ref| / max|ref|
 before anything is timed. Then rounds alternate the two, in shuffled order: the runtime times
 its runs in this process (``Executable.run`` from Python, warmed up), the program its own
 runs in a fresh process (``<name>_main ... RUNS``, its median); each gets at least --min-time
-seconds. A side's latency is the median over rounds of its per-round median, the ratio the
+seconds. Both wall-clock and CPU time (``time.process_time``; the program's ``clock()``) are
+taken per run: on a shared machine CPU time is less disturbed by other jobs. A side's latency is the median over rounds of its per-round median, the ratio the
 median over rounds of the per-round ratio (program / runtime), so that the machine's drift
 slows both sides of a ratio alike. The static RAM the program reports is checked against the
 plan's and the runtime's memory.
@@ -72,25 +73,28 @@ def cpu_name() -> str:
         return platform.processor()
 
 
-def time_runtime(exe: Any, x: np.ndarray, min_time: float) -> tuple[float, int]:
-    """Median seconds of runs of ``exe`` over at least ``min_time`` (after one warm-up)."""
+def time_runtime(exe: Any, x: np.ndarray, min_time: float) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds of runs of ``exe`` over at least ``min_time`` (after
+    one warm-up)."""
     exe.run(x)
-    times: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     start = time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
+    while len(wall) < 5 or time.perf_counter() - start < min_time:
+        c0, t0 = time.process_time(), time.perf_counter()
         exe.run(x)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), len(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
-def time_program(main: Path, weights: Path, x_path: Path, out: Path, runs: int) -> float:
-    """The program's median seconds of ``runs`` runs (one process)."""
+def time_program(main: Path, weights: Path, x_path: Path, out: Path, runs: int) -> tuple[float, float]:
+    """The program's median wall-clock and CPU seconds of ``runs`` runs (one process)."""
     done = subprocess.run([str(main), str(weights), str(x_path), str(out), str(runs)], capture_output=True,
                           text=True, check=True)
-    m = re.search(r"median ([0-9.]+) s", done.stdout)
+    m = re.search(r", median ([0-9.]+) s.*cpu median ([0-9.]+) s", done.stdout)
     assert m, done.stdout
-    return float(m.group(1))
+    return float(m.group(1)), float(m.group(2))
 
 
 def bench(name: str, folder: Path, rounds: int, min_time: float, objects_from: Path | None) -> dict[str, Any]:
@@ -132,13 +136,14 @@ def bench(name: str, folder: Path, rounds: int, min_time: float, objects_from: P
         got: dict[str, float] = {}
         for side in sides:
             if side == "runtime":
-                got["runtime"], n = time_runtime(exe, x, min_time)
+                got["runtime"], got["runtime_cpu"] = time_runtime(exe, x, min_time)
             else:
-                got["program"] = time_program(main, weights, x_path, out, runs)
+                got["program"], got["program_cpu"] = time_program(main, weights, x_path, out, runs)
         got["ratio"] = got["program"] / got["runtime"]
+        got["cpu_ratio"] = got["program_cpu"] / got["runtime_cpu"]
         per_round.append(got)
         print(f"  {name} round {r + 1}: runtime {got['runtime'] * 1e3:.3f} ms, program {got['program'] * 1e3:.3f} ms, "
-              f"ratio {got['ratio']:.3f}", flush=True)
+              f"ratio {got['ratio']:.3f}, CPU-time ratio {got['cpu_ratio']:.3f}", flush=True)
     kernels = sorted({s.kernel for s in plan.steps if getattr(s, "op", "") == "conv"})
     return {
         "model": name, "input": list(shape), "steps": len(plan.steps), "conv_kernels": kernels,
@@ -147,6 +152,11 @@ def bench(name: str, folder: Path, rounds: int, min_time: float, objects_from: P
         "program_ms": statistics.median(r["program"] for r in per_round) * 1e3,
         "ratio": statistics.median(r["ratio"] for r in per_round),
         "ratio_min": min(r["ratio"] for r in per_round), "ratio_max": max(r["ratio"] for r in per_round),
+        "runtime_cpu_ms": statistics.median(r["runtime_cpu"] for r in per_round) * 1e3,
+        "program_cpu_ms": statistics.median(r["program_cpu"] for r in per_round) * 1e3,
+        "cpu_ratio": statistics.median(r["cpu_ratio"] for r in per_round),
+        "cpu_ratio_min": min(r["cpu_ratio"] for r in per_round),
+        "cpu_ratio_max": max(r["cpu_ratio"] for r in per_round),
         "rounds": per_round, "static_ram_bytes": result.ram_bytes, "plan_memory_bytes": plan.memory_bytes,
         "runtime_memory_bytes": exe.memory_bytes, "weights_bytes": result.weights_bytes,
     }
@@ -162,13 +172,15 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         "Command: `.venv/bin/python bench/emit/run.py` (bench/emit/run.py says how it measures).",
         "",
-        "| model | input | runtime ms | program ms | program / runtime (median, min-max over rounds) "
-        "| static RAM = plan = runtime memory (B) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | input | runtime ms | program ms | program / runtime, wall clock (median; min-max over rounds) "
+        "| runtime CPU ms | program CPU ms | program / runtime, CPU time | static RAM = plan = runtime memory (B) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['model']} | {'x'.join(map(str, r['input']))} | {r['runtime_ms']:.3f} | "
                      f"{r['program_ms']:.3f} | {r['ratio']:.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}) | "
+                     f"{r['runtime_cpu_ms']:.3f} | {r['program_cpu_ms']:.3f} | "
+                     f"{r['cpu_ratio']:.3f} ({r['cpu_ratio_min']:.3f}-{r['cpu_ratio_max']:.3f}) | "
                      f"{r['static_ram_bytes']:,} |")
     lines += ["", "The runtime's time includes its Python call (binding the input, releasing the GIL, "
               "returning the output as numpy); the program's is the C call alone.", ""]
