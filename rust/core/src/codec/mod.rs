@@ -432,6 +432,39 @@ mod tests {
     }
 
     #[test]
+    fn auto_among_picks_the_smallest_of_the_named_candidates() {
+        let codes: Vec<i8> = (0..600).map(|i| ((i * 7) % 5) as i8 - 2).collect();
+        let shape = [600];
+        let all = sizes(&codes, &shape).unwrap();
+        for among in [&["dense"][..], &["huffman", "bitmap"], &["dense", "srans", "csr"]] {
+            let (c, blob) = encode_auto_among(&codes, &shape, among).unwrap();
+            let best = all
+                .iter()
+                .filter(|(n, _)| among.contains(n))
+                .map(|&(_, s)| s)
+                .min()
+                .unwrap();
+            assert!(among.contains(&c.name));
+            assert_eq!(blob.len(), best, "{among:?}");
+            let mut out = vec![0i8; codes.len()];
+            decode(c.name, &blob, &shape, &mut out).unwrap();
+            assert_eq!(out, codes);
+        }
+        assert!(encode_auto_among(&codes, &shape, &["nope"]).is_err());
+        assert!(encode_auto_among(&codes, &shape, &["crans"]).is_err());
+        let big = vec![0i8; AUTO_SMALL_CODES + 1];
+        assert!(encode_auto_among(&big, &[big.len()], &["csr"]).is_err());
+    }
+
+    #[test]
+    fn c_decoders_know_their_codecs_only() {
+        assert_eq!(c_decoders::workspace_bytes("dense", &[4, 4]), Some(0));
+        assert!(c_decoders::workspace_bytes("huffman", &[4, 4]).unwrap() > 0);
+        assert_eq!(c_decoders::workspace_bytes("crans", &[4]), None);
+        assert_eq!(c_decoders::workspace_bytes("bad\0name", &[4]), None);
+    }
+
+    #[test]
     fn max_magnitude_sees_every_code() {
         for len in [0usize, 1, 31, 32, 33, 100] {
             for (at, v, want) in [
