@@ -436,7 +436,11 @@ mod tests {
         let codes: Vec<i8> = (0..600).map(|i| ((i * 7) % 5) as i8 - 2).collect();
         let shape = [600];
         let all = sizes(&codes, &shape).unwrap();
-        for among in [&["dense"][..], &["huffman", "bitmap"], &["dense", "srans", "csr"]] {
+        for among in [
+            &["dense"][..],
+            &["huffman", "bitmap"],
+            &["dense", "srans", "csr"],
+        ] {
             let (c, blob) = encode_auto_among(&codes, &shape, among).unwrap();
             let best = all
                 .iter()
