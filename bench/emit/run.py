@@ -183,7 +183,12 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                      f"{r['cpu_ratio']:.3f} ({r['cpu_ratio_min']:.3f}-{r['cpu_ratio_max']:.3f}) | "
                      f"{r['static_ram_bytes']:,} |")
     lines += ["", "The runtime's time includes its Python call (binding the input, releasing the GIL, "
-              "returning the output as numpy); the program's is the C call alone.", ""]
+              "returning the output as numpy); the program's is the C call alone."]
+    busy = max(r["runtime_ms"] / r["runtime_cpu_ms"] for r in rows)
+    if busy > 1.5:
+        lines += ["", f"Wall-clock time was up to {busy:.1f}x the CPU time in this run: other jobs held the cores "
+                  "for much of it, so the CPU-time ratios are the ones to read."]
+    lines.append("")
     return "\n".join(lines)
 
 
