@@ -18,7 +18,7 @@ write past them) when this build's kernels need more: a plan made for another IS
 
 Static RAM is the plan's memory (:attr:`Plan.memory_bytes`: arena + workspace + packed weights),
 plus, with ``lcz`` weights only, an init scratch buffer for what decoding cannot do in those
-buffers (none for the models tested). Flash is the code (``make size`` measures it for the
+buffers (none for the models tested, see :mod:`leanconv.emit.lcz`). Flash is the code (``make size`` measures it for the
 compiler and target at hand) plus the weights file.
 
 The project is written into a temporary folder beside ``out`` and renamed into place, so an
@@ -291,9 +291,10 @@ def _write_project(folder: Path, name: str, graph: Graph, plan: Plan, weights_mo
     codecs: dict[str, int] = {}
     if weights_mode == "lcz":
         weights_file = "weights.lcz"
-        layout = lcz.write(folder / weights_file, e.blob, {p.weight for p in packs}, plan.graph.digest, options)
-        order = [(layout.coded[p.weight], p.at) for p in sorted(packs, key=lambda q: -q.at)]
         below = static_layout(plan, 0)[0]["PACKED"][0]
+        layout = lcz.write(folder / weights_file, e.blob, {p.weight: below + p.at for p in packs}, plan.graph.digest,
+                           options)
+        order = [(layout.coded[p.weight], p.at) for p in sorted(packs, key=lambda q: -q.at)]
         places, init_scratch = lcz.place_scratch(order, below)
         w_at = [layout.raw_at.get(w.name, 0) for w in e.blob]
         size = layout.size

@@ -15,8 +15,10 @@ lists every record's CRC-32 and the graph's digest) are compiled in.
 
 Init decodes through scratch memory that the program already has: the activation arena and the
 workspace (both unused until the first run) and the part of the packed buffer not yet filled,
-packing the last slot first so that the slots before it are free. Only what does not fit
-there goes into a static init buffer of its own (``<NAME>_INIT_SCRATCH_BYTES``, usually 0).
+packing the last slot first so that the slots before it are free. Where a tensor's decode with
+``auto``'s codec would not fit there, ``auto`` takes the smallest of the C codecs whose decode
+fits; only what fits with none goes into a static init buffer of its own
+(``<NAME>_INIT_SCRATCH_BYTES``, 0 for the models tested).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 
 from leanconv import _native
 from leanconv.compress import container as ctr
-from leanconv.compress.api import CompressedTensor, codec_names, compress, load, raw_tensor
+from leanconv.compress.api import CompressedTensor, codec_names, compress, encode_codes, load, raw_tensor
 from leanconv.errors import LeanconvError
 
 if TYPE_CHECKING:
@@ -102,16 +104,43 @@ def check_codecs(codecs: tuple[str, ...] = C_CODECS) -> None:
             raise LeanconvError(f"codec {c!r} has no C decoder in kernels_c")
 
 
-def write(path: Path, tensors: list[Weight], packs: set[str], digest: str, options: LczOptions) -> Layout:
-    """Writes ``tensors`` to the container ``path``: those named in ``packs`` compressed, the
-    others raw. Returns where each lies."""
+def decode_bytes(codec: str, shape: tuple[int, ...]) -> int:
+    """Scratch bytes init needs to decode a tensor of ``shape`` coded with ``codec``: its
+    floats, its codes and the C decoder's workspace, each 64-byte aligned."""
+    n = math.prod(shape)
+    ws = _native.c_decoder_workspace_bytes(codec, list(shape))
+    if ws is None:
+        raise LeanconvError(f"codec {codec!r} has no C decoder in kernels_c")
+    return up(4 * n) + up(n) + up(ws)
+
+
+def fit_codecs(coded: dict[str, CompressedTensor], room: dict[str, int]) -> None:
+    """Recodes, in place, each tensor whose decode needs more than its ``room`` (the scratch
+    free when it is decoded) with the smallest of the C codecs whose decode fits, when one
+    does: the Huffman tables of the entropy-coded codecs (128 KiB each) are most of a small
+    network's decode, and a codec without them keeps init within the plan's memory."""
+    for name, ct in coded.items():
+        if decode_bytes(ct.codec, ct.shape) <= room[name]:
+            continue
+        fits = [c for c in C_CODECS if decode_bytes(c, ct.shape) <= room[name]]
+        fits = [c for c in fits if c in _native.auto_candidates(ct.numel)]
+        if fits:
+            ct.codec, ct.blob = encode_codes(ct.codes(), "auto", auto_codecs=fits)
+
+
+def write(path: Path, tensors: list[Weight], room: dict[str, int], digest: str, options: LczOptions) -> Layout:
+    """Writes ``tensors`` to the container ``path``: those named in ``room`` (the packed ones,
+    with the scratch bytes free when each is decoded) compressed, the others raw. Returns
+    where each lies."""
     options.check()
     check_codecs()
-    coded = compress({t.name: t.array for t in tensors if t.name in packs}, options.sparsity, options.bits,
+    coded = compress({t.name: t.array for t in tensors if t.name in room}, options.sparsity, options.bits,
                      options.codec, select=lambda _name, _a: True,
                      auto_codecs=C_CODECS if options.codec == "auto" else None)
     assert not isinstance(coded, CompressedTensor)
-    entries = [coded[t.name] if t.name in packs else raw_tensor(t.name, t.array) for t in tensors]
+    if options.codec == "auto":
+        fit_codecs(dict(coded.items()), room)
+    entries = [coded[t.name] if t.name in room else raw_tensor(t.name, t.array) for t in tensors]
     ctr.write_container(path, [e.entry() for e in entries],
                         extra={"graph_digest": digest, "weights": "emitted program (leanconv emit --weights lcz)"})
     with ctr.LczFile(path) as f:
