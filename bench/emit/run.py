@@ -144,6 +144,18 @@ def bench(name: str, folder: Path, rounds: int, min_time: float, objects_from: P
         per_round.append(got)
         print(f"  {name} round {r + 1}: runtime {got['runtime'] * 1e3:.3f} ms, program {got['program'] * 1e3:.3f} ms, "
               f"ratio {got['ratio']:.3f}, CPU-time ratio {got['cpu_ratio']:.3f}", flush=True)
+    # the same plan with --weights lcz (8 bits, no pruning): flash, init scratch, init time
+    lz = emit(graph, folder / f"{name}-lcz", plan=plan, weights="lcz")
+    for obj in (project / "kernels" / "src").glob("*.o"):
+        shutil.copy(obj, folder / f"{name}-lcz" / "kernels" / "src" / obj.name)
+    subprocess.run(["make", "-s", "-j2", "-C", str(folder / f"{name}-lcz"), "CC=gcc", f"CFLAGS={CFLAGS}"], check=True)
+    inits = {}
+    for key, proj, res in (("raw", project, result), ("lcz", folder / f"{name}-lcz", lz)):
+        done = subprocess.run([str(proj / f"{res.name}_main"), str(proj / res.weights_file), str(x_path), str(out), "1"],
+                              capture_output=True, text=True, check=True)
+        m = re.search(r"init ([0-9.]+) s", done.stdout)
+        assert m, done.stdout
+        inits[key] = float(m.group(1))
     kernels = sorted({s.kernel for s in plan.steps if getattr(s, "op", "") == "conv"})
     return {
         "model": name, "input": list(shape), "steps": len(plan.steps), "conv_kernels": kernels,
@@ -159,6 +171,8 @@ def bench(name: str, folder: Path, rounds: int, min_time: float, objects_from: P
         "cpu_ratio_max": max(r["cpu_ratio"] for r in per_round),
         "rounds": per_round, "static_ram_bytes": result.ram_bytes, "plan_memory_bytes": plan.memory_bytes,
         "runtime_memory_bytes": exe.memory_bytes, "weights_bytes": result.weights_bytes,
+        "lcz_weights_bytes": lz.weights_bytes, "lcz_codecs": lz.codecs, "lcz_init_scratch_bytes": lz.init_scratch_bytes,
+        "init_s": inits,
     }
 
 
@@ -182,7 +196,17 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                      f"{r['runtime_cpu_ms']:.3f} | {r['program_cpu_ms']:.3f} | "
                      f"{r['cpu_ratio']:.3f} ({r['cpu_ratio_min']:.3f}-{r['cpu_ratio_max']:.3f}) | "
                      f"{r['static_ram_bytes']:,} |")
-    lines += ["", "The runtime's time includes its Python call (binding the input, releasing the GIL, "
+    lines += ["", "Flash (weights file; the code is `make size`'s) and init, the same plan with raw weights and with "
+              "`--weights lcz` (8 bits per channel, no pruning, codecs chosen among those kernels_c decodes):", "",
+              "| model | raw weights (B) | lcz weights (B) | raw / lcz | lcz codecs (tensors) | lcz init scratch (B) "
+              "| init raw ms | init lcz ms |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+    for r in rows:
+        codecs = ", ".join(f"{c} {n}" for c, n in r["lcz_codecs"].items())
+        lines.append(f"| {r['model']} | {r['weights_bytes']:,} | {r['lcz_weights_bytes']:,} | "
+                     f"{r['weights_bytes'] / r['lcz_weights_bytes']:.2f} | {codecs} | {r['lcz_init_scratch_bytes']:,} | "
+                     f"{r['init_s']['raw'] * 1e3:.2f} | {r['init_s']['lcz'] * 1e3:.2f} |")
+    lines += ["", "The lcz file keeps biases and linear weights as float32 (read in place): MobileNetV2's "
+              "classifier (1280x1000) is most of its file.", "", "The runtime's time includes its Python call (binding the input, releasing the GIL, "
               "returning the output as numpy); the program's is the C call alone."]
     busy = max(r["runtime_ms"] / r["runtime_cpu_ms"] for r in rows)
     if busy > 1.5:
