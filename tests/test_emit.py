@@ -259,6 +259,19 @@ def test_every_op_kernel_equals_the_runtime(default_model: tuple[Graph, Plan, Pa
     assert result.name == "every_op"
     build_native(tmp_path / "ops", objects_from=default_model[2])
     check_against_runtime(graph, plan, tmp_path / "ops", result)
+    # the transposed convolution's weights decoded and packed at init too
+    check_lcz(graph, plan, tmp_path / "ops-lcz", default_model[2], lcz.LczOptions(sparsity=0.3, bits=6))
+
+
+def test_lcz_without_packed_weights(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
+    """A network that packs nothing: the .lcz file holds raw tensors only and init decodes nothing."""
+    graph = import_torch(torch.nn.Sequential(torch.nn.Linear(12, 3), torch.nn.ReLU()).eval(), torch.zeros(2, 12),
+                         name="linear")
+    plan = default_plan(graph)
+    result = emit(graph, tmp_path / "lin", plan=plan, weights="lcz")
+    assert result.codecs == {} and result.ram_bytes == plan.memory_bytes
+    build_native(tmp_path / "lin", objects_from=default_model[2])
+    check_against_runtime(graph, plan, tmp_path / "lin", result)
 
 
 def test_default_model_cross_built_for_aarch64_runs_under_qemu(tmp_path: Path) -> None:

@@ -234,12 +234,12 @@ def network_c(name: str, plan: Plan, e: Emitter, steps: list[CStep], w_at: list[
         *_shapes(name, "output", [tuple(plan.tensors[t].shape) for t in plan.outputs]),
         "",
     ]
-    if layout:
+    packs = [p for s in steps for p in s.packs]
+    if layout and packs:
         lines += [DECODE_FN]
     for s in steps:
         if s.decls:
             lines += [f"/* {s.comment} */", *s.decls]
-    packs = [p for s in steps for p in s.packs]
     lines += [
         "",
         f"size_t {name}_arena_bytes(void) {{ return ARENA_BYTES; }}",
@@ -257,7 +257,7 @@ def network_c(name: str, plan: Plan, e: Emitter, steps: list[CStep], w_at: list[
     for s in steps:
         if s.init:
             lines += [f"    /* {s.comment} */", *("    " + x for x in s.init)]
-    if layout:
+    if layout and packs:
         assert places is not None
         lines += _lcz_unpack(packs, layout, places)
     else:

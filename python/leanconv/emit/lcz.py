@@ -184,10 +184,10 @@ def decoded_graph(graph: Graph, path: str | os.PathLike[str]) -> Graph:
         layer, name = key.rsplit(".", 1)
         if layer not in layers or name not in layers[layer].weights:
             raise LeanconvError(f"{os.fspath(path)} holds {key!r}, which {graph.name!r} does not have")
-        if layers[layer].weights[name].shape != w.shape:
-            raise LeanconvError(f"{os.fspath(path)}: {key!r} has shape {w.shape}, the graph's is "
-                                f"{layers[layer].weights[name].shape}")
-        layers[layer].weights[name] = w
+        shape = layers[layer].weights[name].shape
+        if w.size != math.prod(shape):  # a 0-d constant is stored with shape (1,)
+            raise LeanconvError(f"{os.fspath(path)}: {key!r} has shape {w.shape}, the graph's is {shape}")
+        layers[layer].weights[name] = w.reshape(shape)
     return out
 
 
