@@ -154,6 +154,9 @@ def write(path: Path, tensors: list[Weight], room: dict[str, int], digest: str, 
                 continue
             if e.codec not in C_CODECS:
                 raise LeanconvError(f"{e.name}: codec {e.codec!r} has no C decoder")
+            if e.kind != "quantized" or e.axis != 0:  # what decode_weight in the C dequantizes
+                raise LeanconvError(f"{e.name}: {e.kind} codes along axis {e.axis}; the program dequantizes "
+                                    "codes quantized per output channel (axis 0)")
             ws = _native.c_decoder_workspace_bytes(e.codec, list(e.shape))
             assert ws is not None
             layout.coded[e.name] = Coded(e.name, e.codec, e.shape, start + recs["data"]["offset"],
