@@ -39,12 +39,16 @@ def test_run_reports_outputs_latency_and_memory() -> None:
     assert (mem["arena_bytes"], mem["arena_lower_bound"], mem["workspace_bytes"]) == (
         exe.arena_bytes, exe.arena_lower_bound, exe.workspace_bytes)
     assert mem["packed_bytes"] > 0 and mem["arena_ratio"] == mem["arena_bytes"] / mem["arena_lower_bound"] >= 1.0
+    # the total is the plan's memory: an emitted program's static RAM (tests/test_emit.py)
+    assert mem["total_bytes"] == mem["arena_bytes"] + mem["workspace_bytes"] + mem["packed_bytes"] \
+        == exe.memory_bytes == exe.plan.memory_bytes
 
 
 def test_run_prints_a_table_on_stdout() -> None:
     result = CliRunner().invoke(app, ["run", "--runs", "2"])
     assert result.exit_code == 0, result.stderr
-    for row in ("output head", "latency median", "latency p90", "arena lower bound", "workspace", "packed weights"):
+    for row in ("output head", "latency median", "latency p90", "arena lower bound", "workspace", "packed weights",
+                "static RAM"):
         assert row in result.stdout
 
 

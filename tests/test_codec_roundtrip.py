@@ -59,6 +59,38 @@ def test_every_codec_round_trips(codes: np.ndarray) -> None:
     np.testing.assert_array_equal(decode_codes(blob, codes.shape, used), codes)
 
 
+@given(code_arrays(), st.lists(st.sampled_from(CODECS), min_size=1, max_size=4, unique=True))
+@settings(max_examples=150, deadline=None)
+def test_auto_restricted_to_some_codecs(codes: np.ndarray, among: list[str]) -> None:
+    """auto_codecs: the first of the smallest among the codecs auto tries that it names, or an
+    error when it names none of them."""
+    sizes = dict(_native.codec_sizes(codes))
+    candidates = [c for c in _native.auto_candidates(codes.size) if c in among]
+    if not candidates:
+        with pytest.raises(leanconv.LeanconvError, match="auto tries none"):
+            encode_codes(codes, "auto", auto_codecs=among)
+        return
+    used, blob = encode_codes(codes, "auto", auto_codecs=among)
+    smallest = min(sizes[c] for c in candidates)
+    assert len(blob) == smallest and used == next(c for c in candidates if sizes[c] == smallest)
+    np.testing.assert_array_equal(decode_codes(blob, codes.shape, used), codes)
+
+
+def test_auto_codecs_bad_arguments() -> None:
+    codes = np.arange(-8, 8, dtype=np.int8).reshape(4, 4)
+    with pytest.raises(leanconv.LeanconvError, match="unknown codec"):
+        encode_codes(codes, "auto", auto_codecs=["dense", "nope"])
+    with pytest.raises(leanconv.LeanconvError, match="restricts auto"):
+        encode_codes(codes, "dense", auto_codecs=["dense"])
+    with pytest.raises(leanconv.LeanconvError, match="unknown codecs"):
+        leanconv.compress({"w": np.ones((4, 4), np.float32)}, auto_codecs=["nope"])
+    with pytest.raises(leanconv.LeanconvError, match="not codec='dense'"):
+        leanconv.compress({"w": np.ones((4, 4), np.float32)}, codec="dense", auto_codecs=["dense"])
+    cm = leanconv.compress({"w": np.random.default_rng(0).standard_normal((64, 8, 3, 3)).astype(np.float32)},
+                           bits=4, auto_codecs=["dense"])
+    assert cm["w"].codec == "dense"
+
+
 def test_real_like_layer_auto_beats_order0_entropy() -> None:
     rng = np.random.default_rng(0)
     w = rng.laplace(0, 1, (96, 32, 3, 3)).astype(np.float32)

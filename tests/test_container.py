@@ -281,3 +281,28 @@ def test_damaged_payloads_with_valid_checksums_never_crash(tmp_path: Path) -> No
         for x in header["tensors"]:
             assert back[x["name"]].shape == tuple(x["shape"])
     assert outcomes["error"] > 0
+
+
+def test_raw_lossless_tensors_are_stored_as_they_are(tmp_path: Path) -> None:
+    """The ``raw`` lossless codec: the tensor's little-endian bytes at a 64-byte aligned offset
+    (readable in place), loaded back exactly; a record of the wrong length is corrupt."""
+    from leanconv.compress.api import raw_tensor
+    from leanconv.compress.container import LczFile, write_container
+
+    a = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    b = np.arange(7, dtype=np.int16)
+    path = tmp_path / "raw.lcz"
+    write_container(path, [raw_tensor("a", a).entry(), raw_tensor("b", b).entry()])
+    got = leanconv.load(path)
+    assert got["a"].dtype == np.float32 and np.array_equal(got["a"], a)
+    assert got["b"].dtype == np.int16 and np.array_equal(got["b"], b)
+    with LczFile(path) as f:
+        rec = f.entry("a")["records"]["data"]
+        start = f.payload_start
+    assert (start + rec["offset"]) % 64 == 0
+    assert path.read_bytes()[start + rec["offset"]:][:a.nbytes] == a.tobytes()
+    bad = raw_tensor("a", a)
+    bad.shape = (3, 6)
+    write_container(tmp_path / "bad.lcz", [bad.entry()])
+    with pytest.raises(leanconv.CorruptFileError, match="stored bytes"):
+        leanconv.load(tmp_path / "bad.lcz")

@@ -1,6 +1,8 @@
 """`leanconv emit`: the emitted C project builds with gcc -std=c99 -Wall -Wextra -Werror,
 natively and for aarch64 (run under qemu-aarch64), and its outputs equal the runtime's for the
-same plan; its static buffers are the plan's memory; bad input leaves nothing behind.
+same plan; its static buffers are the plan's memory; with ``--weights lcz`` the weights it
+decodes at init pack to the same bytes as the raw-weights program's and its outputs are that
+program's exactly; bad input leaves nothing behind.
 
 Building the kernel library takes most of the time: the native projects share one build of
 its objects (same sources, same flags)."""
@@ -8,6 +10,7 @@ its objects (same sources, same flags)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,9 +20,11 @@ import pytest
 import torch
 import torchvision
 
+import leanconv
 from conftest import rel_err
+from leanconv import _native
 from leanconv.cli import main
-from leanconv.emit import EmitResult, emit
+from leanconv.emit import EmitResult, emit, lcz
 from leanconv.errors import LeanconvError, PlanError
 from leanconv.graph import Graph
 from leanconv.io import load_model
@@ -49,7 +54,10 @@ def build_native(project: Path, objects_from: Path | None = None) -> None:
 
 def run_program(project: Path, result: EmitResult, inputs: list[np.ndarray], outputs: int,
                 prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    args = [*prefix, str(project / f"{result.name}_main"), str(project / "weights.bin")]
+    """Runs the program twice on ``inputs``, writing its outputs and its packed weights
+    (packed.bin) into the project."""
+    args = [*prefix, str(project / f"{result.name}_main"), "--packed", str(project / "packed.bin"),
+            str(project / result.weights_file)]
     for i, x in enumerate(inputs):
         np.save(project / f"in{i}.npy", x)
         args.append(str(project / f"in{i}.npy"))
@@ -78,12 +86,12 @@ def check_against_runtime(graph: Graph, plan: Plan, project: Path, result: EmitR
 
 
 def static_buffer_bytes(project: Path, name: str) -> int:
-    """Bytes of the network object's static buffers (arena, workspace, packed), from its symbols."""
+    """Bytes of the network object's writable static data (bss and data), from its symbols."""
     out = subprocess.run(["nm", "-S", str(project / f"{name}.o")], capture_output=True, text=True, check=True)
     total = 0
     for line in out.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[3] in ("arena", "workspace", "packed"):
+        if len(parts) == 4 and parts[2] in "bBdD":
             total += int(parts[1], 16)
     return total
 
@@ -104,10 +112,14 @@ def test_default_model_builds_strict_and_equals_the_runtime(default_model: tuple
 
 
 def test_static_ram_is_the_plans_memory(default_model: tuple[Graph, Plan, Path, EmitResult]) -> None:
+    """The program's static RAM, as emit reports it and as its object file holds it, is the
+    plan's memory and the runtime's for the same plan."""
     graph, plan, project, result = default_model
-    memory = plan.arena_bytes + plan.workspace_bytes + plan.packed_bytes
-    assert result.ram_bytes == memory
-    assert static_buffer_bytes(project, result.name) == memory
+    memory = plan.memory_bytes
+    assert memory == plan.arena_bytes + plan.workspace_bytes + plan.packed_bytes == compile(graph, plan).memory_bytes
+    assert result.ram_bytes == memory and result.init_scratch_bytes == 0
+    # the pointer to the weights file besides the static block
+    assert static_buffer_bytes(project, result.name) == memory + np.dtype(np.uintp).itemsize
     assert json.loads((project / "emit.json").read_text())["ram_bytes"] == memory
     assert result.weights_bytes == (project / "weights.bin").stat().st_size
     size = subprocess.run(["make", "-s", "-C", str(project), "size"], capture_output=True, text=True, check=True)
@@ -115,13 +127,89 @@ def test_static_ram_is_the_plans_memory(default_model: tuple[Graph, Plan, Path, 
 
 
 def test_mobilenet_v2_equals_the_runtime(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = torchvision.models.mobilenet_v2().eval()
-    graph = import_torch(model, torch.zeros(1, 3, 64, 64), name="mobilenet_v2")
+    graph = mobilenet_v2()
     plan = default_plan(graph)
     result = emit(graph, tmp_path / "mnv2", plan=plan)
     build_native(tmp_path / "mnv2", objects_from=default_model[2])
     check_against_runtime(graph, plan, tmp_path / "mnv2", result)
+
+
+def mobilenet_v2() -> Graph:
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2().eval()
+    return import_torch(model, torch.zeros(1, 3, 64, 64), name="mobilenet_v2")
+
+
+def check_lcz(graph: Graph, plan: Plan, folder: Path, objects_from: Path,
+              options: lcz.LczOptions | None = None) -> EmitResult:
+    """Emits ``graph`` with lcz weights, and with raw weights those that the lcz file decodes
+    to; builds both. The lcz program's packed weights are the raw program's bytes, its outputs
+    the raw program's floats, and within 1e-5 of the runtime's on the decoded weights."""
+    result = emit(graph, folder / "lcz", plan=plan, weights="lcz", lcz_options=options)
+    assert result.weights == "lcz" and set(result.codecs) <= set(lcz.C_CODECS)
+    # static RAM: the plan's buffers, and init scratch only where decoding needs more
+    assert result.ram_bytes == plan.memory_bytes + result.init_scratch_bytes
+    assert sum(result.codecs.values()) == sum(isinstance(s, LayerStep) and s.packed_bytes > 0 for s in plan.steps)
+    decoded = lcz.decoded_graph(graph, folder / "lcz" / result.weights_file)
+    quantized = [k for s in plan.steps if isinstance(s, LayerStep) and s.packed_bytes
+                 for k in ["weight"] if not np.array_equal(decoded.layer(s.layer).weights[k],
+                                                           graph.layer(s.layer).weights[k])]
+    assert quantized  # the decoded weights are the quantized ones, not the originals
+    raw = emit(decoded, folder / "raw", plan=plan)
+    assert result.weights_bytes < raw.weights_bytes
+    build_native(folder / "lcz", objects_from=objects_from)
+    build_native(folder / "raw", objects_from=objects_from)
+    rng = np.random.default_rng(2)
+    inputs = [rng.standard_normal(s, dtype=np.float32) for s in graph.inputs.values()]
+    got = outputs_of(folder / "lcz", result, inputs, len(graph.outputs))
+    want = outputs_of(folder / "raw", raw, inputs, len(graph.outputs))
+    assert (folder / "lcz" / "packed.bin").read_bytes() == (folder / "raw" / "packed.bin").read_bytes()
+    for y, r in zip(got, want):
+        assert y.dtype == r.dtype and y.shape == r.shape and np.array_equal(y, r)
+    check_against_runtime(decoded, plan, folder / "lcz", result)
+    return result
+
+
+def test_lcz_weights_decode_to_the_raw_programs(default_model: tuple[Graph, Plan, Path, EmitResult],
+                                                tmp_path: Path) -> None:
+    graph, plan, project, _ = default_model
+    result = check_lcz(graph, plan, tmp_path, project)
+    # auto took codecs whose decode fits the plan's buffers: the static RAM is the plan's memory
+    assert result.init_scratch_bytes == 0 and result.ram_bytes == plan.memory_bytes
+    assert static_buffer_bytes(tmp_path / "lcz", result.name) == result.ram_bytes + np.dtype(np.uintp).itemsize
+    size = subprocess.run(["make", "-s", "-C", str(tmp_path / "lcz"), "size"], capture_output=True, text=True,
+                          check=True)
+    assert f"weights {result.weights_bytes} bytes" in size.stdout and f"static RAM {result.ram_bytes} bytes" in size.stdout
+    # the file is an ordinary .lcz container
+    rows = {r["name"]: r for r in leanconv.compress.describe_container(tmp_path / "lcz" / "weights.lcz")}
+    assert {r["codec"] for r in rows.values() if r["kind"] == "quantized"} == set(result.codecs)
+    assert {r["codec"] for r in rows.values() if r["kind"] == "lossless"} <= {"raw"}
+
+
+@pytest.mark.parametrize("codec", lcz.C_CODECS)
+def test_lcz_every_c_codec(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path, codec: str) -> None:
+    graph, plan, project, _ = default_model
+    result = check_lcz(graph, plan, tmp_path, project, lcz.LczOptions(sparsity=0.6, bits=4, codec=codec))
+    assert set(result.codecs) == {codec}
+    # two Huffman tables (256 KiB) exceed the default model's arena, workspace and free slots; one fits
+    assert (result.init_scratch_bytes > 0) == (codec in ("huffman", "csr", "pattern"))
+
+
+def test_lcz_mobilenet_v2(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
+    graph = mobilenet_v2()
+    plan = default_plan(graph)
+    result = check_lcz(graph, plan, tmp_path, default_model[2], lcz.LczOptions(sparsity=0.5, bits=4))
+    assert result.init_scratch_bytes == 0 and result.ram_bytes == plan.memory_bytes
+
+
+def test_c_codecs_are_the_decoders_of_kernels_c() -> None:
+    """lcz.C_CODECS lists exactly the codecs lc_decode.h has decoders for."""
+    header = (ROOT / "kernels_c" / "include" / "lc_decode.h").read_text()
+    in_c = {m.lower() for m in re.findall(r"LC_CODEC_([A-Z0-9_]+)\s*=", header)}
+    assert in_c == set(lcz.C_CODECS)
+    lcz.check_codecs()
+    assert all(_native.c_decoder_workspace_bytes(c, [4, 4, 3, 3]) is not None for c in lcz.C_CODECS)
+    assert _native.c_decoder_workspace_bytes("crans", [4]) is None
 
 
 class EveryOp(torch.nn.Module):
@@ -171,6 +259,19 @@ def test_every_op_kernel_equals_the_runtime(default_model: tuple[Graph, Plan, Pa
     assert result.name == "every_op"
     build_native(tmp_path / "ops", objects_from=default_model[2])
     check_against_runtime(graph, plan, tmp_path / "ops", result)
+    # the transposed convolution's weights decoded and packed at init too
+    check_lcz(graph, plan, tmp_path / "ops-lcz", default_model[2], lcz.LczOptions(sparsity=0.3, bits=6))
+
+
+def test_lcz_without_packed_weights(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
+    """A network that packs nothing: the .lcz file holds raw tensors only and init decodes nothing."""
+    graph = import_torch(torch.nn.Sequential(torch.nn.Linear(12, 3), torch.nn.ReLU()).eval(), torch.zeros(2, 12),
+                         name="linear")
+    plan = default_plan(graph)
+    result = emit(graph, tmp_path / "lin", plan=plan, weights="lcz")
+    assert result.codecs == {} and result.ram_bytes == plan.memory_bytes
+    build_native(tmp_path / "lin", objects_from=default_model[2])
+    check_against_runtime(graph, plan, tmp_path / "lin", result)
 
 
 def test_default_model_cross_built_for_aarch64_runs_under_qemu(tmp_path: Path) -> None:
@@ -182,8 +283,21 @@ def test_default_model_cross_built_for_aarch64_runs_under_qemu(tmp_path: Path) -
     # scalar GEMM tiles: packed and workspace sizes that are the same on x86 and aarch64
     plan = default_plan(graph, isa="scalar")
     result = emit(graph, tmp_path / "arm", plan=plan)
-    make(tmp_path / "arm", "CC=aarch64-linux-gnu-gcc", f"CFLAGS={WARNINGS} -O1 -march=armv8-a", "LDFLAGS=-static")
+    arm = ("CC=aarch64-linux-gnu-gcc", f"CFLAGS={WARNINGS} -O1 -march=armv8-a", "LDFLAGS=-static")
+    make(tmp_path / "arm", *arm)
     check_against_runtime(graph, plan, tmp_path / "arm", result, prefix=("qemu-aarch64",))
+    # lcz weights decoded on aarch64: the packed bytes of the raw program of the decoded weights
+    lz = emit(graph, tmp_path / "arm-lcz", plan=plan, weights="lcz", lcz_options=lcz.LczOptions(sparsity=0.5, bits=4))
+    decoded = lcz.decoded_graph(graph, tmp_path / "arm-lcz" / lz.weights_file)
+    raw = emit(decoded, tmp_path / "arm-raw", plan=plan)
+    for project in ("arm-lcz", "arm-raw"):
+        for obj in (tmp_path / "arm" / "kernels" / "src").glob("*.o"):
+            shutil.copy(obj, tmp_path / project / "kernels" / "src" / obj.name)
+        make(tmp_path / project, *arm)
+    check_against_runtime(decoded, plan, tmp_path / "arm-lcz", lz, prefix=("qemu-aarch64",))
+    check_against_runtime(decoded, plan, tmp_path / "arm-raw", raw, prefix=("qemu-aarch64",))
+    assert (tmp_path / "arm-lcz" / "packed.bin").read_bytes() == (tmp_path / "arm-raw" / "packed.bin").read_bytes()
+    assert np.array_equal(np.load(tmp_path / "arm-lcz" / "out0.npy"), np.load(tmp_path / "arm-raw" / "out0.npy"))
 
 
 # -- bad input -------------------------------------------------------------------------------------
@@ -206,28 +320,53 @@ def test_existing_output_needs_force(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == ["out"]
 
 
-def test_plan_of_another_model_is_refused(tmp_path: Path) -> None:
+def test_existing_output_needs_force_with_lcz_weights(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(LeanconvError, match="exists"):
+        emit(load_model(None), out, weights="lcz")
+    assert leftovers(out) == [] and leftovers(tmp_path) == ["out"]
+
+
+@pytest.mark.parametrize("weights", ["raw", "lcz"])
+def test_plan_of_another_model_is_refused(tmp_path: Path, weights: str) -> None:
     graph = load_model(None)
     other = import_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)).eval(), torch.zeros(1, 1, 8, 8))
     with pytest.raises(PlanError, match="digest"):
-        emit(graph, tmp_path / "out", plan=default_plan(other))
+        emit(graph, tmp_path / "out", plan=default_plan(other), weights=weights)
+    # a plan of this graph's structure whose steps pack more than its total says
+    plan = default_plan(graph)
+    plan.packed_bytes += 64
+    with pytest.raises(PlanError, match="pack"):
+        emit(graph, tmp_path / "out", plan=plan, weights=weights)
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("mode, message", [("lcz", "not available"), ("zip", "unknown weights mode")])
-def test_weights_modes_other_than_raw_are_refused(tmp_path: Path, mode: str, message: str) -> None:
-    with pytest.raises(LeanconvError, match=message):
-        emit(load_model(None), tmp_path / "out", weights=mode)
+@pytest.mark.parametrize("weights, options, error, message", [
+    ("zip", None, LeanconvError, "unknown weights mode"),
+    ("lcz", lcz.LczOptions(codec="nope"), LeanconvError, "unknown codec 'nope'"),
+    ("lcz", lcz.LczOptions(codec="crans"), LeanconvError, "no C decoder"),
+    ("lcz", lcz.LczOptions(bits=9), LeanconvError, "bits"),
+    ("lcz", lcz.LczOptions(sparsity=1.5), LeanconvError, "sparsity"),
+    ("raw", lcz.LczOptions(), LeanconvError, "lcz only"),
+])
+def test_bad_weights_options_are_refused(tmp_path: Path, weights: str, options: lcz.LczOptions | None,
+                                         error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        emit(load_model(None), tmp_path / "out", weights=weights, lcz_options=options)
     assert leftovers(tmp_path) == []
 
 
-def test_an_error_half_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("weights, where", [("raw", "leanconv.emit.blob.raw_blob"),
+                                            ("lcz", "leanconv.emit.lcz.place_scratch")])
+def test_an_error_half_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weights: str,
+                                          where: str) -> None:
     def broken(*_args: object) -> bytes:
         raise OSError("disk full")
 
-    monkeypatch.setattr("leanconv.emit.blob.raw_blob", broken)
+    monkeypatch.setattr(where, broken)
     with pytest.raises(OSError, match="disk full"):
-        emit(load_model(None), tmp_path / "out")
+        emit(load_model(None), tmp_path / "out", weights=weights)
     assert leftovers(tmp_path) == []
 
 
@@ -241,6 +380,22 @@ def test_program_refuses_other_weights(default_model: tuple[Graph, Plan, Path, E
             assert run.returncode == 1 and "not this network's weights" in run.stderr
     finally:
         (project / "weights.bin").write_bytes(good)
+
+
+def test_lcz_program_refuses_other_weights(default_model: tuple[Graph, Plan, Path, EmitResult],
+                                           tmp_path: Path) -> None:
+    graph, plan, project, _ = default_model
+    result = emit(graph, tmp_path / "p", plan=plan, weights="lcz", lcz_options=lcz.LczOptions(bits=4))
+    build_native(tmp_path / "p", objects_from=project)
+    path = tmp_path / "p" / result.weights_file
+    good = path.read_bytes()
+    other = emit(graph, tmp_path / "q", plan=plan, weights="lcz", lcz_options=lcz.LczOptions(bits=5))
+    # truncated; a header checksum of another file; the raw blob; the same size, another header
+    for bad in (good[:-64], good[:20] + bytes(4) + good[24:], (project / "weights.bin").read_bytes(),
+                (tmp_path / "q" / other.weights_file).read_bytes()):
+        path.write_bytes(bad)
+        run = run_program(tmp_path / "p", result, [np.zeros((1, 1, 28, 28), np.float32)], 1)
+        assert run.returncode == 1 and "not this network's weights" in run.stderr
 
 
 def test_program_refuses_a_plan_that_reserves_too_little(default_model: tuple[Graph, Plan, Path, EmitResult],
@@ -265,6 +420,10 @@ def test_cli_emit(tmp_path: Path) -> None:
     plan = out / "plan.json"
     assert main(["emit", "-o", str(out)]) == 1  # exists
     assert main(["emit", "--plan", str(plan), "--force", "-o", str(out)]) == 0
-    assert main(["emit", "--weights", "lcz", "-o", str(tmp_path / "lcz")]) == 1
-    assert not (tmp_path / "lcz").exists()
+    assert main(["emit", "--weights", "lcz", "-b", "4", "-s", "0.5", "-o", str(tmp_path / "lcz"), "--json"]) == 0
+    assert (tmp_path / "lcz" / "weights.lcz").is_file() and not (tmp_path / "lcz" / "weights.bin").exists()
+    for bad in (["--codec", "nope"], ["--codec", "crans"], ["--bits", "1"]):
+        assert main(["emit", "--weights", "lcz", *bad, "-o", str(tmp_path / "bad")]) == 1
+    assert main(["emit", "--bits", "4", "-o", str(tmp_path / "bad")]) == 1  # raw weights take no bits
+    assert not (tmp_path / "bad").exists()
 

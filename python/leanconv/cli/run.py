@@ -74,6 +74,7 @@ def run_table(report: dict[str, Any]) -> Table:
     table.add_row("arena / lower bound", f"{mem['arena_ratio']:.3f}x")
     table.add_row("workspace", f"{mem['workspace_bytes']:,} B")
     table.add_row("packed weights", f"{mem['packed_bytes']:,} B")
+    table.add_row("total (an emitted program's static RAM)", f"{mem['total_bytes']:,} B")
     return table
 
 
@@ -115,7 +116,8 @@ def run(
                        "min": float(seconds.min()), "runs": runs},
         "memory": {"arena_bytes": exe.arena_bytes, "arena_lower_bound": bound,
                    "arena_ratio": exe.arena_bytes / bound if bound else 1.0,
-                   "workspace_bytes": exe.workspace_bytes, "packed_bytes": exe.packed_bytes},
+                   "workspace_bytes": exe.workspace_bytes, "packed_bytes": exe.packed_bytes,
+                   "total_bytes": exe.memory_bytes},
     }
     if json_output:
         print_json(report)

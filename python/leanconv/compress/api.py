@@ -8,7 +8,7 @@ coding runs in Rust with the GIL released, on a thread pool, without copying the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,14 +53,16 @@ def _contiguous(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return a if a.flags.c_contiguous else np.array(a, order="C")
 
 
-def encode_codes(codes: npt.NDArray[np.int8], codec: str = "auto") -> tuple[str, bytes]:
-    """Encodes an int8 code array; returns (codec used, bytes)."""
+def encode_codes(codes: npt.NDArray[np.int8], codec: str = "auto",
+                 auto_codecs: Sequence[str] | None = None) -> tuple[str, bytes]:
+    """Encodes an int8 code array; returns (codec used, bytes). ``auto_codecs`` restricts
+    ``"auto"`` to the codecs it names (e.g. those a C decoder exists for)."""
     a = np.asarray(codes)
     if a.dtype != np.int8:
         raise LeanconvError(f"codes must be int8, got {a.dtype}")
     if not a.flags.c_contiguous:
         raise LeanconvError("codes must be C-contiguous")
-    return _native.encode_codes(a, codec)
+    return _native.encode_codes(a, codec, None if auto_codecs is None else list(auto_codecs))
 
 
 def decode_codes(
@@ -145,6 +147,16 @@ def _materialize(
     if kind == "lossless":
         dt = np.dtype(dtype)
         n = int(np.prod(shape, dtype=np.int64))
+        if codec == RAW_CODEC:
+            if data.size != n * dt.itemsize:
+                from leanconv.errors import CorruptFileError
+
+                raise CorruptFileError(f"{data.size} stored bytes for {n} items of {dt}")
+            return np.frombuffer(data.tobytes(), dt.newbyteorder("<")).astype(dt).reshape(shape)
+        if codec != "bytegroup":
+            from leanconv.errors import CorruptFileError
+
+            raise CorruptFileError(f"lossless codec {codec!r} is not bytegroup or {RAW_CODEC}")
         raw = _native.decode_bytes(data, n * dt.itemsize)
         return raw.view(dt).reshape(shape)
     codes = _native.decode_codes(data, list(shape), codec)
@@ -164,6 +176,20 @@ def _materialize(
 
         raise CorruptFileError(f"{scales.size} scales for {codes.shape[axis]} channels")
     return q.dequantize().astype(dtype)
+
+
+#: The lossless codec that stores a tensor's little-endian bytes as they are: a reader (an
+#: emitted C program) can use them in place. The default lossless codec is ``bytegroup``.
+RAW_CODEC = "raw"
+
+
+def raw_tensor(name: str, arr: npt.NDArray[Any]) -> CompressedTensor:
+    """``arr`` stored losslessly with the ``raw`` codec (its bytes as they are)."""
+    a = _contiguous(np.asarray(arr))
+    if a.dtype.name not in ctr.ALLOWED_DTYPES:
+        raise LeanconvError(f"{name}: dtype {a.dtype} cannot be stored")
+    data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+    return CompressedTensor(name, tuple(int(d) for d in a.shape), a.dtype.name, "lossless", RAW_CODEC, data)
 
 
 def _h0_bits(codes: npt.NDArray[np.int8]) -> float:
@@ -216,10 +242,11 @@ def _compress_one(
     pruned: npt.NDArray[np.float32] | None,
     torch_dtype: str | None,
     merge_tolerance: int = 0,
+    among: list[str] | None = None,
 ) -> CompressedTensor:
     shape = tuple(int(s) for s in arr.shape)
     if arr.dtype == np.int8 and not quantize:
-        used, blob = _native.encode_codes(_contiguous(arr), codec)
+        used, blob = _native.encode_codes(_contiguous(arr), codec, among)
         return CompressedTensor(name, shape, "int8", "codes", used, blob, h0_bits=_h0_bits(arr), torch_dtype=torch_dtype)
     if not quantize or bits is None:
         dt = arr.dtype
@@ -231,14 +258,14 @@ def _compress_one(
     w = pruned if pruned is not None else prune_magnitude(arr, sparsity)
     if method == "kmeans":
         sw = kmeans_share(w, 1 << bits)
-        used, blob = _native.encode_codes(sw.codes, codec)
+        used, blob = _native.encode_codes(sw.codes, codec, among)
         return CompressedTensor(name, shape, "float32", "shared", used, blob, sw.centroids, bits, 0, sparsity,
                                 _h0_bits(sw.codes), torch_dtype)
     q = quantize_per_channel(w, bits)
     codes = q.codes
     if merge_tolerance:
         codes = _native.merge_patterns(codes, merge_tolerance)[0]
-    used, blob = _native.encode_codes(codes, codec)
+    used, blob = _native.encode_codes(codes, codec, among)
     return CompressedTensor(name, shape, "float32", "quantized", used, blob, q.scales, bits, 0, sparsity,
                             _h0_bits(codes), torch_dtype, merge_tolerance)
 
@@ -255,6 +282,7 @@ def compress(
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
     merge_tolerance: int = 0,
+    auto_codecs: Sequence[str] | None = None,
 ) -> CompressedModel | CompressedTensor:
     """Prunes, quantizes and encodes a tensor or a state dict.
 
@@ -272,6 +300,8 @@ def compress(
       frequent one that differs by at most this many code units per weight, with the same
       zeros (``leanconv._native.merge_patterns``). 0, the default, is lossless; needs
       ``method="uniform"``. Its accuracy cost on the default model: bench/results/pattern_merge.md.
+    - ``auto_codecs``: the codecs ``"auto"`` picks among (default: all that it tries), e.g.
+      :data:`leanconv.emit.lcz.C_CODECS` for weights an emitted C program decodes.
     """
     if bits is not None and not (isinstance(bits, (int, np.integer)) and 2 <= int(bits) <= 8):
         raise LeanconvError(f"bits must be an integer in 2..8 or None, got {bits!r}")
@@ -290,6 +320,15 @@ def compress(
                             "it moves codes by up to that many quantization steps")
     if codec != "auto" and codec not in codec_names():
         raise LeanconvError(f"unknown codec {codec!r}; known: auto, {', '.join(codec_names())}")
+    among = None if auto_codecs is None else [str(c) for c in auto_codecs]
+    if among is not None:
+        if codec != "auto":
+            raise LeanconvError(f"auto_codecs restricts codec='auto', not codec={codec!r}")
+        unknown = [c for c in among if c not in codec_names()]
+        if unknown:
+            raise LeanconvError(f"auto_codecs names unknown codecs {unknown}; known: {', '.join(codec_names())}")
+        if not among:
+            raise LeanconvError("auto_codecs names no codec")
     single = not isinstance(x, Mapping)
     items: dict[str, object] = {"tensor": x} if single else dict(x)  # type: ignore[call-overload]
     sel = select or default_select
@@ -308,7 +347,7 @@ def compress(
 
     def work(k: str) -> CompressedTensor:
         ct = _compress_one(k, arrays[k], k in chosen, float(sparsity), bits, codec, method, pruned.get(k), tdtypes[k],
-                           merge_tolerance)
+                           merge_tolerance, among)
         if progress is not None:
             progress(k)
         return ct

@@ -10,7 +10,8 @@ Layout (all integers little-endian)::
     ...    payload: one record per blob, each padded with zeros to 64 bytes
 
 The JSON header lists per tensor: name, shape, dtype, kind (``quantized``, ``shared``,
-``codes``, ``lossless``), codec, quantization parameters, and its records (``offset`` from
+``codes``, ``lossless``), codec (for ``lossless``: ``bytegroup``, or ``raw`` for bytes stored
+as they are, which a reader can use in place), quantization parameters, and its records (``offset`` from
 the payload start, ``nbytes`` padded length, ``used`` coded length, ``crc32`` of the padded
 record). Every byte of the file is covered by a checksum, so a flipped bit anywhere is found.
 Records are never shorter than ``numel / MAX_EXPANSION`` bytes (zero padding is added), so a

@@ -6,9 +6,9 @@ float32 data, in the graph's layout, at a 64-byte aligned offset. The program kn
 offset (compiled in) and ``<name>_init`` checks the header, so a blob of another network or a
 truncated one is refused instead of read out of bounds.
 
-Weights modes: ``raw`` stores the float32 tensors and ``<name>_init`` packs them for its kernels.
-``lcz`` (the ``.lcz`` payload decoded at init) needs C decoders of the codecs in kernels_c; until
-the kernels have them, asking for it is an error, not a program that cannot decode.
+Weights modes: ``raw`` stores the float32 tensors and ``<name>_init`` packs them for its kernels;
+``lcz`` writes an ``.lcz`` container whose packed weights ``<name>_init`` decodes with kernels_c's
+C decoders (:mod:`leanconv.emit.lcz`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,9 @@ WEIGHT_MODES = ("raw", "lcz")
 
 
 def check_weights_mode(mode: str) -> None:
-    """LeanconvError unless ``mode`` is a weights mode this build can emit."""
-    if mode == "raw":
-        return
-    if mode == "lcz":
-        raise LeanconvError("--weights lcz is not available: kernels_c has no C decoders for the .lcz "
-                            "codecs in this build; use --weights raw")
-    raise LeanconvError(f"unknown weights mode {mode!r}; expected one of {', '.join(WEIGHT_MODES)}")
+    """LeanconvError unless ``mode`` is a weights mode."""
+    if mode not in WEIGHT_MODES:
+        raise LeanconvError(f"unknown weights mode {mode!r}; expected one of {', '.join(WEIGHT_MODES)}")
 
 
 def layout(tensors: Sequence[Weight]) -> tuple[list[int], int]:

@@ -59,13 +59,27 @@ class Weight:
 
 
 @dataclass
+class Pack:
+    """A weight tensor that ``<name>_init`` packs: the blob weight it reads, its slot in the
+    packed buffer (byte offset), the check that this build's kernel fits the slot and the
+    workspace (a C condition), and the pack call with ``{src}`` for the float weights."""
+
+    weight: str
+    at: int
+    check: str
+    call: str
+
+
+@dataclass
 class CStep:
-    """The C of one step: declarations at file scope, lines of ``init`` and of ``run``."""
+    """The C of one step: declarations at file scope, lines of ``init``, the weights it packs
+    at init and the lines of ``run``."""
 
     comment: str
     decls: list[str] = field(default_factory=list)
     init: list[str] = field(default_factory=list)
     run: list[str] = field(default_factory=list)
+    packs: list[Pack] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.comment = in_comment(self.comment)
@@ -115,20 +129,30 @@ class Emitter:
         return self.ptr(name), self.stride(name)
 
     def weight(self, key: str) -> str:
+        """The C pointer of blob weight ``key`` (registered in the blob on first use)."""
+        return f"W({self.weight_index(key)})"
+
+    def weight_index(self, key: str) -> int:
         if key not in self._index:
             if key not in self.weights:
                 raise PlanError(f"weight {key!r} is missing from the graph")
             self._index[key] = len(self.blob)
             self.blob.append(Weight(key, np.ascontiguousarray(self.weights[key], dtype=np.float32)))
-        return f"W({self._index[key]})"
+        return self._index[key]
 
-    def packed(self, nbytes: int) -> str:
-        """A slice of the packed buffer for ``nbytes`` of packed weights."""
+    def packed(self, nbytes: int) -> tuple[str, int]:
+        """A slice of the packed buffer for ``nbytes`` of packed weights: its C pointer and
+        byte offset."""
         if nbytes % 4:
             raise PlanError(f"packed weights of {nbytes} bytes are not whole floats")
         at = self.packed_offset
         self.packed_offset += nbytes
-        return f"PACKED + {at // 4}u"
+        return f"PACKED + {at // 4}u", at
+
+    def pack(self, key: str, at: int, check: str, call: str) -> Pack:
+        """The packing of blob weight ``key`` into the slot at byte ``at``."""
+        self.weight_index(key)
+        return Pack(key, at, check, call)
 
     def per_image(self, batch: int, body: Callable[[str], list[str]]) -> list[str]:
         """``body`` for every image: straight-line for one image, a loop over more."""
@@ -176,15 +200,15 @@ class Emitter:
         if P.get(step.kernel) not in P.list_primitives(spec):
             raise PlanError(f"step {i} (layer {step.layer!r}): kernel {step.kernel} does not apply")
         pname, prim = f"P{i}", f"lc_{step.kernel}"
-        packed = self.packed(step.packed_bytes)
-        weight = self.weight(f"{step.layer}.weight")
+        packed, at = self.packed(step.packed_bytes)
         bias = self.weight(f"{step.layer}.bias") if "bias" in step.weights else "NULL"
         self.workspace_bytes = max(self.workspace_bytes, step.workspace_bytes)
         out = CStep(f"step {i}: {step.layer} ({step.kernel}{', ' + step.activation if step.fused else ''})")
         out.decls = [f"static const lc_conv_params {pname} = {c_struct(params)};"]
-        out.init = [f"if ({prim}_packed_bytes(&{pname}) > {step.packed_bytes}u || "
-                    f"{prim}_workspace_bytes(&{pname}) > WORKSPACE_BYTES) return LC_EMIT_ERR_SIZES;",
-                    f"{prim}_pack(&{pname}, {weight}, {packed});"]
+        out.packs = [self.pack(f"{step.layer}.weight", at,
+                               f"{prim}_packed_bytes(&{pname}) > {step.packed_bytes}u || "
+                               f"{prim}_workspace_bytes(&{pname}) > WORKSPACE_BYTES",
+                               f"{prim}_pack(&{pname}, {{src}}, {packed});")]
         out.run = self.per_image(n, lambda im: [
             f"{prim}_run(&{pname}, {self.ptr(x, im)}, {packed}, {bias}, {self.ptr(y, im, const=False)}, "
             f"WORKSPACE, 0, {k}u, 0, {oh}u);"])
@@ -417,14 +441,15 @@ def deconv(e: Emitter, i: int, step: LayerStep) -> CStep:
               "pl": a["padding"][1], "groups": a["groups"],
               "act": {**NO_ACT, "kind": CONV_ACTS[step.activation]}, "isa": isa_code(step)}
     layout = "LC_LAYOUT_HWC" if step.layout == "hwc" else "LC_LAYOUT_CHW"
-    packed = e.packed(step.packed_bytes)
+    packed, at = e.packed(step.packed_bytes)
     bias = e.weight(f"{step.layer}.bias") if "bias" in step.weights else "NULL"
     e.workspace_bytes = max(e.workspace_bytes, step.workspace_bytes)
     out = e.op_call(i, step, "lc_deconv_params", params, oh,
                     [e.operand(x), (packed, 0), (bias, 0), ("(const float *)WORKSPACE", 0)], n)
-    out.init = [f"if (lc_deconv_packed_bytes(&P{i}, {layout}) > {step.packed_bytes}u || "
-                f"lc_deconv_workspace_bytes(&P{i}, {layout}) > WORKSPACE_BYTES) return LC_EMIT_ERR_SIZES;",
-                f"lc_deconv_pack(&P{i}, {layout}, {e.weight(f'{step.layer}.weight')}, {packed});"]
+    out.packs = [e.pack(f"{step.layer}.weight", at,
+                        f"lc_deconv_packed_bytes(&P{i}, {layout}) > {step.packed_bytes}u || "
+                        f"lc_deconv_workspace_bytes(&P{i}, {layout}) > WORKSPACE_BYTES",
+                        f"lc_deconv_pack(&P{i}, {layout}, {{src}}, {packed});")]
     return out
 
 

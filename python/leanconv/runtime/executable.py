@@ -53,6 +53,12 @@ class Executable:
         """Bytes of the packed weights."""
         return int(self._native.packed_bytes)
 
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes this executable allocates: arena + workspace + packed weights (the plan's
+        :attr:`~leanconv.runtime.plan.Plan.memory_bytes`)."""
+        return self.arena_bytes + self.workspace_bytes + self.packed_bytes
+
     def run(self, inputs: Any) -> list[npt.NDArray[np.float32]] | npt.NDArray[np.float32]:
         """Runs the network. ``inputs``: one array (a graph with one input) or a dict by input
         name; numpy arrays or CPU torch tensors, float32, C-contiguous, of the graph's input

@@ -232,6 +232,12 @@ class Plan:
             raise PlanError(f"plan is not JSON: {e}") from None
         return cls.from_dict(data)
 
+    @property
+    def memory_bytes(self) -> int:
+        """The memory the plan runs in: arena + workspace + packed weights (what the runtime
+        allocates for it and an emitted program's static RAM)."""
+        return self.arena_bytes + self.workspace_bytes + self.packed_bytes
+
     def arena_lower_bound(self) -> int:
         """The most arena bytes live at one step (each allocation 64-byte aligned): no placement
         of this plan's tensors needs less."""

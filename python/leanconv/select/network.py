@@ -49,7 +49,7 @@ class Selection:
 
 def runtime_memory(plan: Plan, measure: str) -> int:
     """Bytes the runtime allocates for ``plan``: arena + workspace (+ packed weights for "total")."""
-    return plan.arena_bytes + plan.workspace_bytes + (plan.packed_bytes if measure == "total" else 0)
+    return plan.memory_bytes - (0 if measure == "total" else plan.packed_bytes)
 
 
 def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:

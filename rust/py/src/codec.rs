@@ -55,20 +55,37 @@ fn auto_candidates(n: usize) -> Vec<&'static str> {
     codec::auto_candidates(n).map(|c| c.name).collect()
 }
 
-/// encode_codes(codes, codec="auto") -> (codec used, encoded bytes) for an int8 array.
+/// encode_codes(codes, codec="auto", among=None) -> (codec used, encoded bytes) for an int8
+/// array; `among` restricts "auto" to the codecs it names.
 #[pyfunction]
-#[pyo3(signature = (codes, codec="auto"))]
+#[pyo3(signature = (codes, codec="auto", among=None))]
 fn encode_codes<'py>(
     py: Python<'py>,
     codes: PyReadonlyArrayDyn<'py, i8>,
     codec: &str,
+    among: Option<Vec<String>>,
 ) -> PyResult<(&'static str, Bound<'py, PyBytes>)> {
     let shape = codes.shape().to_vec();
     let s = contiguous(&codes, "codes")?;
-    let (c, blob) = py
-        .detach(|| codec::encode(codec, s, &shape))
-        .map_err(PyCoreError)?;
+    let (c, blob) = match among {
+        None => py.detach(|| codec::encode(codec, s, &shape)),
+        Some(_) if codec != "auto" => Err(CoreError::InvalidArgument(format!(
+            "among restricts auto; it does not apply to codec {codec:?}"
+        ))),
+        Some(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            py.detach(|| codec::encode_auto_among(s, &shape, &names))
+        }
+    }
+    .map_err(PyCoreError)?;
     Ok((c.name, PyBytes::new(py, &blob)))
+}
+
+/// c_decoder_workspace_bytes(codec, shape) -> bytes of workspace the C decoder of `codec`
+/// (kernels_c) needs for a tensor of `shape`, or None when kernels_c has no decoder of it.
+#[pyfunction]
+fn c_decoder_workspace_bytes(codec: &str, shape: Vec<usize>) -> Option<usize> {
+    codec::c_decoders::workspace_bytes(codec, &shape)
 }
 
 /// codec_sizes(codes) -> [(codec, exact encoded size in bytes)] for every codec in the table.
@@ -182,6 +199,7 @@ fn decode_bytes<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(auto_candidates, m)?)?;
+    m.add_function(wrap_pyfunction!(c_decoder_workspace_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(crc32, m)?)?;
     m.add_function(wrap_pyfunction!(crc32_array, m)?)?;
     m.add_function(wrap_pyfunction!(codec_table, m)?)?;

@@ -14,6 +14,28 @@ pub mod rans;
 pub mod simple;
 pub mod srans;
 
+/// The C decoders of kernels_c, as the Rust side sees them (kernels_c/include/lc_decode.h).
+pub mod c_decoders {
+    use std::ffi::{c_char, c_int, CString};
+
+    extern "C" {
+        fn lc_codec_id(name: *const c_char) -> c_int;
+        fn lc_decode_workspace_bytes(codec: c_int, shape: *const usize, ndim: usize) -> usize;
+    }
+
+    /// Bytes of workspace the C decoder of codec `name` needs for a tensor of `shape`, or
+    /// None when kernels_c has no decoder of that name.
+    pub fn workspace_bytes(name: &str, shape: &[usize]) -> Option<usize> {
+        let cname = CString::new(name).ok()?;
+        // SAFETY: a NUL-terminated string and a shape slice, read during the calls only.
+        let id = unsafe { lc_codec_id(cname.as_ptr()) };
+        if id < 0 {
+            return None;
+        }
+        Some(unsafe { lc_decode_workspace_bytes(id, shape.as_ptr(), shape.len()) })
+    }
+}
+
 use crate::error::{CoreError, Result};
 use bits::{BitReader, BitWriter};
 
@@ -275,7 +297,38 @@ pub fn auto_candidates(n: usize) -> impl Iterator<Item = &'static Codec> {
 /// code values as they encode first, so that their histogram sizes the `Histogram` codecs;
 /// the others are sized exactly, and only the winner is written.
 pub fn encode_auto(codes: &[i8], shape: &[usize]) -> (&'static Codec, Vec<u8>) {
-    let candidates: Vec<&'static Codec> = auto_candidates(codes.len()).collect();
+    smallest_of(auto_candidates(codes.len()).collect(), codes, shape)
+}
+
+/// `auto` restricted to the codecs named in `among` (e.g. those a decoder elsewhere has):
+/// the smallest encoding among the [`auto_candidates`] that `among` names. An error for an
+/// unknown name, or when `among` names none of the codecs `auto` tries on this many codes.
+pub fn encode_auto_among(
+    codes: &[i8],
+    shape: &[usize],
+    among: &[&str],
+) -> Result<(&'static Codec, Vec<u8>)> {
+    check_shape(codes.len(), shape)?;
+    for name in among {
+        codec_by_name(name)?;
+    }
+    let candidates: Vec<&'static Codec> = auto_candidates(codes.len())
+        .filter(|c| among.contains(&c.name))
+        .collect();
+    if candidates.is_empty() {
+        return Err(CoreError::InvalidArgument(format!(
+            "auto tries none of {among:?} on a tensor of {} codes",
+            codes.len()
+        )));
+    }
+    Ok(smallest_of(candidates, codes, shape))
+}
+
+fn smallest_of(
+    candidates: Vec<&'static Codec>,
+    codes: &[i8],
+    shape: &[usize],
+) -> (&'static Codec, Vec<u8>) {
     let mut hist = None;
     let mut blobs: Vec<Option<Vec<u8>>> = candidates
         .iter()
@@ -376,6 +429,43 @@ mod tests {
         }
         assert!(codec_by_name("auto").is_err());
         assert!(codec_by_name("nope").is_err());
+    }
+
+    #[test]
+    fn auto_among_picks_the_smallest_of_the_named_candidates() {
+        let codes: Vec<i8> = (0..600).map(|i| ((i * 7) % 5) as i8 - 2).collect();
+        let shape = [600];
+        let all = sizes(&codes, &shape).unwrap();
+        for among in [
+            &["dense"][..],
+            &["huffman", "bitmap"],
+            &["dense", "srans", "csr"],
+        ] {
+            let (c, blob) = encode_auto_among(&codes, &shape, among).unwrap();
+            let best = all
+                .iter()
+                .filter(|(n, _)| among.contains(n))
+                .map(|&(_, s)| s)
+                .min()
+                .unwrap();
+            assert!(among.contains(&c.name));
+            assert_eq!(blob.len(), best, "{among:?}");
+            let mut out = vec![0i8; codes.len()];
+            decode(c.name, &blob, &shape, &mut out).unwrap();
+            assert_eq!(out, codes);
+        }
+        assert!(encode_auto_among(&codes, &shape, &["nope"]).is_err());
+        assert!(encode_auto_among(&codes, &shape, &["crans"]).is_err());
+        let big = vec![0i8; AUTO_SMALL_CODES + 1];
+        assert!(encode_auto_among(&big, &[big.len()], &["csr"]).is_err());
+    }
+
+    #[test]
+    fn c_decoders_know_their_codecs_only() {
+        assert_eq!(c_decoders::workspace_bytes("dense", &[4, 4]), Some(0));
+        assert!(c_decoders::workspace_bytes("huffman", &[4, 4]).unwrap() > 0);
+        assert_eq!(c_decoders::workspace_bytes("crans", &[4]), None);
+        assert_eq!(c_decoders::workspace_bytes("bad\0name", &[4]), None);
     }
 
     #[test]
