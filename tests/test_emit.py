@@ -263,6 +263,49 @@ def test_every_op_kernel_equals_the_runtime(default_model: tuple[Graph, Plan, Pa
     check_lcz(graph, plan, tmp_path / "ops-lcz", default_model[2], lcz.LczOptions(sparsity=0.3, bits=6))
 
 
+class MoreOps(torch.nn.Module):
+    """The op kernels of ConvNeXt, GoogLeNet's ONNX graph and ShuffleNet: GELU, layer-norm over
+    the channels (with and without its affine part), reflect and constant pads, LRN and a
+    channel shuffle; two images per batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.c1 = nn.Conv2d(3, 32, 3, padding=1)
+        self.ln1 = nn.LayerNorm(32, elementwise_affine=False)
+        self.ln2 = nn.LayerNorm(32)
+        self.lrn = nn.LocalResponseNorm(3, alpha=1e-2, beta=0.75, k=2.0)
+        self.c2 = nn.Conv2d(32, 16, 3)  # weights enough for the lcz file to be the smaller
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        F = torch.nn.functional
+        y = F.gelu(self.c1(x))
+        y = self.ln1(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        y = self.lrn(F.pad(y, (1, 2, 0, 1), mode="reflect"))
+        n, c, h, w = y.shape
+        y = y.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+        y = self.ln2(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.c2(torch.sigmoid(F.pad(y, (1, 1, 1, 1), value=-1.5)))
+
+
+def test_more_op_kernels_equal_the_runtime(default_model: tuple[Graph, Plan, Path, EmitResult],
+                                           tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = MoreOps().eval()
+    with torch.no_grad():
+        model.ln2.weight.uniform_(0.5, 1.5)
+        model.ln2.bias.uniform_(-0.5, 0.5)
+    graph = import_torch(model, torch.zeros(2, 3, 9, 11), name="more-ops")
+    plan = default_plan(graph)
+    kernels = {s.kernel.rsplit("_", 1)[0] for s in plan.steps if isinstance(s, LayerStep)}
+    assert {"layernorm", "pad", "lrn", "channel_shuffle"} <= kernels
+    assert "gelu" in {s.op for s in plan.steps if isinstance(s, LayerStep)}
+    result = emit(graph, tmp_path / "more", plan=plan)
+    build_native(tmp_path / "more", objects_from=default_model[2])
+    check_against_runtime(graph, plan, tmp_path / "more", result)
+    check_lcz(graph, plan, tmp_path / "more-lcz", default_model[2], lcz.LczOptions(sparsity=0.3, bits=6))
+
+
 def test_lcz_without_packed_weights(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
     """A network that packs nothing: the .lcz file holds raw tensors only and init decodes nothing."""
     graph = import_torch(torch.nn.Sequential(torch.nn.Linear(12, 3), torch.nn.ReLU()).eval(), torch.zeros(2, 12),

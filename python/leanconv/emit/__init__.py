@@ -102,14 +102,15 @@ def _shapes(name: str, which: str, shapes: list[tuple[int, ...]]) -> list[str]:
 
 def static_layout(plan: Plan, init_scratch: int) -> tuple[dict[str, tuple[int, int]], int]:
     """The program's one static block, [init scratch | arena | workspace | packed weights], each
-    part 64-byte aligned: (offset, bytes) by part, and the block's size. Without init scratch
-    and with the plan's 64-byte multiples, the block is the plan's memory."""
+    part 64-byte aligned: (offset, bytes) by part, and the block's size (up to the end of its
+    last part, unpadded). Without init scratch, and with the plan's arena and workspace 64-byte
+    multiples as its planner makes them, the block is the plan's memory."""
     parts, at = {}, 0
     for macro, nbytes in (("INIT_SCRATCH", init_scratch), ("ARENA", plan.arena_bytes),
                           ("WORKSPACE", plan.workspace_bytes), ("PACKED", plan.packed_bytes)):
         parts[macro] = (at, nbytes)
         at += lcz.up(nbytes)
-    return parts, at
+    return parts, max((off + nbytes for off, nbytes in parts.values() if nbytes), default=0)
 
 
 def _static_block(plan: Plan, init_scratch: int) -> list[str]:

@@ -262,6 +262,9 @@ def act_params(step: LayerStep) -> dict[str, object]:
         "silu": ("LC_ACT_SILU", 0.0, 0.0),
         "tanh": ("LC_ACT_TANH", 0.0, 0.0),
     }
+    if step.op == "gelu" and a.get("approximate", "none") != "none":
+        raise UnsupportedOpError(f"layer {step.layer!r}: gelu with approximate {a['approximate']!r} has no kernel")
+    kinds["gelu"] = ("LC_ACT_GELU", 0.0, 0.0)
     if step.op == "clip":
         kind, alpha, beta = "LC_ACT_CLIP", a["min"], a["max"]
     elif step.op == "hardsigmoid":
@@ -453,9 +456,64 @@ def deconv(e: Emitter, i: int, step: LayerStep) -> CStep:
     return out
 
 
+def layernorm(e: Emitter, i: int, step: LayerStep) -> CStep:
+    x = e.tensor(step.inputs[0]).shape
+    if len(x) != 4 or list(step.attrs["axes"]) != [1]:
+        raise UnsupportedOpError(f"layer {step.layer!r}: layernorm over axes {step.attrs['axes']} of a "
+                                 f"{len(x)}-D tensor (the channels of a 4-D tensor only)")
+    n, c, h, w = dims(x)
+    params = {"c": c, "hw": h * w, "eps": c_float(step.attrs["eps"]), "isa": isa_code(step)}
+    defaults = []  # a layer-norm without its affine part: ones and zeros as program constants
+    ops = [e.operand(step.inputs[0])]
+    for key, fill in (("scale", "1.0f"), ("shift", "0.0f")):
+        if key in step.weights:
+            ops.append((e.weight(f"{step.layer}.{key}"), 0))
+        else:
+            name = f"step{i}_{key}"
+            defaults.append(f"static const float {name}[{c}u] = {{{', '.join([fill] * c)}}};")
+            ops.append((name, 0))
+    out = e.op_call(i, step, "lc_layernorm_params", params, h * w, ops, n)
+    out.decls = defaults + out.decls
+    return out
+
+
+def lrn(e: Emitter, i: int, step: LayerStep) -> CStep:
+    n, c, h, w = dims(e.tensor(step.inputs[0]).shape)
+    a, size = step.attrs, int(step.attrs["size"])
+    # the runtime's window: size / 2 channels before, (size - 1) / 2 after (PyTorch's placement)
+    params = {"c": c, "hw": h * w, "before": min(size // 2, c), "after": min((size - 1) // 2, c),
+              "scale": c_float(a["alpha"] / size), "beta": c_float(a["beta"]), "bias": c_float(a["bias"]),
+              "isa": isa_code(step)}
+    return e.op_call(i, step, "lc_lrn_params", params, h * w if step.layout == "hwc" else c,
+                     [e.operand(step.inputs[0])], n)
+
+
+def channel_shuffle(e: Emitter, i: int, step: LayerStep) -> CStep:
+    n, c, h, w = dims(e.tensor(step.inputs[0]).shape)
+    groups = int(step.attrs["shape"][1])
+    params = {"c": c, "hw": h * w, "groups": groups}
+    return e.op_call(i, step, "lc_shuffle_params", params, h * w if step.layout == "hwc" else c,
+                     [e.operand(step.inputs[0])], n)
+
+
+def pad(e: Emitter, i: int, step: LayerStep) -> CStep:
+    n, c, h, w = dims(e.tensor(step.inputs[0]).shape)
+    _, _, oh, _ = dims(e.tensor(step.output).shape)
+    a = step.attrs
+    pt, pl, pb, pr = a["padding"]
+    modes = {"constant": "LC_PAD_CONSTANT", "reflect": "LC_PAD_REFLECT", "edge": "LC_PAD_EDGE"}
+    if a["mode"] not in modes:
+        raise UnsupportedOpError(f"layer {step.layer!r}: pad mode {a['mode']!r}")
+    params = {"c": c, "h": h, "w": w, "pt": pt, "pl": pl, "pb": pb, "pr": pr, "mode": modes[a["mode"]],
+              "value": c_float(a.get("value", 0.0) if a["mode"] == "constant" else 0.0)}
+    return e.op_call(i, step, "lc_pad_params", params, oh if step.layout == "hwc" else c,
+                     [e.operand(step.inputs[0])], n)
+
+
 #: Op kernels (their name without the layout suffix) -> emitter.
 OPS: dict[str, Callable[[Emitter, int, LayerStep], CStep]] = {
     "activation": activation, "binary": binary, "affine": affine, "maxpool": pool, "avgpool": pool,
     "global_avgpool": global_pool, "linear": linear, "softmax": softmax, "copy_channels": copy_channels,
-    "resize": resize, "deconv": deconv,
+    "resize": resize, "deconv": deconv, "layernorm": layernorm, "lrn": lrn, "channel_shuffle": channel_shuffle,
+    "pad": pad,
 }
