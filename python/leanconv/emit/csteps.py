@@ -491,7 +491,7 @@ def lrn(e: Emitter, i: int, step: LayerStep) -> CStep:
 def channel_shuffle(e: Emitter, i: int, step: LayerStep) -> CStep:
     n, c, h, w = dims(e.tensor(step.inputs[0]).shape)
     groups = int(step.attrs["shape"][1])
-    params = {"c": c, "hw": h * w, "groups": groups}
+    params: dict[str, object] = {"c": c, "hw": h * w, "groups": groups}
     return e.op_call(i, step, "lc_shuffle_params", params, h * w if step.layout == "hwc" else c,
                      [e.operand(step.inputs[0])], n)
 
