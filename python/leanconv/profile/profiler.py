@@ -2,7 +2,7 @@
 
 - each conv layer × each applicable primitive (each is one layout; the ISA is the kernels'
   resolved one): time, workspace and packed bytes, max relative error against float64 on a
-  random input;
+  random input (:func:`conv_float64`: numpy alone, so a board without torch profiles);
 - each other op the runtime runs (a fused activation is part of its conv), in each layout the
   planner may run it in: its time through the runtime (see ``_op_work``);
 - each 4-D tensor: the time of its chw-to-hwc and hwc-to-chw transforms.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,26 @@ class Work:
     measure: Callable[[], dict[Key, Record]]
 
 
+def conv_float64(x: np.ndarray, w: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    """A conv layer without bias in float64 (NCHW input, OIHW weights; the attrs of the op
+    table's ``conv``) with numpy alone: the reference each kernel's error is measured against.
+    tests/test_profile.py holds it to the torch reference executor."""
+    top, left, bottom, right = attrs["padding"]
+    (sh, sw), (dh, dw), groups = attrs["stride"], attrs.get("dilation", (1, 1)), attrs["groups"]
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    w64 = np.asarray(w, np.float64)
+    o, cg, kh, kw = w64.shape
+    # Windows (n, c, oh, ow, kh, kw): every dilated kh x kw patch, taken at the strides.
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    og = o // groups
+    out = np.empty((xp.shape[0], o, win.shape[2], win.shape[3]))
+    for g in range(groups):
+        y = np.tensordot(win[:, g * cg:(g + 1) * cg], w64[g * og:(g + 1) * og], axes=([1, 4, 5], [1, 2, 3]))
+        out[:, g * og:(g + 1) * og] = y.transpose(0, 3, 1, 2)
+    return out
+
+
 def _probe(graph: Graph, layer: Layer) -> Graph:
     inputs = {t: graph.shape_of(t) for t in dict.fromkeys(layer.inputs)}
     return Graph(f"probe-{layer.name}", inputs, [Layer(layer.name, layer.op, list(layer.inputs), dict(layer.attrs),
@@ -105,13 +126,10 @@ def _conv_work(graph: Graph, layer: Layer, threads: int) -> Work:
     keys = [conv_key(graph, layer, p.name, threads) for p in prims]
 
     def measure() -> dict[Key, Record]:
-        from leanconv.runtime import reference
-
         rng = np.random.default_rng(0)
         w = rng.standard_normal(layer.weights["weight"].shape).astype(np.float32)
-        probe = _probe(graph, Layer(layer.name, "conv", [layer.inputs[0]], dict(layer.attrs), {"weight": w}))
         x = rng.standard_normal(graph.shape_of(layer.inputs[0])).astype(np.float32)
-        ref = np.asarray(reference.run(probe, x, dtype=np.float64)[0])
+        ref = conv_float64(x, w, layer.attrs)
         xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         packed = {p.name: p.pack(w, None, spec=spec) for p in prims}
         errors = {}
