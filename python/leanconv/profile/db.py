@@ -28,7 +28,10 @@ FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "neon", "as
 
 
 def fingerprint() -> dict[str, Any]:
-    """This machine: CPU model, the kernel-relevant features it has, core count, and its id."""
+    """This machine: CPU model, the kernel-relevant features it has, core count, architecture
+    and its id. The architecture is the interpreter's (``platform.machine()``): under user-mode
+    emulation (qemu-aarch64 on an x86 host) /proc/cpuinfo describes the host, and the board's
+    records must still not pass for the host's."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -40,7 +43,8 @@ def fingerprint() -> dict[str, Any]:
                 flags.update(value.split())
     except OSError:
         pass
-    device = {"cpu": model, "features": sorted(flags & set(FEATURES)), "cores": os.cpu_count() or 1}
+    device = {"cpu": model, "features": sorted(flags & set(FEATURES)), "cores": os.cpu_count() or 1,
+              "arch": platform.machine()}
     device["id"] = hashlib.sha256(json.dumps(device, sort_keys=True).encode()).hexdigest()[:16]
     return device
 
