@@ -111,6 +111,20 @@ class CostDB:
         return lines
 
     @property
+    def isa(self) -> str:
+        """The ISA the records are for: this machine's resolved one, or the one ISA of another
+        device's records (a LeanconvError when they mix several)."""
+        from leanconv.primitives import resolved_isa
+
+        if self.is_here:
+            return resolved_isa()
+        isas = sorted({key.isa for key in self.records})
+        if len(isas) > 1:
+            raise LeanconvError(f"the cost database holds device {self.device['cpu']!r} with records of several "
+                                f"ISAs ({', '.join(isas)}); keep one per file")
+        return isas[0] if isas else resolved_isa()
+
+    @property
     def is_here(self) -> bool:
         """Whether the records are this machine's (new measurements can join them)."""
         return bool(self.device["id"] == self.here["id"])

@@ -37,15 +37,15 @@ def bind(fn: Callable[..., object], *args: object) -> Callable[[], object]:
     return lambda: fn(*args)
 
 
-def reference_plan(graph: Graph, threads: int = 1) -> Plan:
+def reference_plan(graph: Graph, threads: int = 1, isa: P.Isa = "auto") -> Plan:
     """The planner's plan with the first applicable chw primitive forced on every conv (no
-    timing): the steps, fusions and views every choice shares."""
+    timing): the steps, fusions and views every choice shares; its sizes are ``isa``'s."""
     forced = {}
     for layer in graph.layers:
         if layer.op == "conv":
             cands = P.list_primitives(P.spec_from_layer(graph, layer))
             forced[layer.name] = next((p for p in cands if p.layout == "chw"), cands[0]).name
-    return default_plan(graph, threads, kernels=forced)
+    return default_plan(graph, threads, isa=isa, kernels=forced)
 
 
 def conv_key_spec(graph: Graph, layer: Layer) -> str:
@@ -67,14 +67,18 @@ def shape_key_spec(shape: Iterable[int]) -> str:
     return json.dumps({"shape": list(shape)})
 
 
-def conv_key(graph: Graph, layer: Layer, prim: str, threads: int) -> Key:
-    return Key("conv", prim, conv_key_spec(graph, layer), threads, P.resolved_isa())
+# The keys carry an ISA: this machine's resolved one, or (``isa``) another device's, whose
+# records a cost database holds (CostDB.isa).
 
 
-def op_key(graph: Graph, layer: Layer, threads: int, layout: str = "chw") -> Key:
+def conv_key(graph: Graph, layer: Layer, prim: str, threads: int, isa: str | None = None) -> Key:
+    return Key("conv", prim, conv_key_spec(graph, layer), threads, isa or P.resolved_isa())
+
+
+def op_key(graph: Graph, layer: Layer, threads: int, layout: str = "chw", isa: str | None = None) -> Key:
     """The key of an op run in ``layout`` (flat tensors run chw kernels)."""
     return Key("op", f"{layer.op}:{'hwc' if layout == 'hwc' else 'chw'}", op_key_spec(graph, layer), threads,
-               P.resolved_isa())
+               isa or P.resolved_isa())
 
 
 def op_layouts(graph: Graph, layer: Layer) -> tuple[str, ...]:
@@ -83,8 +87,8 @@ def op_layouts(graph: Graph, layer: Layer) -> tuple[str, ...]:
     return ("chw", "hwc") if len(layer.shape) == 4 and layer.op not in LOGICAL_OPS else ("chw",)
 
 
-def transform_key(shape: Iterable[int], transform: str) -> Key:
-    return Key("transform", transform, shape_key_spec(shape), 1, P.resolved_isa())
+def transform_key(shape: Iterable[int], transform: str, isa: str | None = None) -> Key:
+    return Key("transform", transform, shape_key_spec(shape), 1, isa or P.resolved_isa())
 
 
 @dataclass(frozen=True)
