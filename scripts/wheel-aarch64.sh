@@ -85,6 +85,16 @@ test_wheel() {
   git -C "$clone" clean -q -ffdx
   wheel=$(build "$clone" "$work/dist")
   log "built $(basename "$wheel")"
+  # Everything the package holds in git is in the wheel, and the kernels' sources for emit.
+  (cd "$clone" && git ls-files python/leanconv kernels_c/include kernels_c/src) | "$venv/bin/python" -c '
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+want = {f.replace("python/", "", 1) if f.startswith("python/") else "leanconv/_" + f
+        for f in sys.stdin.read().split() if f != "python/leanconv/_kernels_c"}
+missing = sorted(want - names)
+assert not missing, f"not in the wheel: {missing}"
+assert any(n.startswith("leanconv/_native.") and n.endswith(".so") for n in names), "no extension module"
+' "$wheel" || die "the wheel lacks files of the package"
 
   site="$work/site"
   rm -rf "$site"
