@@ -94,6 +94,11 @@ from leanconv.io.graph_file import save_graph
 g = Graph("one", {{"x": (1, 4, 9, 9)}}, [Layer("c", "conv", ["x"], attrs, {{"weight": w}}), Layer("r", "relu", ["c"])], ["r"])
 save_graph(g, r"{tmp_path}/one.npz")
 assert main(["profile", r"{tmp_path}/one.npz", "--costs", r"{tmp_path}/costs.jsonl"]) == 0
+import contextlib, io
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    assert main(["select", r"{tmp_path}/one.npz", "--costs", r"{tmp_path}/costs.jsonl", "-o", r"{tmp_path}/p.json"]) == 1
+assert "MissingPackageError" in err.getvalue() and "pip install 'leanconv[select]'" in err.getvalue(), err.getvalue()
 
 open(r"{tmp_path}/m.onnx", "wb").write(b"\\x08\\x07")
 for what, call in [("leanconv\\[onnx\\]", lambda: load_model(r"{tmp_path}/m.onnx")),
