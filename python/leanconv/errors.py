@@ -51,6 +51,16 @@ class TraceError(LeanconvError):
     """A torch module that cannot be traced into a graph (dynamic control flow, ...)."""
 
 
+def require(module: str, extra: str, what: str) -> None:
+    """A MissingPackageError naming ``pip install 'leanconv[extra]'`` when ``module`` is not
+    installed: the optional packages (pyproject.toml's extras: torch, onnx, highspy) are checked
+    where a feature first needs them, so a wheel installed with numpy alone says what to add."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingPackageError(f"{what} needs the package {module!r}: pip install 'leanconv[{extra}]'")
+
+
 __all__ = [
     "LeanconvError",
     "ModelNotFoundError",
@@ -61,4 +71,5 @@ __all__ = [
     "PlanError",
     "InfeasibleBudgetError",
     "TraceError",
+    "require",
 ]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-import highspy
+from leanconv.errors import require
+
+require("highspy", "select", "solving with HiGHS (primitive selection, pruning plans)")
+import highspy as highspy  # noqa: E402  (re-exported: the one import of highspy)
 
 
 def quiet_highs() -> highspy.Highs:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 try:  # typer 0.2x carries its own copy of click, and click may not be installed at all
     from typer._click import ClickException as _ClickException
@@ -42,7 +43,9 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except LeanconvError as e:
-            err_console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+            # escape: a message's own brackets (pip install 'leanconv[select]') are not markup
+            err_console.print(f"[bold red]error:[/] {type(e).__name__}: {escape(str(e))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(1) from None
 
     return app.command()(run)

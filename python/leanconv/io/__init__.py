@@ -6,7 +6,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from leanconv.errors import CorruptFileError, ModelNotFoundError, ShapeError, TraceError
+from leanconv.errors import CorruptFileError, ModelNotFoundError, ShapeError, TraceError, require
 from leanconv.graph import Graph
 
 
@@ -14,7 +14,8 @@ def load_model(spec: str | os.PathLike[str] | None = None, input_shape: tuple[in
     """Imports a model as a Graph.
 
     ``spec`` is an ONNX file, a torch file holding a whole ``nn.Module`` (``torch.save(model)``;
-    give ``input_shape``), a zoo name (``leanconv.io.zoo.MODELS``) or None for the default model.
+    give ``input_shape``), a graph file (:func:`leanconv.io.graph_file.save_graph`; numpy alone
+    reads it), a zoo name (``leanconv.io.zoo.MODELS``) or None for the default model.
     """
     from leanconv.io import zoo
 
@@ -28,8 +29,13 @@ def load_model(spec: str | os.PathLike[str] | None = None, input_shape: tuple[in
                                  f"(known: {', '.join(zoo.MODELS)})")
     if path.is_dir():
         raise ModelNotFoundError(f"{spec}: is a directory, not a model file")
+    from leanconv.io.graph_file import is_graph_file, load_graph
+
+    if is_graph_file(path):
+        return load_graph(path, input_shape)
     if _is_torch_file(path):
         return _load_torch_file(path, input_shape)
+    require("onnx", "onnx", f"{spec}: reading an ONNX file")
     from leanconv.io.onnx_import import import_onnx
 
     return import_onnx(path, {"*": tuple(input_shape)} if input_shape else None)
@@ -43,6 +49,7 @@ def _is_torch_file(path: Path) -> bool:
 
 
 def _load_torch_file(path: Path, input_shape: tuple[int, ...] | None) -> Graph:
+    require("torch", "torch", f"{path}: reading a torch file")
     import torch
 
     from leanconv.io.torch_import import import_torch

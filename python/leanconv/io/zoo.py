@@ -13,13 +13,16 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from leanconv.errors import MissingPackageError, ModelNotFoundError
+from leanconv.errors import MissingPackageError, ModelNotFoundError, require
 from leanconv.graph import Graph
 
 if TYPE_CHECKING:
     import torch
 
 DEFAULT = "default"
+#: The default model as a graph file (numpy alone reads it: leanconv.io.graph_file), in the
+#: folder of its torch state dict (models/default.pth inside the leanconv package).
+DEFAULT_GRAPH = "default.graph.npz"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class ZooModel:
     pattern: str
     #: NCHW input shape used when importing.
     input_shape: tuple[int, int, int, int]
+    #: "default": a torch state dict whose graph is also shipped as DEFAULT_GRAPH.
     format: str  # "onnx" | "torch-state-dict" | "default"
 
     def path(self) -> str:
@@ -88,11 +92,17 @@ def load(name: str = DEFAULT, input_shape: tuple[int, ...] | None = None) -> Gra
     if model is None:
         raise ModelNotFoundError(f"no zoo model {name!r}; known: {', '.join(MODELS)}")
     if model.format == "onnx":
+        require("onnx", "onnx", f"zoo model {name!r}")
         from leanconv.io.onnx_import import import_onnx
 
         # Only ppocrv4-det has dynamic dimensions; the others must match the file's shape.
         shape = input_shape or (model.input_shape if name == "ppocrv4-det" else None)
         return import_onnx(model.path(), {"*": tuple(shape)} if shape else None, name=model.name)
+    if model.format == "default":
+        from leanconv.io.graph_file import load_graph
+
+        return load_graph(os.path.join(os.path.dirname(model.path()), DEFAULT_GRAPH), input_shape)
+    require("torch", "torch", f"zoo model {name!r}")
     import torch
 
     from leanconv.io.torch_import import import_torch
@@ -102,6 +112,7 @@ def load(name: str = DEFAULT, input_shape: tuple[int, ...] | None = None) -> Gra
 
 def module(name: str) -> torch.nn.Module:
     """The torch module (eval mode, trained weights) of a torch zoo model."""
+    require("torch", "torch", f"zoo model {name!r} as a torch module")
     import torch
 
     model = MODELS.get(name)

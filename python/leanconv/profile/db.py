@@ -28,7 +28,10 @@ FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "neon", "as
 
 
 def fingerprint() -> dict[str, Any]:
-    """This machine: CPU model, the kernel-relevant features it has, core count, and its id."""
+    """This machine: CPU model, the kernel-relevant features it has, core count, architecture
+    and its id. The architecture is the interpreter's (``platform.machine()``): under user-mode
+    emulation (qemu-aarch64 on an x86 host) /proc/cpuinfo describes the host, and the board's
+    records must still not pass for the host's."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -40,7 +43,8 @@ def fingerprint() -> dict[str, Any]:
                 flags.update(value.split())
     except OSError:
         pass
-    device = {"cpu": model, "features": sorted(flags & set(FEATURES)), "cores": os.cpu_count() or 1}
+    device = {"cpu": model, "features": sorted(flags & set(FEATURES)), "cores": os.cpu_count() or 1,
+              "arch": platform.machine()}
     device["id"] = hashlib.sha256(json.dumps(device, sort_keys=True).encode()).hexdigest()[:16]
     return device
 
@@ -105,6 +109,20 @@ class CostDB:
                 raise CorruptFileError(f"{self.path}:{n}: not a cost record ({e})") from None
             lines.append(line)
         return lines
+
+    @property
+    def isa(self) -> str:
+        """The ISA the records are for: this machine's resolved one, or the one ISA of another
+        device's records (a LeanconvError when they mix several)."""
+        from leanconv.primitives import resolved_isa
+
+        if self.is_here:
+            return resolved_isa()
+        isas = sorted({key.isa for key in self.records})
+        if len(isas) > 1:
+            raise LeanconvError(f"the cost database holds device {self.device['cpu']!r} with records of several "
+                                f"ISAs ({', '.join(isas)}); keep one per file")
+        return isas[0] if isas else resolved_isa()
 
     @property
     def is_here(self) -> bool:

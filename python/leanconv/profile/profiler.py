@@ -2,7 +2,7 @@
 
 - each conv layer × each applicable primitive (each is one layout; the ISA is the kernels'
   resolved one): time, workspace and packed bytes, max relative error against float64 on a
-  random input;
+  random input (:func:`conv_float64`: numpy alone, so a board without torch profiles);
 - each other op the runtime runs (a fused activation is part of its conv), in each layout the
   planner may run it in: its time through the runtime (see ``_op_work``);
 - each 4-D tensor: the time of its chw-to-hwc and hwc-to-chw transforms.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -36,15 +37,15 @@ def bind(fn: Callable[..., object], *args: object) -> Callable[[], object]:
     return lambda: fn(*args)
 
 
-def reference_plan(graph: Graph, threads: int = 1) -> Plan:
+def reference_plan(graph: Graph, threads: int = 1, isa: P.Isa = "auto") -> Plan:
     """The planner's plan with the first applicable chw primitive forced on every conv (no
-    timing): the steps, fusions and views every choice shares."""
+    timing): the steps, fusions and views every choice shares; its sizes are ``isa``'s."""
     forced = {}
     for layer in graph.layers:
         if layer.op == "conv":
             cands = P.list_primitives(P.spec_from_layer(graph, layer))
             forced[layer.name] = next((p for p in cands if p.layout == "chw"), cands[0]).name
-    return default_plan(graph, threads, kernels=forced)
+    return default_plan(graph, threads, isa=isa, kernels=forced)
 
 
 def conv_key_spec(graph: Graph, layer: Layer) -> str:
@@ -66,14 +67,18 @@ def shape_key_spec(shape: Iterable[int]) -> str:
     return json.dumps({"shape": list(shape)})
 
 
-def conv_key(graph: Graph, layer: Layer, prim: str, threads: int) -> Key:
-    return Key("conv", prim, conv_key_spec(graph, layer), threads, P.resolved_isa())
+# The keys carry an ISA: this machine's resolved one, or (``isa``) another device's, whose
+# records a cost database holds (CostDB.isa).
 
 
-def op_key(graph: Graph, layer: Layer, threads: int, layout: str = "chw") -> Key:
+def conv_key(graph: Graph, layer: Layer, prim: str, threads: int, isa: str | None = None) -> Key:
+    return Key("conv", prim, conv_key_spec(graph, layer), threads, isa or P.resolved_isa())
+
+
+def op_key(graph: Graph, layer: Layer, threads: int, layout: str = "chw", isa: str | None = None) -> Key:
     """The key of an op run in ``layout`` (flat tensors run chw kernels)."""
     return Key("op", f"{layer.op}:{'hwc' if layout == 'hwc' else 'chw'}", op_key_spec(graph, layer), threads,
-               P.resolved_isa())
+               isa or P.resolved_isa())
 
 
 def op_layouts(graph: Graph, layer: Layer) -> tuple[str, ...]:
@@ -82,8 +87,8 @@ def op_layouts(graph: Graph, layer: Layer) -> tuple[str, ...]:
     return ("chw", "hwc") if len(layer.shape) == 4 and layer.op not in LOGICAL_OPS else ("chw",)
 
 
-def transform_key(shape: Iterable[int], transform: str) -> Key:
-    return Key("transform", transform, shape_key_spec(shape), 1, P.resolved_isa())
+def transform_key(shape: Iterable[int], transform: str, isa: str | None = None) -> Key:
+    return Key("transform", transform, shape_key_spec(shape), 1, isa or P.resolved_isa())
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,26 @@ class Work:
     what: str
     keys: list[Key]
     measure: Callable[[], dict[Key, Record]]
+
+
+def conv_float64(x: np.ndarray, w: np.ndarray, attrs: dict[str, Any]) -> np.ndarray:
+    """A conv layer without bias in float64 (NCHW input, OIHW weights; the attrs of the op
+    table's ``conv``) with numpy alone: the reference each kernel's error is measured against.
+    tests/test_profile.py holds it to the torch reference executor."""
+    top, left, bottom, right = attrs["padding"]
+    (sh, sw), (dh, dw), groups = attrs["stride"], attrs.get("dilation", (1, 1)), attrs["groups"]
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    w64 = np.asarray(w, np.float64)
+    o, cg, kh, kw = w64.shape
+    # Windows (n, c, oh, ow, kh, kw): every dilated kh x kw patch, taken at the strides.
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    og = o // groups
+    out = np.empty((xp.shape[0], o, win.shape[2], win.shape[3]))
+    for g in range(groups):
+        y = np.tensordot(win[:, g * cg:(g + 1) * cg], w64[g * og:(g + 1) * og], axes=([1, 4, 5], [1, 2, 3]))
+        out[:, g * og:(g + 1) * og] = y.transpose(0, 3, 1, 2)
+    return out
 
 
 def _probe(graph: Graph, layer: Layer) -> Graph:
@@ -105,13 +130,10 @@ def _conv_work(graph: Graph, layer: Layer, threads: int) -> Work:
     keys = [conv_key(graph, layer, p.name, threads) for p in prims]
 
     def measure() -> dict[Key, Record]:
-        from leanconv.runtime import reference
-
         rng = np.random.default_rng(0)
         w = rng.standard_normal(layer.weights["weight"].shape).astype(np.float32)
-        probe = _probe(graph, Layer(layer.name, "conv", [layer.inputs[0]], dict(layer.attrs), {"weight": w}))
         x = rng.standard_normal(graph.shape_of(layer.inputs[0])).astype(np.float32)
-        ref = np.asarray(reference.run(probe, x, dtype=np.float64)[0])
+        ref = conv_float64(x, w, layer.attrs)
         xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         packed = {p.name: p.pack(w, None, spec=spec) for p in prims}
         errors = {}

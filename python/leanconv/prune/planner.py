@@ -49,7 +49,7 @@ def retained(scores: np.ndarray, count: int) -> float:
 def solve(options: Mapping[str, Sequence[Option]], budget: float, resource: Resource = "latency") -> dict[str, int]:
     """Per group the option count maximizing total importance with the summed cost of the
     chosen options at most ``budget``; a PruneError when no choice fits."""
-    import highspy
+    from leanconv.highs import highspy
 
     if any(not opts for opts in options.values()):
         raise PruneError("every group needs at least one option")

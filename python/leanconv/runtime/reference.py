@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from leanconv.errors import LeanconvError, ShapeError
+from leanconv.errors import LeanconvError, ShapeError, require
 from leanconv.ops import OPS
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def run(graph: Graph, inputs: Any, dtype: type = np.float32) -> list[npt.NDArray
 
     ``inputs`` is one array (for a graph with one input) or a dict by input name; arrays are
     numpy arrays or CPU torch tensors."""
+    require("torch", "torch", "the reference executor")
     import torch
 
     if np.dtype(dtype).name not in DTYPES:

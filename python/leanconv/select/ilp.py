@@ -20,11 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 
 from leanconv.errors import InfeasibleBudgetError, LeanconvError
-from leanconv.highs import quiet_highs
+from leanconv.highs import highspy, quiet_highs
 from leanconv.select.problem import MEASURES, Problem
 
 INF = math.inf

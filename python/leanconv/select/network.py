@@ -37,6 +37,8 @@ class Selection:
     threads: int
     problem: Problem
     steps: list[LayerStep]
+    #: The ISA of the costs, and so of the plans: another device's when they are its costs.
+    isa: P.Isa = "auto"
 
     def kernels(self, choice: list[int]) -> dict[str, str]:
         """The conv primitive per conv layer of ``choice``."""
@@ -44,7 +46,7 @@ class Selection:
                 for step, node, j in zip(self.steps, self.problem.nodes, choice, strict=True) if step.op == "conv"}
 
     def plan(self, choice: list[int]) -> Plan:
-        return default_plan(self.graph, self.threads, kernels=self.kernels(choice))
+        return default_plan(self.graph, self.threads, isa=self.isa, kernels=self.kernels(choice))
 
 
 def runtime_memory(plan: Plan, measure: str) -> int:
@@ -54,8 +56,11 @@ def runtime_memory(plan: Plan, measure: str) -> int:
 
 def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
     """The selection problem of ``graph`` with costs from ``db`` (LeanconvError naming the
-    first measurement it lacks)."""
-    ref = reference_plan(graph, threads)
+    first measurement it lacks). The plans are for the ISA of ``db``'s records: a database
+    measured on a board plans for the board's kernels (their packed and workspace sizes)."""
+    isa = db.isa
+    plan_isa: P.Isa = "auto" if db.is_here else isa  # type: ignore[assignment]
+    ref = reference_plan(graph, threads, plan_isa)
     steps = [s for s in ref.steps if isinstance(s, LayerStep)]
     n = len(steps)
     producer = {base_name(s.output): i for i, s in enumerate(steps)}
@@ -70,7 +75,7 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
         if layer.op == "conv":
             cands = []
             for p in P.list_primitives(P.spec_from_layer(graph, layer)):
-                r = db.require(conv_key(graph, layer, p.name, threads))
+                r = db.require(conv_key(graph, layer, p.name, threads, isa))
                 cands.append(Candidate(p.name, p.layout, r.seconds, r.workspace, r.packed, r.error))
             modes: list[ReadMode] = ["node"]
         elif step.kernel in VIEW_KERNELS:
@@ -80,7 +85,7 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
             layouts = list(op_layouts(graph, layer)) if len(shape) == 4 else [step.layout]
             cands = []
             for lay in layouts:
-                r = db.require(op_key(graph, layer, threads, lay))
+                r = db.require(op_key(graph, layer, threads, lay, isa))
                 cands.append(Candidate(op_kernel(layer.op, lay), lay, r.seconds, r.workspace, r.packed))
             if len(layouts) == 2:
                 full = [t for t in layer.inputs if graph.shape_of(t) == shape] or layer.inputs
@@ -101,12 +106,12 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
         if not reads[k]:
             continue
         shape = graph.shape_of(t)
-        to_hwc = db.require(transform_key(shape, "chw_to_hwc")).seconds
-        to_chw = db.require(transform_key(shape, "hwc_to_chw")).seconds
+        to_hwc = db.require(transform_key(shape, "chw_to_hwc", isa)).seconds
+        to_chw = db.require(transform_key(shape, "hwc_to_chw", isa)).seconds
         keep[k] = len(tensors)
         tensors.append(Tensor(t, 4 * math.prod(shape), producer.get(t), reads[k], to_hwc, to_chw))
     nodes = [replace(nd, follows=None if nd.follows is None else keep[nd.follows]) for nd in nodes]
-    return Selection(graph, threads, Problem(nodes, tensors, base_live(ref, n)), steps)
+    return Selection(graph, threads, Problem(nodes, tensors, base_live(ref, n)), steps, plan_isa)
 
 
 def base_live(plan: Plan, n: int) -> list[int]:
