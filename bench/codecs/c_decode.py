@@ -33,7 +33,7 @@ from timing import alternate  # noqa: E402
 from leanconv import _native  # noqa: E402
 
 # The codecs with a C decoder, as the container names them.
-C_CODECS = ["dense", "huffman", "csr", "bitmap", "bsr", "pattern"]
+C_CODECS = ["dense", "huffman", "csr", "bitmap", "bsr", "pattern", "srans"]
 
 
 def build_library(out_dir: Path) -> ctypes.CDLL:
@@ -98,7 +98,7 @@ def paired(layers: list[np.ndarray], rounds: int = 21) -> dict[str, dict[str, fl
             out[name] = alternate({
                 "rust": lambda: [_native.decode_codes(*v, o) for v, o in zip(views, bufs)],
                 "c": c,
-            }, mb, rounds)
+            }, mb, rounds, abba=True)
     return out
 
 
@@ -111,7 +111,8 @@ def table(res: dict[str, dict[str, float]]) -> list[str]:
 
 
 HEADER = ("C decoders against Rust's, EfficientNet-Lite0 s=0.5 b=4, one thread, both into held memory "
-          "(MB/s of int8 codes, medians of 21 alternating rounds; best round in brackets).")
+          "(MB/s of int8 codes, medians of 21 alternating rounds, every other round in reverse order; "
+          "best round in brackets).")
 
 
 def machine() -> str:

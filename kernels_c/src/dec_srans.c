@@ -44,7 +44,7 @@
 /* The workspace: every class's lookup table one after another (the side tables use its
  * start before them), the class tables' frequencies, then per row its kind, its smallest
  * magnitude and a live row's class, then the pair symbols (half a code each). */
-#define SR_LUT_WORDS ((size_t)SR_MAX_CLASSES << SR_MAX_P)
+#define SR_LUT_WORDS (((size_t)SR_MAX_CLASSES << SR_MAX_P) + 8)
 #define SR_FIXED_BYTES ((SR_LUT_WORDS + (size_t)SR_MAX_CLASSES * SR_MAX_NSYM) * sizeof(uint32_t))
 
 /* Rows of a tensor of n codes with rows on: its output channels where it has two or more
@@ -238,15 +238,23 @@ static int8_t sr_value_of_sym(size_t sym) {
     return (int8_t)(sym % 2 == 1 ? (int32_t)((sym + 1) / 2) : -(int32_t)(sym / 2));
 }
 
+/* Entries a lookup table is written with past its end (sr_fill_lut). */
+#define SR_LUT_SLACK 8
+
 /* The lookup table of a table summing to 2^p: (freq - 1) << 20 | (slot - start) << 8 | the
- * output byte (the symbol, or with `values` its relative value) for each slot. */
+ * output byte (the symbol, or with `values` its relative value) for each slot, eight entries
+ * at a time: a symbol's last eight run into the next symbol's slots (their slot field may
+ * carry into the frequency's), which that symbol then overwrites, and at most SR_LUT_SLACK
+ * entries past the table (tables are rebuilt on every
+ * decode, so filling them is part of its time). */
 static void sr_fill_lut(const uint32_t *freq, size_t nsym, int values, uint32_t *lut) {
-    size_t sym, at = 0;
+    size_t sym, at = 0, k, j;
     for (sym = 0; sym < nsym; ++sym) {
-        uint32_t f = freq[sym], k;
+        uint32_t f = freq[sym];
         uint32_t byte = values ? (uint8_t)sr_value_of_sym(sym) : (uint8_t)sym;
         uint32_t e = (f > 0 ? f - 1 : 0) << 20 | byte;
-        for (k = 0; k < f; ++k) lut[at + k] = e | k << 8;
+        for (k = 0; k < f; k += SR_LUT_SLACK)
+            for (j = 0; j < SR_LUT_SLACK; ++j) lut[at + k + j] = e | (uint32_t)(k + j) << 8;
         at += f;
     }
 }
@@ -419,10 +427,9 @@ __attribute__((target("avx2"))) static inline __m256i sr_gather(const uint32_t *
  * decoder's AVX2 loop (simd.rs decode); returns the codes decoded, the scalar loop finishes
  * the rest. Each round first settles the table offset of every lane, so the vector loop has
  * no branches. */
-__attribute__((target("avx2,popcnt"))) static size_t sr_avx2(int8_t *out, size_t len,
-                                                              const sr_rows *rows, uint32_t *st,
-                                                              size_t V, const uint8_t *words,
-                                                              size_t nwords, size_t *pos) {
+__attribute__((target("avx2,popcnt"), always_inline)) static inline size_t sr_avx2(
+    int8_t *out, size_t len, const sr_rows *rows, uint32_t *st, const size_t V,
+    const uint8_t *words, size_t nwords, size_t *pos) {
     size_t n = 8 * V, v, j = 0, at = *pos, col = 0, r0 = 0, rowlen = rows->rowlen;
     size_t left = rowlen;
     unsigned p = rows->p;
@@ -519,6 +526,23 @@ __attribute__((target("avx2,popcnt"))) static size_t sr_avx2(int8_t *out, size_t
     return j;
 }
 
+/* sr_avx2 with one vector of eight states and with four, each compiled for its V. */
+__attribute__((target("avx2,popcnt"))) static size_t sr_avx2_v1(int8_t *out, size_t len,
+                                                                 const sr_rows *rows,
+                                                                 uint32_t *st,
+                                                                 const uint8_t *words,
+                                                                 size_t nwords, size_t *pos) {
+    return sr_avx2(out, len, rows, st, 1, words, nwords, pos);
+}
+
+__attribute__((target("avx2,popcnt"))) static size_t sr_avx2_v4(int8_t *out, size_t len,
+                                                                 const sr_rows *rows,
+                                                                 uint32_t *st,
+                                                                 const uint8_t *words,
+                                                                 size_t nwords, size_t *pos) {
+    return sr_avx2(out, len, rows, st, 4, words, nwords, pos);
+}
+
 static int sr_has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
 }
@@ -546,7 +570,9 @@ static int sr_main_decode(sr_main *m, int8_t *out, size_t nsyms, const sr_rows *
     bulk = nsyms - m->tail;
 #ifdef SR_AVX2
     if (m->simd && (m->lanes == 8 || m->lanes == 32) && rows->rowlen > 0 && sr_has_avx2())
-        done = sr_avx2(out, bulk, rows, m->st, m->lanes / 8, m->words, m->nwords, &m->pos);
+        done = m->lanes == 8
+                   ? sr_avx2_v1(out, bulk, rows, m->st, m->words, m->nwords, &m->pos)
+                   : sr_avx2_v4(out, bulk, rows, m->st, m->words, m->nwords, &m->pos);
 #endif
     sr_scalar(out, done, bulk, rows, m->st, m->lanes, m->words, m->nwords, &m->pos);
     if (m->pos != m->nwords) return LC_DEC_E_CORRUPT;
@@ -681,6 +707,8 @@ static int sr_decode_expanded(const sr_tensor *t, sr_rows *rows, sr_main *m, int
     size_t per = t->pairs ? 2 : 1, width = t->rowlen / per, nsyms = t->live * width;
     size_t next[SR_MAX_CLASSES + 2] = {0}, start[SR_MAX_CLASSES + 2], zero = 0, row, k, place = 0;
     int8_t values[16], codes[16];
+    int32_t last_m = -1;
+    uint32_t bad = 0;
     int8_t *syms = t->pairs ? pair_syms : out + (t->n - nsyms);
     for (k = 0; k < 16; ++k) values[k] = k < t->nsym ? sr_value_of_sym(k) : 0;
     if (t->pairs) {
@@ -701,14 +729,17 @@ static int sr_decode_expanded(const sr_tensor *t, sr_rows *rows, sr_main *m, int
         uint8_t kind = t->kinds[row];
         const int8_t *src;
         int8_t *dst = out + row * t->rowlen;
-        uint32_t bad;
         if (kind == 0) {
             memset(dst, 0, t->rowlen);
             continue;
         }
         if (t->pairs) src = syms + (start[kind]++ - zero) * width;
         else src = syms + place++ * width;
-        bad = sr_row_codes(values, t->mins[row], codes);
+        if (t->mins[row] != last_m) {
+            /* Rows share few minimums: the codes of the last one are kept. */
+            last_m = t->mins[row];
+            bad = sr_row_codes(values, last_m, codes);
+        }
         if (bad != 0 && sr_hits(src, width, bad)) return LC_DEC_E_CORRUPT;
         sr_expand_row(src, dst, width, per, codes, t->simd);
     }
@@ -861,7 +892,7 @@ int lc_dec_srans(const uint8_t *stream, size_t len, const size_t *shape, size_t 
     t.classes = bytes + 2 * t.rows;
     if (rows_on > 0) {
         size_t used;
-        uint32_t *kind_lut = luts, *min_lut = luts + ((size_t)1 << p);
+        uint32_t *kind_lut = luts, *min_lut = luts + ((size_t)1 << p) + SR_LUT_SLACK;
         sr_fill_lut(kind_freq, nkinds, 0, kind_lut);
         if (have_mins) sr_fill_lut(min_freq, maxmin, 0, min_lut);
         LC_DEC_TRY(sr_decode_side(stream + cur, len - cur, kind_lut, have_mins ? min_lut : NULL,
