@@ -44,7 +44,9 @@ const LC_DEC_E_WORKSPACE: c_int = -3;
 const LC_DEC_E_CODEC: c_int = -4;
 
 /// The codecs with a C decoder.
-const C_CODECS: [&str; 7] = ["dense", "huffman", "csr", "bitmap", "bsr", "pattern", "srans"];
+const C_CODECS: [&str; 7] = [
+    "dense", "huffman", "csr", "bitmap", "bsr", "pattern", "srans",
+];
 
 fn c_id(name: &str) -> c_int {
     let name = CString::new(name).unwrap();
@@ -159,10 +161,7 @@ fn c_codec_table_matches_the_rust_one() {
     }
     assert_eq!(c_id("nope"), LC_DEC_E_CODEC);
     let shape = [4usize];
-    assert_eq!(
-        c_decode_with(99, &[], &shape, 4, 0),
-        Err(LC_DEC_E_CODEC)
-    );
+    assert_eq!(c_decode_with(99, &[], &shape, 4, 0), Err(LC_DEC_E_CODEC));
 }
 
 #[test]
@@ -306,7 +305,16 @@ fn srans_stream_of_an_empty_tensor_decodes_in_rust_and_c() {
     // kind and minimum tables as values; a side stream that decodes the one row as all zero
     // and ends on the state the main stream (of no words) ends at.
     let mut w = BitWriter::new();
-    for (v, bits) in [(0, 2), (2, 2), (1, 2), (0, 4), (1, 2), (0, 8), (1, 8), (0, 1)] {
+    for (v, bits) in [
+        (0, 2),
+        (2, 2),
+        (1, 2),
+        (0, 4),
+        (1, 2),
+        (0, 8),
+        (1, 8),
+        (0, 1),
+    ] {
         w.put(v, bits);
     }
     // Flag 0 (values), then one value 0 per symbol: 1 class symbol, 2 kinds, 1 minimum.
@@ -321,7 +329,10 @@ fn srans_stream_of_an_empty_tensor_decodes_in_rust_and_c() {
     data.extend([2, 0, 0, 0]);
     for shape in [vec![0usize], vec![3, 0, 3, 3]] {
         let mut none: [i8; 0] = [];
-        assert_eq!(codec::decode("srans", &data, &shape, &mut none).map_err(|e| e.to_string()), Ok(()));
+        assert_eq!(
+            codec::decode("srans", &data, &shape, &mut none).map_err(|e| e.to_string()),
+            Ok(())
+        );
         assert_eq!(c_decode("srans", &data, &shape), Ok(vec![]));
     }
 }
@@ -387,6 +398,56 @@ fn corpus_tensors() -> Vec<(Vec<usize>, Vec<i8>)> {
     out
 }
 
+/// srans tensors large enough for 8 states and a tail, 32 states with pairs, and 32 states
+/// with tables by position, which the C harness replays too (their streams run to kilobytes,
+/// so it tries the eight bit flips of every byte rather than all 255 other values).
+fn srans_corpus_tensors() -> Vec<(Vec<usize>, Vec<i8>)> {
+    let mut out = Vec::new();
+    for (shape, kind, seed) in [
+        (vec![40usize, 8, 3, 3], 6u8, 21u64),
+        (vec![80, 32, 3, 3], 6, 22),
+    ] {
+        let n = shape.iter().product();
+        let mut codes = codes_for(n, kind, seed);
+        let rowlen = n / shape[0];
+        for row in codes.chunks_exact_mut(rowlen).skip(1).step_by(5) {
+            row.fill(0);
+        }
+        out.push((shape, codes));
+    }
+    let (rows, k) = (700usize, 25usize);
+    let mut codes = codes_for(rows * k, 6, 23);
+    for (i, c) in codes.iter_mut().enumerate() {
+        match i % k {
+            12 => *c = if i % 3 == 0 { -7 } else { 6 },
+            pos if pos % 2 == 1 => *c = 0,
+            _ => {}
+        }
+    }
+    out.push((vec![rows, 1, 5, 5], codes));
+    out
+}
+
+#[test]
+fn srans_corpus_takes_the_multi_state_paths() {
+    let headers: Vec<(usize, bool, u8, bool)> = srans_corpus_tensors()
+        .iter()
+        .map(|(shape, codes)| {
+            let h = codec::srans::header(&encode("srans", codes, shape)).unwrap();
+            (h.lanes, h.pairs, h.rows_on, h.tail > 0)
+        })
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            (8, false, 1, true),
+            (32, true, 1, true),
+            (32, false, 2, true)
+        ],
+        "the srans corpus no longer covers 8 states, pairs and tables by position"
+    );
+}
+
 fn c_array(ty: &str, name: &str, items: impl Iterator<Item = String>) -> String {
     let mut items: Vec<String> = items.collect();
     if items.is_empty() {
@@ -410,12 +471,24 @@ fn corpus_source() -> String {
     );
     let mut cases = Vec::new();
     for (t, (shape, codes)) in corpus_tensors().iter().enumerate() {
-        s += &c_array("size_t", &format!("shape_{t}"), shape.iter().map(|d| d.to_string()));
-        s += &c_array("int8_t", &format!("codes_{t}"), codes.iter().map(|c| c.to_string()));
+        s += &c_array(
+            "size_t",
+            &format!("shape_{t}"),
+            shape.iter().map(|d| d.to_string()),
+        );
+        s += &c_array(
+            "int8_t",
+            &format!("codes_{t}"),
+            codes.iter().map(|c| c.to_string()),
+        );
         for name in C_CODECS {
             let blob = encode(name, codes, shape);
             let id = format!("{name}_{t}");
-            s += &c_array("uint8_t", &format!("stream_{id}"), blob.iter().map(|b| b.to_string()));
+            s += &c_array(
+                "uint8_t",
+                &format!("stream_{id}"),
+                blob.iter().map(|b| b.to_string()),
+            );
             cases.push(format!(
                 "    {{\"{name}\", {}, shape_{t}, {}, stream_{id}, {}, codes_{t}, {}}},\n",
                 c_id(name),
@@ -424,6 +497,32 @@ fn corpus_source() -> String {
                 codes.len()
             ));
         }
+    }
+    for (t, (shape, codes)) in srans_corpus_tensors().iter().enumerate() {
+        let blob = encode("srans", codes, shape);
+        let id = format!("srans_big_{t}");
+        s += &c_array(
+            "size_t",
+            &format!("shape_{id}"),
+            shape.iter().map(|d| d.to_string()),
+        );
+        s += &c_array(
+            "int8_t",
+            &format!("codes_{id}"),
+            codes.iter().map(|c| c.to_string()),
+        );
+        s += &c_array(
+            "uint8_t",
+            &format!("stream_{id}"),
+            blob.iter().map(|b| b.to_string()),
+        );
+        cases.push(format!(
+            "    {{\"srans\", {}, shape_{id}, {}, stream_{id}, {}, codes_{id}, {}}},\n",
+            c_id("srans"),
+            shape.len(),
+            blob.len(),
+            codes.len()
+        ));
     }
     s += "static const struct dec_case CORPUS[] = {\n";
     s += &cases.concat();
