@@ -120,7 +120,19 @@ def machine() -> str:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         model = platform.processor() or platform.platform()
-    return f"{platform.machine()} {os.cpu_count()} cpus, {model}"
+    return f"{platform.machine()} {os.cpu_count()} cpus, {model}, {isa()}"
+
+
+def isa() -> str:
+    """The vector extensions the decoders may use here: both sides are built for baseline x86-64
+    (the C with -O3 and no -march) and pick their AVX2 paths (srans) at run time."""
+    try:
+        flags = set(next(line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return "ISA unknown"
+    have = [name for flag, name in [("sse4_2", "SSE4.2"), ("avx2", "AVX2"), ("avx512f", "AVX-512F")] if flag in flags]
+    used = "AVX2" if "avx2" in flags else "scalar"
+    return f"ISA {'/'.join(have) or 'baseline'}; srans decodes with {used} in both"
 
 
 def main() -> None:
