@@ -41,8 +41,8 @@
 #define SR_MAX_LANES 32
 #define SR_PAIR_SYMBOLS 256
 
-/* The workspace: every class's lookup table one after another (the side tables use its
- * start before them), the class tables' frequencies, then per row its kind, its smallest
+/* The workspace: every class's lookup table one after another, with eight entries of slack
+ * (the side tables use its start before them), the class tables' frequencies, then per row its kind, its smallest
  * magnitude and a live row's class, then the pair symbols (half a code each). */
 #define SR_LUT_WORDS (((size_t)SR_MAX_CLASSES << SR_MAX_P) + 8)
 #define SR_FIXED_BYTES ((SR_LUT_WORDS + (size_t)SR_MAX_CLASSES * SR_MAX_NSYM) * sizeof(uint32_t))
@@ -61,8 +61,8 @@ size_t lc_dec_srans_workspace_bytes(const size_t *shape, size_t ndim) {
     }
     rows = sr_rows_of(n, shape, ndim);
     if (rows > (SIZE_MAX - SR_FIXED_BYTES) / 4) return SIZE_MAX;
-    extra = 3 * rows + n / 2 + 1;
-    return extra > SIZE_MAX - SR_FIXED_BYTES ? SIZE_MAX : SR_FIXED_BYTES + extra;
+    extra = SR_FIXED_BYTES + 3 * rows + 1;
+    return n / 2 > SIZE_MAX - extra ? SIZE_MAX : extra + n / 2;
 }
 
 /* ---- Tables (format.rs, knots.rs, table.rs) ---------------------------------------------- */
