@@ -191,8 +191,9 @@ def test_lcz_every_c_codec(default_model: tuple[Graph, Plan, Path, EmitResult], 
     graph, plan, project, _ = default_model
     result = check_lcz(graph, plan, tmp_path, project, lcz.LczOptions(sparsity=0.6, bits=4, codec=codec))
     assert set(result.codecs) == {codec}
-    # two Huffman tables (256 KiB) exceed the default model's arena, workspace and free slots; one fits
-    assert (result.init_scratch_bytes > 0) == (codec in ("huffman", "csr", "pattern"))
+    # two Huffman tables (256 KiB) or srans' tables (about 279 KiB) exceed the default model's
+    # arena, workspace and free slots; the other decoders' workspace fits
+    assert (result.init_scratch_bytes > 0) == (codec in ("huffman", "csr", "pattern", "srans"))
 
 
 def test_lcz_mobilenet_v2(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
@@ -308,6 +309,7 @@ def test_more_op_kernels_equal_the_runtime(default_model: tuple[Graph, Plan, Pat
 
 def test_lcz_without_packed_weights(default_model: tuple[Graph, Plan, Path, EmitResult], tmp_path: Path) -> None:
     """A network that packs nothing: the .lcz file holds raw tensors only and init decodes nothing."""
+    torch.manual_seed(0)  # outputs well away from 0: a ReLU of three random features can be nearly all 0
     graph = import_torch(torch.nn.Sequential(torch.nn.Linear(12, 3), torch.nn.ReLU()).eval(), torch.zeros(2, 12),
                          name="linear")
     plan = default_plan(graph)

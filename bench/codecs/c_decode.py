@@ -33,7 +33,7 @@ from timing import alternate  # noqa: E402
 from leanconv import _native  # noqa: E402
 
 # The codecs with a C decoder, as the container names them.
-C_CODECS = ["dense", "huffman", "csr", "bitmap", "bsr", "pattern"]
+C_CODECS = ["dense", "huffman", "csr", "bitmap", "bsr", "pattern", "srans"]
 
 
 def build_library(out_dir: Path) -> ctypes.CDLL:
@@ -98,7 +98,7 @@ def paired(layers: list[np.ndarray], rounds: int = 21) -> dict[str, dict[str, fl
             out[name] = alternate({
                 "rust": lambda: [_native.decode_codes(*v, o) for v, o in zip(views, bufs)],
                 "c": c,
-            }, mb, rounds)
+            }, mb, rounds, abba=True)
     return out
 
 
@@ -111,7 +111,8 @@ def table(res: dict[str, dict[str, float]]) -> list[str]:
 
 
 HEADER = ("C decoders against Rust's, EfficientNet-Lite0 s=0.5 b=4, one thread, both into held memory "
-          "(MB/s of int8 codes, medians of 21 alternating rounds; best round in brackets).")
+          "(MB/s of int8 codes, medians of 21 alternating rounds, every other round in reverse order; "
+          "best round in brackets).")
 
 
 def machine() -> str:
@@ -119,7 +120,19 @@ def machine() -> str:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         model = platform.processor() or platform.platform()
-    return f"{platform.machine()} {os.cpu_count()} cpus, {model}"
+    return f"{platform.machine()} {os.cpu_count()} cpus, {model}, {isa()}"
+
+
+def isa() -> str:
+    """The vector extensions the decoders may use here: both sides are built for baseline x86-64
+    (the C with -O3 and no -march) and pick their AVX2 paths (srans) at run time."""
+    try:
+        flags = set(next(line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return "ISA unknown"
+    have = [name for flag, name in [("sse4_2", "SSE4.2"), ("avx2", "AVX2"), ("avx512f", "AVX-512F")] if flag in flags]
+    used = "AVX2" if "avx2" in flags else "scalar"
+    return f"ISA {'/'.join(have) or 'baseline'}; srans decodes with {used} in both"
 
 
 def main() -> None:

@@ -7,14 +7,19 @@ import time
 from typing import Any
 
 
-def alternate(fns: dict[str, Any], mb: float, rounds: int = 21) -> dict[str, float]:
+def alternate(fns: dict[str, Any], mb: float, rounds: int = 21, abba: bool = False) -> dict[str, float]:
     """Runs `fns` in turn for `rounds` rounds (after two warm-up rounds), so that every one sees
     the same machine: each one's median and best-round MB/s (a shared machine's speed moves in
     phases of seconds to minutes: the best round is the machine at full speed), and each one's median
-    speed ratio to the first (the peer) over the rounds."""
+    speed ratio to the first (the peer) over the rounds. With `abba`, every other round runs them in
+    reverse order: on a loaded machine a call of a few milliseconds is slowed by its place in the
+    round (the scheduler's time slices), which this shares out evenly."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds + 2):
-        for k, fn in fns.items():
+        order = list(fns.items())
+        if abba and r % 2 == 1:
+            order.reverse()
+        for k, fn in order:
             t = time.perf_counter()
             fn()
             if r >= 2:

@@ -7,8 +7,9 @@
  * id, so the caller passes it (lc_codec_id maps the name to the codec table's id). Decoding
  * yields int8 codes; dequantising them with the tensor's scales is the caller's step.
  *
- * No allocation and no globals: the Huffman tables and the pattern dictionary live in a
- * caller-given workspace of lc_decode_workspace_bytes() bytes (4-byte aligned). Every decoder
+ * No allocation and no globals: the Huffman tables, the pattern dictionary and srans's lookup
+ * tables and row kinds live in a caller-given workspace of lc_decode_workspace_bytes() bytes
+ * (4-byte aligned). Every decoder
  * takes untrusted bytes: it never reads past stream[len - 1], never writes past
  * out[out_len - 1], and returns a negative LC_DEC_E_* code on anything malformed. */
 #ifndef LC_DECODE_H
@@ -36,7 +37,8 @@ enum {
     LC_CODEC_CSR = 3,
     LC_CODEC_BITMAP = 4,
     LC_CODEC_BSR = 5,
-    LC_CODEC_PATTERN = 6
+    LC_CODEC_PATTERN = 6,
+    LC_CODEC_SRANS = 8
 };
 
 /* Every decoder's signature: the stream, the tensor's shape, the codes to fill (out_len must
@@ -55,6 +57,7 @@ LC_DECODER(lc_decode_csr);
 LC_DECODER(lc_decode_bitmap);
 LC_DECODER(lc_decode_bsr);
 LC_DECODER(lc_decode_pattern);
+LC_DECODER(lc_decode_srans);
 
 /* Decodes with the codec of id `codec` (LC_DEC_E_CODEC for one not in the table). */
 int lc_decode(int codec, const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,

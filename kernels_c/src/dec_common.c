@@ -158,21 +158,23 @@ static size_t numel(const size_t *shape, size_t ndim, int *ok) {
     return n;
 }
 
-/* The codec table: id, name, decoder, Huffman tables in the workspace, and whether it keeps a
- * pattern dictionary there too. */
+/* The codec table: id, name, decoder, Huffman tables in the workspace, whether it keeps a
+ * pattern dictionary there too, and the workspace of a codec that sizes its own. */
 static const struct {
     int id;
     const char *name;
     lc_decode_fn decode;
     unsigned tables;
     int dictionary;
+    size_t (*workspace)(const size_t *shape, size_t ndim);
 } CODECS[] = {
-    {LC_CODEC_DENSE, "dense", lc_decode_dense, 0, 0},
-    {LC_CODEC_HUFFMAN, "huffman", lc_decode_huffman, 2, 0},
-    {LC_CODEC_CSR, "csr", lc_decode_csr, 2, 0},
-    {LC_CODEC_BITMAP, "bitmap", lc_decode_bitmap, 1, 0},
-    {LC_CODEC_BSR, "bsr", lc_decode_bsr, 1, 0},
-    {LC_CODEC_PATTERN, "pattern", lc_decode_pattern, 2, 1},
+    {LC_CODEC_DENSE, "dense", lc_decode_dense, 0, 0, NULL},
+    {LC_CODEC_HUFFMAN, "huffman", lc_decode_huffman, 2, 0, NULL},
+    {LC_CODEC_CSR, "csr", lc_decode_csr, 2, 0, NULL},
+    {LC_CODEC_BITMAP, "bitmap", lc_decode_bitmap, 1, 0, NULL},
+    {LC_CODEC_BSR, "bsr", lc_decode_bsr, 1, 0, NULL},
+    {LC_CODEC_PATTERN, "pattern", lc_decode_pattern, 2, 1, NULL},
+    {LC_CODEC_SRANS, "srans", lc_decode_srans, 0, 0, lc_dec_srans_workspace_bytes},
 };
 #define NCODECS (sizeof CODECS / sizeof *CODECS)
 
@@ -181,6 +183,7 @@ size_t lc_decode_workspace_bytes(int codec, const size_t *shape, size_t ndim) {
     int ok;
     for (c = 0; c < NCODECS && CODECS[c].id != codec; ++c) {}
     if (c == NCODECS) return 0;
+    if (CODECS[c].workspace) return CODECS[c].workspace(shape, ndim);
     bytes = CODECS[c].tables * LC_DEC_TABLE_ENTRIES * sizeof(uint32_t);
     if (!CODECS[c].dictionary) return bytes;
     /* The id lengths (one per dictionary entry and the escape), then the dictionary. */
@@ -190,15 +193,22 @@ size_t lc_decode_workspace_bytes(int codec, const size_t *shape, size_t ndim) {
     return bytes + LC_DEC_MAX_DICT + 1 + (nvec < LC_DEC_MAX_DICT ? nvec : LC_DEC_MAX_DICT) * v;
 }
 
+int lc_dec_check_args(int codec, const size_t *shape, size_t ndim, size_t out_len,
+                      const void *workspace, size_t workspace_bytes) {
+    int ok;
+    size_t need;
+    if (numel(shape, ndim, &ok) != out_len || !ok) return LC_DEC_E_SIZE;
+    need = lc_decode_workspace_bytes(codec, shape, ndim);
+    if (need > workspace_bytes || (need > 0 && (uintptr_t)workspace % 4 != 0))
+        return LC_DEC_E_WORKSPACE;
+    return LC_DEC_OK;
+}
+
 int lc_dec_run(lc_dec_body body, int codec, const uint8_t *stream, size_t len,
                const size_t *shape, size_t ndim, int8_t *out, size_t out_len, void *workspace,
                size_t workspace_bytes) {
     lc_bits r;
-    int ok;
-    size_t need = lc_decode_workspace_bytes(codec, shape, ndim);
-    if (numel(shape, ndim, &ok) != out_len || !ok) return LC_DEC_E_SIZE;
-    if (need > workspace_bytes || (need > 0 && (uintptr_t)workspace % 4 != 0))
-        return LC_DEC_E_WORKSPACE;
+    LC_DEC_TRY(lc_dec_check_args(codec, shape, ndim, out_len, workspace, workspace_bytes));
     lc_bits_init(&r, stream, len);
     LC_DEC_TRY(body(&r, shape, ndim, out, out_len, (uint32_t *)workspace, workspace_bytes));
     if (lc_bits_overrun(&r) || lc_bits_bytes_consumed(&r) != len) return LC_DEC_E_CORRUPT;

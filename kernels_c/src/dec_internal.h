@@ -136,6 +136,17 @@ int lc_dec_values(const lc_huff *h, lc_bits *r, int8_t *out, size_t out_len, uin
 /* The block codecs' vector length (simple.rs vector_len). */
 size_t lc_dec_vector_len(const size_t *shape, size_t ndim);
 
+/* The checks every decoder starts with: out_len is the product of the shape (LC_DEC_E_SIZE),
+ * the workspace holds what the codec needs and is 4-byte aligned (LC_DEC_E_WORKSPACE). */
+int lc_dec_check_args(int codec, const size_t *shape, size_t ndim, size_t out_len,
+                      const void *workspace, size_t workspace_bytes);
+
+/* srans's workspace for a tensor of this shape, and its decoder with the SIMD paths allowed
+ * or not (lc_decode_srans allows them; the tests compare the two). */
+size_t lc_dec_srans_workspace_bytes(const size_t *shape, size_t ndim);
+int lc_dec_srans(const uint8_t *stream, size_t len, const size_t *shape, size_t ndim,
+                 int8_t *out, size_t out_len, void *workspace, size_t workspace_bytes, int simd);
+
 /* The part every bit-stream decoder shares: checks the shape and the workspace, runs `body`
  * over a reader of the stream, then refuses a truncated stream or trailing bytes. */
 typedef int (*lc_dec_body)(lc_bits *r, const size_t *shape, size_t ndim, int8_t *out,

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: The codecs kernels_c decodes (kernels_c/include/lc_decode.h), as the container names them:
 #: ``auto`` picks among these for an emitted program's weights. A codec whose C decoder joins
 #: lc_decode.h is one entry here.
-C_CODECS: tuple[str, ...] = ("dense", "huffman", "csr", "bitmap", "bsr", "pattern")
+C_CODECS: tuple[str, ...] = ("dense", "huffman", "csr", "bitmap", "bsr", "pattern", "srans")
 
 ALIGN = 64
 

@@ -491,7 +491,8 @@ fn expand(
     let rowlen = out.len() / row_kind.len();
     let width = rowlen / per;
     let mut places = place.iter();
-    for (orow, &(kind, m)) in out.chunks_exact_mut(rowlen).zip(row_kind) {
+    // An empty tensor has rows of no codes: max(1) keeps the chunking defined (no chunks).
+    for (orow, &(kind, m)) in out.chunks_exact_mut(rowlen.max(1)).zip(row_kind) {
         if kind == 0 {
             orow.fill(0);
             continue;
