@@ -122,6 +122,35 @@ void lc_epilogue_chw(float *out, size_t plane, size_t j0, size_t j1, const float
 void lc_epilogue_hwc(float *out, size_t pixels, size_t k, const float *bias, size_t k0, size_t k1,
                      int act);
 
+/* A GEMM's fused epilogue: bias (NULL for none; indexed by C's absolute row when per_row, else
+ * by its absolute column) then the activation (LC_ACT_*), applied to each tile of C right after
+ * its last block of k, while the tile is in L1. The _epi forms of the prepacked GEMMs
+ * (lc_conv.h) take one; NULL is no epilogue. accumulate != 0 adds the bias to the sum. */
+typedef struct lc_gemm_epi {
+    const float *bias;
+    int per_row;
+    int act;
+} lc_gemm_epi;
+void lc_sgemm_pa_epi(int isa, size_t m0, size_t m1, size_t n, size_t k, const float *ap,
+                     const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
+                     void *workspace, const lc_gemm_epi *epi);
+void lc_sgemm_pb_epi(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
+                     size_t lda, const float *bp, float *c, size_t ldc, int accumulate,
+                     void *workspace, const lc_gemm_epi *epi);
+void lc_sgemm_papb_epi(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k,
+                       const float *ap, const float *bp, float *c, size_t ldc, int accumulate,
+                       const lc_gemm_epi *epi);
+void lc_sgemm_indirect_epi(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
+                           size_t rsa, const size_t *off, const float *bp, float *c, size_t ldc,
+                           const lc_gemm_epi *epi);
+/* The epilogue of a conv's GEMM (NULL when it has neither bias nor activation). */
+LC_INLINE const lc_gemm_epi *lc_conv_epi(lc_gemm_epi *e, const float *bias, int per_row, int act) {
+    e->bias = bias;
+    e->per_row = per_row;
+    e->act = act;
+    return bias || act != LC_ACT_NONE ? e : NULL;
+}
+
 /* 1x1 HWC: weights (packed B) up to this size stay in L1/L2 while the primitive sweeps every
  * output pixel over them, so reading A in place (lc_sgemm_indirect) beats packing it: small-C
  * 1x1 layers, where packing costs as much as the multiply. (im2row reads in place whatever the

@@ -25,9 +25,9 @@ void lc_gemm1x1_chw_run(const lc_conv_params *p, const float *input, const float
                         const float *bias, float *output, void *workspace, size_t oc_begin,
                         size_t oc_end, size_t oy_begin, size_t oy_end) {
     size_t hw = p->h * p->w, jb = oy_begin * p->w, n = (oy_end - oy_begin) * p->w;
-    lc_sgemm_pa(p->isa, oc_begin, oc_end, n, p->c, packed, input + jb, hw,
-                output + oc_begin * hw + jb, hw, 0, workspace);
-    lc_epilogue_chw(output, hw, jb, jb + n, bias, oc_begin, oc_end, p->act);
+    lc_gemm_epi e;
+    lc_sgemm_pa_epi(p->isa, oc_begin, oc_end, n, p->c, packed, input + jb, hw,
+                    output + oc_begin * hw + jb, hw, 0, workspace, lc_conv_epi(&e, bias, 1, p->act));
 }
 
 int lc_gemm1x1_hwc_applicable(const lc_conv_params *p) { return is_1x1(p); }
@@ -51,15 +51,16 @@ void lc_gemm1x1_hwc_run(const lc_conv_params *p, const float *input, const float
                         size_t oc_end, size_t oy_begin, size_t oy_end) {
     size_t jb = oy_begin * p->w, n = (oy_end - oy_begin) * p->w, mr, nr;
     lc_gemm_tile(p->isa, &mr, &nr);
+    lc_gemm_epi e;
+    const lc_gemm_epi *epi = lc_conv_epi(&e, bias, 0, p->act);
     if (hwc_indirect(p) && n >= mr) {
         size_t *off = (size_t *)((char *)workspace +
                                  lc_sgemm_workspace_bytes(p->isa, p->h * p->w, p->k, p->c));
         for (size_t q = 0; q < p->c; ++q) off[q] = q;
-        lc_sgemm_indirect(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, off, packed,
-                          output + jb * p->k + oc_begin, p->k);
+        lc_sgemm_indirect_epi(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, off,
+                              packed, output + jb * p->k + oc_begin, p->k, epi);
     } else {
-        lc_sgemm_pb(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, packed,
-                    output + jb * p->k + oc_begin, p->k, 0, workspace);
+        lc_sgemm_pb_epi(p->isa, n, oc_begin, oc_end, p->c, input + jb * p->c, p->c, packed,
+                        output + jb * p->k + oc_begin, p->k, 0, workspace, epi);
     }
-    lc_epilogue_hwc(output + jb * p->k, n, p->k, bias, oc_begin, oc_end, p->act);
 }

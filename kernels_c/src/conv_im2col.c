@@ -99,12 +99,14 @@ void lc_im2col_chw_run(const lc_conv_params *p, const float *input, const float 
     float *col = (float *)workspace;
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
+        lc_gemm_epi e;
+        const lc_gemm_epi *epi = lc_conv_epi(&e, bias ? bias + g * kg : NULL, 1, p->act);
         for (size_t j = oy_begin * p->ow; j < je; j += nb) {
             size_t n = LC_MIN(nb, je - j);
             im2col_panels(p, input, g, j, j + n, col, nr);
-            lc_sgemm_papb(p->isa, klo - g * kg, khi - g * kg, 0, n, kdim,
-                          packed + g * group_a_floats(p), col, output + klo * plane + j, plane, 0);
-            lc_epilogue_chw(output, plane, j, j + n, bias, klo, khi, p->act);
+            lc_sgemm_papb_epi(p->isa, klo - g * kg, khi - g * kg, 0, n, kdim,
+                              packed + g * group_a_floats(p), col, output + klo * plane + j, plane,
+                              0, epi);
         }
     }
 }
@@ -208,25 +210,24 @@ void lc_im2row_hwc_run(const lc_conv_params *p, const float *input, const float 
     for (size_t g = oc_begin / kg; g < p->groups && g * kg < oc_end; ++g) {
         size_t klo = LC_MAX(oc_begin, g * kg), khi = LC_MIN(oc_end, (g + 1) * kg);
         const float *bg = packed + g * group_b_floats(p);
-        /* Each run of interior pixels and each lowered tile gets its epilogue right after its
-         * GEMM, while its outputs are in L1/L2. A tile lowers only the pixels up to the next
-         * interior run. */
+        lc_gemm_epi e;
+        const lc_gemm_epi *epi = lc_conv_epi(&e, bias ? bias + g * kg : NULL, 0, p->act);
+        /* A tile lowers only the pixels up to the next interior run. */
         for (size_t q = oy_begin * p->ow; q < ie;) {
             size_t done = interior_run(p, q, ie, mr);
             if (done) {
                 size_t oy = q / p->ow, ox = q % p->ow;
                 const float *a =
                     input + ((oy * p->sh - p->pt) * p->w + ox * p->sw - p->pl) * p->c + g * cg;
-                lc_sgemm_indirect(p->isa, done, klo - g * kg, khi - g * kg, kdim, a,
-                                  p->sw * p->c, off, bg, output + q * p->k + klo, p->k);
+                lc_sgemm_indirect_epi(p->isa, done, klo - g * kg, khi - g * kg, kdim, a,
+                                      p->sw * p->c, off, bg, output + q * p->k + klo, p->k, epi);
             } else {
                 done = 1;
                 while (done < mr && q + done < ie && !interior_run(p, q + done, ie, mr)) ++done;
                 im2row_panels(p, input, g, q, q + done, rows, mr);
-                lc_sgemm_papb(p->isa, 0, done, klo - g * kg, khi - g * kg, kdim, rows, bg,
-                              output + q * p->k + klo, p->k, 0);
+                lc_sgemm_papb_epi(p->isa, 0, done, klo - g * kg, khi - g * kg, kdim, rows, bg,
+                                  output + q * p->k + klo, p->k, 0, epi);
             }
-            lc_epilogue_hwc(output + q * p->k, done, p->k, bias, klo, khi, p->act);
             q += done;
         }
     }

@@ -29,21 +29,83 @@
 #endif
 enum { KC = LC_GEMM_KC, MC_ROWS = LC_GEMM_MC, NC_COLS = LC_GEMM_NC, MR_MAX = 8, NR_MAX = 32 };
 
-/* c (MR x NR, row stride ldc) = or += packed a (kc x MR) times packed b (kc x NR). */
+/* Bias and activation over a finished rows x cols tile of C (row stride ldc), while it is in L1:
+ * rb, when not NULL, one bias per row; cb, when not NULL, one per column. */
+typedef void (*tile_epi_fn)(float *c, size_t ldc, size_t rows, size_t cols, const float *rb,
+                            const float *cb, int act);
+
+/* Each activation's loop separate, so each is branch-free and vectorises in its ISA's copy. */
+#define LC_EPI_ROWS(expr)                                                                      \
+    for (size_t y = 0; y < rows; ++y) {                                                        \
+        float *o = c + y * ldc;                                                                \
+        float b = rb ? rb[y] : 0.0f;                                                           \
+        if (cb)                                                                                \
+            for (size_t x = 0; x < cols; ++x) {                                                \
+                float v = o[x] + cb[x] + b;                                                    \
+                o[x] = (expr);                                                                 \
+            }                                                                                  \
+        else                                                                                   \
+            for (size_t x = 0; x < cols; ++x) {                                                \
+                float v = o[x] + b;                                                            \
+                o[x] = (expr);                                                                 \
+            }                                                                                  \
+    }
+LC_INLINE void tile_epi_body(float *c, size_t ldc, size_t rows, size_t cols, const float *rb,
+                             const float *cb, int act) {
+    if (act == LC_ACT_RELU) {
+        LC_EPI_ROWS(v > 0.0f ? v : 0.0f)
+    } else if (act == LC_ACT_RELU6) {
+        LC_EPI_ROWS(v > 0.0f ? (v < 6.0f ? v : 6.0f) : 0.0f)
+    } else {
+        LC_EPI_ROWS(v)
+    }
+}
+#undef LC_EPI_ROWS
+LC_VARIANTS(tile_epi,
+            (float *c, size_t ldc, size_t rows, size_t cols, const float *rb, const float *cb,
+             int act),
+            (c, ldc, rows, cols, rb, cb, act))
+
+/* A full micro-tile's epilogue, applied in registers before the store: per-row bias rb and
+ * per-column bias cb (each NULL for none), then activation act. */
+typedef struct {
+    const float *rb, *cb;
+    int act;
+} tile_epi;
+
+/* c (MR x NR, row stride ldc) = or += packed a (kc x MR) times packed b (kc x NR), then
+ * the epilogue e (NULL for none). */
 typedef void (*ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                           int accumulate);
+                           int accumulate, const tile_epi *e);
 /* The indirect form: c = (element (i, p) of A at a[off[p] + i*rsa]) times packed b, so A is
  * read where it lies (input pixels, rows of a row-major matrix) instead of from a packed panel.
  * Each ISA writes its kernel once as an always-inline body taking (a, rsa, off); the packed
  * kernel is that body with off == NULL (element (i, p) at a[p*MR + i]), folded at compile time. */
 typedef void (*ukernel_ind_fn)(size_t kc, const float *a, size_t rsa, const size_t *off,
-                               const float *b, float *c, size_t ldc, int accumulate);
+                               const float *b, float *c, size_t ldc, int accumulate,
+                               const tile_epi *e);
 
 typedef struct {
     size_t mr, nr;
     ukernel_fn fn;
     ukernel_ind_fn ind;
+    tile_epi_fn epi;
 } gemm_kernel;
+
+/* The epilogue of the tile at absolute row i and column j (NULL when e is). */
+LC_INLINE const tile_epi *tile_at(const lc_gemm_epi *e, size_t i, size_t j, tile_epi *t) {
+    if (!e) return NULL;
+    t->rb = e->bias && e->per_row ? e->bias + i : NULL;
+    t->cb = e->bias && !e->per_row ? e->bias + j : NULL;
+    t->act = e->act;
+    return t;
+}
+/* A partial tile's epilogue (rows x cols at c), after it was copied out of the local tile. */
+LC_INLINE void apply_epi(const gemm_kernel *g, const lc_gemm_epi *e, float *c, size_t ldc,
+                         size_t i, size_t j, size_t rows, size_t cols) {
+    tile_epi t;
+    if (tile_at(e, i, j, &t)) g->epi(c, ldc, rows, cols, t.rb, t.cb, t.act);
+}
 
 /* Row i of A at step p: the packed panel's (a + p*MR) or the indirect a + off[p]. */
 #define LC_A_STEP(a, off, p, MR) ((off) ? (a) + (off)[p] : (a) + (p) * (MR))
@@ -51,17 +113,19 @@ typedef struct {
 
 #define LC_UK_WRAPPERS(target, name, body)                                                      \
     target static void name(size_t kc, const float *a, const float *b, float *c, size_t ldc,     \
-                            int accumulate) {                                                   \
-        body(kc, a, 1, NULL, b, c, ldc, accumulate);                                            \
+                            int accumulate, const tile_epi *e) {                                \
+        body(kc, a, 1, NULL, b, c, ldc, accumulate, e);                                         \
     }                                                                                           \
     target static void name##_ind(size_t kc, const float *a, size_t rsa, const size_t *off,     \
-                                  const float *b, float *c, size_t ldc, int accumulate) {       \
-        body(kc, a, rsa, off, b, c, ldc, accumulate);                                           \
+                                  const float *b, float *c, size_t ldc, int accumulate,         \
+                                  const tile_epi *e) {                                          \
+        body(kc, a, rsa, off, b, c, ldc, accumulate, e);                                        \
     }
 
 /* ---- scalar 4x8 ---- */
 LC_INLINE void uk_scalar_body(size_t kc, const float *a0, size_t rsa, const size_t *off,
-                              const float *b, float *c, size_t ldc, int accumulate) {
+                              const float *b, float *c, size_t ldc, int accumulate,
+                              const tile_epi *e) {
     float acc[4][8] = {{0}};
     size_t rs = LC_A_RS(off, rsa);
     for (size_t p = 0; p < kc; ++p) {
@@ -75,6 +139,7 @@ LC_INLINE void uk_scalar_body(size_t kc, const float *a0, size_t rsa, const size
     for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 8; ++j)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+    if (e) tile_epi_generic(c, ldc, 4, 8, e->rb, e->cb, e->act);
 }
 LC_UK_WRAPPERS(, uk_scalar_4x8, uk_scalar_body)
 
@@ -82,7 +147,7 @@ LC_UK_WRAPPERS(, uk_scalar_4x8, uk_scalar_body)
 /* ---- AVX2/FMA 6x16 ---- */
 LC_TARGET_AVX2 LC_INLINE void uk_avx2_body(size_t kc, const float *a0, size_t rsa,
                                            const size_t *off, const float *b, float *c,
-                                           size_t ldc, int accumulate) {
+                                           size_t ldc, int accumulate, const tile_epi *e) {
     size_t rs = LC_A_RS(off, rsa);
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -107,12 +172,30 @@ LC_TARGET_AVX2 LC_INLINE void uk_avx2_body(size_t kc, const float *a0, size_t rs
         ai = _mm256_broadcast_ss(a + 5 * rs); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
         b += 16;
     }
+    __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f), eb0 = zero, eb1 = zero;
+    if (e && e->cb) {
+        eb0 = _mm256_loadu_ps(e->cb);
+        eb1 = _mm256_loadu_ps(e->cb + 8);
+    }
 #define LC_ST2(i, r0, r1)                                                                   \
     do {                                                                                    \
         float *ci = c + (i) * ldc;                                                          \
         if (accumulate) {                                                                   \
             r0 = _mm256_add_ps(r0, _mm256_loadu_ps(ci));                                    \
             r1 = _mm256_add_ps(r1, _mm256_loadu_ps(ci + 8));                                \
+        }                                                                                   \
+        if (e) {                                                                            \
+            __m256 bi = e->rb ? _mm256_set1_ps(e->rb[i]) : zero;                            \
+            r0 = _mm256_add_ps(r0, _mm256_add_ps(eb0, bi));                                 \
+            r1 = _mm256_add_ps(r1, _mm256_add_ps(eb1, bi));                                 \
+            if (e->act != LC_ACT_NONE) {                                                    \
+                r0 = _mm256_max_ps(r0, zero);                                               \
+                r1 = _mm256_max_ps(r1, zero);                                               \
+            }                                                                               \
+            if (e->act == LC_ACT_RELU6) {                                                   \
+                r0 = _mm256_min_ps(r0, six);                                                \
+                r1 = _mm256_min_ps(r1, six);                                                \
+            }                                                                               \
         }                                                                                   \
         _mm256_storeu_ps(ci, r0);                                                           \
         _mm256_storeu_ps(ci + 8, r1);                                                       \
@@ -126,7 +209,7 @@ LC_UK_WRAPPERS(LC_TARGET_AVX2, uk_avx2_6x16, uk_avx2_body)
 /* ---- AVX-512 8x32 ---- */
 LC_TARGET_AVX512 LC_INLINE void uk_avx512_body(size_t kc, const float *a0, size_t rsa,
                                                const size_t *off, const float *b, float *c,
-                                               size_t ldc, int accumulate) {
+                                               size_t ldc, int accumulate, const tile_epi *e) {
     size_t rs = LC_A_RS(off, rsa);
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
     __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
@@ -149,12 +232,30 @@ LC_TARGET_AVX512 LC_INLINE void uk_avx512_body(size_t kc, const float *a0, size_
         ai = _mm512_set1_ps(a[7 * rs]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
         b += 32;
     }
+    __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f), eb0 = zero, eb1 = zero;
+    if (e && e->cb) {
+        eb0 = _mm512_loadu_ps(e->cb);
+        eb1 = _mm512_loadu_ps(e->cb + 16);
+    }
 #define LC_ST2(i, r0, r1)                                                                   \
     do {                                                                                    \
         float *ci = c + (i) * ldc;                                                          \
         if (accumulate) {                                                                   \
             r0 = _mm512_add_ps(r0, _mm512_loadu_ps(ci));                                    \
             r1 = _mm512_add_ps(r1, _mm512_loadu_ps(ci + 16));                               \
+        }                                                                                   \
+        if (e) {                                                                            \
+            __m512 bi = e->rb ? _mm512_set1_ps(e->rb[i]) : zero;                            \
+            r0 = _mm512_add_ps(r0, _mm512_add_ps(eb0, bi));                                 \
+            r1 = _mm512_add_ps(r1, _mm512_add_ps(eb1, bi));                                 \
+            if (e->act != LC_ACT_NONE) {                                                    \
+                r0 = _mm512_max_ps(r0, zero);                                               \
+                r1 = _mm512_max_ps(r1, zero);                                               \
+            }                                                                               \
+            if (e->act == LC_ACT_RELU6) {                                                   \
+                r0 = _mm512_min_ps(r0, six);                                                \
+                r1 = _mm512_min_ps(r1, six);                                                \
+            }                                                                               \
         }                                                                                   \
         _mm512_storeu_ps(ci, r0);                                                           \
         _mm512_storeu_ps(ci + 16, r1);                                                      \
@@ -169,7 +270,8 @@ LC_UK_WRAPPERS(LC_TARGET_AVX512, uk_avx512_8x32, uk_avx512_body)
 #if LC_ARM64
 /* ---- NEON 8x8 ---- */
 LC_INLINE void uk_neon_body(size_t kc, const float *ap, size_t rsa, const size_t *off,
-                            const float *b, float *c, size_t ldc, int accumulate) {
+                            const float *b, float *c, size_t ldc, int accumulate,
+                            const tile_epi *e) {
     float32x4_t acc[8][2];
     for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
     for (size_t p = 0; p < kc; ++p) {
@@ -204,6 +306,7 @@ LC_INLINE void uk_neon_body(size_t kc, const float *ap, size_t rsa, const size_t
         vst1q_f32(ci, r0);
         vst1q_f32(ci + 4, r1);
     }
+    if (e) tile_epi_generic(c, ldc, 8, 8, e->rb, e->cb, e->act);
 }
 LC_UK_WRAPPERS(, uk_neon_8x8, uk_neon_body)
 #endif
@@ -227,10 +330,17 @@ int lc_isa_resolve(int isa) {
 
 static gemm_kernel select_kernel(int isa) {
     gemm_kernel k;
+    k.epi = tile_epi_generic;
     switch (lc_isa_resolve(isa)) {
 #if LC_X86
-    case LC_ISA_AVX512: k.mr = 8; k.nr = 32; k.fn = uk_avx512_8x32; k.ind = uk_avx512_8x32_ind; return k;
-    case LC_ISA_AVX2: k.mr = 6; k.nr = 16; k.fn = uk_avx2_6x16; k.ind = uk_avx2_6x16_ind; return k;
+    case LC_ISA_AVX512:
+        k.mr = 8; k.nr = 32; k.fn = uk_avx512_8x32; k.ind = uk_avx512_8x32_ind;
+        k.epi = tile_epi_avx512;
+        return k;
+    case LC_ISA_AVX2:
+        k.mr = 6; k.nr = 16; k.fn = uk_avx2_6x16; k.ind = uk_avx2_6x16_ind;
+        k.epi = tile_epi_avx2;
+        return k;
 #endif
 #if LC_ARM64
     case LC_ISA_NEON: k.mr = 8; k.nr = 8; k.fn = uk_neon_8x8; k.ind = uk_neon_8x8_ind; return k;
@@ -300,11 +410,13 @@ typedef struct {
  * rows from row 0 (a.ptr), so iteration starts at the panel holding m0; B prepacked likewise
  * with nr columns. Micro-tiles that stick out of [m0,m1) x [n0,n1) go through a local tile. */
 static void gemm_core(const gemm_kernel *g, size_t m0, size_t m1, size_t n0, size_t n1, size_t k,
-                      operand a, operand b, float *c, size_t ldc, int accumulate, void *ws) {
+                      operand a, operand b, float *c, size_t ldc, int accumulate, void *ws,
+                      const lc_gemm_epi *epi) {
     if (m1 <= m0 || n1 <= n0) return;
     if (k == 0) {
         if (!accumulate)
             for (size_t i = 0; i < m1 - m0; ++i) memset(c + i * ldc, 0, (n1 - n0) * sizeof(float));
+        apply_epi(g, epi, c, ldc, m0, n0, m1 - m0, n1 - n0);
         return;
     }
     size_t mr = g->mr, nr = g->nr;
@@ -324,6 +436,7 @@ static void gemm_core(const gemm_kernel *g, size_t m0, size_t m1, size_t n0, siz
         for (size_t pc = 0; pc < k; pc += kcb) {
             size_t kc = LC_MIN(kcb, k - pc);
             int acc = accumulate || pc > 0;
+            const lc_gemm_epi *last = pc + kc == k ? epi : NULL; /* after the last block */
             if (!b.prepacked) pack_b(kc, nc, b.ptr + pc * b.ld + (jc - cs), b.ld, bbuf, nr);
             for (size_t ic = rs; ic < m1; ic += mcb) {
                 size_t mc = LC_MIN(mcb, m1 - ic);
@@ -340,14 +453,16 @@ static void gemm_core(const gemm_kernel *g, size_t m0, size_t m1, size_t n0, siz
                         size_t ilo = LC_MAX(i, m0), ihi = LC_MIN(i + mr, m1);
                         float *cij = c + (ilo - m0) * ldc + (jlo - n0);
                         if (ilo == i && ihi == i + mr && jlo == j && jhi == j + nr) {
-                            g->fn(kc, apanel, bpanel, cij, ldc, acc);
+                            tile_epi te;
+                            g->fn(kc, apanel, bpanel, cij, ldc, acc, tile_at(last, i, j, &te));
                         } else {
-                            g->fn(kc, apanel, bpanel, tmp, nr, 0);
+                            g->fn(kc, apanel, bpanel, tmp, nr, 0, NULL);
                             const float *t = tmp + (ilo - i) * nr + (jlo - j);
                             for (size_t y = 0; y < ihi - ilo; ++y)
                                 for (size_t x = 0; x < jhi - jlo; ++x)
                                     cij[y * ldc + x] =
                                         acc ? cij[y * ldc + x] + t[y * nr + x] : t[y * nr + x];
+                            apply_epi(g, last, cij, ldc, ilo, jlo, ihi - ilo, jhi - jlo);
                         }
                     }
                 }
@@ -360,7 +475,7 @@ void lc_sgemm(int isa, size_t m, size_t n, size_t k, const float *a, size_t lda,
               size_t ldb, float *c, size_t ldc, int accumulate, void *workspace) {
     gemm_kernel g = select_kernel(isa);
     operand oa = {a, lda, 0}, ob = {b, ldb, 0};
-    gemm_core(&g, 0, m, 0, n, k, oa, ob, c, ldc, accumulate, workspace);
+    gemm_core(&g, 0, m, 0, n, k, oa, ob, c, ldc, accumulate, workspace, NULL);
 }
 
 void lc_gemm_tile(int isa, size_t *mr, size_t *nr) {
@@ -373,33 +488,53 @@ void lc_sgemm_prepacked(int isa, size_t m, size_t k, const float *ap, const floa
                         size_t n1, float *c, size_t ldc, int accumulate) {
     gemm_kernel g = select_kernel(isa);
     operand oa = {ap, k, 1}, ob = {bp, k, 1};
-    gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, NULL);
+    gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, NULL, NULL);
 }
 
-void lc_sgemm_papb(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k, const float *ap,
-                   const float *bp, float *c, size_t ldc, int accumulate) {
+void lc_sgemm_papb_epi(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k,
+                       const float *ap, const float *bp, float *c, size_t ldc, int accumulate,
+                       const lc_gemm_epi *epi) {
     gemm_kernel g = select_kernel(isa);
     operand oa = {ap, k, 1}, ob = {bp, k, 1};
-    gemm_core(&g, m0, m1, n0, n1, k, oa, ob, c, ldc, accumulate, NULL);
+    gemm_core(&g, m0, m1, n0, n1, k, oa, ob, c, ldc, accumulate, NULL, epi);
+}
+void lc_sgemm_papb(int isa, size_t m0, size_t m1, size_t n0, size_t n1, size_t k, const float *ap,
+                   const float *bp, float *c, size_t ldc, int accumulate) {
+    lc_sgemm_papb_epi(isa, m0, m1, n0, n1, k, ap, bp, c, ldc, accumulate, NULL);
 }
 
+void lc_sgemm_pa_epi(int isa, size_t m0, size_t m1, size_t n, size_t k, const float *ap,
+                     const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
+                     void *workspace, const lc_gemm_epi *epi) {
+    gemm_kernel g = select_kernel(isa);
+    operand oa = {ap, k, 1}, ob = {b, ldb, 0};
+    gemm_core(&g, m0, m1, 0, n, k, oa, ob, c, ldc, accumulate, workspace, epi);
+}
 void lc_sgemm_pa(int isa, size_t m0, size_t m1, size_t n, size_t k, const float *ap,
                  const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
                  void *workspace) {
-    gemm_kernel g = select_kernel(isa);
-    operand oa = {ap, k, 1}, ob = {b, ldb, 0};
-    gemm_core(&g, m0, m1, 0, n, k, oa, ob, c, ldc, accumulate, workspace);
+    lc_sgemm_pa_epi(isa, m0, m1, n, k, ap, b, ldb, c, ldc, accumulate, workspace, NULL);
 }
 
-void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
-                 const float *bp, float *c, size_t ldc, int accumulate, void *workspace) {
+void lc_sgemm_pb_epi(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
+                     size_t lda, const float *bp, float *c, size_t ldc, int accumulate,
+                     void *workspace, const lc_gemm_epi *epi) {
     gemm_kernel g = select_kernel(isa);
     operand oa = {a, lda, 0}, ob = {bp, k, 1};
-    gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, workspace);
+    gemm_core(&g, 0, m, n0, n1, k, oa, ob, c, ldc, accumulate, workspace, epi);
+}
+void lc_sgemm_pb(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
+                 const float *bp, float *c, size_t ldc, int accumulate, void *workspace) {
+    lc_sgemm_pb_epi(isa, m, n0, n1, k, a, lda, bp, c, ldc, accumulate, workspace, NULL);
 }
 
 void lc_sgemm_indirect(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
                        size_t rsa, const size_t *off, const float *bp, float *c, size_t ldc) {
+    lc_sgemm_indirect_epi(isa, m, n0, n1, k, a, rsa, off, bp, c, ldc, NULL);
+}
+void lc_sgemm_indirect_epi(int isa, size_t m, size_t n0, size_t n1, size_t k, const float *a,
+                           size_t rsa, const size_t *off, const float *bp, float *c, size_t ldc,
+                           const lc_gemm_epi *epi) {
     gemm_kernel g = select_kernel(isa);
     size_t mr = g.mr, nr = g.nr;
     float tmp[MR_MAX * NR_MAX];
@@ -412,11 +547,13 @@ void lc_sgemm_indirect(int isa, size_t m, size_t n0, size_t n1, size_t k, const 
             size_t jlo = LC_MAX(j, n0), jhi = LC_MIN(j + nr, n1);
             float *cij = c + i0 * ldc + (jlo - n0);
             if (jlo == j && jhi == j + nr) {
-                g.ind(k, ai, rsa, off, bpanel, cij, ldc, 0);
+                tile_epi te;
+                g.ind(k, ai, rsa, off, bpanel, cij, ldc, 0, tile_at(epi, i0, j, &te));
             } else {
-                g.ind(k, ai, rsa, off, bpanel, tmp, nr, 0);
+                g.ind(k, ai, rsa, off, bpanel, tmp, nr, 0, NULL);
                 for (size_t y = 0; y < mr; ++y)
                     memcpy(cij + y * ldc, tmp + y * nr + (jlo - j), (jhi - jlo) * sizeof(float));
+                apply_epi(&g, epi, cij, ldc, i0, jlo, mr, jhi - jlo);
             }
         }
     }

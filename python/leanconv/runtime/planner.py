@@ -140,6 +140,10 @@ def fused_activation(layers: Sequence[Layer]) -> str | None:
 _TIMES: dict[tuple[str, P.ConvSpec, int, P.Isa, int], float] = {}
 _TRANSFORM_TIMES: dict[tuple[int, ...], float] = {}
 RUNS = 3
+#: Interleaved rounds of the conv candidates' measurement, and the ratio to the fastest first run
+#: past which a candidate leaves after its first (conv_times).
+ROUNDS = 5
+SLOW = 3.0
 
 
 def _best_of(fn: object, runs: int = RUNS) -> float:
@@ -153,19 +157,46 @@ def _best_of(fn: object, runs: int = RUNS) -> float:
     return best
 
 
+def _packed_run(prim: P.Primitive, spec: P.ConvSpec, batch: int, isa: P.Isa, threads: int) -> object:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((spec.out_channels, spec.in_channels // spec.groups, *spec.kernel), dtype=np.float32)
+    packed = prim.pack(w, None, spec=spec, isa=isa)
+    shape = (batch, spec.in_channels, spec.height, spec.width) if prim.layout == "chw" \
+        else (batch, spec.height, spec.width, spec.in_channels)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    return lambda: packed.run(x, threads)
+
+
+def conv_times(prims: Sequence[P.Primitive], spec: P.ConvSpec, batch: int, isa: P.Isa,
+               threads: int) -> dict[str, float]:
+    """Seconds each of ``prims`` takes for ``batch`` images of ``spec`` (cached by primitive, spec,
+    batch, ISA and threads). The uncached ones run in ROUNDS interleaved rounds, every candidate
+    once per round, and each keeps its fastest run: on a machine shared with other jobs a burst
+    of load then slows one run of every candidate rather than all runs of one, so the choice does
+    not follow the load. A candidate over SLOW times the fastest one's first run leaves after its
+    first run (it cannot win, and slow primitives on large layers would dominate planning)."""
+    todo = {p.name: _packed_run(p, spec, batch, isa, threads) for p in prims
+            if (p.name, spec, batch, isa, threads) not in _TIMES}
+    best: dict[str, float] = {}
+    for rnd in range(ROUNDS):
+        for name, run in todo.items():
+            assert callable(run)
+            if rnd == 0:
+                run()  # warm: first-touch of workspaces and caches
+            t0 = time.perf_counter()
+            run()
+            best[name] = min(best.get(name, math.inf), time.perf_counter() - t0)
+        if rnd == 0 and best:
+            cut = SLOW * min(best.values())
+            todo = {n: r for n, r in todo.items() if best[n] <= cut}
+    for name, t in best.items():
+        _TIMES[(name, spec, batch, isa, threads)] = t
+    return {p.name: _TIMES[(p.name, spec, batch, isa, threads)] for p in prims}
+
+
 def conv_seconds(prim: P.Primitive, spec: P.ConvSpec, batch: int, isa: P.Isa, threads: int) -> float:
-    """Seconds ``prim`` takes for ``batch`` images of ``spec`` (best of a few runs; cached)."""
-    key = (prim.name, spec, batch, isa, threads)
-    if key not in _TIMES:
-        rng = np.random.default_rng(0)
-        w = rng.standard_normal((spec.out_channels, spec.in_channels // spec.groups, *spec.kernel),
-                                dtype=np.float32)
-        packed = prim.pack(w, None, spec=spec, isa=isa)
-        shape = (batch, spec.in_channels, spec.height, spec.width) if prim.layout == "chw" \
-            else (batch, spec.height, spec.width, spec.in_channels)
-        x = rng.standard_normal(shape, dtype=np.float32)
-        _TIMES[key] = _best_of(lambda: packed.run(x, threads))
-    return _TIMES[key]
+    """Seconds ``prim`` takes for ``batch`` images of ``spec`` (fastest of ROUNDS runs; cached)."""
+    return conv_times([prim], spec, batch, isa, threads)[prim.name]
 
 
 def transform_seconds(shape: tuple[int, ...]) -> float:
@@ -212,9 +243,11 @@ class _Planner:
         batch = self.graph.shape_of(layer.inputs[0])[0]
         in_shape = self.graph.shape_of(layer.inputs[0])
 
+        times = conv_times(candidates, spec, batch, self.isa, self.threads)
+
         def cost(p: P.Primitive) -> float:
             move = transform_seconds(in_shape) if p.layout != in_layout else 0.0
-            return conv_seconds(p, spec, batch, self.isa, self.threads) + move
+            return times[p.name] + move
 
         return min(candidates, key=cost)
 

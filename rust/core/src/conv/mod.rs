@@ -8,7 +8,7 @@ pub mod spec;
 
 pub use aligned::AlignedBuf;
 pub use primitive::{
-    find, primitives, resolve_isa, split_channels, split_work, Gemm, Isa, Layout, PackedConv,
-    Primitive, WorkPiece, ISA_ENV,
+    find, primitives, resolve_isa, split_channels, split_work, useful_threads, Gemm, Isa, Layout,
+    PackedConv, Primitive, WorkPiece, ISA_ENV,
 };
 pub use spec::{window_output_size, Activation, ConvSpec, Pads};

@@ -399,6 +399,17 @@ pub fn split_work(batch: usize, k: usize, oh: usize, threads: usize) -> Vec<Work
         .collect()
 }
 
+/// Multiply-accumulates below which one more thread does not pay: waking a pool worker and
+/// joining it costs about as much as a million MACs take on one core (tens of microseconds),
+/// so a layer gets one thread per `MIN_MACS_PER_THREAD` of its work, up to `threads`.
+pub const MIN_MACS_PER_THREAD: u64 = 1 << 20;
+
+/// The threads worth using for `macs` multiply-accumulates when `threads` are available.
+pub fn useful_threads(macs: u64, threads: usize) -> usize {
+    let by_work = usize::try_from(macs / MIN_MACS_PER_THREAD).unwrap_or(usize::MAX);
+    threads.min(by_work).max(1)
+}
+
 /// The persistent pool that runs the pieces of `threads`-thread runs: `threads - 1` workers
 /// (the calling thread runs one piece itself), created on first use and kept, so a run costs
 /// a wake-up instead of spawning threads.
@@ -478,7 +489,8 @@ impl PackedConv {
         if batch == 0 {
             return Ok(());
         }
-        let pieces = split_work(batch, self.c.k, self.c.oh, threads);
+        let macs = self.spec.macs()?.saturating_mul(batch as u64);
+        let pieces = split_work(batch, self.c.k, self.c.oh, useful_threads(macs, threads));
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let need = self.workspace_stride() * pieces.len();
         if scratch.len() < need {

@@ -17,7 +17,8 @@ use super::ops::{conv_transpose_step, op_step, OpStep};
 use super::plan::{LayerStep, Loc, Plan, Step};
 use crate::conv::layout::{transform, Transform};
 use crate::conv::{
-    find, split_work, Activation, AlignedBuf, ConvSpec, Isa, Layout, PackedConv, Pads, WorkPiece,
+    find, split_work, useful_threads, Activation, AlignedBuf, ConvSpec, Isa, Layout, PackedConv,
+    Pads, WorkPiece,
 };
 use crate::ops::PackedConvTranspose2d;
 use crate::{CoreError, Result};
@@ -335,9 +336,10 @@ fn conv_kernel(
     }
     let packed = prim.pack(&spec, isa, weight, bias)?;
     let batch = x.shape[0];
-    let threads = plan.threads;
-    let batch_pieces = split_work(batch, spec.out_channels, oh, threads);
-    let image_pieces = split_work(1, spec.out_channels, oh, threads);
+    let macs = spec.macs()?;
+    let threads = |images: usize| useful_threads(macs.saturating_mul(images as u64), plan.threads);
+    let batch_pieces = split_work(batch, spec.out_channels, oh, threads(batch));
+    let image_pieces = split_work(1, spec.out_channels, oh, threads(1));
     let ws = packed.workspace_stride() * batch_pieces.len().max(image_pieces.len());
     debug_assert_eq!(prim.layout == Layout::Chw, s.layout == "chw");
     Ok((
