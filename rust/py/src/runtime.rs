@@ -132,6 +132,33 @@ impl Executor {
         drop(views);
         Ok(outs)
     }
+
+    /// profile(inputs, runs) -> [(step, seconds)]: the network run `runs` times with the GIL
+    /// released, each step's median seconds (each writing step by its output tensor, then
+    /// "<outputs>", the copy of the graph outputs).
+    fn profile(
+        &self,
+        py: Python<'_>,
+        inputs: Vec<Bound<'_, PyAny>>,
+        runs: usize,
+    ) -> PyResult<Vec<(String, f64)>> {
+        let arrays = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| f32_array(x, &format!("input {i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let xs = arrays
+            .iter()
+            .map(|a| elements(a, "input"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inner = &self.inner;
+        py.detach(|| {
+            let mut exe = inner.lock().unwrap_or_else(|e| e.into_inner());
+            let seconds = exe.profile_steps(&xs, runs)?;
+            Ok(exe.step_names().into_iter().zip(seconds).collect())
+        })
+        .map_err(|e| PyCoreError(e).into())
+    }
 }
 
 /// op_kernels() -> [(name, op, layout or None)]: the C op kernel table (layout None: any).

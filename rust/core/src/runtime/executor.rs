@@ -22,6 +22,8 @@ use crate::conv::{
 use crate::ops::PackedConvTranspose2d;
 use crate::{CoreError, Result};
 
+mod profile;
+
 fn plan_err(msg: impl Into<String>) -> CoreError {
     CoreError::Plan(msg.into())
 }
@@ -57,6 +59,8 @@ pub struct Executor {
     inputs: Vec<Loc>,
     outputs: Vec<Loc>,
     packed_bytes: usize,
+    /// Each step's output tensor (the labels of [`Executor::profile_steps`]).
+    names: Vec<String>,
 }
 
 fn attr_ints(
@@ -100,6 +104,7 @@ impl Executor {
         let mut steps = Vec::new();
         let mut workspace = 0usize;
         let mut packed_bytes = 0usize;
+        let mut names = Vec::new();
         for step in &plan.steps {
             if !step.writes() {
                 continue; // views: their data is in place already
@@ -185,6 +190,7 @@ impl Executor {
                 inputs,
                 output,
             });
+            names.push(step.output().to_string());
         }
         let inputs = plan.inputs.iter().map(|t| locs[t]).collect();
         let outputs = plan.outputs.iter().map(|t| locs[t]).collect();
@@ -195,6 +201,7 @@ impl Executor {
             inputs,
             outputs,
             packed_bytes,
+            names,
         })
     }
 

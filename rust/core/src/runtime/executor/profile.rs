@@ -1,0 +1,60 @@
+//! Per-step timing of an [`Executor`]: the network run `runs` times with a clock read around
+//! each step, so a step's time is taken where the network runs it (its input the previous
+//! step's output, the arena and workspace shared). Kept apart from [`Executor::run`], which
+//! reads no clock.
+use std::time::Instant;
+
+use super::{run_step, slice, Executor};
+use crate::{CoreError, Result};
+
+impl Executor {
+    /// Labels of the timed steps, in order: each step that writes (views write nothing) by
+    /// its output tensor, then `"<outputs>"`, the copy of the graph outputs out of the arena.
+    pub fn step_names(&self) -> Vec<String> {
+        let mut names = self.names.clone();
+        names.push("<outputs>".into());
+        names
+    }
+
+    /// Runs the network `runs` times on `inputs` (as [`Executor::run`]) and returns, per entry
+    /// of [`Executor::step_names`], the median seconds over the runs.
+    pub fn profile_steps(&mut self, inputs: &[&[f32]], runs: usize) -> Result<Vec<f64>> {
+        if runs == 0 {
+            return Err(CoreError::InvalidArgument("runs must be at least 1".into()));
+        }
+        let mut outputs: Vec<Vec<f32>> = self
+            .output_lens()
+            .into_iter()
+            .map(|n| vec![0.0; n])
+            .collect();
+        {
+            // Checks the inputs' count and sizes, and warms every buffer once.
+            let mut ys: Vec<&mut [f32]> = outputs.iter_mut().map(|y| y.as_mut_slice()).collect();
+            self.run(inputs, &mut ys)?;
+        }
+        let n = self.steps.len();
+        let mut samples = vec![Vec::with_capacity(runs); n + 1];
+        let arena = self.arena.as_mut_ptr().cast::<f32>();
+        for _ in 0..runs {
+            for (step, times) in self.steps.iter().zip(&mut samples) {
+                let t0 = Instant::now();
+                run_step(step, arena, inputs, &mut self.workspace)?;
+                times.push(t0.elapsed().as_secs_f64());
+            }
+            let t0 = Instant::now();
+            for (y, l) in outputs.iter_mut().zip(&self.outputs) {
+                // SAFETY: as in Executor::run.
+                let src = unsafe { slice(arena, inputs, l, 0, l.batch) };
+                y.copy_from_slice(src);
+            }
+            samples[n].push(t0.elapsed().as_secs_f64());
+        }
+        Ok(samples
+            .into_iter()
+            .map(|mut s| {
+                s.sort_by(f64::total_cmp);
+                s[s.len() / 2]
+            })
+            .collect())
+    }
+}
