@@ -13,7 +13,7 @@ from leanconv import primitives as P
 from leanconv.errors import CorruptFileError, LeanconvError
 from leanconv.graph import Graph, Layer
 from leanconv.profile import CostDB, profile
-from leanconv.profile.profiler import conv_key, op_key, transform_key
+from leanconv.profile.profiler import conv_key, op_key, run_key, transform_key
 
 
 def small_graph() -> Graph:
@@ -41,6 +41,7 @@ def test_every_candidate_op_and_transform_is_measured_then_reused(tmp_path: Path
     assert db.get(op_key(g, g.layer("r1"), 1)) is None  # fused into c1: not a step of its own
     for t in ("chw_to_hwc", "hwc_to_chw"):
         assert db.require(transform_key((1, 8, 12, 12), t)).seconds > 0
+    assert db.require(run_key(1)).seconds > 0
     assert first == len(path.read_text().splitlines())
     again = CostDB(path)
     assert profile(g, again) == 0 and again.records == db.records
@@ -91,8 +92,9 @@ def test_ops_are_measured_in_each_layout_the_planner_may_run_them_in(tmp_path: P
     for layout in ("chw", "hwc"):
         assert db.require(op_key(g, g.layer("sum"), 1, layout)).samples >= 5
     probe = _probe(g, g.layer("sum"))
-    plan, moved = hwc_probe_plan(compile(probe).plan, probe)
-    assert [s.kernel for s in plan.steps if hasattr(s, "kernel")] == ["binary_hwc"] and len(moved) == 3
+    plan = hwc_probe_plan(compile(probe).plan, probe)
+    assert [s.kernel for s in plan.steps if hasattr(s, "kernel")] == ["binary_hwc"]
+    assert [s.transform for s in plan.steps if hasattr(s, "transform")] == ["chw_to_hwc"] * 2 + ["hwc_to_chw"]
     feeds = {t: np.random.default_rng(1).standard_normal(s).astype(np.float32) for t, s in probe.inputs.items()}
     y = compile(probe, plan).run(feeds)
     np.testing.assert_allclose(y, reference.run(probe, feeds, dtype=np.float64)[0], rtol=1e-6, atol=1e-6)
