@@ -370,6 +370,8 @@ def test_profile_times_every_writing_step_and_the_output_copy(threads: int) -> N
     writing = [s.output for s in plan.steps if not (isinstance(s, LayerStep) and s.kernel in VIEW_KERNELS)]
     assert list(times) == [*writing, "<outputs>"]
     assert all(t >= 0 for t in times.values()) and sum(times.values()) > 0
+    cpu = exe.profile(x, runs=3, cpu=True)
+    assert list(cpu) == list(times) and sum(cpu.values()) > 0
     np.testing.assert_array_equal(exe.run(x), compile(graph, plan).run(x))  # profiling leaves the arena usable
     with pytest.raises(LeanconvError, match="runs"):
         exe.profile(x, runs=0)

@@ -135,11 +135,15 @@ def in_network(probes: Mapping[Key, Probe], extra: Mapping[str, Callable[[], obj
     """Each probe's median seconds, as the runtime times its step (:meth:`Executable.profile`:
     the arena, workspace and thread pool of a real run, no Python in the timed span), the
     probes interleaved in rounds (:func:`sample_interleaved`) with any ``extra`` functions,
-    each timed by the wall clock (``name``) and in the process's CPU time (``name:cpu``: what a
-    single-threaded call costs whatever share of the CPU other jobs leave it)."""
+    each timed by the wall clock (``name``) and in the process's CPU time (``name:cpu``).
+
+    A one-thread probe is timed in CPU time: a step's own time, whatever share of the CPU
+    other jobs leave it (the wall clock counts the waits of a shared machine, more of them
+    the longer the span). With more threads, the wall clock (CPU time would add the pool's
+    threads up)."""
 
     def steps(exe: Executable, feeds: dict[str, np.ndarray]) -> Callable[[int], Mapping[str, float]]:
-        return lambda n: exe.profile(feeds, n)
+        return lambda n: exe.profile(feeds, n, cpu=exe.plan.threads == 1)
 
     def wall(fn: Callable[[], object]) -> Callable[[int], Mapping[str, float]]:
         def sample(n: int) -> dict[str, float]:
@@ -156,7 +160,7 @@ def in_network(probes: Mapping[Key, Probe], extra: Mapping[str, Callable[[], obj
         name = f"exe{id(p.exe)}" if p.label is not None else f"call{id(p.exe)}"
         if name not in fns:
             fns[name] = steps(p.exe, p.feeds) if p.label is not None else wall(bind(p.exe.run, p.feeds))
-        where[key] = (name, p.label if p.label is not None else "")
+        where[key] = (name, p.label if p.label is not None else "cpu" if p.exe.plan.threads == 1 else "")
     for name, fn in (extra or {}).items():
         fns[f"extra:{name}"] = wall(fn)
         where[name] = (f"extra:{name}", "")

@@ -61,13 +61,15 @@ class Executable:
         outs = [y.reshape(s) for y, s in zip(self._native.run(self._arrays(inputs)), self._output_shapes)]
         return outs[0] if len(outs) == 1 else outs
 
-    def profile(self, inputs: Any, runs: int = 21) -> dict[str, float]:
+    def profile(self, inputs: Any, runs: int = 21, cpu: bool = False) -> dict[str, float]:
         """Runs the network ``runs`` times and returns each step's median seconds, by label:
         each step that writes (views write nothing) by its output tensor (an inserted
         transform's output is named ``<tensor>@hwc`` or ``@chw``), then ``"<outputs>"``, the
-        copy of the graph outputs out of the arena. ``inputs`` as for :meth:`run`. Timing
-        happens only here: :meth:`run` reads no clock."""
-        return dict(self._native.profile(self._arrays(inputs), runs))
+        copy of the graph outputs out of the arena. Elapsed time, or with ``cpu`` the calling
+        thread's CPU time (a step's own time however busy the machine, for one-thread plans;
+        with more threads, the caller's share). ``inputs`` as for :meth:`run`. Timing happens
+        only here: :meth:`run` reads no clock."""
+        return dict(self._native.profile(self._arrays(inputs), runs, cpu))
 
     def _arrays(self, inputs: Any) -> list[npt.NDArray[np.float32]]:
         arrays = []

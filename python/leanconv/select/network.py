@@ -244,7 +244,7 @@ class Verified:
     interleaved rounds (machine load weighs on both alike)."""
 
     predicted: dict[str, float]  # the cost model's sum, its costs measured in the rounds
-    measured: dict[str, float]  # median end-to-end seconds of Executable.run
+    measured: dict[str, float]  # median end-to-end seconds of Executable.run (wall clock)
     spread: dict[str, float]  # the end-to-end samples' interquartile range over their median
     #: Median end-to-end CPU seconds of the process: at one thread, a run's time without the
     #: waits of a CPU shared with other jobs (which the steps' medians leave out too).

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use leanconv_core::runtime::arena::{self, ArenaTensor};
-use leanconv_core::runtime::{Executor as CoreExecutor, Plan};
+use leanconv_core::runtime::{Clock, Executor as CoreExecutor, Plan};
 use leanconv_core::CoreError;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -133,14 +133,17 @@ impl Executor {
         Ok(outs)
     }
 
-    /// profile(inputs, runs) -> [(step, seconds)]: the network run `runs` times with the GIL
-    /// released, each step's median seconds (each writing step by its output tensor, then
-    /// "<outputs>", the copy of the graph outputs).
+    /// profile(inputs, runs, cpu=False) -> [(step, seconds)]: the network run `runs` times
+    /// with the GIL released, each step's median seconds (each writing step by its output
+    /// tensor, then "<outputs>", the copy of the graph outputs): elapsed, or with `cpu` the
+    /// calling thread's CPU time.
+    #[pyo3(signature = (inputs, runs, cpu = false))]
     fn profile(
         &self,
         py: Python<'_>,
         inputs: Vec<Bound<'_, PyAny>>,
         runs: usize,
+        cpu: bool,
     ) -> PyResult<Vec<(String, f64)>> {
         let arrays = inputs
             .iter()
@@ -154,7 +157,8 @@ impl Executor {
         let inner = &self.inner;
         py.detach(|| {
             let mut exe = inner.lock().unwrap_or_else(|e| e.into_inner());
-            let seconds = exe.profile_steps(&xs, runs)?;
+            let clock = if cpu { Clock::Thread } else { Clock::Wall };
+            let seconds = exe.profile_steps(&xs, runs, clock)?;
             Ok(exe.step_names().into_iter().zip(seconds).collect())
         })
         .map_err(|e| PyCoreError(e).into())

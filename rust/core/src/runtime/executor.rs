@@ -23,6 +23,7 @@ use crate::ops::PackedConvTranspose2d;
 use crate::{CoreError, Result};
 
 mod profile;
+pub use profile::Clock;
 
 fn plan_err(msg: impl Into<String>) -> CoreError {
     CoreError::Plan(msg.into())
