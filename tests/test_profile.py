@@ -68,7 +68,8 @@ def test_a_database_from_another_machine_is_read_for_that_machine(tmp_path: Path
 
 @pytest.mark.parametrize("text, match", [("{not json\n", "not a cost record"),
                                           ('{"schema": 99, "key": {}}\n', "schema 99"),
-                                          ('{"schema": 1, "key": {"kind": "conv"}}\n', "not a cost record")])
+                                          ('{"schema": 1, "key": {}}\n', "schema 1, this leanconv reads schema 2"),
+                                          ('{"schema": 2, "key": {"kind": "conv"}}\n', "not a cost record")])
 def test_a_bad_database_line_is_a_corrupt_file_error_naming_the_line(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("\n" + text)

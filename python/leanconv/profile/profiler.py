@@ -135,7 +135,8 @@ def in_network(probes: Mapping[Key, Probe], extra: Mapping[str, Callable[[], obj
     """Each probe's median seconds, as the runtime times its step (:meth:`Executable.profile`:
     the arena, workspace and thread pool of a real run, no Python in the timed span), the
     probes interleaved in rounds (:func:`sample_interleaved`) with any ``extra`` functions,
-    each timed by the wall clock (``name``) and in the process's CPU time (``name:cpu``).
+    each timed by the wall clock (``name``) and in the calling thread's CPU time (``name:cpu``;
+    the process's would add whatever its other threads do meanwhile).
 
     A one-thread probe is timed in CPU time: a step's own time, whatever share of the CPU
     other jobs leave it (the wall clock counts the waits of a shared machine, more of them
@@ -147,10 +148,10 @@ def in_network(probes: Mapping[Key, Probe], extra: Mapping[str, Callable[[], obj
 
     def wall(fn: Callable[[], object]) -> Callable[[int], Mapping[str, float]]:
         def sample(n: int) -> dict[str, float]:
-            c0, t0 = time.process_time(), time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             for _ in range(n):
                 fn()
-            return {"": (time.perf_counter() - t0) / n, "cpu": (time.process_time() - c0) / n}
+            return {"": (time.perf_counter() - t0) / n, "cpu": (time.thread_time() - c0) / n}
 
         return sample
 

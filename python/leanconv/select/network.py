@@ -246,8 +246,8 @@ class Verified:
     predicted: dict[str, float]  # the cost model's sum, its costs measured in the rounds
     measured: dict[str, float]  # median end-to-end seconds of Executable.run (wall clock)
     spread: dict[str, float]  # the end-to-end samples' interquartile range over their median
-    #: Median end-to-end CPU seconds of the process: at one thread, a run's time without the
-    #: waits of a CPU shared with other jobs (which the steps' medians leave out too).
+    #: Median end-to-end CPU seconds of the calling thread: at one thread, a run's time
+    #: without the waits of a CPU shared with other jobs (which the steps' CPU times leave out too).
     measured_cpu: dict[str, float]
     #: For the plans asked in ``detail``: per step label, (predicted, measured in the network).
     steps: dict[str, dict[str, tuple[float, float]]]
