@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench" / "conv"))
 from run import model_graph  # noqa: E402  (bench/conv/run.py: one model loader for the benchmarks)
 
-MODELS = ["default", "resnet18", "mobilenet_v2", "squeezenet1_0"]
+MODELS = ["default", "resnet18", "mobilenet_v2", "squeezenet1_0", "efficientnet_lite0", "googlenet", "resnet50",
+          "vgg16"]
 SLACKS = (0.05, 0.10, 0.15)
 FAMILIES = ["direct", "im2col", "im2row", "winograd4x4"]
 
@@ -99,7 +100,8 @@ def bench_model(name: str, threads: int, costs: Path, out: Path, cap_s: float) -
              {b: (predicted[b], memory[b] + (plans[b].packed_bytes if measure == "total" else 0)) for b in plans})
     return {"model": name, "threads": threads, "layers": len(graph.layers), "steps": len(sel.problem.nodes),
             "profile_s": profile_s, "solve_s": solve_s, "predicted_db_s": predicted, "predicted_s": check.predicted,
-            "measured_s": check.measured, "measured_cpu_s": check.measured_cpu, "measured_spread": check.spread, "ilp_steps": steps,
+            "measured_s": check.measured, "measured_cpu_s": check.measured_cpu, "measured_spread": check.spread,
+            "measured_cpu_spread": check.spread_cpu, "ilp_steps": steps,
             "ilp_kernels": {s.output: getattr(s, "kernel", getattr(s, "transform", "")) for s in ilp.plan.steps},
             "loadavg": [load_before, loadavg()], "memory_bytes": memory, "frontier": fronts}
 
@@ -158,14 +160,15 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         lines += [f"## {r['model']} ({r['threads']} thread(s), {r['steps']} steps)", "",
                   f"Profile {r['profile_s']:.1f} s; ILP solve {r['solve_s'] * 1e3:.0f} ms; load average "
                   f"{' '.join(lo)} before the rounds, {' '.join(hi)} after.", "",
-                  "| plan | predicted ms (DB) | predicted ms (rounds) | measured ms | spread | CPU ms | "
+                  "| plan | predicted ms (DB) | predicted ms (rounds) | measured ms | spread | CPU ms | CPU spread | "
                   "measured / ILP | CPU / ILP | measured / predicted | CPU / predicted | memory KiB |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         ilp, ilp_cpu = r["measured_s"]["ILP"], r["measured_cpu_s"]["ILP"]
         for name in r["predicted_s"]:
             p, m, c = r["predicted_s"][name], r["measured_s"][name], r["measured_cpu_s"][name]
             lines.append(f"| {name} | {r['predicted_db_s'][name] * 1e3:.3f} | {p * 1e3:.3f} | {m * 1e3:.3f} | "
-                         f"{r['measured_spread'][name]:.2f} | {c * 1e3:.3f} | {m / ilp:.2f} | {c / ilp_cpu:.2f} | "
+                         f"{r['measured_spread'][name]:.2f} | {c * 1e3:.3f} | {r['measured_cpu_spread'][name]:.2f} | "
+                         f"{m / ilp:.2f} | {c / ilp_cpu:.2f} | "
                          f"{m / p:.2f} | {c / p:.2f} | {r['memory_bytes'][name] / 1024:.0f} |")
         steps = r["ilp_steps"]
         inside = sum(v["measured"] for v in steps.values())
@@ -201,8 +204,8 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
-    for threads in (int(t) for t in args.threads.split(",")):
-        for name in args.models.split(","):
+    for name in args.models.split(","):
+        for threads in (int(t) for t in args.threads.split(",")):
             print(f"{name}, {threads} thread(s)", file=sys.stderr)
             results.append(bench_model(name, threads, args.costs, args.out, args.cap))
             write(results, args.out)

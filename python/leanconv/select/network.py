@@ -249,6 +249,7 @@ class Verified:
     #: Median end-to-end CPU seconds of the calling thread: at one thread, a run's time
     #: without the waits of a CPU shared with other jobs (which the steps' CPU times leave out too).
     measured_cpu: dict[str, float]
+    spread_cpu: dict[str, float]
     #: For the plans asked in ``detail``: per step label, (predicted, measured in the network).
     steps: dict[str, dict[str, tuple[float, float]]]
 
@@ -287,4 +288,5 @@ def verify(selection: Selection, choices: dict[str, list[int]], detail: tuple[st
                        for label, key in inside[name].items()}
     return Verified({name: selection.predict(c, seconds) for name, c in choices.items()},
                     {name: t[name].seconds for name in choices}, {name: t[name].spread for name in choices},
-                    {name: t[f"{name}:cpu"].seconds for name in choices}, steps)
+                    {name: t[f"{name}:cpu"].seconds for name in choices},
+                    {name: t[f"{name}:cpu"].spread for name in choices}, steps)
