@@ -1,20 +1,23 @@
-"""Primitive selection on real CNNs: the ILP's plan against the baselines, measured end to end,
-and the memory/time frontier.
+"""Primitive selection on real CNNs: the ILP's plan against the baselines, measured end to end
+beside the cost model's prediction, and the memory/time frontier.
 
-    python bench/select/run.py                                  # the default subset, 1 thread
+    python bench/select/run.py                           # the issue's eight models, 1 thread
     python bench/select/run.py --models resnet18,googlenet --threads 1,2 --out /tmp/select
 
 Per model (batch 1, fp32; torchvision architectures with random weights, EfficientNet-Lite0,
 or anything leanconv.io.load_model reads, as bench/conv/run.py loads them): profile every
 candidate into a cost database (reused across runs), build the selection problem, then
 - the time-only ILP plan and each baseline (greedy fastest per layer, greedy with transforms,
-  one family everywhere) as runtime plans, measured end to end in interleaved rounds; predicted
-  (the cost model's sum) beside measured;
+  one family everywhere) as runtime plans, run end to end in interleaved rounds together with
+  the profiler's probes of every cost their predictions sum (select.network.verify), so the
+  machine's load weighs on predicted and measured alike; the ILP plan's steps are timed inside
+  the network in the same rounds, to name the steps a prediction misses;
 - the frontier over the memory budget for both measures (arena + workspace; and that plus the
   packed weights), each point a plan checked against the runtime's arena, and the memory saved
   at +5%, +10% and +15% predicted time over the time-only optimum;
 - solve times (one plan; the whole frontier).
-Writes select.md, select.json and one PNG per model and measure into --out (bench/results).
+Writes select.md, select.json and one PNG per model and measure into --out (bench/results),
+after each model.
 """
 
 from __future__ import annotations
