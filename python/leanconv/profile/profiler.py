@@ -31,7 +31,7 @@ from leanconv import primitives as P
 from leanconv.graph import Graph, Layer
 from leanconv.profile.db import CostDB, Key, Record
 from leanconv.profile.measure import Timing, sample_interleaved
-from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, TensorPlan, TransformStep
+from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, TensorPlan, TransformStep, base_name
 from leanconv.runtime.planner import ALIGN, LOGICAL_OPS, default_plan, op_kernel
 
 if TYPE_CHECKING:
@@ -312,13 +312,62 @@ def work(graph: Graph, threads: int) -> Iterator[Work]:
         yield _transform_work(shape)
 
 
+def network_plans(graph: Graph, threads: int) -> list[Plan]:
+    """Whole-network plans that between them run every conv candidate: the k-th plan runs each
+    conv layer's k-th applicable primitive (by layout, then name; cycling where a layer has
+    fewer), so a plan's layers tend to share a layout and run few transforms."""
+    prims = {layer.name: sorted(P.list_primitives(P.spec_from_layer(graph, layer)), key=lambda p: (p.layout, p.name))
+             for layer in graph.layers if layer.op == "conv"}
+    count = max((len(ps) for ps in prims.values()), default=1)
+    return [default_plan(graph, threads, kernels={name: ps[k % len(ps)].name for name, ps in prims.items()})
+            for k in range(count)]
+
+
+def plan_keys(graph: Graph, plan: Plan) -> dict[str, Key]:
+    """The cost database's key of each step of ``plan`` that writes, by its output tensor
+    (transforms only at one thread: they are keyed so, running on the calling thread)."""
+    out = {}
+    for step in plan.steps:
+        if isinstance(step, TransformStep):
+            if plan.threads == 1:
+                out[step.output] = transform_key(graph.shape_of(base_name(step.inputs[0])), step.transform)
+        elif step.kernel not in VIEW_KERNELS:
+            layer = graph.layer(step.layer)
+            out[step.output] = (conv_key(graph, layer, step.kernel, plan.threads) if layer.op == "conv"
+                                else op_key(graph, layer, plan.threads, step.layout))
+    return out
+
+
+def in_context(graph: Graph, threads: int, keys: Iterable[Key] | None = None) -> Iterator[dict[Key, Probe]]:
+    """Probes of costs inside the whole network (:func:`network_plans`, one compiled at a
+    time): each step is timed where the network runs it, after the layers that run before
+    it, its weights and input as cold or warm as the network leaves them, which a probe of
+    one layer repeated cannot reproduce (its weights stay in cache). Yields each plan's
+    probes of ``keys`` (all its steps' when None)."""
+    from leanconv.runtime import compile
+
+    wanted = None if keys is None else set(keys)
+    rng = np.random.default_rng(0)
+    feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in graph.inputs.items()}
+    for plan in network_plans(graph, threads):
+        labels = {label: key for label, key in plan_keys(graph, plan).items() if wanted is None or key in wanted}
+        if labels:
+            exe = compile(graph, plan)
+            yield {key: Probe(exe, feeds, label) for label, key in labels.items()}
+
+
 def profile(graph: Graph, db: CostDB, threads: Iterable[int] = (1,), *, fresh: bool = False,
             progress: Progress | None = None) -> int:
     """Measures what ``db`` lacks for ``graph`` (everything with ``fresh``); returns how many
-    records were measured."""
+    records were measured. Each cost is first measured in a probe of its own layer (which
+    also gives a conv candidate's error, workspace and packed bytes); then every cost the
+    network plans run is timed again inside the network (:func:`in_context`), and that time
+    is the one recorded; costs no such plan runs (an op in a layout none of them gives it, a
+    transform none inserts) keep their probe's."""
     measured = 0
     seen: set[Key] = set()
     for n in threads:
+        new: set[Key] = set()
         for piece in work(graph, n):
             todo = [k for k in piece.keys if k not in seen and (fresh or db.get(k) is None)]
             seen.update(piece.keys)
@@ -328,5 +377,18 @@ def profile(graph: Graph, db: CostDB, threads: Iterable[int] = (1,), *, fresh: b
                 progress(f"{piece.what} ({n} thread{'s' if n > 1 else ''})")
             for key, record in piece.measure().items():
                 db.add(key, record)
+                new.add(key)
                 measured += 1
+        if not new:
+            continue
+        timed: dict[Key, list[Timing]] = {}
+        for k, probes in enumerate(in_context(graph, n, new)):
+            if progress is not None:
+                progress(f"network plan {k} ({n} thread{'s' if n > 1 else ''})")
+            t = in_network(probes)
+            for key in probes:
+                timed.setdefault(key, []).append(t[key])
+        for key, ts in timed.items():
+            mid = sorted(ts, key=lambda x: x.seconds)[len(ts) // 2]
+            db.add(key, replace(db.require(key), seconds=mid.seconds, spread=mid.spread, samples=mid.samples))
     return measured

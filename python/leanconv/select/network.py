@@ -256,20 +256,23 @@ class Verified:
 
 def verify(selection: Selection, choices: dict[str, list[int]], detail: tuple[str, ...] = (),
            cap_s: float = 30.0) -> Verified:
-    """Each choice's plan run end to end, and every cost its prediction sums measured again by
-    the profiler's probes, all in the same interleaved rounds; for the plans in ``detail``,
+    """Each choice's plan run end to end, and every cost its prediction sums measured again as
+    the profiler records it (inside the network plans, else its layer's probe), all in the
+    same interleaved rounds; for the plans in ``detail``,
     each step's time inside the network as well."""
     import numpy as np
 
-    from leanconv.profile.profiler import Probe, bind, in_network, work
+    from leanconv.profile.profiler import Probe, bind, in_context, in_network, work
     from leanconv.runtime import compile
 
     graph, threads = selection.graph, selection.threads
     wanted = {k for c in choices.values() for k in selection.cost_keys(c)}
     probes: dict[Key, Probe] = {}
+    for found in in_context(graph, threads, wanted):  # as the profiler records them
+        probes.update({k: p for k, p in found.items() if k not in probes})
     for piece in work(graph, threads):
-        if wanted.intersection(piece.keys):
-            probes.update({k: p for k, p in piece.probes().items() if k in wanted})
+        if wanted.intersection(piece.keys) - probes.keys():
+            probes.update({k: p for k, p in piece.probes().items() if k in wanted and k not in probes})
     rng = np.random.default_rng(0)
     feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in graph.inputs.items()}
     exes = {name: compile(graph, selection.plan(c)) for name, c in choices.items()}
