@@ -223,19 +223,19 @@ def network_frontier(selection: Selection, points: int = 12, base: Budgets = Bud
     return frontier(selection.problem, points, base, solve)
 
 def measure_plans(graph: Graph, plans: dict[str, Plan], cap_s: float = 10.0) -> dict[str, float]:
-    """Median end-to-end seconds of each plan run by the runtime, in interleaved rounds."""
+    """Median end-to-end seconds of each plan run by the runtime, in interleaved rounds: the
+    calling thread's CPU time for a one-thread plan (as the profiler times its steps), else
+    the wall clock."""
     import numpy as np
 
-    from leanconv.profile.measure import time_interleaved
-    from leanconv.profile.profiler import bind
+    from leanconv.profile.profiler import bind, in_network
     from leanconv.runtime import compile
 
     rng = np.random.default_rng(0)
     feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in graph.inputs.items()}
     exes = {name: compile(graph, plan) for name, plan in plans.items()}
-    timings = time_interleaved({name: bind(exe.run, feeds) for name, exe in exes.items()},
-                               sample_s=5e-3, cap_s=cap_s)
-    return {name: t.seconds for name, t in timings.items()}
+    t = in_network({}, {name: bind(exe.run, feeds) for name, exe in exes.items()}, sample_s=5e-3, cap_s=cap_s)
+    return {name: t[f"{name}:cpu" if exe.plan.threads == 1 else name].seconds for name, exe in exes.items()}
 
 
 @dataclass
