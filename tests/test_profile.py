@@ -15,7 +15,7 @@ from leanconv import primitives as P
 from leanconv.errors import CorruptFileError, LeanconvError
 from leanconv.graph import Graph, Layer
 from leanconv.profile import CostDB, profile
-from leanconv.profile.profiler import conv_key, op_key, transform_key
+from leanconv.profile.profiler import conv_key, op_key, run_key, transform_key
 
 
 def small_graph() -> Graph:
@@ -43,11 +43,13 @@ def test_every_candidate_op_and_transform_is_measured_then_reused(tmp_path: Path
     assert db.get(op_key(g, g.layer("r1"), 1)) is None  # fused into c1: not a step of its own
     for t in ("chw_to_hwc", "hwc_to_chw"):
         assert db.require(transform_key((1, 8, 12, 12), t)).seconds > 0
-    assert first == len(path.read_text().splitlines())
+    assert db.require(run_key(1)).seconds > 0
+    lines = len(path.read_text().splitlines())  # each record, then those timed again inside the network
+    assert first < lines <= 2 * first
     again = CostDB(path)
     assert profile(g, again) == 0 and again.records == db.records
     assert profile(g, again, fresh=True) == first
-    assert len(path.read_text().splitlines()) == 2 * first
+    assert len(path.read_text().splitlines()) == 2 * lines
 
 
 def test_a_database_from_another_machine_is_read_for_that_machine(tmp_path: Path) -> None:
@@ -58,18 +60,19 @@ def test_a_database_from_another_machine_is_read_for_that_machine(tmp_path: Path
     path.write_text("".join(json.dumps({**line, "device": board, "seconds": 2 * line["seconds"]}) + "\n"
                             for line in lines))
     db = CostDB(path)
-    assert db.device == board and not db.is_here and len(db.records) == len(lines)
+    assert db.device == board and not db.is_here and len(db.records) == len({json.dumps(line["key"]) for line in lines})
     key = conv_key(g, g.layer("c1"), "direct_chw", 1)
     here = CostDB(None)
     assert here.get(key) is None and db.require(key).seconds == 2 * next(
-        line["seconds"] for line in lines if line["key"]["kernel"] == "direct_chw" and line["key"]["spec"] == key.spec)
+        line["seconds"] for line in reversed(lines) if line["key"]["kernel"] == "direct_chw" and line["key"]["spec"] == key.spec)
     with pytest.raises(LeanconvError, match="another file"):
         profile(g, db, fresh=True)
 
 
 @pytest.mark.parametrize("text, match", [("{not json\n", "not a cost record"),
                                           ('{"schema": 99, "key": {}}\n', "schema 99"),
-                                          ('{"schema": 1, "key": {"kind": "conv"}}\n', "not a cost record")])
+                                          ('{"schema": 1, "key": {}}\n', "schema 1, this leanconv reads schema 2"),
+                                          ('{"schema": 2, "key": {"kind": "conv"}}\n', "not a cost record")])
 def test_a_bad_database_line_is_a_corrupt_file_error_naming_the_line(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("\n" + text)
@@ -83,6 +86,23 @@ def test_a_missing_measurement_names_what_to_profile(tmp_path: Path) -> None:
         CostDB(tmp_path / "empty.jsonl").require(conv_key(g, g.layer("c1"), "direct_chw", 1))
 
 
+def test_every_conv_candidate_is_timed_again_inside_the_network(tmp_path: Path) -> None:
+    from leanconv.profile.profiler import network_plans, plan_keys
+
+    g = small_graph()
+    db = CostDB(tmp_path / "costs.jsonl")
+    profile(g, db)
+    in_network = {k for plan in network_plans(g, 1) for k in plan_keys(g, plan).values()}
+    for name in ("c1", "c2"):
+        layer = g.layer(name)
+        for p in P.list_primitives(P.spec_from_layer(g, layer)):
+            assert conv_key(g, layer, p.name, 1) in in_network
+    lines = [json.loads(line) for line in (tmp_path / "costs.jsonl").read_text().splitlines()]
+    keys = [json.dumps(line["key"], sort_keys=True) for line in lines]
+    assert len(keys) > len(set(keys))  # the network's times follow the probes' and win
+    assert all(db.require(k).seconds > 0 for k in in_network)
+
+
 def test_ops_are_measured_in_each_layout_the_planner_may_run_them_in(tmp_path: Path) -> None:
     from leanconv.profile.profiler import hwc_probe_plan, _probe
     from leanconv.runtime import compile, reference
@@ -93,8 +113,9 @@ def test_ops_are_measured_in_each_layout_the_planner_may_run_them_in(tmp_path: P
     for layout in ("chw", "hwc"):
         assert db.require(op_key(g, g.layer("sum"), 1, layout)).samples >= 5
     probe = _probe(g, g.layer("sum"))
-    plan, moved = hwc_probe_plan(compile(probe).plan, probe)
-    assert [s.kernel for s in plan.steps if hasattr(s, "kernel")] == ["binary_hwc"] and len(moved) == 3
+    plan = hwc_probe_plan(compile(probe).plan, probe)
+    assert [s.kernel for s in plan.steps if hasattr(s, "kernel")] == ["binary_hwc"]
+    assert [s.transform for s in plan.steps if hasattr(s, "transform")] == ["chw_to_hwc"] * 2 + ["hwc_to_chw"]
     feeds = {t: np.random.default_rng(1).standard_normal(s).astype(np.float32) for t, s in probe.inputs.items()}
     y = compile(probe, plan).run(feeds)
     np.testing.assert_allclose(y, reference.run(probe, feeds, dtype=np.float64)[0], rtol=1e-6, atol=1e-6)

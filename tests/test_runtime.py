@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 import leanconv
-from leanconv import PlanError, ShapeError, UnsupportedOpError
+from leanconv import LeanconvError, PlanError, ShapeError, UnsupportedOpError
 from leanconv import primitives as P
 from leanconv.graph import Graph, Layer
 from leanconv.ops import RESIZE_COORDS
 from leanconv.runtime import compile, reference
-from leanconv.runtime.plan import LayerStep, TransformStep, graph_digest
+from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, TransformStep, graph_digest
 from leanconv.runtime.planner import default_plan, kernel_names
 
 #: The runtime's outputs match the float64 reference within this, relative to the output's
@@ -374,6 +374,27 @@ def test_bad_inputs_are_shape_errors() -> None:
     import torch
     y = exe.run(torch.ones((1, 2, 5, 5)))
     assert isinstance(y, np.ndarray) and y.shape == (1, 3, 5, 5) and float(y[0, 0, 2, 2]) == 18.0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_profile_times_every_writing_step_and_the_output_copy(threads: int) -> None:
+    graph = leanconv.load_model(None)
+    plan = default_plan(graph, threads=threads)
+    exe = compile(graph, plan)
+    x = np.random.default_rng(3).standard_normal(graph.inputs["x"]).astype(np.float32)
+    times = exe.profile(x, runs=3)
+    writing = [s.output for s in plan.steps if not (isinstance(s, LayerStep) and s.kernel in VIEW_KERNELS)]
+    assert list(times) == [*writing, "<outputs>"]
+    assert all(t >= 0 for t in times.values()) and sum(times.values()) > 0
+    cpu = exe.profile(x, runs=3, cpu=True)
+    assert list(cpu) == list(times) and sum(cpu.values()) > 0
+    np.testing.assert_array_equal(exe.run(x), compile(graph, plan).run(x))  # profiling leaves the arena usable
+    with pytest.raises(LeanconvError, match="runs"):
+        exe.profile(x, runs=0)
+    with pytest.raises(ShapeError, match="float32"):
+        exe.profile(x.astype(np.float64))
+    with pytest.raises(ShapeError):
+        exe.profile(x[..., :-1])
 
 
 #: Zoo models the runtime runs end to end (input shape overrides where the default is large).

@@ -70,3 +70,27 @@ def test_the_default_model_frontier_is_pareto_and_each_point_fits_its_budget(tmp
         assert chosen.memory <= p.budget and chosen.costs.seconds == pytest.approx(p.costs.seconds)
     with pytest.raises(InfeasibleBudgetError, match=f"smallest feasible budget is {points[0].costs.memory:,} B"):
         choose(sel, Budgets(memory=points[0].costs.memory - 1))
+
+
+def test_predictions_sum_the_costs_of_each_step_the_plan_runs(tmp_path: Path) -> None:
+    from leanconv.io import load_model
+    from leanconv.select.network import step_keys, verify
+
+    graph = load_model(None, None)
+    db = CostDB(tmp_path / "costs.jsonl")
+    profile(graph, db)
+    sel = build(graph, db)
+    choices = {"ILP": choose(sel).choice, **baselines(sel.problem, family_of, ["direct", "im2row"])}
+    recorded = {k: r.seconds for k, r in db.records.items()}
+    for name, choice in choices.items():
+        assert sel.predict(choice, recorded) == pytest.approx(sel.problem.evaluate(choice).seconds, rel=1e-12), name
+        plan = sel.plan(choice)
+        keys = step_keys(sel, choice, plan)
+        writing = [s.output for s in plan.steps if getattr(s, "kernel", None) not in ("concat_view", "reshape_view")]
+        assert list(keys) == writing
+        # the plan's steps are the model's costs, each counted once, and the runtime's call
+        assert sorted(map(str, [sel.call_key, *keys.values()])) == sorted(map(str, sel.cost_keys(choice))), name
+    check = verify(sel, {"ILP": choices["ILP"], "direct": choices["all direct"]}, detail=("ILP",), cap_s=1.0)
+    assert set(check.measured) == set(check.predicted) == {"ILP", "direct"}
+    assert all(v > 0 for v in [*check.measured.values(), *check.predicted.values(), *check.measured_cpu.values()])
+    assert list(check.steps["ILP"]) == [*step_keys(sel, choices["ILP"], sel.plan(choices["ILP"])), "<outputs>"]

@@ -1,11 +1,12 @@
 """The cost database: measurements as append-only JSON lines.
 
-Each line is one record: ``{"schema": 1, "key": {...}, "device": {...}, "seconds": ...,
+Each line is one record: ``{"schema": 2, "key": {...}, "device": {...}, "seconds": ...,
 "spread": ..., "samples": ..., "workspace": ..., "packed": ..., "error": ...}``, keyed by what
-was measured (``kind``: conv, op or transform; the kernel; the layer's spec as a canonical
+was measured (``kind``: conv, op, transform, or run for the runtime's per-call cost; the kernel; the layer's spec as a canonical
 string; threads; the resolved ISA), the device (CPU model, its features, core count: a device
 id hashes them) and the leanconv version. A later line for the same key wins, so re-measuring
-appends. A database measured on another machine (a board) selects for that machine: records
+appends. Schema 2: seconds are a step's time inside the runtime (CPU time at one thread, see
+:func:`leanconv.profile.profiler.in_network`). A database measured on another machine (a board) selects for that machine: records
 are read for one device, this machine's when the file has it, else the file's only one.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from leanconv import __version__
 from leanconv.errors import CorruptFileError, LeanconvError
 
-SCHEMA = 1
+SCHEMA = 2
 #: CPU features that change which kernels run and how fast.
 FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "neon", "asimd", "sve")
 
@@ -51,7 +52,7 @@ def fingerprint() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Key:
-    kind: str  # "conv", "op" or "transform"
+    kind: str  # "conv", "op", "transform" or "run"
     kernel: str
     spec: str  # canonical JSON of what was measured (shapes, attrs)
     threads: int

@@ -64,13 +64,26 @@ class Executable:
         name; numpy arrays or CPU torch tensors, float32, C-contiguous, of the graph's input
         shapes (ShapeError otherwise). Returns the output array of a graph with one output,
         else the list of outputs in order. The GIL is released while the network runs."""
+        outs = [y.reshape(s) for y, s in zip(self._native.run(self._arrays(inputs)), self._output_shapes)]
+        return outs[0] if len(outs) == 1 else outs
+
+    def profile(self, inputs: Any, runs: int = 21, cpu: bool = False) -> dict[str, float]:
+        """Runs the network ``runs`` times and returns each step's median seconds, by label:
+        each step that writes (views write nothing) by its output tensor (an inserted
+        transform's output is named ``<tensor>@hwc`` or ``@chw``), then ``"<outputs>"``, the
+        copy of the graph outputs out of the arena. Elapsed time, or with ``cpu`` the calling
+        thread's CPU time (a step's own time however busy the machine, for one-thread plans;
+        with more threads, the caller's share). ``inputs`` as for :meth:`run`. Timing happens
+        only here: :meth:`run` reads no clock."""
+        return dict(self._native.profile(self._arrays(inputs), runs, cpu))
+
+    def _arrays(self, inputs: Any) -> list[npt.NDArray[np.float32]]:
         arrays = []
         for name, a in self.graph.bind_inputs(inputs).items():
             if a.dtype != np.float32:
                 raise ShapeError(f"input {name!r} is {a.dtype}, the graph expects float32")
             arrays.append(as_c_float32(a, f"input {name!r}"))
-        outs = [y.reshape(s) for y, s in zip(self._native.run(arrays), self._output_shapes)]
-        return outs[0] if len(outs) == 1 else outs
+        return arrays
 
 
 def compile(graph: Graph, plan: Plan | None = None, threads: int | None = None) -> Executable:  # noqa: A001

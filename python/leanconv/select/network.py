@@ -11,14 +11,15 @@ planner remains the one place that lays out tensors, transforms and the arena.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from leanconv import primitives as P
 from leanconv.errors import InfeasibleBudgetError
 from leanconv.graph import Graph
-from leanconv.profile.db import CostDB
-from leanconv.profile.profiler import conv_key, op_key, op_layouts, reference_plan, transform_key
-from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, base_name
+from leanconv.profile.db import CostDB, Key
+from leanconv.profile.profiler import conv_key, op_key, op_layouts, reference_plan, run_key, transform_key
+from leanconv.runtime.plan import VIEW_KERNELS, LayerStep, Plan, TransformStep, base_name
 from leanconv.runtime.planner import default_plan, op_kernel
 from leanconv.select.frontier import Point, frontier
 from leanconv.select.ilp import Budgets, Model
@@ -37,8 +38,22 @@ class Selection:
     threads: int
     problem: Problem
     steps: list[LayerStep]
+    #: The cost database's key of each node's candidates (None: a view, which costs nothing),
+    #: of each tensor's transforms (into hwc, into chw), and of the runtime's per-call cost.
+    keys: list[list[Key | None]]
+    tensor_keys: list[tuple[Key, Key]]
+    call_key: Key
     #: The ISA of the costs, and so of the plans: another device's when they are its costs.
     isa: P.Isa = "auto"
+
+    def cost_keys(self, choice: list[int]) -> list[Key]:
+        """The key of every cost the model sums for ``choice``, once per time it counts it."""
+        keys = [self.call_key, *(k for ks, j in zip(self.keys, choice, strict=True) if (k := ks[j]) is not None)]
+        return keys + [self.tensor_keys[t][0 if want == "hwc" else 1] for t, want in self.problem.transforms(choice)]
+
+    def predict(self, choice: list[int], seconds: Mapping[Key, float]) -> float:
+        """The cost model's time of ``choice`` with the costs ``seconds`` (measured again, say)."""
+        return sum(seconds[k] for k in self.cost_keys(choice))
 
     def kernels(self, choice: list[int]) -> dict[str, str]:
         """The conv primitive per conv layer of ``choice``."""
@@ -47,6 +62,22 @@ class Selection:
 
     def plan(self, choice: list[int]) -> Plan:
         return default_plan(self.graph, self.threads, isa=self.isa, kernels=self.kernels(choice))
+
+
+def step_keys(selection: Selection, choice: list[int], plan: Plan) -> dict[str, Key]:
+    """The cost database's key of each step of ``plan`` (``selection.plan(choice)``) that
+    writes, by its output tensor: the labels :meth:`Executable.profile` measures under."""
+    nodes = {node.name: ks[j] for node, ks, j in zip(selection.problem.nodes, selection.keys, choice, strict=True)}
+    tensors = {t.name: ks for t, ks in zip(selection.problem.tensors, selection.tensor_keys, strict=True)}
+    out = {}
+    for step in plan.steps:
+        if isinstance(step, TransformStep):
+            out[step.output] = tensors[base_name(step.inputs[0])][0 if step.transform == "chw_to_hwc" else 1]
+        elif step.kernel not in VIEW_KERNELS:
+            key = nodes[step.layer]
+            assert key is not None  # a step that writes is no view
+            out[step.output] = key
+    return out
 
 
 def runtime_memory(plan: Plan, measure: str) -> int:
@@ -68,22 +99,28 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
     index = {t: k for k, t in enumerate(four_d)}
     reads: list[list[Read]] = [[] for _ in four_d]
     nodes = []
+    keys: list[list[Key | None]] = []
     for i, step in enumerate(steps):
         layer = graph.layer(step.layer)
         shape = graph.shape_of(base_name(step.output))
         follows = None
         if layer.op == "conv":
             cands = []
+            keys.append([])
             for p in P.list_primitives(P.spec_from_layer(graph, layer)):
-                r = db.require(conv_key(graph, layer, p.name, threads, isa))
+                key = conv_key(graph, layer, p.name, threads, isa)
+                keys[-1].append(key)
+                r = db.require(key)
                 cands.append(Candidate(p.name, p.layout, r.seconds, r.workspace, r.packed, r.error))
             modes: list[ReadMode] = ["node"]
         elif step.kernel in VIEW_KERNELS:
             cands = [Candidate(step.kernel, step.layout, 0.0)]
+            keys.append([None])
             modes = ["chw"] * len(step.inputs)
         else:
             layouts = list(op_layouts(graph, layer)) if len(shape) == 4 else [step.layout]
             cands = []
+            keys.append([op_key(graph, layer, threads, lay, isa) for lay in layouts])
             for lay in layouts:
                 r = db.require(op_key(graph, layer, threads, lay, isa))
                 cands.append(Candidate(op_kernel(layer.op, lay), lay, r.seconds, r.workspace, r.packed))
@@ -101,17 +138,21 @@ def build(graph: Graph, db: CostDB, threads: int = 1) -> Selection:
         if base_name(t) in index:
             reads[index[base_name(t)]].append(Read(n, "chw"))
     tensors: list[Tensor] = []
+    tensor_keys = []
     keep = {}
     for k, t in enumerate(four_d):
         if not reads[k]:
             continue
         shape = graph.shape_of(t)
-        to_hwc = db.require(transform_key(shape, "chw_to_hwc", isa)).seconds
-        to_chw = db.require(transform_key(shape, "hwc_to_chw", isa)).seconds
+        tensor_keys.append((transform_key(shape, "chw_to_hwc", isa), transform_key(shape, "hwc_to_chw", isa)))
+        to_hwc = db.require(tensor_keys[-1][0]).seconds
+        to_chw = db.require(tensor_keys[-1][1]).seconds
         keep[k] = len(tensors)
         tensors.append(Tensor(t, 4 * math.prod(shape), producer.get(t), reads[k], to_hwc, to_chw))
     nodes = [replace(nd, follows=None if nd.follows is None else keep[nd.follows]) for nd in nodes]
-    return Selection(graph, threads, Problem(nodes, tensors, base_live(ref, n)), steps, plan_isa)
+    overhead = db.require(run_key(threads, isa)).seconds
+    return Selection(graph, threads, Problem(nodes, tensors, base_live(ref, n), overhead), steps, keys, tensor_keys,
+                     run_key(threads, isa), plan_isa)
 
 
 def base_live(plan: Plan, n: int) -> list[int]:
@@ -187,16 +228,73 @@ def network_frontier(selection: Selection, points: int = 12, base: Budgets = Bud
     return frontier(selection.problem, points, base, solve)
 
 def measure_plans(graph: Graph, plans: dict[str, Plan], cap_s: float = 10.0) -> dict[str, float]:
-    """Median end-to-end seconds of each plan run by the runtime, in interleaved rounds."""
+    """Median end-to-end seconds of each plan run by the runtime, in interleaved rounds: the
+    calling thread's CPU time for a one-thread plan (as the profiler times its steps), else
+    the wall clock."""
     import numpy as np
 
-    from leanconv.profile.measure import time_interleaved
-    from leanconv.profile.profiler import bind
+    from leanconv.profile.profiler import bind, in_network
     from leanconv.runtime import compile
 
     rng = np.random.default_rng(0)
     feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in graph.inputs.items()}
     exes = {name: compile(graph, plan) for name, plan in plans.items()}
-    timings = time_interleaved({name: bind(exe.run, feeds) for name, exe in exes.items()},
-                               sample_s=5e-3, cap_s=cap_s)
-    return {name: t.seconds for name, t in timings.items()}
+    t = in_network({}, {name: bind(exe.run, feeds) for name, exe in exes.items()}, sample_s=5e-3, cap_s=cap_s)
+    return {name: t[f"{name}:cpu" if exe.plan.threads == 1 else name].seconds for name, exe in exes.items()}
+
+
+@dataclass
+class Verified:
+    """Plans run end to end beside the cost model's prediction, both measured in the same
+    interleaved rounds (machine load weighs on both alike)."""
+
+    predicted: dict[str, float]  # the cost model's sum, its costs measured in the rounds
+    measured: dict[str, float]  # median end-to-end seconds of Executable.run (wall clock)
+    spread: dict[str, float]  # the end-to-end samples' interquartile range over their median
+    #: Median end-to-end CPU seconds of the calling thread: at one thread, a run's time
+    #: without the waits of a CPU shared with other jobs (which the steps' CPU times leave out too).
+    measured_cpu: dict[str, float]
+    spread_cpu: dict[str, float]
+    #: For the plans asked in ``detail``: per step label, (predicted, measured in the network).
+    steps: dict[str, dict[str, tuple[float, float]]]
+
+
+def verify(selection: Selection, choices: dict[str, list[int]], detail: tuple[str, ...] = (),
+           cap_s: float = 30.0) -> Verified:
+    """Each choice's plan run end to end, and every cost its prediction sums measured again as
+    the profiler records it (inside the network plans, else its layer's probe), all in the
+    same interleaved rounds; for the plans in ``detail``,
+    each step's time inside the network as well."""
+    import numpy as np
+
+    from leanconv.profile.profiler import Probe, bind, in_context, in_network, work
+    from leanconv.runtime import compile
+
+    graph, threads = selection.graph, selection.threads
+    wanted = {k for c in choices.values() for k in selection.cost_keys(c)}
+    probes: dict[Key, Probe] = {}
+    for found in in_context(graph, threads, wanted):  # as the profiler records them
+        probes.update({k: p for k, p in found.items() if k not in probes})
+    for piece in work(graph, threads):
+        if wanted.intersection(piece.keys) - probes.keys():
+            probes.update({k: p for k, p in piece.probes().items() if k in wanted and k not in probes})
+    rng = np.random.default_rng(0)
+    feeds = {t: rng.standard_normal(s).astype(np.float32) for t, s in graph.inputs.items()}
+    exes = {name: compile(graph, selection.plan(c)) for name, c in choices.items()}
+    inside: dict[str, dict[str, Key]] = {}
+    for name in detail:
+        exe = exes[name]
+        inside[name] = {label: Key("network", name, label, threads, P.resolved_isa()) for label in exe.profile(feeds, 1)}
+        probes.update({key: Probe(exe, feeds, label) for label, key in inside[name].items()})
+    t = in_network(probes, {name: bind(exe.run, feeds) for name, exe in exes.items()}, sample_s=5e-3, min_rounds=7,
+                   cap_s=cap_s)
+    seconds = {k: t[k].seconds for k in wanted}
+    steps = {}
+    for name in detail:
+        keys = step_keys(selection, choices[name], exes[name].plan)
+        steps[name] = {label: (seconds[keys[label]] if label in keys else 0.0, t[key].seconds)
+                       for label, key in inside[name].items()}
+    return Verified({name: selection.predict(c, seconds) for name, c in choices.items()},
+                    {name: t[name].seconds for name in choices}, {name: t[name].spread for name in choices},
+                    {name: t[f"{name}:cpu"].seconds for name in choices},
+                    {name: t[f"{name}:cpu"].spread for name in choices}, steps)

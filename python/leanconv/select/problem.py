@@ -93,6 +93,8 @@ class Problem:
     #: Activation bytes live at each schedule point whatever is chosen (len(nodes) + 1 points:
     #: every step, then the end, where the graph outputs are).
     base: list[int] = field(default_factory=list)
+    #: Seconds every choice takes besides its steps (the runtime's per-call cost).
+    fixed_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.base:
@@ -136,7 +138,7 @@ class Problem:
             raise LeanconvError("a step that runs in its input's layout is given another layout")
         picked = [node.candidates[j] for node, j in zip(self.nodes, choice, strict=True)]
         live = list(self.base)
-        seconds = sum(c.seconds for c in picked)
+        seconds = self.fixed_seconds + sum(c.seconds for c in picked)
         moves = self.transforms(choice)
         for k, want in moves:
             t = self.tensors[k]

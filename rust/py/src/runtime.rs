@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use leanconv_core::runtime::arena::{self, ArenaTensor};
-use leanconv_core::runtime::{Executor as CoreExecutor, Plan};
+use leanconv_core::runtime::{Clock, Executor as CoreExecutor, Plan};
 use leanconv_core::CoreError;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -131,6 +131,37 @@ impl Executor {
         drop(ys);
         drop(views);
         Ok(outs)
+    }
+
+    /// profile(inputs, runs, cpu=False) -> [(step, seconds)]: the network run `runs` times
+    /// with the GIL released, each step's median seconds (each writing step by its output
+    /// tensor, then "<outputs>", the copy of the graph outputs): elapsed, or with `cpu` the
+    /// calling thread's CPU time.
+    #[pyo3(signature = (inputs, runs, cpu = false))]
+    fn profile(
+        &self,
+        py: Python<'_>,
+        inputs: Vec<Bound<'_, PyAny>>,
+        runs: usize,
+        cpu: bool,
+    ) -> PyResult<Vec<(String, f64)>> {
+        let arrays = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| f32_array(x, &format!("input {i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let xs = arrays
+            .iter()
+            .map(|a| elements(a, "input"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inner = &self.inner;
+        py.detach(|| {
+            let mut exe = inner.lock().unwrap_or_else(|e| e.into_inner());
+            let clock = if cpu { Clock::Thread } else { Clock::Wall };
+            let seconds = exe.profile_steps(&xs, runs, clock)?;
+            Ok(exe.step_names().into_iter().zip(seconds).collect())
+        })
+        .map_err(|e| PyCoreError(e).into())
     }
 }
 

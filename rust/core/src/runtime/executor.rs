@@ -23,6 +23,9 @@ use crate::conv::{
 use crate::ops::PackedConvTranspose2d;
 use crate::{CoreError, Result};
 
+mod profile;
+pub use profile::Clock;
+
 fn plan_err(msg: impl Into<String>) -> CoreError {
     CoreError::Plan(msg.into())
 }
@@ -58,6 +61,8 @@ pub struct Executor {
     inputs: Vec<Loc>,
     outputs: Vec<Loc>,
     packed_bytes: usize,
+    /// Each step's output tensor (the labels of [`Executor::profile_steps`]).
+    names: Vec<String>,
 }
 
 fn attr_ints(
@@ -101,6 +106,7 @@ impl Executor {
         let mut steps = Vec::new();
         let mut workspace = 0usize;
         let mut packed_bytes = 0usize;
+        let mut names = Vec::new();
         for step in &plan.steps {
             if !step.writes() {
                 continue; // views: their data is in place already
@@ -186,6 +192,7 @@ impl Executor {
                 inputs,
                 output,
             });
+            names.push(step.output().to_string());
         }
         let inputs = plan.inputs.iter().map(|t| locs[t]).collect();
         let outputs = plan.outputs.iter().map(|t| locs[t]).collect();
@@ -196,6 +203,7 @@ impl Executor {
             inputs,
             outputs,
             packed_bytes,
+            names,
         })
     }
 

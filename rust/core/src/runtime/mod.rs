@@ -6,6 +6,6 @@ pub mod executor;
 mod ops;
 pub mod plan;
 
-pub use executor::Executor;
+pub use executor::{Clock, Executor};
 pub use ops::conv_transpose_sizes;
 pub use plan::Plan;
