@@ -148,8 +148,9 @@ def is_conv(node: dict[str, Any]) -> bool:
 def layer_costs(folder: Path, threads: int, args: argparse.Namespace) -> dict[str, Any]:
     """leanconv's conv steps timed alone against ONNX Runtime's per-node profile, both in the
     same interleaved rounds and both the fastest of their runs (on a shared machine the
-    fastest run is the one least disturbed), matched by kernel size, output size and output channels (ORT may
-    pad channels to its block size), in execution order."""
+    fastest run is the one least disturbed), matched by kernel size, input and output size and output
+    channels (ORT may pad channels to its block size), in execution order: the input size tells a
+    block's stride-2 1x1 downsample from the 1x1 conv of the same output shape beside it."""
     lw, pw = Worker("leanconv", folder, threads), Worker("ort_profile", folder, threads)
     try:
         # One thread: CPU time, which leaves out the time other jobs held the core, as the short
@@ -171,10 +172,13 @@ def layer_costs(folder: Path, threads: int, args: argparse.Namespace) -> dict[st
     for layer in layers:
         o, _, kh, kw = layer["weight"]
         oh, ow = layer["output"][2:]
+        ih, iw = layer["input"][2:]
         match = None
         for i, n in enumerate(convs):
-            wt, out = n["inputs"][1], n["outputs"][0]
-            if i not in used and list(wt[2:]) == [kh, kw] and list(out[2:]) == [oh, ow] and o <= wt[0] < o + 16:
+            x, wt, out = n["inputs"][0], n["inputs"][1], n["outputs"][0]
+            same_input = len(x) < 4 or list(x[-2:]) == [ih, iw]
+            if (i not in used and list(wt[2:]) == [kh, kw] and list(out[2:]) == [oh, ow] and o <= wt[0] < o + 16
+                    and same_input):
                 match = i
                 break
         row = {"layer": layer["layer"], "kernel": layer["kernel"], "leanconv_ms": layer["seconds"] * 1e3,

@@ -244,7 +244,7 @@ def conv_layer_times(threads: int, runs: int) -> list[dict[str, Any]]:
             shape = (f"{spec.in_channels}->{spec.out_channels} k{spec.kernel[0]}x{spec.kernel[1]} s{spec.stride[0]} "
                      f"{out[2]}x{out[3]}" + (f" g{spec.groups}" if spec.groups > 1 else ""))
             row = {"layer": step.layer, "kernel": step.kernel, "weight": list(layer.weights["weight"].shape),
-                   "output": list(out), "shape": shape}
+                   "input": list(exe.plan.tensors[step.inputs[0]].shape), "output": list(out), "shape": shape}
             steps.append((row, packed, x))
         WORKER_STATE["conv_steps"] = steps
     return [{**row, "seconds": min(timed(lambda: packed.run(x, threads), 0.0, runs, 0.0)[0])}
