@@ -29,7 +29,10 @@ fn shape_error(msg: String) -> PyCoreError {
 
 /// A float32 numpy array whose memory is read in place: C-contiguous (Fortran order or a
 /// strided view would be read in the wrong order) and aligned to its element size.
-pub(crate) fn f32_array<'py>(x: &Bound<'py, PyAny>, what: &str) -> Res<PyReadonlyArrayDyn<'py, f32>> {
+pub(crate) fn f32_array<'py>(
+    x: &Bound<'py, PyAny>,
+    what: &str,
+) -> Res<PyReadonlyArrayDyn<'py, f32>> {
     let arr = x.extract::<PyReadonlyArrayDyn<'py, f32>>().map_err(|_| {
         let got = x
             .getattr("dtype")

@@ -101,11 +101,7 @@ impl Executor {
         py: Python<'py>,
         inputs: Vec<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyArray1<f32>>>> {
-        let arrays = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| f32_array(x, &format!("input {i}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let arrays = input_arrays(&inputs)?;
         let xs = arrays
             .iter()
             .map(|a| elements(a, "input"))
@@ -145,11 +141,7 @@ impl Executor {
         runs: usize,
         cpu: bool,
     ) -> PyResult<Vec<(String, f64)>> {
-        let arrays = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| f32_array(x, &format!("input {i}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let arrays = input_arrays(&inputs)?;
         let xs = arrays
             .iter()
             .map(|a| elements(a, "input"))
@@ -193,4 +185,15 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_transpose_sizes, m)?)?;
     m.add_class::<Executor>()?;
     Ok(())
+}
+
+/// Each graph input as a float32 array, named by its position in errors.
+fn input_arrays<'py>(
+    inputs: &[Bound<'py, PyAny>],
+) -> Result<Vec<PyReadonlyArrayDyn<'py, f32>>, PyCoreError> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| f32_array(x, &format!("input {i}")))
+        .collect()
 }
