@@ -444,7 +444,7 @@ fn srans_corpus_takes_the_multi_state_paths() {
             (32, true, 1, true),
             (32, false, 2, true)
         ],
-        "the srans corpus no longer covers 8 states, pairs and tables by position"
+        "the srans corpus must cover 8 states, pairs and tables by position"
     );
 }
 
