@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -157,7 +157,7 @@ def _best_of(fn: object, runs: int = RUNS) -> float:
     return best
 
 
-def _packed_run(prim: P.Primitive, spec: P.ConvSpec, batch: int, isa: P.Isa, threads: int) -> object:
+def _packed_run(prim: P.Primitive, spec: P.ConvSpec, batch: int, isa: P.Isa, threads: int) -> Callable[[], object]:
     rng = np.random.default_rng(0)
     w = rng.standard_normal((spec.out_channels, spec.in_channels // spec.groups, *spec.kernel), dtype=np.float32)
     packed = prim.pack(w, None, spec=spec, isa=isa)
@@ -180,7 +180,6 @@ def conv_times(prims: Sequence[P.Primitive], spec: P.ConvSpec, batch: int, isa: 
     best: dict[str, float] = {}
     for rnd in range(ROUNDS):
         for name, run in todo.items():
-            assert callable(run)
             if rnd == 0:
                 run()  # warm: first-touch of workspaces and caches
             t0 = time.perf_counter()

@@ -462,6 +462,43 @@ fn c_array(ty: &str, name: &str, items: impl Iterator<Item = String>) -> String 
     s + "\n};\n"
 }
 
+/// One corpus tensor in the C source: its shape and codes as arrays named by `tensor`, and per
+/// (codec, stream id) of `streams` the codec's stream and its case in the corpus table.
+fn corpus_entry(
+    s: &mut String,
+    cases: &mut Vec<String>,
+    tensor: &str,
+    shape: &[usize],
+    codes: &[i8],
+    streams: &[(&str, String)],
+) {
+    *s += &c_array(
+        "size_t",
+        &format!("shape_{tensor}"),
+        shape.iter().map(|d| d.to_string()),
+    );
+    *s += &c_array(
+        "int8_t",
+        &format!("codes_{tensor}"),
+        codes.iter().map(|c| c.to_string()),
+    );
+    for (name, id) in streams {
+        let blob = encode(name, codes, shape);
+        *s += &c_array(
+            "uint8_t",
+            &format!("stream_{id}"),
+            blob.iter().map(|b| b.to_string()),
+        );
+        cases.push(format!(
+            "    {{\"{name}\", {}, shape_{tensor}, {}, stream_{id}, {}, codes_{tensor}, {}}},\n",
+            c_id(name),
+            shape.len(),
+            blob.len(),
+            codes.len()
+        ));
+    }
+}
+
 /// kernels_c/tests/dec_corpus.inc: every C codec's stream of every corpus tensor, with the
 /// codes it decodes to.
 fn corpus_source() -> String {
@@ -471,58 +508,19 @@ fn corpus_source() -> String {
     );
     let mut cases = Vec::new();
     for (t, (shape, codes)) in corpus_tensors().iter().enumerate() {
-        s += &c_array(
-            "size_t",
-            &format!("shape_{t}"),
-            shape.iter().map(|d| d.to_string()),
-        );
-        s += &c_array(
-            "int8_t",
-            &format!("codes_{t}"),
-            codes.iter().map(|c| c.to_string()),
-        );
-        for name in C_CODECS {
-            let blob = encode(name, codes, shape);
-            let id = format!("{name}_{t}");
-            s += &c_array(
-                "uint8_t",
-                &format!("stream_{id}"),
-                blob.iter().map(|b| b.to_string()),
-            );
-            cases.push(format!(
-                "    {{\"{name}\", {}, shape_{t}, {}, stream_{id}, {}, codes_{t}, {}}},\n",
-                c_id(name),
-                shape.len(),
-                blob.len(),
-                codes.len()
-            ));
-        }
+        let streams: Vec<_> = C_CODECS.iter().map(|&c| (c, format!("{c}_{t}"))).collect();
+        corpus_entry(&mut s, &mut cases, &t.to_string(), shape, codes, &streams);
     }
     for (t, (shape, codes)) in srans_corpus_tensors().iter().enumerate() {
-        let blob = encode("srans", codes, shape);
         let id = format!("srans_big_{t}");
-        s += &c_array(
-            "size_t",
-            &format!("shape_{id}"),
-            shape.iter().map(|d| d.to_string()),
+        corpus_entry(
+            &mut s,
+            &mut cases,
+            &id,
+            shape,
+            codes,
+            &[("srans", id.clone())],
         );
-        s += &c_array(
-            "int8_t",
-            &format!("codes_{id}"),
-            codes.iter().map(|c| c.to_string()),
-        );
-        s += &c_array(
-            "uint8_t",
-            &format!("stream_{id}"),
-            blob.iter().map(|b| b.to_string()),
-        );
-        cases.push(format!(
-            "    {{\"srans\", {}, shape_{id}, {}, stream_{id}, {}, codes_{id}, {}}},\n",
-            c_id("srans"),
-            shape.len(),
-            blob.len(),
-            codes.len()
-        ));
     }
     s += "static const struct dec_case CORPUS[] = {\n";
     s += &cases.concat();
